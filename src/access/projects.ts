@@ -1,0 +1,234 @@
+import { and, asc, count, eq, exists, or, type SQL } from 'drizzle-orm';
+import type { Db, Tx } from '../db/open';
+import { members, projects, repositories, users } from '../db/schema';
+import { contains } from '../db/search';
+import { AppError, badRequest, conflict, forbidden, notFound } from '../errors';
+import { recordAudit } from '../audit/record';
+import type { Actor, Principal } from '../identity/principal';
+import { findUser } from '../identity/users';
+import { canManageProject, canSeeProject, isValidProjectName, PROJECT_NAME_MAX, type Role } from './roles';
+
+export type Project = typeof projects.$inferSelect;
+
+export function assertProjectName(name: string): void {
+  if (!isValidProjectName(name))
+    throw badRequest(
+      `project name must be 1-${PROJECT_NAME_MAX} characters of lowercase letters and digits, separated by ".", "_", "__" or "-"`,
+    );
+}
+
+export const findProject = (db: Tx, name: string): Project | undefined =>
+  db.select().from(projects).where(eq(projects.name, name)).get();
+
+/** The caller's own role in a project (group roles join here when a directory is configured). */
+export function roleIn(db: Tx, principal: Principal, projectId: number): Role | null {
+  if (principal.kind !== 'user') return null;
+  const row = db
+    .select({ role: members.role })
+    .from(members)
+    .where(and(eq(members.projectId, projectId), eq(members.userId, principal.id)))
+    .get();
+  return row?.role ?? null;
+}
+
+export interface ProjectAccess {
+  project: Project;
+  role: Role | null;
+  canManage: boolean;
+}
+
+/** A project the caller can see, else 404 (a private project's existence is not revealed). */
+export function visibleProject(db: Tx, principal: Principal, name: string): ProjectAccess {
+  const project = findProject(db, name);
+  if (!project) throw notFound(`project ${name}`);
+  const role = roleIn(db, principal, project.id);
+  if (!canSeeProject(principal.admin, role, project.public)) throw notFound(`project ${name}`);
+  return { project, role, canManage: canManageProject(principal.admin, role) };
+}
+
+/** A project the caller may administer: 404 when they cannot see it, 403 when they only see it. */
+export function managedProject(db: Tx, principal: Principal, name: string): ProjectAccess {
+  const access = visibleProject(db, principal, name);
+  if (!access.canManage) throw forbidden('only a projectAdmin of this project or a system admin may do this');
+  return access;
+}
+
+export function projectView(p: Project, extra: { role?: Role | null; repositoryCount?: number } = {}) {
+  return {
+    name: p.name,
+    public: p.public,
+    createdBy: p.createdBy,
+    createdAt: p.createdAt,
+    updatedAt: p.updatedAt,
+    ...(extra.role !== undefined ? { role: extra.role } : {}),
+    ...(extra.repositoryCount !== undefined ? { repositoryCount: extra.repositoryCount } : {}),
+  };
+}
+
+export function createProject(db: Db, principal: Principal, input: { name: string; public?: boolean }, actor: Actor): Project {
+  if (principal.kind !== 'user') throw forbidden('only users may create projects');
+  assertProjectName(input.name);
+  return db.transaction((tx) => {
+    if (findProject(tx, input.name)) throw conflict(`project ${input.name} already exists`);
+    const project = tx
+      .insert(projects)
+      .values({ name: input.name, public: input.public ?? false, createdBy: principal.username })
+      .returning()
+      .get();
+    tx.insert(members).values({ projectId: project.id, userId: principal.id, role: 'projectAdmin' }).run();
+    recordAudit(tx, {
+      username: actor.username,
+      action: 'project_create',
+      resourceType: 'project',
+      resource: project.name,
+      project: project.name,
+      sourceIp: actor.ip,
+      detail: JSON.stringify({ public: project.public }),
+    });
+    return project;
+  });
+}
+
+/** Creates a project with no members (default project, adopted repositories). */
+export function ensureProject(tx: Tx, name: string, isPublic: boolean, actor: Actor): Project {
+  const existing = findProject(tx, name);
+  if (existing) return existing;
+  const project = tx.insert(projects).values({ name, public: isPublic, createdBy: actor.username }).returning().get();
+  recordAudit(tx, {
+    username: actor.username,
+    action: 'project_create',
+    resourceType: 'project',
+    resource: name,
+    project: name,
+    detail: JSON.stringify({ public: isPublic }),
+  });
+  return project;
+}
+
+export function listProjects(db: Tx, principal: Principal, opts: { q?: string; page: number; pageSize: number }) {
+  const conditions: (SQL | undefined)[] = [];
+  if (opts.q) conditions.push(contains(projects.name, opts.q));
+  if (!principal.admin) {
+    const memberOf =
+      principal.kind === 'user'
+        ? exists(
+            db
+              .select({ one: members.projectId })
+              .from(members)
+              .where(and(eq(members.projectId, projects.id), eq(members.userId, principal.id))),
+          )
+        : undefined;
+    conditions.push(memberOf ? or(eq(projects.public, true), memberOf) : eq(projects.public, true));
+  }
+  const where = and(...conditions);
+  const rows = db
+    .select()
+    .from(projects)
+    .where(where)
+    .orderBy(asc(projects.name))
+    .limit(opts.pageSize)
+    .offset((opts.page - 1) * opts.pageSize)
+    .all();
+  const total = db.select({ n: count() }).from(projects).where(where).get()!.n;
+  const items = rows.map((p) => ({ project: p, role: roleIn(db, principal, p.id) }));
+  return { items, total };
+}
+
+export function repositoryCount(db: Tx, projectId: number): number {
+  return db.select({ n: count() }).from(repositories).where(eq(repositories.projectId, projectId)).get()!.n;
+}
+
+export function updateProject(db: Db, principal: Principal, name: string, input: { public?: boolean }, actor: Actor): Project {
+  return db.transaction((tx) => {
+    const { project } = managedProject(tx, principal, name);
+    const updated = tx
+      .update(projects)
+      .set({ public: input.public ?? project.public, updatedAt: new Date().toISOString() })
+      .where(eq(projects.id, project.id))
+      .returning()
+      .get();
+    recordAudit(tx, {
+      username: actor.username,
+      action: 'project_update',
+      resourceType: 'project',
+      resource: name,
+      project: name,
+      sourceIp: actor.ip,
+      detail: JSON.stringify(input),
+    });
+    return updated;
+  });
+}
+
+export function deleteProject(db: Db, principal: Principal, name: string, defaultProject: string, actor: Actor): void {
+  db.transaction((tx) => {
+    const { project } = managedProject(tx, principal, name);
+    if (name === defaultProject) throw conflict(`the default project ${name} cannot be deleted`);
+    const n = repositoryCount(tx, project.id);
+    if (n > 0) throw conflict(`project ${name} still has ${n} repositories; delete them first`);
+    tx.delete(projects).where(eq(projects.id, project.id)).run();
+    recordAudit(tx, {
+      username: actor.username,
+      action: 'project_delete',
+      resourceType: 'project',
+      resource: name,
+      project: name,
+      sourceIp: actor.ip,
+    });
+  });
+}
+
+export function listMembers(db: Tx, principal: Principal, name: string) {
+  const { project } = visibleProject(db, principal, name);
+  return db
+    .select({ username: users.username, role: members.role, createdAt: members.createdAt })
+    .from(members)
+    .innerJoin(users, eq(users.id, members.userId))
+    .where(eq(members.projectId, project.id))
+    .orderBy(asc(users.username))
+    .all();
+}
+
+export function setMember(db: Db, principal: Principal, name: string, username: string, role: Role, actor: Actor) {
+  return db.transaction((tx) => {
+    const { project } = managedProject(tx, principal, name);
+    const user = findUser(tx, username);
+    if (!user) throw new AppError(404, 'not_found', `user ${username} not found`);
+    tx.insert(members)
+      .values({ projectId: project.id, userId: user.id, role })
+      .onConflictDoUpdate({ target: [members.projectId, members.userId], set: { role } })
+      .run();
+    recordAudit(tx, {
+      username: actor.username,
+      action: 'member_set',
+      resourceType: 'member',
+      resource: username,
+      project: name,
+      sourceIp: actor.ip,
+      detail: JSON.stringify({ role }),
+    });
+    return { username, role };
+  });
+}
+
+export function removeMember(db: Db, principal: Principal, name: string, username: string, actor: Actor): void {
+  db.transaction((tx) => {
+    const { project } = managedProject(tx, principal, name);
+    const user = findUser(tx, username);
+    const removed = user
+      ? tx
+          .delete(members)
+          .where(and(eq(members.projectId, project.id), eq(members.userId, user.id)))
+          .run().changes
+      : 0;
+    if (removed === 0) throw notFound(`member ${username} of project ${name}`);
+    recordAudit(tx, {
+      username: actor.username,
+      action: 'member_remove',
+      resourceType: 'member',
+      resource: username,
+      project: name,
+      sourceIp: actor.ip,
+    });
+  });
+}

@@ -1,0 +1,29 @@
+import type { Tx } from '../db/open';
+import type { Principal } from '../identity/principal';
+import { findProject, roleIn } from './projects';
+import { allowedActions, projectOf, type RepositoryAction } from './roles';
+
+/**
+ * What a principal may do to a repository. `memo` lets one token request with many scopes of the
+ * same project look the project up once.
+ */
+export function repositoryActions(
+  db: Tx,
+  principal: Principal,
+  repository: string,
+  defaultProject: string,
+  memo: Map<string, RepositoryAction[]> = new Map(),
+): RepositoryAction[] {
+  const projectName = projectOf(repository, defaultProject);
+  const known = memo.get(projectName);
+  if (known) return known;
+  const project = findProject(db, projectName);
+  const actions = allowedActions({
+    admin: principal.admin,
+    role: project ? roleIn(db, principal, project.id) : null,
+    projectPublic: project?.public ?? false,
+    projectExists: !!project,
+  });
+  memo.set(projectName, actions);
+  return actions;
+}

@@ -1,0 +1,72 @@
+import { z } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
+import { unauthorized, forbidden } from '../errors';
+import { authenticatePassword } from '../identity/authenticate';
+import { anonymous, type Principal } from '../identity/principal';
+import { parseBasicAuth } from '../http/basic';
+import { clientIp, type AppContext, type AppEnv } from '../http/env';
+
+export const ErrorSchema = z
+  .object({ error: z.object({ code: z.string(), message: z.string() }) })
+  .openapi('Error');
+
+export const errorResponses = {
+  400: { description: 'Invalid input', content: { 'application/json': { schema: ErrorSchema } } },
+  401: { description: 'Authentication required or failed', content: { 'application/json': { schema: ErrorSchema } } },
+  403: { description: 'Not allowed', content: { 'application/json': { schema: ErrorSchema } } },
+  404: { description: 'Not found (or not visible to the caller)', content: { 'application/json': { schema: ErrorSchema } } },
+  409: { description: 'Conflict', content: { 'application/json': { schema: ErrorSchema } } },
+  429: { description: 'Too many failed logins', content: { 'application/json': { schema: ErrorSchema } } },
+} as const;
+
+export const pick = <K extends keyof typeof errorResponses>(...codes: K[]) =>
+  Object.fromEntries(codes.map((k) => [k, errorResponses[k]])) as Pick<typeof errorResponses, K>;
+
+export const PageQuery = z.object({
+  page: z.coerce.number().int().min(1).max(1_000_000).default(1).openapi({ description: 'Page number, from 1' }),
+  pageSize: z.coerce.number().int().min(1).max(500).default(50).openapi({ description: 'Items per page (max 500)' }),
+});
+
+export const listOf = <T extends z.ZodTypeAny>(item: T, name: string) =>
+  z.object({ items: z.array(item), total: z.number().int() }).openapi(name);
+
+export const json = <T extends z.ZodTypeAny>(schema: T, description = 'OK') => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+
+export const jsonBody = <T extends z.ZodTypeAny>(schema: T) => ({
+  required: true,
+  content: { 'application/json': { schema } },
+});
+
+type Security = Record<string, string[]>[];
+/** Anonymous callers allowed (they see public projects only). */
+export const security: Security = [{ basicAuth: [] }, {}];
+export const authRequired: Security = [{ basicAuth: [] }];
+
+/** Resolves the caller from Basic credentials; no credentials means anonymous. */
+export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const credentials = parseBasicAuth(c.req.header('authorization'));
+  let principal: Principal = anonymous;
+  if (credentials) {
+    principal = await authenticatePassword(c.var.deps, credentials.username, credentials.password, {
+      ip: clientIp(c),
+      userAgent: c.req.header('user-agent'),
+    });
+  }
+  c.set('principal', principal);
+  await next();
+};
+
+export function requireUser(c: AppContext): Extract<Principal, { kind: 'user' }> {
+  const p = c.var.principal;
+  if (p.kind !== 'user') throw unauthorized();
+  return p;
+}
+
+export function requireAdmin(c: AppContext): Extract<Principal, { kind: 'user' }> {
+  const p = requireUser(c);
+  if (!p.admin) throw forbidden('system administrators only');
+  return p;
+}

@@ -1,0 +1,58 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { sql } from 'drizzle-orm';
+import type { AppEnv } from '../http/env';
+import { authRequired, json, pick, requireUser } from './common';
+
+const HealthSchema = z
+  .object({
+    status: z.enum(['healthy', 'unhealthy']),
+    database: z.enum(['ok', 'error']),
+    registry: z.enum(['ok', 'unreachable']),
+  })
+  .openapi('Health');
+
+const MeSchema = z.object({ username: z.string(), admin: z.boolean(), source: z.string() }).openapi('Me');
+
+export function systemRoutes() {
+  const app = new OpenAPIHono<AppEnv>();
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/health',
+      tags: ['system'],
+      summary: 'Health of Wharf, its database and the registry',
+      security: [],
+      responses: { 200: json(HealthSchema, 'Healthy'), 503: json(HealthSchema, 'Unhealthy') },
+    }),
+    async (c) => {
+      const { db, registryHealth } = c.var.deps;
+      let database: 'ok' | 'error' = 'ok';
+      try {
+        db.get(sql`select 1`);
+      } catch {
+        database = 'error';
+      }
+      const registry = (await registryHealth()) ? 'ok' : 'unreachable';
+      const healthy = database === 'ok' && registry === 'ok';
+      return c.json({ status: healthy ? 'healthy' : 'unhealthy', database, registry } as const, healthy ? 200 : 503);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/me',
+      tags: ['system'],
+      summary: 'The authenticated caller',
+      security: authRequired,
+      responses: { 200: json(MeSchema), ...pick(401) },
+    }),
+    (c) => {
+      const me = requireUser(c);
+      return c.json({ username: me.username, admin: me.admin, source: me.source }, 200);
+    },
+  );
+
+  return app;
+}

@@ -1,0 +1,153 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { forbidden } from '../errors';
+import { actorOf, type AppEnv } from '../http/env';
+import { changePassword, createUser, deleteUser, getUser, listUsers, updateUser, userView } from '../identity/users';
+import { authRequired, json, jsonBody, listOf, PageQuery, pick, requireAdmin, requireUser } from './common';
+
+export const UserSchema = z
+  .object({
+    username: z.string(),
+    email: z.string().nullable(),
+    admin: z.boolean(),
+    disabled: z.boolean(),
+    source: z.enum(['local', 'ldap', 'htpasswd']),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+    lastLoginAt: z.string().nullable(),
+  })
+  .openapi('User');
+
+const Username = z.object({ username: z.string().min(1).max(64).openapi({ example: 'alice' }) });
+const Email = z.string().email().max(254);
+const Password = z.string().min(1).max(256);
+
+const tags = ['users'];
+
+export function userRoutes() {
+  const app = new OpenAPIHono<AppEnv>();
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/users',
+      tags,
+      summary: 'Create a user (system admins)',
+      security: authRequired,
+      request: {
+        body: jsonBody(
+          z.object({ username: z.string().max(64), password: Password, email: Email.optional(), admin: z.boolean().optional() }).strict(),
+        ),
+      },
+      responses: { 201: json(UserSchema, 'Created'), ...pick(400, 401, 403, 409) },
+    }),
+    async (c) => {
+      requireAdmin(c);
+      const body = c.req.valid('json');
+      const user = await createUser(c.var.deps.db, body, actorOf(c));
+      return c.json(userView(user), 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/users',
+      tags,
+      summary: 'List users (system admins)',
+      security: authRequired,
+      request: { query: PageQuery.extend({ q: z.string().max(128).optional() }) },
+      responses: { 200: json(listOf(UserSchema, 'UserList')), ...pick(400, 401, 403) },
+    }),
+    (c) => {
+      requireAdmin(c);
+      const { items, total } = listUsers(c.var.deps.db, c.req.valid('query'));
+      return c.json({ items: items.map(userView), total }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/users/{username}',
+      tags,
+      summary: 'Get a user (self or system admin)',
+      security: authRequired,
+      request: { params: Username },
+      responses: { 200: json(UserSchema), ...pick(401, 403, 404) },
+    }),
+    (c) => {
+      const me = requireUser(c);
+      const { username } = c.req.valid('param');
+      if (!me.admin && me.username !== username) throw forbidden();
+      return c.json(userView(getUser(c.var.deps.db, username)), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/users/{username}',
+      tags,
+      summary: 'Update a user: admins change anything, users their own email',
+      security: authRequired,
+      request: {
+        params: Username,
+        body: jsonBody(z.object({ email: Email.nullable().optional(), admin: z.boolean().optional(), disabled: z.boolean().optional() }).strict()),
+      },
+      responses: { 200: json(UserSchema), ...pick(400, 401, 403, 404, 409) },
+    }),
+    (c) => {
+      const me = requireUser(c);
+      const { username } = c.req.valid('param');
+      const body = c.req.valid('json');
+      if (!me.admin && (me.username !== username || body.admin !== undefined || body.disabled !== undefined)) throw forbidden();
+      const user = updateUser(c.var.deps.db, username, body, actorOf(c));
+      c.var.deps.credentialCache.dropUser(user.id);
+      return c.json(userView(user), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/users/{username}',
+      tags,
+      summary: 'Delete a user (system admins)',
+      security: authRequired,
+      request: { params: Username },
+      responses: { 204: { description: 'Deleted' }, ...pick(401, 403, 404, 409) },
+    }),
+    (c) => {
+      requireAdmin(c);
+      const { username } = c.req.valid('param');
+      const user = getUser(c.var.deps.db, username);
+      deleteUser(c.var.deps.db, username, actorOf(c));
+      c.var.deps.credentialCache.dropUser(user.id);
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'put',
+      path: '/users/{username}/password',
+      tags,
+      summary: 'Change a password (self with the old one, or a system admin)',
+      security: authRequired,
+      request: {
+        params: Username,
+        body: jsonBody(z.object({ oldPassword: Password.optional(), newPassword: Password }).strict()),
+      },
+      responses: { 204: { description: 'Changed' }, ...pick(400, 401, 403, 404, 409) },
+    }),
+    async (c) => {
+      const me = requireUser(c);
+      const { username } = c.req.valid('param');
+      const user = await changePassword(c.var.deps.db, username, c.req.valid('json'), { ...actorOf(c), admin: me.admin });
+      c.var.deps.credentialCache.dropUser(user.id);
+      return c.body(null, 204);
+    },
+  );
+
+  return app;
+}

@@ -1,0 +1,112 @@
+import { z } from 'zod';
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:8080')
+  .refine((v) => {
+    const port = Number(v.slice(v.lastIndexOf(':') + 1));
+    return port >= 0 && port <= 65535;
+  }, 'port must be between 0 and 65535');
+
+const httpUrl = z
+  .string()
+  .url('expected an absolute URL')
+  .refine((v) => /^https?:\/\//.test(v), 'expected an http:// or https:// URL')
+  .transform((v) => v.replace(/\/+$/, ''));
+
+const tlsPair = z
+  .object({
+    certFile: z.string().default(''),
+    keyFile: z.string().default(''),
+  })
+  .strict()
+  .refine((t) => (t.certFile === '') === (t.keyFile === ''), 'certFile and keyFile must be set together');
+
+const positiveInt = z.coerce.number().int().positive();
+
+export const configSchema = z
+  .object({
+    listen: hostPort.default('0.0.0.0:8080'),
+    publicUrl: httpUrl.default('http://localhost:8080'),
+    dataDir: z.string().min(1).default('./data'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Trust X-Forwarded-For from a reverse proxy for the client address. */
+    trustProxy: z.boolean().default(false),
+    tls: tlsPair.prefault({}),
+    admin: z
+      .object({ password: z.string().default('') })
+      .strict()
+      .prefault({}),
+    defaultProject: z
+      .object({
+        name: z.string().default('library'),
+        public: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    token: z
+      .object({
+        issuer: z.string().min(1).default('wharf'),
+        service: z.string().min(1).default('wharf-registry'),
+        expiresIn: positiveInt.min(60).max(86400).default(900),
+        algorithm: z.enum(['ES256', 'RS256']).default('ES256'),
+        /** PEM key and certificate supplied by the operator; generated in dataDir when empty. */
+        keyFile: z.string().default(''),
+        certFile: z.string().default(''),
+        refreshTokenDays: positiveInt.max(3650).default(30),
+      })
+      .strict()
+      .refine((t) => (t.keyFile === '') === (t.certFile === ''), 'keyFile and certFile must be set together')
+      .refine((t) => t.algorithm === 'ES256' || t.keyFile !== '', 'RS256 needs keyFile and certFile')
+      .prefault({}),
+    auth: z
+      .object({
+        credentialCacheSeconds: z.coerce.number().int().min(0).max(60).default(60),
+        maxFailures: positiveInt.default(10),
+        failureWindowSeconds: positiveInt.default(300),
+        lockoutSeconds: positiveInt.default(300),
+        sessionHours: positiveInt.max(24 * 30).default(12),
+      })
+      .strict()
+      .prefault({}),
+    registry: z
+      .object({
+        url: httpUrl.default('http://127.0.0.1:5000'),
+        manage: z.enum(['auto', 'true', 'false']).default('auto'),
+        listen: hostPort.default('0.0.0.0:5000'),
+        storage: z.string().default(''),
+        /** Registry binary; found on PATH as `registry` or `docker-registry` when empty. */
+        binary: z.string().default(''),
+        tls: tlsPair.prefault({}),
+        /** URL the registry uses to reach Wharf's notification endpoint; derived from listen when empty. */
+        notifyUrl: z.string().default(''),
+        template: z.string().default(''),
+      })
+      .strict()
+      .prefault({}),
+    reconcileIntervalSeconds: z.coerce.number().int().min(0).default(600),
+    ldap: z
+      .object({
+        url: z.string().default(''),
+        startTLS: z.boolean().default(false),
+        caFile: z.string().default(''),
+        bindDN: z.string().default(''),
+        bindPassword: z.string().default(''),
+        baseDN: z.string().default(''),
+        userFilter: z.string().default('(uid={username})'),
+        usernameAttribute: z.string().default('uid'),
+        emailAttribute: z.string().default('mail'),
+        groupBaseDN: z.string().default(''),
+        groupFilter: z.string().default('(member={dn})'),
+        groupNameAttribute: z.string().default('cn'),
+        adminGroup: z.string().default(''),
+        timeoutMs: positiveInt.default(5000),
+        groupRefreshSeconds: positiveInt.default(300),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

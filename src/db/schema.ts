@@ -1,0 +1,151 @@
+import { sql } from 'drizzle-orm';
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+const now = sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`;
+
+export const users = sqliteTable('users', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  username: text('username').notNull().unique(),
+  email: text('email'),
+  /** scrypt$N$r$p$salt$hash, or a bcrypt hash imported from htpasswd; null for directory users. */
+  passwordHash: text('password_hash'),
+  source: text('source', { enum: ['local', 'ldap', 'htpasswd'] }).notNull().default('local'),
+  admin: integer('admin', { mode: 'boolean' }).notNull().default(false),
+  disabled: integer('disabled', { mode: 'boolean' }).notNull().default(false),
+  /** Bumped on password change and disable: refresh tokens and cached credentials of older versions die. */
+  credentialVersion: integer('credential_version').notNull().default(1),
+  createdAt: text('created_at').notNull().default(now),
+  updatedAt: text('updated_at').notNull().default(now),
+  lastLoginAt: text('last_login_at'),
+});
+
+export const projects = sqliteTable('projects', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  name: text('name').notNull().unique(),
+  public: integer('public', { mode: 'boolean' }).notNull().default(false),
+  createdBy: text('created_by'),
+  createdAt: text('created_at').notNull().default(now),
+  updatedAt: text('updated_at').notNull().default(now),
+});
+
+export const members = sqliteTable(
+  'members',
+  {
+    projectId: integer('project_id')
+      .notNull()
+      .references(() => projects.id, { onDelete: 'cascade' }),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    role: text('role', { enum: ['projectAdmin', 'developer', 'guest'] }).notNull(),
+    createdAt: text('created_at').notNull().default(now),
+  },
+  (t) => [primaryKey({ columns: [t.projectId, t.userId] }), index('members_user').on(t.userId)],
+);
+
+export const refreshTokens = sqliteTable(
+  'refresh_tokens',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** SHA-256 of the token; the token itself is never stored. */
+    tokenHash: text('token_hash').notNull(),
+    credentialVersion: integer('credential_version').notNull(),
+    clientId: text('client_id'),
+    createdAt: text('created_at').notNull().default(now),
+    expiresAt: text('expires_at').notNull(),
+    lastUsedAt: text('last_used_at'),
+    revokedAt: text('revoked_at'),
+  },
+  (t) => [uniqueIndex('refresh_tokens_hash').on(t.tokenHash), index('refresh_tokens_user').on(t.userId)],
+);
+
+export const audit = sqliteTable(
+  'audit',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    time: text('time').notNull().default(now),
+    username: text('username').notNull(),
+    action: text('action').notNull(),
+    resourceType: text('resource_type'),
+    resource: text('resource'),
+    project: text('project'),
+    repository: text('repository'),
+    tag: text('tag'),
+    digest: text('digest'),
+    mediaType: text('media_type'),
+    sourceIp: text('source_ip'),
+    userAgent: text('user_agent'),
+    outcome: text('outcome').notNull().default('success'),
+    /** Folded repeats of the same pull within a short window. */
+    count: integer('count').notNull().default(1),
+    detail: text('detail'),
+  },
+  (t) => [
+    index('audit_time').on(t.time),
+    index('audit_action_time').on(t.action, t.time),
+    index('audit_user_time').on(t.username, t.time),
+    index('audit_repo_time').on(t.repository, t.time),
+    index('audit_project_time').on(t.project, t.time),
+  ],
+);
+
+export const settings = sqliteTable('settings', {
+  key: text('key').primaryKey(),
+  value: text('value').notNull(),
+});
+
+export const repositories = sqliteTable(
+  'repositories',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    name: text('name').notNull().unique(),
+    projectId: integer('project_id')
+      .notNull()
+      .references(() => projects.id, { onDelete: 'restrict' }),
+    pullCount: integer('pull_count').notNull().default(0),
+    lastPulledAt: text('last_pulled_at'),
+    lastPushedAt: text('last_pushed_at'),
+    createdAt: text('created_at').notNull().default(now),
+  },
+  (t) => [index('repositories_project').on(t.projectId, t.name)],
+);
+
+export const manifests = sqliteTable(
+  'manifests',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    repositoryId: integer('repository_id')
+      .notNull()
+      .references(() => repositories.id, { onDelete: 'cascade' }),
+    digest: text('digest').notNull(),
+    mediaType: text('media_type'),
+    /** Manifest + config + layers, or the sum of the children for an index; null until fetched. */
+    size: integer('size'),
+    /** JSON [{digest, platform}] for an index. */
+    children: text('children'),
+    /** JSON {os, architecture, variant} of an image, when known. */
+    platform: text('platform'),
+    pushedAt: text('pushed_at').notNull().default(now),
+  },
+  (t) => [uniqueIndex('manifests_repo_digest').on(t.repositoryId, t.digest)],
+);
+
+export const tags = sqliteTable(
+  'tags',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    repositoryId: integer('repository_id')
+      .notNull()
+      .references(() => repositories.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    digest: text('digest').notNull(),
+    pushedAt: text('pushed_at').notNull().default(now),
+    pushedBy: text('pushed_by'),
+    pullCount: integer('pull_count').notNull().default(0),
+    lastPulledAt: text('last_pulled_at'),
+  },
+  (t) => [uniqueIndex('tags_repo_name').on(t.repositoryId, t.name), index('tags_repo_digest').on(t.repositoryId, t.digest)],
+);

@@ -1,0 +1,22 @@
+import type { Clock } from './clock';
+import type { Config } from './config/schema';
+import type { Db } from './db/open';
+import type { CredentialCache, LoginThrottle } from './identity/authenticate';
+import type { Log } from './log';
+import type { Metrics } from './metrics';
+import type { SigningKey } from './token/keys';
+
+/** Everything the app needs, built once by main.ts (or a test) and passed down; no module singletons. */
+export interface Deps {
+  db: Db;
+  config: Config;
+  log: Log;
+  clock: Clock;
+  key: SigningKey;
+  metrics: Metrics;
+  credentialCache: CredentialCache;
+  throttle: LoginThrottle;
+  notificationSecret: string;
+  /** Whether the registry answers; the health endpoint asks. */
+  registryHealth: () => Promise<boolean>;
+}

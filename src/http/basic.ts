@@ -1,0 +1,25 @@
+import { badRequest } from '../errors';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Parses `Authorization: Basic ...`. Returns null when the header is absent or another scheme;
+ * throws 400 when it is Basic but malformed (bad base64, not UTF-8, no colon).
+ */
+export function parseBasicAuth(header: string | undefined): { username: string; password: string } | null {
+  if (!header) return null;
+  const match = /^Basic\s+(\S*)\s*$/i.exec(header);
+  if (!match) return null;
+  const b64 = match[1]!;
+  if (b64.length > 4096 || !/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0)
+    throw badRequest('malformed Basic authorization header');
+  let decoded: string;
+  try {
+    decoded = utf8.decode(Buffer.from(b64, 'base64'));
+  } catch {
+    throw badRequest('Basic credentials must be UTF-8');
+  }
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) throw badRequest('malformed Basic authorization header');
+  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}

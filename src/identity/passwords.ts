@@ -1,0 +1,51 @@
+import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import bcrypt from 'bcryptjs';
+
+const scrypt = (password: string, salt: Buffer, keylen: number, options: ScryptOptions) =>
+  new Promise<Buffer>((resolve, reject) =>
+    scryptCb(password, salt, keylen, options, (err, key) => (err ? reject(err) : resolve(key))),
+  );
+
+const N = 16384;
+const r = 8;
+const p = 1;
+const KEYLEN = 32;
+
+/** Hashes a password as `scrypt$N$r$p$salt$hash` (base64 salt and hash). */
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const key = await scrypt(password, salt, KEYLEN, { N, r, p });
+  return `scrypt$${N}$${r}$${p}$${salt.toString('base64')}$${key.toString('base64')}`;
+}
+
+export type HashKind = 'scrypt' | 'bcrypt' | 'unknown';
+
+export function hashKind(hash: string): HashKind {
+  if (hash.startsWith('scrypt$')) return 'scrypt';
+  if (/^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/.test(hash)) return 'bcrypt';
+  return 'unknown';
+}
+
+/** Verifies a password against a stored scrypt hash, or a bcrypt hash imported from htpasswd. */
+export async function verifyPassword(password: string, hash: string): Promise<boolean> {
+  const kind = hashKind(hash);
+  if (kind === 'bcrypt') return bcrypt.compare(password, hash.replace(/^\$2y\$/, '$2b$'));
+  if (kind !== 'scrypt') return false;
+  const parts = hash.split('$');
+  if (parts.length !== 6) return false;
+  const [, n, rr, pp, saltB64, keyB64] = parts as [string, string, string, string, string, string];
+  const expected = Buffer.from(keyB64, 'base64');
+  const key = await scrypt(password, Buffer.from(saltB64, 'base64'), expected.length, {
+    N: Number(n),
+    r: Number(rr),
+    p: Number(pp),
+    maxmem: 128 * Number(n) * Number(rr) * 2,
+  });
+  return key.length === expected.length && timingSafeEqual(key, expected);
+}
+
+/** A hash no password matches, verified for unknown users so a miss costs as long as a hit. */
+export const decoyHash = await hashPassword(randomBytes(16).toString('hex'));
+
+/** A random secret for robots, tokens and generated passwords. */
+export const randomSecret = (bytes = 32) => randomBytes(bytes).toString('base64url');

@@ -1,0 +1,13 @@
+/** Who is acting, for audit rows. */
+export interface Actor {
+  username: string;
+  ip?: string | null;
+  userAgent?: string | null;
+}
+
+/** An authenticated caller of the token service or the API. */
+export type Principal =
+  | { kind: 'user'; id: number; username: string; admin: boolean; source: string; via: 'password' | 'token' | 'session' | 'refresh' }
+  | { kind: 'anonymous'; username: 'anonymous'; admin: false };
+
+export const anonymous: Principal = { kind: 'anonymous', username: 'anonymous', admin: false };

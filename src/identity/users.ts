@@ -1,0 +1,192 @@
+import { asc, count, eq, or, sql } from 'drizzle-orm';
+import { contains } from '../db/search';
+import type { Db, Tx } from '../db/open';
+import { users } from '../db/schema';
+import { AppError, badRequest, conflict, forbidden, notFound } from '../errors';
+import { recordAudit } from '../audit/record';
+import { hashPassword, verifyPassword } from './passwords';
+import type { Actor } from './principal';
+
+export type User = typeof users.$inferSelect;
+
+/** Letters, digits and . _ @ -; `$` and `+` stay reserved for robot accounts. */
+export const USERNAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+
+export function assertUsername(username: string): void {
+  if (!USERNAME_RE.test(username))
+    throw badRequest('username must be 1-64 characters: letters, digits, ".", "_", "@" or "-", starting with a letter or digit');
+}
+
+export function assertPasswordPolicy(password: string): void {
+  if (password.length < 8) throw badRequest('password must be at least 8 characters');
+  if (password.length > 256) throw badRequest('password must be at most 256 characters');
+}
+
+/** The public view of a user: never the hash. */
+export function userView(u: User) {
+  return {
+    username: u.username,
+    email: u.email,
+    admin: u.admin,
+    disabled: u.disabled,
+    source: u.source,
+    createdAt: u.createdAt,
+    updatedAt: u.updatedAt,
+    lastLoginAt: u.lastLoginAt,
+  };
+}
+
+export const findUser = (db: Tx, username: string): User | undefined =>
+  db.select().from(users).where(eq(users.username, username)).get();
+
+export const findUserById = (db: Tx, id: number): User | undefined => db.select().from(users).where(eq(users.id, id)).get();
+
+export function getUser(db: Tx, username: string): User {
+  const user = findUser(db, username);
+  if (!user) throw notFound(`user ${username}`);
+  return user;
+}
+
+export interface CreateUserInput {
+  username: string;
+  password?: string;
+  email?: string | null;
+  admin?: boolean;
+  source?: User['source'];
+  passwordHash?: string | null;
+}
+
+export async function createUser(db: Db, input: CreateUserInput, actor: Actor): Promise<User> {
+  assertUsername(input.username);
+  let passwordHash = input.passwordHash ?? null;
+  if (input.password !== undefined) {
+    assertPasswordPolicy(input.password);
+    passwordHash = await hashPassword(input.password);
+  }
+  return db.transaction((tx) => {
+    if (findUser(tx, input.username)) throw conflict(`user ${input.username} already exists`);
+    const user = tx
+      .insert(users)
+      .values({
+        username: input.username,
+        email: input.email ?? null,
+        admin: input.admin ?? false,
+        source: input.source ?? 'local',
+        passwordHash,
+      })
+      .returning()
+      .get();
+    recordAudit(tx, {
+      username: actor.username,
+      action: 'user_create',
+      resourceType: 'user',
+      resource: user.username,
+      sourceIp: actor.ip,
+      detail: JSON.stringify({ admin: user.admin, source: user.source }),
+    });
+    return user;
+  });
+}
+
+export function listUsers(db: Tx, opts: { q?: string; page: number; pageSize: number }) {
+  const where = opts.q ? or(contains(users.username, opts.q), contains(users.email, opts.q)) : undefined;
+  const items = db
+    .select()
+    .from(users)
+    .where(where)
+    .orderBy(asc(users.username))
+    .limit(opts.pageSize)
+    .offset((opts.page - 1) * opts.pageSize)
+    .all();
+  const total = db.select({ n: count() }).from(users).where(where).get()!.n;
+  return { items, total };
+}
+
+export interface UpdateUserInput {
+  email?: string | null;
+  admin?: boolean;
+  disabled?: boolean;
+}
+
+export function updateUser(db: Db, username: string, input: UpdateUserInput, actor: Actor): User {
+  return db.transaction((tx) => {
+    const user = getUser(tx, username);
+    if (user.username === actor.username && (input.admin === false || input.disabled === true))
+      throw new AppError(409, 'conflict', 'you cannot remove your own admin rights or disable yourself');
+    const changes: Partial<User> = { updatedAt: new Date().toISOString() };
+    if (input.email !== undefined) changes.email = input.email;
+    if (input.admin !== undefined) changes.admin = input.admin;
+    if (input.disabled !== undefined) changes.disabled = input.disabled;
+    const revoke = (input.disabled === true && !user.disabled) || (input.admin === false && user.admin);
+    const updated = tx
+      .update(users)
+      .set({ ...changes, ...(revoke ? { credentialVersion: sql`${users.credentialVersion} + 1` } : {}) })
+      .where(eq(users.id, user.id))
+      .returning()
+      .get();
+    recordAudit(tx, {
+      username: actor.username,
+      action: 'user_update',
+      resourceType: 'user',
+      resource: username,
+      sourceIp: actor.ip,
+      detail: JSON.stringify(input),
+    });
+    return updated;
+  });
+}
+
+export async function changePassword(
+  db: Db,
+  username: string,
+  input: { oldPassword?: string; newPassword: string },
+  actor: Actor & { admin: boolean },
+): Promise<User> {
+  const user = getUser(db, username);
+  const self = actor.username === username;
+  if (!self && !actor.admin) throw forbidden();
+  if (user.source === 'ldap') throw new AppError(409, 'conflict', 'the password of a directory user is changed in the directory');
+  if (self) {
+    if (input.oldPassword === undefined) throw badRequest('oldPassword is required to change your own password');
+    if (!user.passwordHash || !(await verifyPassword(input.oldPassword, user.passwordHash)))
+      throw new AppError(403, 'forbidden', 'oldPassword is wrong');
+  }
+  assertPasswordPolicy(input.newPassword);
+  const passwordHash = await hashPassword(input.newPassword);
+  return db.transaction((tx) => {
+    const updated = tx
+      .update(users)
+      .set({
+        passwordHash,
+        credentialVersion: sql`${users.credentialVersion} + 1`,
+        updatedAt: new Date().toISOString(),
+      })
+      .where(eq(users.id, user.id))
+      .returning()
+      .get();
+    recordAudit(tx, {
+      username: actor.username,
+      action: 'user_update',
+      resourceType: 'user',
+      resource: username,
+      sourceIp: actor.ip,
+      detail: JSON.stringify({ password: 'changed' }),
+    });
+    return updated;
+  });
+}
+
+export function deleteUser(db: Db, username: string, actor: Actor): void {
+  db.transaction((tx) => {
+    const user = getUser(tx, username);
+    if (user.username === actor.username) throw new AppError(409, 'conflict', 'you cannot delete yourself');
+    tx.delete(users).where(eq(users.id, user.id)).run();
+    recordAudit(tx, {
+      username: actor.username,
+      action: 'user_delete',
+      resourceType: 'user',
+      resource: username,
+      sourceIp: actor.ip,
+    });
+  });
+}

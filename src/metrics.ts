@@ -1,0 +1,30 @@
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+
+/** One metrics registry per app instance, so several apps in one test process never collide. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'wharf_' });
+  return {
+    registry,
+    tokenRequests: new Counter({
+      name: 'wharf_token_requests_total',
+      help: 'Token requests by outcome (issued, unauthorized, throttled, bad_request, error)',
+      labelNames: ['outcome', 'method'] as const,
+      registers: [registry],
+    }),
+    tokenLatency: new Histogram({
+      name: 'wharf_token_request_duration_seconds',
+      help: 'Time to answer a token request',
+      labelNames: ['method'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [registry],
+    }),
+    registryRestarts: new Counter({
+      name: 'wharf_registry_restarts_total',
+      help: 'Times the supervised registry process was restarted',
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

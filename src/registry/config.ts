@@ -1,0 +1,64 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseDocument } from 'yaml';
+import type { Config } from '../config/schema';
+import { randomSecret } from '../identity/passwords';
+import { writeSecretFile } from '../token/keys';
+
+export const templatePath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../registry-config.yml');
+
+/** A secret kept in the data directory (0600), created on first use. */
+export function instanceSecret(dataDir: string, name: string): string {
+  const file = path.join(dataDir, name);
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const secret = randomSecret(32);
+  writeSecretFile(file, secret + '\n');
+  return secret;
+}
+
+/** The URL the registry uses to post notifications to Wharf. */
+export function notificationUrl(config: Config): string {
+  if (config.registry.notifyUrl) return config.registry.notifyUrl;
+  const at = config.listen.lastIndexOf(':');
+  let host = config.listen.slice(0, at);
+  const port = config.listen.slice(at + 1);
+  if (host === '' || host === '0.0.0.0') host = '127.0.0.1';
+  if (host === '[::]' || host === '::') host = '[::1]';
+  const scheme = config.tls.certFile ? 'https' : 'http';
+  return `${scheme}://${host}:${port}/service/notifications`;
+}
+
+/** Fills the registry-config.yml template in for this instance; comments of the template are kept. */
+export function renderRegistryConfig(
+  config: Config,
+  opts: { certFile: string; notificationSecret: string; httpSecret: string },
+): string {
+  const template = readFileSync(config.registry.template || templatePath, 'utf8');
+  const doc = parseDocument(template);
+  doc.setIn(['storage', 'filesystem', 'rootdirectory'], config.registry.storage);
+  doc.setIn(['storage', 'delete', 'enabled'], true);
+  doc.setIn(['http', 'addr'], config.registry.listen);
+  doc.setIn(['http', 'secret'], opts.httpSecret);
+  if (config.registry.tls.certFile) {
+    doc.setIn(['http', 'tls', 'certificate'], path.resolve(config.registry.tls.certFile));
+    doc.setIn(['http', 'tls', 'key'], path.resolve(config.registry.tls.keyFile));
+  }
+  doc.setIn(['auth', 'token', 'realm'], `${config.publicUrl}/service/token`);
+  doc.setIn(['auth', 'token', 'service'], config.token.service);
+  doc.setIn(['auth', 'token', 'issuer'], config.token.issuer);
+  doc.setIn(['auth', 'token', 'rootcertbundle'], opts.certFile);
+  doc.setIn(['notifications', 'endpoints', 0, 'name'], 'wharf');
+  doc.setIn(['notifications', 'endpoints', 0, 'url'], notificationUrl(config));
+  doc.setIn(['notifications', 'endpoints', 0, 'headers', 'Authorization'], doc.createNode([`Bearer ${opts.notificationSecret}`]));
+  return doc.toString();
+}
+
+/** Writes $WHARF_DATA_DIR/registry-config.yml (0600: it holds the notification secret). */
+export function writeRegistryConfig(config: Config, certFile: string): { file: string; notificationSecret: string } {
+  const notificationSecret = instanceSecret(config.dataDir, 'notification-secret');
+  const httpSecret = instanceSecret(config.dataDir, 'registry-http-secret');
+  const file = path.join(config.dataDir, 'registry-config.yml');
+  writeSecretFile(file, renderRegistryConfig(config, { certFile, notificationSecret, httpSecret }));
+  return { file, notificationSecret };
+}

@@ -1,0 +1,144 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import { createApp } from './app';
+import { systemClock, type Clock } from './clock';
+import type { Config } from './config/schema';
+import { openDatabase, type OpenDb } from './db/open';
+import type { Deps } from './deps';
+import { CredentialCache, LoginThrottle } from './identity/authenticate';
+import { bootstrapInstance } from './identity/bootstrap';
+import { createLog, type Log } from './log';
+import { createMetrics } from './metrics';
+import { writeRegistryConfig } from './registry/config';
+import { findRegistryBinary, RegistrySupervisor } from './registry/supervisor';
+import { loadSigningKey } from './token/keys';
+import path from 'node:path';
+
+export interface Wharf {
+  deps: Deps;
+  database: OpenDb;
+  server: ServerType;
+  /** The address Wharf actually listens on. */
+  url: string;
+  supervisor: RegistrySupervisor | null;
+  registryConfigFile: string;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  log?: Log;
+  clock?: Clock;
+  /** Where a generated admin password is announced (once); stdout by default. */
+  announce?: (line: string) => void;
+}
+
+function splitHostPort(hostPort: string): { host: string; port: number } {
+  const at = hostPort.lastIndexOf(':');
+  return { host: hostPort.slice(0, at).replace(/^\[|\]$/g, '') || '0.0.0.0', port: Number(hostPort.slice(at + 1)) };
+}
+
+async function registryAnswers(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2000) });
+    await res.body?.cancel();
+    return res.status === 200 || res.status === 401;
+  } catch {
+    return false;
+  }
+}
+
+/** Opens the database, keys and registry configuration, starts the HTTP server and (if asked) the registry. */
+export async function startWharf(config: Config, opts: StartOptions = {}): Promise<Wharf> {
+  const log = opts.log ?? createLog(config.logLevel);
+  const clock = opts.clock ?? systemClock;
+  const database = openDatabase(path.join(config.dataDir, 'wharf.db'));
+  const { db } = database;
+  try {
+    const key = await loadSigningKey({
+      dataDir: config.dataDir,
+      algorithm: config.token.algorithm,
+      keyFile: config.token.keyFile,
+      certFile: config.token.certFile,
+      commonName: `${config.token.issuer} token signer`,
+    });
+    const { file: registryConfigFile, notificationSecret } = writeRegistryConfig(config, key.certFile);
+    const metrics = createMetrics();
+    const deps: Deps = {
+      db,
+      config,
+      log,
+      clock,
+      key,
+      metrics,
+      notificationSecret,
+      credentialCache: new CredentialCache(config.auth.credentialCacheSeconds * 1000, clock),
+      throttle: new LoginThrottle(clock, config.auth.maxFailures, config.auth.failureWindowSeconds * 1000, config.auth.lockoutSeconds * 1000),
+      registryHealth: () => registryAnswers(config.registry.url),
+    };
+    await bootstrapInstance(deps, opts.announce ?? ((line) => process.stdout.write(line + '\n')));
+
+    const app = createApp(deps);
+    const { host, port } = splitHostPort(config.listen);
+    const tls = config.tls.certFile
+      ? { createServer: createHttpsServer, serverOptions: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } }
+      : {};
+    const server = await new Promise<ServerType>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, hostname: host, port, ...tls }, () => resolve(s));
+      s.once('error', reject);
+    });
+    const address = server.address() as AddressInfo;
+    const url = `${config.tls.certFile ? 'https' : 'http'}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+    log.info({ url, publicUrl: config.publicUrl, registryConfigFile }, 'wharf listening');
+
+    let supervisor: RegistrySupervisor | null = null;
+    if (config.registry.manage !== 'false') {
+      const binary = findRegistryBinary(config.registry.binary);
+      if (!binary) {
+        if (config.registry.manage === 'true') throw new Error('registry.manage is true but no registry binary (registry or docker-registry) was found on PATH');
+        log.warn('no registry binary on PATH; not supervising a registry (run it yourself with the generated config)');
+      } else {
+        supervisor = new RegistrySupervisor({
+          binary,
+          configFile: registryConfigFile,
+          log: log.child({ component: 'registry' }),
+          readyUrl: `${config.registry.url}/v2/`,
+          onRestart: () => metrics.registryRestarts.inc(),
+        });
+        try {
+          await supervisor.start();
+        } catch (err) {
+          await supervisor.stop();
+          server.close();
+          throw err;
+        }
+      }
+    }
+
+    let stopped = false;
+    return {
+      deps,
+      database,
+      server,
+      url,
+      supervisor,
+      registryConfigFile,
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        await supervisor?.stop();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+        });
+        database.close();
+      },
+    };
+  } catch (err) {
+    database.close();
+    throw err;
+  }
+}
+
+export { createMetrics };

@@ -1,0 +1,55 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { and, eq, isNull } from 'drizzle-orm';
+import type { Clock } from '../clock';
+import type { Db } from '../db/open';
+import { refreshTokens } from '../db/schema';
+import { AppError } from '../errors';
+import type { Principal } from '../identity/principal';
+import { findUserById } from '../identity/users';
+import { userPrincipal } from '../identity/authenticate';
+
+const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
+
+/** Issues a refresh token bound to the user and their current credential version. */
+export function createRefreshToken(db: Db, clock: Clock, principal: Principal, days: number, clientId?: string): string {
+  if (principal.kind !== 'user') throw new AppError(400, 'invalid_request', 'anonymous callers get no refresh token');
+  const user = findUserById(db, principal.id);
+  if (!user) throw new AppError(401, 'unauthorized', 'unknown user');
+  const token = `wrt_${randomBytes(32).toString('base64url')}`;
+  db.insert(refreshTokens)
+    .values({
+      userId: user.id,
+      tokenHash: hashToken(token),
+      credentialVersion: user.credentialVersion,
+      clientId: clientId?.slice(0, 128) ?? null,
+      expiresAt: new Date(clock.now() + days * 86_400_000).toISOString(),
+    })
+    .run();
+  return token;
+}
+
+const invalidGrant = () => new AppError(401, 'invalid_grant', 'refresh token is invalid, expired or revoked');
+
+/** The user a refresh token stands for; dead after expiry, revocation, password change or disable. */
+export function redeemRefreshToken(db: Db, clock: Clock, token: string): Principal {
+  if (token.length > 512) throw invalidGrant();
+  const row = db
+    .select()
+    .from(refreshTokens)
+    .where(and(eq(refreshTokens.tokenHash, hashToken(token)), isNull(refreshTokens.revokedAt)))
+    .get();
+  if (!row || Date.parse(row.expiresAt) <= clock.now()) throw invalidGrant();
+  const user = findUserById(db, row.userId);
+  if (!user || user.disabled || user.credentialVersion !== row.credentialVersion) throw invalidGrant();
+  db.update(refreshTokens).set({ lastUsedAt: new Date(clock.now()).toISOString() }).where(eq(refreshTokens.id, row.id)).run();
+  return userPrincipal(user, 'refresh');
+}
+
+/** Revokes every refresh token of a user. */
+export function revokeRefreshTokens(db: Db, userId: number, clock: Clock): number {
+  return db
+    .update(refreshTokens)
+    .set({ revokedAt: new Date(clock.now()).toISOString() })
+    .where(and(eq(refreshTokens.userId, userId), isNull(refreshTokens.revokedAt)))
+    .run().changes;
+}

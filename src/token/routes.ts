@@ -1,0 +1,124 @@
+import { Hono } from 'hono';
+import { AppError, badRequest } from '../errors';
+import { authenticatePassword } from '../identity/authenticate';
+import { anonymous, type Principal } from '../identity/principal';
+import { parseBasicAuth } from '../http/basic';
+import { clientIp, type AppContext, type AppEnv } from '../http/env';
+import { parseScopes } from './scope';
+import { redeemRefreshToken } from './refresh';
+import { issueToken, type TokenServiceDeps } from './service';
+
+/** More scopes than any client sends; beyond it the request is refused rather than processed. */
+const MAX_SCOPES = 100;
+const MAX_FORM_BYTES = 64 * 1024;
+
+function tokenDeps(c: AppContext): TokenServiceDeps {
+  const { db, clock, key, config } = c.var.deps;
+  return {
+    db,
+    clock,
+    key,
+    issuer: config.token.issuer,
+    service: config.token.service,
+    expiresIn: config.token.expiresIn,
+    refreshTokenDays: config.token.refreshTokenDays,
+    defaultProject: config.defaultProject.name,
+  };
+}
+
+function checkService(c: AppContext, service: string | undefined | null): void {
+  if (service && service !== c.var.deps.config.token.service)
+    throw badRequest(`unknown service ${JSON.stringify(service.slice(0, 100))}`);
+}
+
+function scopesOf(values: string[]) {
+  const count = values.reduce((n, v) => n + v.split(' ').filter(Boolean).length, 0);
+  if (count > MAX_SCOPES) throw badRequest(`too many scopes (${count}); at most ${MAX_SCOPES}`);
+  return parseScopes(values);
+}
+
+const outcomeOf = (err: unknown) => {
+  if (!(err instanceof AppError)) return 'error';
+  if (err.status === 401) return 'unauthorized';
+  if (err.status === 429) return 'throttled';
+  return 'bad_request';
+};
+
+/** The Distribution token endpoint: GET (docker, skopeo) and the OAuth2 form POST (containerd, docker refresh). */
+export function tokenRoutes() {
+  const app = new Hono<AppEnv>();
+
+  app.use(async (c, next) => {
+    const { metrics } = c.var.deps;
+    const end = metrics.tokenLatency.startTimer({ method: c.req.method });
+    try {
+      await next();
+      metrics.tokenRequests.inc({ outcome: c.res.status < 400 ? 'issued' : 'bad_request', method: c.req.method });
+    } catch (err) {
+      metrics.tokenRequests.inc({ outcome: outcomeOf(err), method: c.req.method });
+      throw err;
+    } finally {
+      end();
+    }
+  });
+
+  app.get('/', async (c) => {
+    checkService(c, c.req.query('service'));
+    const scopes = scopesOf(c.req.queries('scope') ?? []);
+    const credentials = parseBasicAuth(c.req.header('authorization'));
+    const ctx = { ip: clientIp(c), userAgent: c.req.header('user-agent') };
+    const principal: Principal = credentials
+      ? await authenticatePassword(c.var.deps, credentials.username, credentials.password, ctx)
+      : anonymous;
+    const body = await issueToken(tokenDeps(c), {
+      principal,
+      scopes,
+      offline: c.req.query('offline_token') === 'true',
+      clientId: c.req.query('client_id'),
+      login: credentials !== null,
+      ...ctx,
+    });
+    return c.json(body, 200, { 'Cache-Control': 'no-store' });
+  });
+
+  app.post('/', async (c) => {
+    const type = c.req.header('content-type') ?? '';
+    if (!/^application\/x-www-form-urlencoded\b/i.test(type))
+      throw badRequest('the token endpoint takes application/x-www-form-urlencoded bodies');
+    const declared = Number(c.req.header('content-length') ?? 0);
+    if (declared > MAX_FORM_BYTES) throw new AppError(413, 'payload_too_large', 'form body too large');
+    const raw = await c.req.text();
+    if (Buffer.byteLength(raw) > MAX_FORM_BYTES) throw new AppError(413, 'payload_too_large', 'form body too large');
+    const form = new URLSearchParams(raw);
+    checkService(c, form.get('service'));
+    const scopes = scopesOf(form.getAll('scope'));
+    const ctx = { ip: clientIp(c), userAgent: c.req.header('user-agent') };
+    const grant = form.get('grant_type');
+    let principal: Principal;
+    let login = false;
+    if (grant === 'password') {
+      const username = form.get('username');
+      const password = form.get('password');
+      if (!username || password === null) throw badRequest('grant_type=password needs username and password');
+      principal = await authenticatePassword(c.var.deps, username, password, ctx);
+      login = true;
+    } else if (grant === 'refresh_token') {
+      const token = form.get('refresh_token');
+      if (!token) throw badRequest('grant_type=refresh_token needs refresh_token');
+      principal = redeemRefreshToken(c.var.deps.db, c.var.deps.clock, token);
+    } else {
+      throw new AppError(400, 'unsupported_grant_type', 'grant_type must be password or refresh_token');
+    }
+    const body = await issueToken(tokenDeps(c), {
+      principal,
+      scopes,
+      offline: form.get('access_type') === 'offline',
+      clientId: form.get('client_id') ?? undefined,
+      login,
+      ...ctx,
+    });
+    return c.json(body, 200, { 'Cache-Control': 'no-store' });
+  });
+
+  return app;
+}

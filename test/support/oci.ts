@@ -1,0 +1,225 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+
+export const MEDIA_TYPES = {
+  manifest: 'application/vnd.oci.image.manifest.v1+json',
+  index: 'application/vnd.oci.image.index.v1+json',
+  config: 'application/vnd.oci.image.config.v1+json',
+  layer: 'application/vnd.oci.image.layer.v1.tar+gzip',
+} as const;
+
+export interface Platform {
+  os: string;
+  architecture: string;
+}
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  platform?: Platform | undefined;
+  annotations?: Record<string, string> | undefined;
+}
+
+export interface BuildImageOptions {
+  /** Number of layers (default 2). */
+  layers?: number | undefined;
+  /** Bytes of random content in each layer's single file (default 4096). */
+  layerSize?: number | undefined;
+  /** Tag recorded as org.opencontainers.image.ref.name in index.json (default "latest"). */
+  tag?: string | undefined;
+  /** Platform written into the config (default linux/amd64). */
+  platform?: Platform | undefined;
+}
+
+export interface BuiltImage {
+  /** The OCI layout directory; use as `oci:${dir}:${tag}`. */
+  dir: string;
+  manifestDigest: string;
+  configDigest: string;
+  /** Digests of the compressed (gzip) layer blobs, in manifest order. */
+  layerDigests: string[];
+  tag: string;
+}
+
+export interface BuildIndexOptions {
+  /** Tag recorded in index.json (default "latest"). */
+  tag?: string | undefined;
+  /** Platforms of the child manifests (default linux/amd64 and linux/arm64). */
+  platforms?: Platform[] | undefined;
+  /** Layers per child image (default 2). */
+  layers?: number | undefined;
+  /** Bytes per layer file (default 4096). */
+  layerSize?: number | undefined;
+}
+
+export interface BuiltIndex {
+  dir: string;
+  /** Digest of the OCI image index blob (what a registry serves for the tag). */
+  indexDigest: string;
+  /** Digests of the child image manifests, in `platforms` order. */
+  childDigests: string[];
+  tag: string;
+}
+
+export const DEFAULT_PLATFORM: Platform = { os: 'linux', architecture: 'amd64' };
+export const DEFAULT_INDEX_PLATFORMS: Platform[] = [
+  { os: 'linux', architecture: 'amd64' },
+  { os: 'linux', architecture: 'arm64' },
+];
+
+export function sha256Digest(data: Buffer | string): string {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+/** Canonical JSON bytes for a manifest/config (compact JSON, as written to disk and pushed). */
+function jsonBytes(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value), 'utf8');
+}
+
+function writeOctal(buf: Buffer, offset: number, length: number, value: number): void {
+  // length-1 octal digits, zero padded, NUL terminated
+  const s = value.toString(8).padStart(length - 1, '0');
+  if (s.length > length - 1) throw new Error(`tar: value ${value} too large for field of ${length}`);
+  buf.write(s + '\0', offset, length, 'ascii');
+}
+
+/** Builds a ustar archive holding a single regular file. */
+export function makeTar(name: string, content: Buffer, mtime = 0): Buffer {
+  if (Buffer.byteLength(name) > 100) throw new Error('tar: name too long');
+  const header = Buffer.alloc(512, 0);
+  header.write(name, 0, 100, 'utf8'); // name
+  writeOctal(header, 100, 8, 0o644); // mode
+  writeOctal(header, 108, 8, 0); // uid
+  writeOctal(header, 116, 8, 0); // gid
+  writeOctal(header, 124, 12, content.length); // size
+  writeOctal(header, 136, 12, mtime); // mtime
+  header.fill(0x20, 148, 156); // checksum placeholder: 8 spaces
+  header.write('0', 156, 1, 'ascii'); // typeflag: regular file
+  header.write('ustar\0', 257, 6, 'ascii'); // magic
+  header.write('00', 263, 2, 'ascii'); // version
+  header.write('root', 265, 32, 'ascii'); // uname
+  header.write('root', 297, 32, 'ascii'); // gname
+  writeOctal(header, 329, 8, 0); // devmajor
+  writeOctal(header, 337, 8, 0); // devminor
+  let sum = 0;
+  for (const b of header) sum += b;
+  // checksum: 6 octal digits, NUL, space
+  header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
+  const padLen = (512 - (content.length % 512)) % 512;
+  return Buffer.concat([header, content, Buffer.alloc(padLen, 0), Buffer.alloc(1024, 0)]);
+}
+
+async function writeBlob(dir: string, data: Buffer): Promise<string> {
+  const digest = sha256Digest(data);
+  const blobDir = join(dir, 'blobs', 'sha256');
+  await mkdir(blobDir, { recursive: true });
+  await writeFile(join(blobDir, digest.slice('sha256:'.length)), data);
+  return digest;
+}
+
+async function writeLayoutSkeleton(dir: string): Promise<void> {
+  await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
+  await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+}
+
+async function writeTopIndex(dir: string, desc: Descriptor, tag: string): Promise<void> {
+  const index = {
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPES.index,
+    manifests: [{ ...desc, annotations: { 'org.opencontainers.image.ref.name': tag } }],
+  };
+  await writeFile(join(dir, 'index.json'), JSON.stringify(index));
+}
+
+interface WrittenManifest {
+  descriptor: Descriptor;
+  configDigest: string;
+  layerDigests: string[];
+}
+
+/** Writes config, layers and manifest blobs for one image; does not touch index.json. */
+async function writeImageBlobs(
+  dir: string,
+  layers: number,
+  layerSize: number,
+  platform: Platform,
+): Promise<WrittenManifest> {
+  const layerDescs: Descriptor[] = [];
+  const diffIds: string[] = [];
+  for (let i = 0; i < layers; i++) {
+    const tar = makeTar(`layer${i}-${randomBytes(4).toString('hex')}.bin`, randomBytes(layerSize));
+    diffIds.push(sha256Digest(tar));
+    const gz = gzipSync(tar);
+    const digest = await writeBlob(dir, gz);
+    layerDescs.push({ mediaType: MEDIA_TYPES.layer, digest, size: gz.length });
+  }
+  const created = new Date().toISOString();
+  const config = {
+    created,
+    architecture: platform.architecture,
+    os: platform.os,
+    config: {
+      Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+      Cmd: ['/bin/sh'],
+      Labels: { 'wharf.test.nonce': randomBytes(8).toString('hex') },
+    },
+    rootfs: { type: 'layers', diff_ids: diffIds },
+    history: diffIds.map((_, i) => ({ created, created_by: `wharf test layer ${i}` })),
+  };
+  const configBytes = jsonBytes(config);
+  const configDigest = await writeBlob(dir, configBytes);
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPES.manifest,
+    config: { mediaType: MEDIA_TYPES.config, digest: configDigest, size: configBytes.length },
+    layers: layerDescs,
+  };
+  const manifestBytes = jsonBytes(manifest);
+  const manifestDigest = await writeBlob(dir, manifestBytes);
+  return {
+    descriptor: { mediaType: MEDIA_TYPES.manifest, digest: manifestDigest, size: manifestBytes.length },
+    configDigest,
+    layerDigests: layerDescs.map((d) => d.digest),
+  };
+}
+
+/**
+ * Writes an OCI image layout at `dir` (created if needed) holding one
+ * single-platform image with random gzip'd tar layers. Push it with
+ * skopeo from `oci:${dir}:${tag}`.
+ */
+export async function buildImage(dir: string, opts: BuildImageOptions = {}): Promise<BuiltImage> {
+  const tag = opts.tag ?? 'latest';
+  const layers = opts.layers ?? 2;
+  const layerSize = opts.layerSize ?? 4096;
+  const platform = opts.platform ?? DEFAULT_PLATFORM;
+  await writeLayoutSkeleton(dir);
+  const m = await writeImageBlobs(dir, layers, layerSize, platform);
+  await writeTopIndex(dir, m.descriptor, tag);
+  return { dir, manifestDigest: m.descriptor.digest, configDigest: m.configDigest, layerDigests: m.layerDigests, tag };
+}
+
+/**
+ * Writes an OCI image layout at `dir` whose tagged entry is an OCI image
+ * index (multi-platform) referencing one image manifest per platform.
+ */
+export async function buildIndex(dir: string, opts: BuildIndexOptions = {}): Promise<BuiltIndex> {
+  const tag = opts.tag ?? 'latest';
+  const platforms = opts.platforms ?? DEFAULT_INDEX_PLATFORMS;
+  const layers = opts.layers ?? 2;
+  const layerSize = opts.layerSize ?? 4096;
+  await writeLayoutSkeleton(dir);
+  const children: Descriptor[] = [];
+  for (const platform of platforms) {
+    const m = await writeImageBlobs(dir, layers, layerSize, platform);
+    children.push({ ...m.descriptor, platform: { architecture: platform.architecture, os: platform.os } });
+  }
+  const index = { schemaVersion: 2, mediaType: MEDIA_TYPES.index, manifests: children };
+  const indexBytes = jsonBytes(index);
+  const indexDigest = await writeBlob(dir, indexBytes);
+  await writeTopIndex(dir, { mediaType: MEDIA_TYPES.index, digest: indexDigest, size: indexBytes.length }, tag);
+  return { dir, indexDigest, childDigests: children.map((c) => c.digest), tag };
+}
