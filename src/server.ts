@@ -2,17 +2,20 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
+import type { Hono } from 'hono';
 import { createApp } from './app';
 import { systemClock, type Clock } from './clock';
 import type { Config } from './config/schema';
 import { openDatabase, type OpenDb } from './db/open';
 import type { Deps } from './deps';
+import type { AppEnv } from './http/env';
 import { CredentialCache, LoginThrottle } from './identity/authenticate';
 import { bootstrapInstance } from './identity/bootstrap';
 import { createLog, type Log } from './log';
 import { createMetrics } from './metrics';
 import { writeRegistryConfig } from './registry/config';
 import { findRegistryBinary, RegistrySupervisor } from './registry/supervisor';
+import { RegistryClient } from './registry/client';
 import { loadSigningKey } from './token/keys';
 import path from 'node:path';
 
@@ -32,21 +35,13 @@ export interface StartOptions {
   clock?: Clock;
   /** Where a generated admin password is announced (once); stdout by default. */
   announce?: (line: string) => void;
+  /** Adds routes or middleware to the app before the server starts listening (benchmarks, tests). */
+  extend?: (app: Hono<AppEnv>) => void;
 }
 
 function splitHostPort(hostPort: string): { host: string; port: number } {
   const at = hostPort.lastIndexOf(':');
   return { host: hostPort.slice(0, at).replace(/^\[|\]$/g, '') || '0.0.0.0', port: Number(hostPort.slice(at + 1)) };
-}
-
-async function registryAnswers(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2000) });
-    await res.body?.cancel();
-    return res.status === 200 || res.status === 401;
-  } catch {
-    return false;
-  }
 }
 
 /** Opens the database, keys and registry configuration, starts the HTTP server and (if asked) the registry. */
@@ -65,6 +60,7 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
     });
     const { file: registryConfigFile, notificationSecret } = writeRegistryConfig(config, key.certFile);
     const metrics = createMetrics();
+    const registry = new RegistryClient(config.registry.url, { caFile: config.registry.caFile });
     const deps: Deps = {
       db,
       config,
@@ -75,11 +71,12 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
       notificationSecret,
       credentialCache: new CredentialCache(config.auth.credentialCacheSeconds * 1000, clock),
       throttle: new LoginThrottle(clock, config.auth.maxFailures, config.auth.failureWindowSeconds * 1000, config.auth.lockoutSeconds * 1000),
-      registryHealth: () => registryAnswers(config.registry.url),
+      registryHealth: () => registry.ping(),
     };
     await bootstrapInstance(deps, opts.announce ?? ((line) => process.stdout.write(line + '\n')));
 
     const app = createApp(deps);
+    opts.extend?.(app);
     const { host, port } = splitHostPort(config.listen);
     const tls = config.tls.certFile
       ? { createServer: createHttpsServer, serverOptions: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } }
@@ -103,7 +100,7 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
           binary,
           configFile: registryConfigFile,
           log: log.child({ component: 'registry' }),
-          readyUrl: `${config.registry.url}/v2/`,
+          ready: () => registry.ping(),
           onRestart: () => metrics.registryRestarts.inc(),
         });
         try {
@@ -132,6 +129,7 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
           server.close(() => resolve());
           (server as { closeAllConnections?: () => void }).closeAllConnections?.();
         });
+        await registry.close();
         database.close();
       },
     };

@@ -78,6 +78,8 @@ export const configSchema = z
         /** Registry binary; found on PATH as `registry` or `docker-registry` when empty. */
         binary: z.string().default(''),
         tls: tlsPair.prefault({}),
+        /** PEM bundle Wharf trusts when calling the registry over HTTPS (its own certificate, or a private CA). */
+        caFile: z.string().default(''),
         /** URL the registry uses to reach Wharf's notification endpoint; derived from listen when empty. */
         notifyUrl: z.string().default(''),
         template: z.string().default(''),

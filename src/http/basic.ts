@@ -8,10 +8,10 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  */
 export function parseBasicAuth(header: string | undefined): { username: string; password: string } | null {
   if (!header) return null;
-  const match = /^Basic\s+(\S*)\s*$/i.exec(header);
+  const match = /^Basic(?:\s+(.*?))?\s*$/i.exec(header);
   if (!match) return null;
-  const b64 = match[1]!;
-  if (b64.length > 4096 || !/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0)
+  const b64 = match[1] ?? '';
+  if (b64 === '' || b64.length > 4096 || !/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0)
     throw badRequest('malformed Basic authorization header');
   let decoded: string;
   try {

@@ -25,8 +25,8 @@ export interface SupervisorOptions {
   binary: string;
   configFile: string;
   log: Log;
-  /** Polled until it answers, after each start. */
-  readyUrl: string;
+  /** Polled after a start until it answers true. */
+  ready: () => Promise<boolean>;
   onRestart?: () => void;
   /** Backoff after a crash: doubles from min to max; reset after the process stayed up for `stableMs`. */
   minBackoffMs?: number;
@@ -101,16 +101,11 @@ export class RegistrySupervisor {
   private async waitReady(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      try {
-        const res = await fetch(this.opts.readyUrl, { signal: AbortSignal.timeout(1000) });
-        await res.body?.cancel();
-        if (res.status === 200 || res.status === 401) return;
-      } catch {
-        // not listening yet
-      }
+      if (await this.opts.ready()) return;
+      if (!this.child) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new Error(`registry did not answer at ${this.opts.readyUrl} within ${timeoutMs} ms: ${this.lastLines.slice(-3).join(' | ')}`);
+    throw new Error(`registry did not become ready within ${timeoutMs} ms: ${this.lastLines.slice(-3).join(' | ')}`);
   }
 
   async stop(timeoutMs = 10_000): Promise<void> {

@@ -28,10 +28,11 @@ export async function startTestWharf(overrides: DeepPartial<ConfigInput> = {}, o
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'wharf-test-')));
   const wharfPort = await freePort();
   const registryPort = await freePort();
+  const scheme = overrides.tls?.certFile ? 'https' : 'http';
   const input = {
     ...overrides,
     listen: `127.0.0.1:${wharfPort}`,
-    publicUrl: `http://127.0.0.1:${wharfPort}`,
+    publicUrl: `${scheme}://127.0.0.1:${wharfPort}`,
     dataDir,
     logLevel: process.env.WHARF_TEST_LOG ?? 'silent',
     admin: { password: ADMIN_PASSWORD },
@@ -39,7 +40,7 @@ export async function startTestWharf(overrides: DeepPartial<ConfigInput> = {}, o
       ...(overrides.registry ?? {}),
       manage: opts.manage === false ? 'false' : 'true',
       listen: `127.0.0.1:${registryPort}`,
-      url: `http://127.0.0.1:${registryPort}`,
+      url: `${overrides.registry?.tls?.certFile ? 'https' : 'http'}://127.0.0.1:${registryPort}`,
     },
   } as ConfigInput;
   const config = resolveConfig(input);

@@ -1,0 +1,232 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { count } from 'drizzle-orm';
+import { parse as parseYaml } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { users } from '../../src/db/schema';
+import { skopeoCopy, skopeoInspect } from '../support/clients';
+import { run } from '../support/exec';
+import { buildImage, type BuiltImage } from '../support/oci';
+import { freePort } from '../support/ports';
+import { admin, ADMIN_PASSWORD, startTestWharf } from '../support/wharf';
+
+/** Start, restart, supervision, shutdown and TLS: what `npm start` promises. */
+
+let work: string;
+let image: BuiltImage;
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), 'wharf-life-'));
+  image = await buildImage(path.join(work, 'img'));
+});
+afterAll(() => rm(work, { recursive: true, force: true }));
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('condition not reached in time');
+}
+
+describe('first start, restart and supervision', () => {
+  it('writes keys and secrets 0600, fills in the registry config, and reuses everything on restart', async () => {
+    const dataDir = path.join(work, 'data1');
+    const w = await startTestWharf({}, { dataDir });
+    let firstX5c: string | undefined;
+    try {
+      for (const f of ['token-signing.key', 'token-signing.crt', 'notification-secret', 'registry-http-secret', 'registry-config.yml'])
+        expect(((await stat(path.join(dataDir, f))).mode & 0o777).toString(8), f).toBe('600');
+      const cfg = parseYaml(await readFile(w.wharf.registryConfigFile, 'utf8'));
+      expect(cfg.auth.token).toEqual({
+        realm: `${w.url}/service/token`,
+        service: 'wharf-registry',
+        issuer: 'wharf',
+        rootcertbundle: path.join(dataDir, 'token-signing.crt'),
+      });
+      const secret = (await readFile(path.join(dataDir, 'notification-secret'), 'utf8')).trim();
+      expect(cfg.notifications.endpoints[0].url).toBe(`${w.url}/service/notifications`);
+      expect(cfg.notifications.endpoints[0].headers.Authorization).toEqual([`Bearer ${secret}`]);
+      expect(cfg.notifications.endpoints[0].ignoredmediatypes).toContain('application/vnd.oci.image.layer.v1.tar+gzip');
+      expect(cfg.storage.filesystem.rootdirectory).toBe(path.join(dataDir, 'registry'));
+      expect(cfg.storage.delete.enabled).toBe(true);
+      expect(cfg.http.addr).toBe(w.registry);
+
+      const pushed = await skopeoCopy(`oci:${image.dir}:latest`, `docker://${w.registry}/library/keep:1`, { destCreds: admin });
+      expect(pushed.code, pushed.stderr).toBe(0);
+      firstX5c = w.wharf.deps.key.x5c[0];
+    } finally {
+      await w.stop();
+    }
+    const again = await startTestWharf({}, { dataDir });
+    try {
+      expect(again.wharf.deps.key.x5c[0]).toBe(firstX5c);
+      expect(again.wharf.deps.db.select({ n: count() }).from(users).get()!.n).toBe(1);
+      const pulled = await skopeoInspect(`docker://${again.registry}/library/keep:1`, admin);
+      expect(pulled.code, pulled.stderr).toBe(0);
+    } finally {
+      await again.stop();
+    }
+  });
+
+  it('restarts a registry that dies, with a metric, and stops it on shutdown', async () => {
+    const w = await startTestWharf();
+    const supervisor = w.wharf.supervisor!;
+    const firstPid = supervisor.pid!;
+    process.kill(firstPid, 'SIGKILL');
+    await waitFor(() => supervisor.pid !== undefined && supervisor.pid !== firstPid);
+    await waitFor(async () => (await w.api('GET', '/api/v1/health')).status === 200);
+    await fetch(`${w.url}/service/token?service=wharf-registry&scope=repository:library/x:pull`);
+    await fetch(`${w.url}/service/token`, { method: 'POST', body: 'x' });
+    const metrics = await (await fetch(`${w.url}/metrics`)).text();
+    expect(metrics).toMatch(/^wharf_registry_restarts_total 1$/m);
+    expect(metrics).toMatch(/^wharf_token_requests_total\{outcome="issued",method="GET"\} 1$/m);
+    expect(metrics).toMatch(/^wharf_token_requests_total\{outcome="bad_request",method="POST"\} 1$/m);
+    expect(metrics).toMatch(/^wharf_token_request_duration_seconds_count\{method="GET"\} 1$/m);
+    expect(metrics).toMatch(/^wharf_process_cpu_user_seconds_total/m);
+    const secondPid = supervisor.pid!;
+    await w.stop();
+    expect(alive(secondPid)).toBe(false);
+  });
+
+  it('health is 503 while the registry is down', async () => {
+    const w = await startTestWharf();
+    try {
+      const up = await w.api('GET', '/api/v1/health');
+      expect(up.status).toBe(200);
+      expect(up.body).toEqual({ status: 'healthy', database: 'ok', registry: 'ok' });
+      await w.wharf.supervisor!.stop();
+      const down = await w.api('GET', '/api/v1/health');
+      expect(down.status).toBe(503);
+      expect(down.body).toEqual({ status: 'unhealthy', database: 'ok', registry: 'unreachable' });
+    } finally {
+      await w.stop();
+    }
+  });
+});
+
+describe('npm start', () => {
+  it('runs Wharf and the registry as one command, and SIGTERM stops both', async () => {
+    const dataDir = path.join(work, 'data-main');
+    const [port, regPort] = [await freePort(), await freePort()];
+    const child = spawn(path.resolve('node_modules/.bin/tsx'), ['src/main.ts'], {
+      env: {
+        ...process.env,
+        WHARF_CONFIG: '',
+        WHARF_DATA_DIR: dataDir,
+        WHARF_LISTEN: `127.0.0.1:${port}`,
+        WHARF_PUBLIC_URL: `http://127.0.0.1:${port}`,
+        WHARF_REGISTRY_LISTEN: `127.0.0.1:${regPort}`,
+        WHARF_REGISTRY_URL: `http://127.0.0.1:${regPort}`,
+        WHARF_ADMIN_PASSWORD: ADMIN_PASSWORD,
+        WHARF_LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (out += c));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await waitFor(async () => {
+        try {
+          return (await fetch(`http://127.0.0.1:${port}/api/v1/health`)).status === 200;
+        } catch {
+          return false;
+        }
+      }, 30_000);
+      const pushed = await skopeoCopy(`oci:${image.dir}:latest`, `docker://127.0.0.1:${regPort}/library/one:1`, { destCreds: admin });
+      expect(pushed.code, pushed.stderr).toBe(0);
+      const registryPid = Number(/"pid":(\d+)/.exec(out)?.[1]);
+      expect(alive(registryPid)).toBe(true);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(alive(registryPid)).toBe(false);
+      // Passwords never reach the log.
+      expect(out).not.toContain(ADMIN_PASSWORD);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('prints a generated admin password once when none is given', async () => {
+    const dataDir = path.join(work, 'data-gen');
+    const [port, regPort] = [await freePort(), await freePort()];
+    const env = {
+      ...process.env,
+      WHARF_CONFIG: '',
+      WHARF_DATA_DIR: dataDir,
+      WHARF_LISTEN: `127.0.0.1:${port}`,
+      WHARF_PUBLIC_URL: `http://127.0.0.1:${port}`,
+      WHARF_REGISTRY_MANAGE: 'false',
+      WHARF_REGISTRY_URL: `http://127.0.0.1:${regPort}`,
+      WHARF_ADMIN_PASSWORD: '',
+    };
+    const startOnce = async () => {
+      const child = spawn(path.resolve('node_modules/.bin/tsx'), ['src/main.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (c) => (out += c));
+      const exited = new Promise((r) => child.on('exit', r));
+      await waitFor(async () => {
+        try {
+          return (await fetch(`http://127.0.0.1:${port}/api/v1/openapi.json`)).status === 200;
+        } catch {
+          return false;
+        }
+      }, 30_000);
+      child.kill('SIGTERM');
+      await exited;
+      return out;
+    };
+    const first = await startOnce();
+    const password = /password (\S+) \(shown once/.exec(first)?.[1];
+    expect(password).toBeTruthy();
+    const second = await startOnce();
+    expect(second).not.toContain('shown once');
+    expect(second).not.toContain(password!);
+  });
+});
+
+describe('TLS', () => {
+  it('Wharf and the supervised registry serve HTTPS, and clients push through both', async () => {
+    const certDir = path.join(work, 'tls');
+    const made = await run('sh', [
+      '-c',
+      `mkdir -p ${certDir} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout ${certDir}/key.pem -out ${certDir}/cert.pem`,
+    ]);
+    expect(made.code, made.stderr).toBe(0);
+    const tls = { certFile: `${certDir}/cert.pem`, keyFile: `${certDir}/key.pem` };
+    const w = await startTestWharf({ tls, registry: { tls, caFile: `${certDir}/cert.pem` } });
+    try {
+      expect(w.url).toMatch(/^https:/);
+      // The registry calls back over HTTPS too; its config says so.
+      const cfg = parseYaml(await readFile(w.wharf.registryConfigFile, 'utf8'));
+      expect(cfg.http.tls).toEqual({ certificate: tls.certFile, key: tls.keyFile });
+      expect(cfg.auth.token.realm).toBe(`${w.url}/service/token`);
+      expect(cfg.notifications.endpoints[0].url).toMatch(/^https:/);
+      const health = await w.api('GET', '/api/v1/health').catch((e) => ({ status: 0, body: String(e) }));
+      // fetch does not trust the self-signed certificate: prove it is HTTPS by asking openssl.
+      expect(health.status).toBe(0);
+      const probe = await run('sh', ['-c', `echo | openssl s_client -connect ${new URL(w.url).host} 2>/dev/null | head -1`]);
+      expect(probe.stdout).toMatch(/CONNECTED/);
+      const pushed = await skopeoCopy(`oci:${image.dir}:latest`, `docker://${w.registry}/library/tls:1`, { destCreds: admin });
+      expect(pushed.code, pushed.stderr).toBe(0);
+      // Wharf trusts the registry's certificate through registry.caFile.
+      expect(await w.wharf.deps.registryHealth()).toBe(true);
+    } finally {
+      await w.stop();
+    }
+  });
+});

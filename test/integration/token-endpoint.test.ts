@@ -1,0 +1,257 @@
+import { request as httpRequest } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { eq } from 'drizzle-orm';
+import { decodeJwt } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { audit, refreshTokens } from '../../src/db/schema';
+import { skopeoCopy } from '../support/clients';
+import { buildImage } from '../support/oci';
+import { admin, startTestWharf, type TestWharf } from '../support/wharf';
+
+/** The token endpoint's GET and OAuth2 POST flows, refresh tokens, and what bad input gets. */
+
+let w: TestWharf;
+let work: string;
+const PASSWORD = 'token-password-1';
+const basic = (u: string) => `Basic ${Buffer.from(u).toString('base64')}`;
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), 'wharf-token-'));
+  const [started, image] = await Promise.all([startTestWharf(), buildImage(path.join(work, 'img'))]);
+  w = started;
+  for (const u of ['carol', 'dave']) await w.api('POST', '/api/v1/users', { auth: admin, body: { username: u, password: PASSWORD } });
+  await w.api('POST', '/api/v1/projects', { auth: `carol:${PASSWORD}`, body: { name: 'team' } });
+  const r = await skopeoCopy(`oci:${image.dir}:latest`, `docker://${w.registry}/team/app:1`, { destCreds: `carol:${PASSWORD}` });
+  expect(r.code, r.stderr).toBe(0);
+});
+
+afterAll(async () => {
+  await w?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+const tokenGet = (query: string, headers: Record<string, string> = {}) => fetch(`${w.url}/service/token?${query}`, { headers });
+const tokenPost = (form: Record<string, string> | string, headers: Record<string, string> = {}) =>
+  fetch(`${w.url}/service/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: typeof form === 'string' ? form : new URLSearchParams(form).toString(),
+  });
+
+/** Lists tags at the registry with a bearer token: proves the token works where it matters. */
+const registryTags = (token: string) =>
+  fetch(`http://${w.registry}/v2/team/app/tags/list`, { headers: { authorization: `Bearer ${token}` } });
+
+describe('GET flow', () => {
+  it('answers token, access_token, expires_in and issued_at, with the granted subset of the asked scopes', async () => {
+    const res = await tokenGet('service=wharf-registry&scope=repository:team/app:pull,push,delete&scope=registry:catalog:*', {
+      authorization: basic(`carol:${PASSWORD}`),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body.token).toBe(body.access_token);
+    expect(body.expires_in).toBe(900);
+    expect(Date.parse(body.issued_at as string)).toBeGreaterThan(Date.now() - 60_000);
+    expect(body.refresh_token).toBeUndefined();
+    const claims = decodeJwt(body.token as string);
+    expect(claims.sub).toBe('carol');
+    expect(claims.aud).toBe('wharf-registry');
+    // carol is projectAdmin of team but no system admin: no catalog.
+    expect(claims.access).toEqual([{ type: 'repository', name: 'team/app', actions: ['pull', 'push', 'delete'] }]);
+    expect((await registryTags(body.token as string)).status).toBe(200);
+  });
+
+  it('a docker login (credentials, no scope) gets an empty token and is audited as login', async () => {
+    const res = await tokenGet('service=wharf-registry&account=dave&client_id=docker', { authorization: basic(`dave:${PASSWORD}`) });
+    expect(res.status).toBe(200);
+    const claims = decodeJwt(((await res.json()) as { token: string }).token);
+    expect(claims.access).toEqual([]);
+    const rows = w.wharf.deps.db.select().from(audit).where(eq(audit.action, 'login')).all();
+    expect(rows.some((r) => r.username === 'dave' && r.sourceIp === '127.0.0.1')).toBe(true);
+  });
+
+  it('asking for more than allowed is no error: the token carries nothing, and the refusal is audited', async () => {
+    const res = await tokenGet('service=wharf-registry&scope=repository:team/app:push', { authorization: basic(`dave:${PASSWORD}`) });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { token: string; scope?: string };
+    expect(decodeJwt(body.token).access).toEqual([]);
+    expect(body.scope).toBeUndefined();
+    expect((await registryTags(body.token)).status).toBe(401);
+    const denied = w.wharf.deps.db.select().from(audit).where(eq(audit.action, 'token_denied')).all();
+    expect(denied.some((r) => r.username === 'dave' && r.repository === 'team/app' && r.project === 'team')).toBe(true);
+  });
+
+  it('wrong credentials: 401 with a JSON error and WWW-Authenticate: Basic', async () => {
+    const res = await tokenGet('service=wharf-registry&scope=repository:team/app:pull', { authorization: basic('carol:nope-nope') });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toMatch(/^Basic /);
+    expect(await res.json()).toEqual({ error: { code: 'unauthorized', message: expect.any(String) } });
+  });
+
+  it('offline_token=true returns a refresh token, stored only as a hash', async () => {
+    const res = await tokenGet('service=wharf-registry&offline_token=true&client_id=test', { authorization: basic(`dave:${PASSWORD}`) });
+    const body = (await res.json()) as { refresh_token: string };
+    expect(body.refresh_token).toMatch(/^wrt_/);
+    const rows = w.wharf.deps.db.select().from(refreshTokens).all();
+    expect(rows.length).toBeGreaterThan(0);
+    for (const row of rows) expect(row.tokenHash).not.toContain(body.refresh_token);
+  });
+});
+
+describe('OAuth2 POST flow', () => {
+  it('grant_type=password with access_type=offline, then grant_type=refresh_token', async () => {
+    const first = await tokenPost({
+      grant_type: 'password',
+      service: 'wharf-registry',
+      client_id: 'containerd',
+      access_type: 'offline',
+      username: 'carol',
+      password: PASSWORD,
+      scope: 'repository:team/app:pull repository:team/other:pull,push',
+    });
+    expect(first.status).toBe(200);
+    const body = (await first.json()) as { access_token: string; refresh_token: string; scope: string };
+    expect(body.scope).toBe('repository:team/app:pull repository:team/other:pull,push');
+    expect(body.refresh_token).toMatch(/^wrt_/);
+
+    const refreshed = await tokenPost({
+      grant_type: 'refresh_token',
+      service: 'wharf-registry',
+      client_id: 'containerd',
+      refresh_token: body.refresh_token,
+      scope: 'repository:team/app:pull',
+    });
+    expect(refreshed.status).toBe(200);
+    const again = (await refreshed.json()) as { access_token: string };
+    expect(decodeJwt(again.access_token).sub).toBe('carol');
+    expect((await registryTags(again.access_token)).status).toBe(200);
+  });
+
+  it('a refresh token dies with a password change and with disable', async () => {
+    await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'erin', password: PASSWORD } });
+    const get = async () =>
+      ((await (await tokenPost({ grant_type: 'password', username: 'erin', password: PASSWORD, access_type: 'offline', service: 'wharf-registry' })).json()) as {
+        refresh_token: string;
+      }).refresh_token;
+    const redeem = (t: string) => tokenPost({ grant_type: 'refresh_token', refresh_token: t, service: 'wharf-registry' });
+
+    const beforeChange = await get();
+    expect((await redeem(beforeChange)).status).toBe(200);
+    expect((await w.api('PUT', '/api/v1/users/erin/password', { auth: admin, body: { newPassword: 'erin-new-password' } })).status).toBe(204);
+    const dead = await redeem(beforeChange);
+    expect(dead.status).toBe(401);
+    expect(((await dead.json()) as { error: { code: string } }).error.code).toBe('invalid_grant');
+
+    const t2 = ((await (await tokenPost({ grant_type: 'password', username: 'erin', password: 'erin-new-password', access_type: 'offline' })).json()) as {
+      refresh_token: string;
+    }).refresh_token;
+    expect((await redeem(t2)).status).toBe(200);
+    await w.api('PATCH', '/api/v1/users/erin', { auth: admin, body: { disabled: true } });
+    expect((await redeem(t2)).status).toBe(401);
+    // Re-enabling does not revive tokens issued before the disable.
+    await w.api('PATCH', '/api/v1/users/erin', { auth: admin, body: { disabled: false } });
+    expect((await redeem(t2)).status).toBe(401);
+  });
+
+  it('wrong password in the form: 401', async () => {
+    const res = await tokenPost({ grant_type: 'password', username: 'carol', password: 'wrong-wrong', service: 'wharf-registry' });
+    expect(res.status).toBe(401);
+  });
+});
+
+/** Sends a raw request line so that bytes fetch would refuse or re-encode reach the server as they are. */
+function rawGet(pathAndQuery: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  const u = new URL(w.url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: u.hostname, port: u.port, path: pathAndQuery, method: 'GET', headers }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('bad input never yields a 500', () => {
+  it('malformed scopes are dropped, never echoed', async () => {
+    const junk = ['repository', 'repository:', ':::', 'repository:Team/App:pull', 'repository:team/app:', 'repository:team/app:fly', 'user:x:pull', 'repository:../x:pull', '%00'];
+    const res = await tokenGet(`service=wharf-registry&${junk.map((s) => `scope=${encodeURIComponent(s)}`).join('&')}`, {
+      authorization: basic(admin),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { token: string };
+    expect(decodeJwt(body.token).access).toEqual([]);
+  });
+
+  it('1,000 scopes in one request: 400', async () => {
+    const scopes = Array.from({ length: 1000 }, (_, i) => `scope=repository:team/app${i}:pull`).join('&');
+    const res = await fetch(`${w.url}/service/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `grant_type=password&username=carol&password=${PASSWORD}&${scopes}`,
+    });
+    expect(res.status).toBe(400);
+    const get = await tokenGet(`service=wharf-registry&scope=${Array.from({ length: 1000 }, (_, i) => `repository:t/a${i}:pull`).join('%20')}`);
+    expect([400, 414, 431]).toContain(get.status);
+  });
+
+  it('a 64 KB query string is refused before it costs anything', async () => {
+    const res = await rawGet(`/service/token?service=wharf-registry&scope=${'a'.repeat(64 * 1024)}`);
+    expect([400, 414, 431]).toContain(res.status);
+  });
+
+  it('unknown grant_type: 400 unsupported_grant_type', async () => {
+    const res = await tokenPost({ grant_type: 'client_credentials', client_id: 'x' });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('unsupported_grant_type');
+    const missing = await tokenPost({ username: 'carol', password: PASSWORD });
+    expect(missing.status).toBe(400);
+  });
+
+  it('POST with the wrong content type: 400', async () => {
+    for (const type of ['application/json', 'text/plain', 'multipart/form-data; boundary=x']) {
+      const res = await fetch(`${w.url}/service/token`, {
+        method: 'POST',
+        headers: { 'content-type': type },
+        body: JSON.stringify({ grant_type: 'password', username: 'carol', password: PASSWORD }),
+      });
+      expect(res.status, type).toBe(400);
+    }
+    const none = await fetch(`${w.url}/service/token`, { method: 'POST', body: new Uint8Array([1, 2, 3]) });
+    expect(none.status).toBe(400);
+  });
+
+  it('a huge form body: 413', async () => {
+    const res = await tokenPost(`grant_type=password&username=carol&password=${'x'.repeat(200 * 1024)}`);
+    expect(res.status).toBe(413);
+  });
+
+  it('invalid Basic headers: 400', async () => {
+    for (const header of ['Basic', 'Basic !!!!', 'Basic ' + Buffer.from('nocolon').toString('base64'), 'Basic ' + Buffer.from([0xff, 0xfe, 0x3a, 0x41]).toString('base64'), 'Basic abc']) {
+      const res = await tokenGet('service=wharf-registry&scope=repository:team/app:pull', { authorization: header });
+      expect(res.status, header).toBeGreaterThanOrEqual(400);
+      expect(res.status, header).toBeLessThan(500);
+    }
+  });
+
+  it('non-UTF-8 bytes in the query and form: 4xx or an empty grant, never 500', async () => {
+    const q = await rawGet('/service/token?service=wharf-registry&scope=repository:team/%FF%FE:pull&account=%C3%28');
+    expect(q.status).toBeLessThan(500);
+    if (q.status === 200) expect(decodeJwt(JSON.parse(q.body).token).access).toEqual([]);
+    const form = await fetch(`${w.url}/service/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: Buffer.concat([Buffer.from('grant_type=password&username=carol&password='), Buffer.from([0xff, 0xfe, 0xfd])]),
+    });
+    expect(form.status).toBe(401);
+  });
+
+  it('an unknown service: 400', async () => {
+    const res = await tokenGet('service=someone-else&scope=repository:team/app:pull');
+    expect(res.status).toBe(400);
+  });
+});
