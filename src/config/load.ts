@@ -24,7 +24,9 @@ function setPath(target: Record<string, unknown>, keys: string[], value: unknown
   let node = target;
   for (const key of keys.slice(0, -1)) {
     const next = node[key];
-    if (next === undefined || next === null || typeof next !== 'object' || Array.isArray(next)) node[key] = {};
+    if (next === undefined || next === null) node[key] = {};
+    // A section that is not a mapping stays as it is, so validation reports it.
+    else if (typeof next !== 'object' || Array.isArray(next)) return;
     node = node[key] as Record<string, unknown>;
   }
   node[keys[keys.length - 1]!] = value;

@@ -34,14 +34,24 @@ export async function verifyPassword(password: string, hash: string): Promise<bo
   const parts = hash.split('$');
   if (parts.length !== 6) return false;
   const [, n, rr, pp, saltB64, keyB64] = parts as [string, string, string, string, string, string];
+  const params = { N: Number(n), r: Number(rr), p: Number(pp) };
   const expected = Buffer.from(keyB64, 'base64');
-  const key = await scrypt(password, Buffer.from(saltB64, 'base64'), expected.length, {
-    N: Number(n),
-    r: Number(rr),
-    p: Number(pp),
-    maxmem: 128 * Number(n) * Number(rr) * 2,
-  });
-  return key.length === expected.length && timingSafeEqual(key, expected);
+  // A corrupt or hostile hash must never verify (an empty key would match anything) nor throw.
+  const sane =
+    Number.isInteger(params.N) && params.N >= 1024 && params.N <= 1 << 20 && (params.N & (params.N - 1)) === 0 &&
+    Number.isInteger(params.r) && params.r >= 1 && params.r <= 32 &&
+    Number.isInteger(params.p) && params.p >= 1 && params.p <= 16 &&
+    expected.length >= 16 && expected.length <= 128;
+  if (!sane) return false;
+  try {
+    const key = await scrypt(password, Buffer.from(saltB64, 'base64'), expected.length, {
+      ...params,
+      maxmem: 256 * params.N * params.r + 1024 * 1024,
+    });
+    return timingSafeEqual(key, expected);
+  } catch {
+    return false;
+  }
 }
 
 /** A hash no password matches, verified for unknown users so a miss costs as long as a hit. */

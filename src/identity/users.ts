@@ -142,9 +142,10 @@ export async function changePassword(
   input: { oldPassword?: string; newPassword: string },
   actor: Actor & { admin: boolean },
 ): Promise<User> {
-  const user = getUser(db, username);
   const self = actor.username === username;
+  // Checked before the lookup, so the answer tells a non-admin nothing about which users exist.
   if (!self && !actor.admin) throw forbidden();
+  const user = getUser(db, username);
   if (user.source === 'ldap') throw new AppError(409, 'conflict', 'the password of a directory user is changed in the directory');
   if (self) {
     if (input.oldPassword === undefined) throw badRequest('oldPassword is required to change your own password');

@@ -17,8 +17,18 @@ const TYPE_RE = /^([a-z0-9]+)(?:\(([a-z0-9]+)\))?$/;
 const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
 const HOST = '(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\\.(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?))*(?::[0-9]+)?';
 const NAME_RE = new RegExp(`^(?:${HOST}/)?${COMPONENT}(?:/${COMPONENT})*$`);
+/** As in Docker's reference grammar, a first part is a host only with a dot, a port, or `localhost`. */
+const isHost = (part: string) => part.includes('.') || part.includes(':') || part === 'localhost';
 
 export const MAX_NAME_LENGTH = 255;
+
+function isValidScopeName(name: string): boolean {
+  if (name.length > MAX_NAME_LENGTH || !NAME_RE.test(name)) return false;
+  const slash = name.indexOf('/');
+  const first = slash === -1 ? name : name.slice(0, slash);
+  // An uppercase first part is only allowed as a host.
+  return first === first.toLowerCase() || (slash !== -1 && isHost(first));
+}
 
 /**
  * Parses one scope. Returns null for anything malformed or of an unknown type; unknown actions are
@@ -33,7 +43,7 @@ export function parseScope(raw: string): Scope | null {
   const type = typeMatch[1];
   if (type !== 'repository' && type !== 'registry') return null;
   const name = raw.slice(first + 1, last);
-  if (type === 'registry' ? name !== 'catalog' : name.length > MAX_NAME_LENGTH || !NAME_RE.test(name)) return null;
+  if (type === 'registry' ? name !== 'catalog' : !isValidScopeName(name)) return null;
   const known = KNOWN_ACTIONS[type];
   const actions = [...new Set(raw.slice(last + 1).split(','))].filter((a) => known.includes(a));
   if (actions.length === 0) return null;
