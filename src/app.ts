@@ -7,6 +7,8 @@ import { authenticate } from './api/common';
 import { projectRoutes } from './api/projects';
 import { systemRoutes } from './api/system';
 import { userRoutes } from './api/users';
+import { repositoryRoutes } from './api/repositories';
+import { auditRoutes } from './api/audit';
 import type { Deps } from './deps';
 import { AppError } from './errors';
 import type { AppContext, AppEnv } from './http/env';
@@ -43,11 +45,13 @@ export function createApi() {
     scheme: 'basic',
     description: "A user's password or personal access token, or a robot's secret",
   });
-  api.use(bodyLimit({ maxSize: 1024 * 1024, onError: () => { throw new AppError(413, 'payload_too_large', 'request body too large (max 1 MiB)'); } }));
+  api.use(bodyLimit({ maxSize: 1024 * 1024, onError: () => { throw new AppError(413, 'payload_too_large', 'request body too large (max 1 MiB)', { Connection: 'close' }); } }));
   api.use(authenticate);
   api.route('/', systemRoutes());
   api.route('/', userRoutes());
   api.route('/', projectRoutes());
+  api.route('/', repositoryRoutes());
+  api.route('/', auditRoutes());
   return api;
 }
 

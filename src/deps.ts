@@ -5,6 +5,9 @@ import type { CredentialCache, LoginThrottle } from './identity/authenticate';
 import type { Log } from './log';
 import type { Metrics } from './metrics';
 import type { SigningKey } from './token/keys';
+import type { RegistryClient } from './registry/client';
+import type { ManifestDetails } from './artifacts/details';
+import type { Reconciler } from './artifacts/reconcile';
 
 /** Everything the app needs, built once by main.ts (or a test) and passed down; no module singletons. */
 export interface Deps {
@@ -19,4 +22,7 @@ export interface Deps {
   notificationSecret: string;
   /** Whether the registry answers; the health endpoint asks. */
   registryHealth: () => Promise<boolean>;
+  registry: RegistryClient;
+  details: ManifestDetails;
+  reconciler: Reconciler;
 }

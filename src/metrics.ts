@@ -19,6 +19,24 @@ export function createMetrics() {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers: [registry],
     }),
+    eventsReceived: new Counter({
+      name: 'wharf_registry_events_total',
+      help: 'Registry notification events by action and outcome (applied, duplicate, ignored, rejected, failed)',
+      labelNames: ['action', 'outcome'] as const,
+      registers: [registry],
+    }),
+    reconcileDuration: new Histogram({
+      name: 'wharf_reconcile_duration_seconds',
+      help: 'Time a reconcile of the tag state against the registry took',
+      buckets: [0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
+    reconcileDrift: new Counter({
+      name: 'wharf_reconcile_drift_total',
+      help: 'Differences reconcile found and repaired, by kind (added, removed, repaired)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
     registryRestarts: new Counter({
       name: 'wharf_registry_restarts_total',
       help: 'Times the supervised registry process was restarted',

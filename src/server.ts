@@ -16,6 +16,10 @@ import { createMetrics } from './metrics';
 import { writeRegistryConfig } from './registry/config';
 import { findRegistryBinary, RegistrySupervisor } from './registry/supervisor';
 import { RegistryClient } from './registry/client';
+import { ManifestDetails } from './artifacts/details';
+import { Reconciler } from './artifacts/reconcile';
+import { signRegistryToken } from './token/issue';
+import { INTERNAL_SUBJECT } from './identity/principal';
 import { loadSigningKey } from './token/keys';
 import path from 'node:path';
 
@@ -60,7 +64,26 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
     });
     const { file: registryConfigFile, notificationSecret } = writeRegistryConfig(config, key.certFile);
     const metrics = createMetrics();
-    const registry = new RegistryClient(config.registry.url, { caFile: config.registry.caFile });
+    const registry = new RegistryClient(config.registry.url, {
+      caFile: config.registry.caFile,
+      tokenSource: (access) =>
+        signRegistryToken(key, {
+          issuer: config.token.issuer,
+          service: config.token.service,
+          subject: INTERNAL_SUBJECT,
+          access,
+          expiresIn: config.token.expiresIn,
+          nowMs: clock.now(),
+        }),
+    });
+    const details = new ManifestDetails(db, registry, log);
+    const reconciler = new Reconciler(
+      { db, registry, log, defaultProject: config.defaultProject.name, onUnknownDetails: (items) => details.enqueue(items) },
+      (report) => {
+        metrics.reconcileDuration.observe(report.durationMs / 1000);
+        for (const kind of ['added', 'removed', 'repaired'] as const) metrics.reconcileDrift.inc({ kind }, report[kind]);
+      },
+    );
     const deps: Deps = {
       db,
       config,
@@ -72,6 +95,9 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
       credentialCache: new CredentialCache(config.auth.credentialCacheSeconds * 1000, clock),
       throttle: new LoginThrottle(clock, config.auth.maxFailures, config.auth.failureWindowSeconds * 1000, config.auth.lockoutSeconds * 1000),
       registryHealth: () => registry.ping(),
+      registry,
+      details,
+      reconciler,
     };
     await bootstrapInstance(deps, opts.announce ?? ((line) => process.stdout.write(line + '\n')));
 
@@ -113,6 +139,12 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
       }
     }
 
+    const runReconcile = () =>
+      reconciler.run().catch((err: Error) => log.warn({ err: err.message }, 'reconcile failed; tag state left as it was'));
+    void runReconcile();
+    const interval = config.reconcileIntervalSeconds > 0 ? setInterval(runReconcile, config.reconcileIntervalSeconds * 1000) : null;
+    interval?.unref();
+
     let stopped = false;
     return {
       deps,
@@ -124,6 +156,8 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
       async stop() {
         if (stopped) return;
         stopped = true;
+        if (interval) clearInterval(interval);
+        await Promise.race([Promise.all([reconciler.idle(), details.idle()]), new Promise((r) => setTimeout(r, 5000))]);
         await supervisor?.stop();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

@@ -1,7 +1,9 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { sql } from 'drizzle-orm';
 import type { AppEnv } from '../http/env';
-import { authRequired, json, pick, requireUser } from './common';
+import { authRequired, json, pick, requireAdmin, requireUser } from './common';
+import { recordAudit } from '../audit/record';
+import { actorOf } from '../http/env';
 
 const HealthSchema = z
   .object({
@@ -51,6 +53,25 @@ export function systemRoutes() {
     (c) => {
       const me = requireUser(c);
       return c.json({ username: me.username, admin: me.admin, source: me.source }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/system/reconcile',
+      tags: ['system'],
+      summary: 'Re-read the registry into the tag state (system admins); runs in the background',
+      security: authRequired,
+      responses: { 202: json(z.object({ status: z.literal('started') }), 'Started'), ...pick(401, 403) },
+    }),
+    (c) => {
+      requireAdmin(c);
+      const { reconciler, db, log } = c.var.deps;
+      const actor = actorOf(c);
+      recordAudit(db, { username: actor.username, action: 'reconcile', resourceType: 'system', resource: 'tag-state', sourceIp: actor.ip });
+      reconciler.run().catch((err: Error) => log.warn({ err: err.message }, 'reconcile failed'));
+      return c.json({ status: 'started' as const }, 202);
     },
   );
 

@@ -149,3 +149,13 @@ export const tags = sqliteTable(
   },
   (t) => [uniqueIndex('tags_repo_name').on(t.repositoryId, t.name), index('tags_repo_digest').on(t.repositoryId, t.digest)],
 );
+
+/** Registry event ids already applied: the registry retries and duplicates deliveries. */
+export const eventsSeen = sqliteTable(
+  'events_seen',
+  {
+    id: text('id').primaryKey(),
+    receivedAt: text('received_at').notNull().default(now),
+  },
+  (t) => [index('events_seen_received').on(t.receivedAt)],
+);

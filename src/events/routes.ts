@@ -2,6 +2,11 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
 import { AppError } from '../errors';
 import type { AppEnv } from '../http/env';
+import { applyEvents } from './apply';
+import { parseEnvelope } from './envelope';
+
+/** Envelopes are a few KB; anything past this is not one. */
+const MAX_ENVELOPE_BYTES = 1024 * 1024;
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
@@ -11,14 +16,73 @@ export function notificationAuthorized(header: string | undefined, secret: strin
   return timingSafeEqual(digest(presented), digest(secret)) && presented.length > 0;
 }
 
-/** The registry's webhook. */
+/** Reads at most `limit` bytes; null when the body is larger (the rest is discarded). */
+async function readLimited(body: ReadableStream<Uint8Array> | null, limit: number): Promise<Buffer | null> {
+  if (!body) return Buffer.alloc(0);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The registry's webhook. Once the secret is right it always answers 200: the registry retries a
+ * failed delivery forever and blocks every later event behind it, so invalid input is logged,
+ * counted and dropped instead of refused.
+ */
 export function notificationRoutes() {
   const app = new Hono<AppEnv>();
   app.post('/', async (c) => {
+    const { db, log, metrics, clock, config, details } = c.var.deps;
     if (!notificationAuthorized(c.req.header('authorization'), c.var.deps.notificationSecret))
       throw new AppError(401, 'unauthorized', 'missing or wrong notification secret');
-    await c.req.arrayBuffer();
-    return c.body(null, 200);
+    const raw = await readLimited(c.req.raw.body, MAX_ENVELOPE_BYTES);
+    let body: unknown;
+    if (raw === null) {
+      body = undefined;
+      log.warn('notification body over 1 MiB dropped');
+      metrics.eventsReceived.inc({ action: 'unknown', outcome: 'rejected' });
+      return c.json({ applied: 0, duplicates: 0, ignored: 0, rejected: 1 }, 200);
+    }
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      log.warn({ bytes: raw.length }, 'notification body is not JSON; dropped');
+      metrics.eventsReceived.inc({ action: 'unknown', outcome: 'rejected' });
+      return c.json({ applied: 0, duplicates: 0, ignored: 0, rejected: 1 }, 200);
+    }
+    const parsed = parseEnvelope(body);
+    for (const r of parsed.rejected) {
+      log.warn({ eventId: r.id, reason: r.reason }, 'registry event rejected');
+      metrics.eventsReceived.inc({ action: 'unknown', outcome: 'rejected' });
+    }
+    if (parsed.ignored > 0) metrics.eventsReceived.inc({ action: 'blob', outcome: 'ignored' }, parsed.ignored);
+    const result = applyEvents(db, parsed.events, config.defaultProject.name, clock.now());
+    const failedIds = new Set(result.failed.map((f) => f.id));
+    for (const f of result.failed) log.error({ eventId: f.id, reason: f.reason }, 'registry event could not be applied');
+    for (const e of parsed.events)
+      metrics.eventsReceived.inc({ action: e.action, outcome: failedIds.has(e.id) ? 'failed' : 'received' });
+    if (result.duplicates > 0) metrics.eventsReceived.inc({ action: 'any', outcome: 'duplicate' }, result.duplicates);
+    details.enqueue(result.fetch);
+    return c.json(
+      {
+        applied: result.applied,
+        duplicates: result.duplicates,
+        ignored: parsed.ignored,
+        rejected: parsed.rejected.length + result.failed.length,
+      },
+      200,
+    );
   });
   return app;
 }

@@ -11,3 +11,6 @@ export type Principal =
   | { kind: 'anonymous'; username: 'anonymous'; admin: false };
 
 export const anonymous: Principal = { kind: 'anonymous', username: 'anonymous', admin: false };
+
+/** The token subject of Wharf's own registry calls; `$` keeps it apart from every user name. */
+export const INTERNAL_SUBJECT = 'wharf$internal';

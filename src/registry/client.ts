@@ -1,18 +1,46 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request, type Dispatcher } from 'undici';
+import type { AccessEntry } from '../token/issue';
+
+/** Every manifest kind Wharf understands; the registry answers with the stored one. */
+export const MANIFEST_ACCEPT = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+].join(', ');
+
+/** Mints a registry token for Wharf's own calls. */
+export type TokenSource = (access: AccessEntry[]) => Promise<{ token: string; expiresIn: number }>;
+
+export class RegistryError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface ManifestHead {
+  digest: string;
+  mediaType: string;
+  size: number;
+}
 
 /** Talks to the registry's HTTP API. Wharf's own calls carry tokens it mints for itself. */
 export class RegistryClient {
   readonly dispatcher: Dispatcher;
+  private readonly tokens = new Map<string, { token: string; until: number }>();
 
   constructor(
     readonly baseUrl: string,
-    opts: { caFile?: string } = {},
+    private readonly opts: { caFile?: string; tokenSource?: TokenSource; timeoutMs?: number } = {},
   ) {
     this.dispatcher = new Agent({
       connections: 16,
       connect: opts.caFile ? { ca: readFileSync(opts.caFile) } : {},
-      headersTimeout: 30_000,
+      headersTimeout: opts.timeoutMs ?? 30_000,
       bodyTimeout: 60_000,
     });
   }
@@ -28,7 +56,142 @@ export class RegistryClient {
     }
   }
 
+  private async bearer(access: AccessEntry[]): Promise<Record<string, string>> {
+    if (!this.opts.tokenSource) return {};
+    const key = JSON.stringify(access);
+    const cached = this.tokens.get(key);
+    if (cached && cached.until > Date.now()) return { authorization: `Bearer ${cached.token}` };
+    const { token, expiresIn } = await this.opts.tokenSource(access);
+    if (this.tokens.size > 1000) this.tokens.clear();
+    this.tokens.set(key, { token, until: Date.now() + Math.max(expiresIn - 30, 10) * 1000 });
+    return { authorization: `Bearer ${token}` };
+  }
+
+  private async call(
+    method: Dispatcher.HttpMethod,
+    path: string,
+    access: AccessEntry[],
+    headers: Record<string, string> = {},
+    body?: Buffer | string,
+  ) {
+    return request(`${this.baseUrl}${path}`, {
+      method,
+      dispatcher: this.dispatcher,
+      headers: { ...(await this.bearer(access)), ...headers },
+      body,
+    });
+  }
+
+  /** Every repository name in the catalog, following the registry's pagination. */
+  async catalog(pageSize = 500): Promise<string[]> {
+    const names: string[] = [];
+    let path: string | null = `/v2/_catalog?n=${pageSize}`;
+    const access: AccessEntry[] = [{ type: 'registry', name: 'catalog', actions: ['*'] }];
+    while (path) {
+      const res = await this.call('GET', path, access);
+      if (res.statusCode !== 200) {
+        await res.body.dump();
+        throw new RegistryError(`catalog: registry answered ${res.statusCode}`, res.statusCode);
+      }
+      const body = (await res.body.json()) as { repositories?: string[] };
+      names.push(...(body.repositories ?? []));
+      path = nextLink(res.headers.link);
+    }
+    return names;
+  }
+
+  /** The repository's tags, or null when the registry does not know the repository. */
+  async tags(repository: string, pageSize = 1000): Promise<string[] | null> {
+    const all: string[] = [];
+    let path: string | null = `/v2/${repository}/tags/list?n=${pageSize}`;
+    const access = pullAccess(repository);
+    while (path) {
+      const res = await this.call('GET', path, access);
+      if (res.statusCode === 404) {
+        await res.body.dump();
+        return null;
+      }
+      if (res.statusCode !== 200) {
+        await res.body.dump();
+        throw new RegistryError(`tags of ${repository}: registry answered ${res.statusCode}`, res.statusCode);
+      }
+      const body = (await res.body.json()) as { tags?: string[] | null };
+      all.push(...(body.tags ?? []));
+      path = nextLink(res.headers.link);
+    }
+    return all;
+  }
+
+  /** HEAD of a manifest by tag or digest; null when absent. */
+  async headManifest(repository: string, reference: string): Promise<ManifestHead | null> {
+    const res = await this.call('HEAD', `/v2/${repository}/manifests/${reference}`, pullAccess(repository), { accept: MANIFEST_ACCEPT });
+    await res.body.dump();
+    if (res.statusCode === 404) return null;
+    if (res.statusCode !== 200) throw new RegistryError(`HEAD ${repository}:${reference}: registry answered ${res.statusCode}`, res.statusCode);
+    const digest = String(res.headers['docker-content-digest'] ?? '');
+    return { digest, mediaType: String(res.headers['content-type'] ?? ''), size: Number(res.headers['content-length'] ?? 0) };
+  }
+
+  /** A manifest's bytes; null when absent. */
+  async getManifest(repository: string, reference: string): Promise<(ManifestHead & { body: Buffer }) | null> {
+    const res = await this.call('GET', `/v2/${repository}/manifests/${reference}`, pullAccess(repository), { accept: MANIFEST_ACCEPT });
+    if (res.statusCode === 404) {
+      await res.body.dump();
+      return null;
+    }
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw new RegistryError(`GET ${repository}:${reference}: registry answered ${res.statusCode}`, res.statusCode);
+    }
+    const body = Buffer.from(await res.body.arrayBuffer());
+    return {
+      digest: String(res.headers['docker-content-digest'] ?? ''),
+      mediaType: String(res.headers['content-type'] ?? ''),
+      size: body.length,
+      body,
+    };
+  }
+
+  /** A small blob (an image config); null when absent. */
+  async getBlob(repository: string, digest: string, maxBytes = 1024 * 1024): Promise<Buffer | null> {
+    const res = await this.call('GET', `/v2/${repository}/blobs/${digest}`, pullAccess(repository));
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      if (res.statusCode === 404) return null;
+      throw new RegistryError(`blob ${digest} of ${repository}: registry answered ${res.statusCode}`, res.statusCode);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body) {
+      size += (chunk as Buffer).length;
+      if (size > maxBytes) {
+        res.body.destroy();
+        return null;
+      }
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks);
+  }
+
   async close(): Promise<void> {
     await this.dispatcher.close();
+  }
+}
+
+export const pullAccess = (repository: string): AccessEntry[] => [{ type: 'repository', name: repository, actions: ['pull'] }];
+
+/** The path of the `rel="next"` link of a paginated answer, if any. */
+export function nextLink(link: string | string[] | undefined): string | null {
+  const value = Array.isArray(link) ? link[0] : link;
+  if (!value) return null;
+  const match = /<([^>]+)>\s*;\s*rel="?next"?/.exec(value);
+  if (!match) return null;
+  const target = match[1]!;
+  if (target.startsWith('/')) return target;
+  try {
+    const u = new URL(target);
+    return u.pathname + u.search;
+  } catch {
+    return null;
   }
 }

@@ -1,0 +1,55 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { listAudit } from '../audit/list';
+import type { AppEnv } from '../http/env';
+import { authRequired, json, listOf, PageQuery, pick, requireUser } from './common';
+
+const AuditSchema = z
+  .object({
+    id: z.number().int(),
+    time: z.string(),
+    username: z.string(),
+    action: z.string(),
+    resourceType: z.string().nullable(),
+    resource: z.string().nullable(),
+    project: z.string().nullable(),
+    repository: z.string().nullable(),
+    tag: z.string().nullable(),
+    digest: z.string().nullable(),
+    mediaType: z.string().nullable(),
+    sourceIp: z.string().nullable(),
+    userAgent: z.string().nullable(),
+    outcome: z.string(),
+    count: z.number().int().openapi({ description: 'Repeated pulls folded into this row' }),
+  })
+  .openapi('AuditEntry');
+
+const isoTime = z
+  .string()
+  .max(64)
+  .refine((v) => !Number.isNaN(Date.parse(v)), 'expected an RFC 3339 time');
+
+export function auditRoutes() {
+  const app = new OpenAPIHono<AppEnv>();
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/audit',
+      tags: ['audit'],
+      summary: 'The audit log: all of it for system admins, their projects’ and their own rows for others',
+      security: authRequired,
+      request: {
+        query: PageQuery.extend({
+          project: z.string().max(300).optional(),
+          repository: z.string().max(300).optional(),
+          username: z.string().max(256).optional(),
+          action: z.string().max(64).optional(),
+          since: isoTime.optional(),
+          until: isoTime.optional(),
+        }),
+      },
+      responses: { 200: json(listOf(AuditSchema, 'AuditList')), ...pick(400, 401) },
+    }),
+    (c) => c.json(listAudit(c.var.deps.db, requireUser(c), c.req.valid('query')), 200),
+  );
+  return app;
+}

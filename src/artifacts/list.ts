@@ -1,0 +1,105 @@
+import { and, asc, count, desc, eq, exists, or, sql, type SQL } from 'drizzle-orm';
+import type { Tx } from '../db/open';
+import { manifests, members, projects, repositories, tags } from '../db/schema';
+import { contains } from '../db/search';
+import { notFound } from '../errors';
+import type { Principal } from '../identity/principal';
+import { roleIn, visibleProject } from '../access/projects';
+import { canSeeProject, type Role } from '../access/roles';
+import { findRepository, type Repository } from './state';
+
+/** Projects the principal can see, as an SQL condition on `projects`. */
+export function visibleProjectsCondition(db: Tx, principal: Principal): SQL | undefined {
+  if (principal.admin) return undefined;
+  if (principal.kind !== 'user') return eq(projects.public, true);
+  const member = exists(
+    db
+      .select({ one: members.projectId })
+      .from(members)
+      .where(and(eq(members.projectId, projects.id), eq(members.userId, principal.id))),
+  );
+  return or(eq(projects.public, true), member);
+}
+
+export function listRepositories(db: Tx, principal: Principal, opts: { project?: string; q?: string; page: number; pageSize: number }) {
+  const conditions: (SQL | undefined)[] = [];
+  if (opts.project) conditions.push(eq(projects.id, visibleProject(db, principal, opts.project).project.id));
+  else conditions.push(visibleProjectsCondition(db, principal));
+  if (opts.q) conditions.push(contains(repositories.name, opts.q));
+  const where = and(...conditions);
+  const tagCount = sql<number>`(select count(*) from ${tags} where ${tags.repositoryId} = ${repositories.id})`;
+  const items = db
+    .select({
+      name: repositories.name,
+      project: projects.name,
+      tagCount,
+      pullCount: repositories.pullCount,
+      lastPushedAt: repositories.lastPushedAt,
+      lastPulledAt: repositories.lastPulledAt,
+    })
+    .from(repositories)
+    .innerJoin(projects, eq(projects.id, repositories.projectId))
+    .where(where)
+    .orderBy(asc(repositories.name))
+    .limit(opts.pageSize)
+    .offset((opts.page - 1) * opts.pageSize)
+    .all();
+  const total = db
+    .select({ n: count() })
+    .from(repositories)
+    .innerJoin(projects, eq(projects.id, repositories.projectId))
+    .where(where)
+    .get()!.n;
+  return { items, total };
+}
+
+export interface RepositoryAccess {
+  repository: Repository;
+  projectName: string;
+  role: Role | null;
+}
+
+/** A repository the principal can see, else 404 (a private project's repositories are not revealed). */
+export function visibleRepository(db: Tx, principal: Principal, name: string): RepositoryAccess {
+  const repository = findRepository(db, name);
+  const project = repository ? db.select().from(projects).where(eq(projects.id, repository.projectId)).get() : undefined;
+  if (!repository || !project) throw notFound(`repository ${name}`);
+  const role = roleIn(db, principal, project.id);
+  if (!canSeeProject(principal.admin, role, project.public)) throw notFound(`repository ${name}`);
+  return { repository, projectName: project.name, role };
+}
+
+export function listTags(db: Tx, principal: Principal, name: string, opts: { q?: string; page: number; pageSize: number }) {
+  const { repository } = visibleRepository(db, principal, name);
+  const where = and(eq(tags.repositoryId, repository.id), opts.q ? contains(tags.name, opts.q) : undefined);
+  const rows = db
+    .select({
+      name: tags.name,
+      digest: tags.digest,
+      mediaType: manifests.mediaType,
+      size: manifests.size,
+      children: manifests.children,
+      platform: manifests.platform,
+      pushedAt: tags.pushedAt,
+      pushedBy: tags.pushedBy,
+      pullCount: tags.pullCount,
+      lastPulledAt: tags.lastPulledAt,
+    })
+    .from(tags)
+    .leftJoin(manifests, and(eq(manifests.repositoryId, tags.repositoryId), eq(manifests.digest, tags.digest)))
+    .where(where)
+    .orderBy(desc(tags.pushedAt), asc(tags.name))
+    .limit(opts.pageSize)
+    .offset((opts.page - 1) * opts.pageSize)
+    .all();
+  const total = db.select({ n: count() }).from(tags).where(where).get()!.n;
+  const items = rows.map(({ children, platform, ...t }) => ({
+    ...t,
+    platforms: children
+      ? (JSON.parse(children) as { platform: unknown }[]).map((c) => c.platform).filter((p) => p !== null)
+      : platform
+        ? [JSON.parse(platform)]
+        : [],
+  }));
+  return { items, total };
+}

@@ -1,0 +1,190 @@
+import { eq, isNull, and } from 'drizzle-orm';
+import type { Db } from '../db/open';
+import { manifests, repositories, tags } from '../db/schema';
+import type { Log } from '../log';
+import { isValidRepositoryName } from '../access/roles';
+import type { ManifestHead, RegistryClient } from '../registry/client';
+import { dropRepositoryIfEmpty, ensureRepository, findRepository, removeManifest, removeTag, upsertManifest, upsertTag } from './state';
+
+export interface ReconcileReport {
+  repositories: number;
+  tags: number;
+  added: number;
+  removed: number;
+  repaired: number;
+  skipped: { repository: string; reason: string }[];
+  durationMs: number;
+}
+
+export interface ReconcileDeps {
+  db: Db;
+  registry: RegistryClient;
+  log: Log;
+  defaultProject: string;
+  concurrency?: number;
+  /** Called with manifests whose details are still unknown. */
+  onUnknownDetails?: (items: { repository: string; digest: string }[]) => void;
+}
+
+async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  });
+  await Promise.all(workers);
+}
+
+interface RemoteRepository {
+  name: string;
+  /** tag → manifest head; null when the registry no longer knows the repository. */
+  tags: Map<string, ManifestHead> | null;
+  /** Untagged manifests Wharf knows of that the registry still has. */
+  untaggedAlive: Set<string>;
+}
+
+async function readRemote(registry: RegistryClient, db: Db, name: string): Promise<RemoteRepository> {
+  const tagNames = await registry.tags(name);
+  if (tagNames === null) return { name, tags: null, untaggedAlive: new Set() };
+  const heads = new Map<string, ManifestHead>();
+  for (const tag of tagNames) {
+    const head = await registry.headManifest(name, tag);
+    if (head?.digest) heads.set(tag, head);
+  }
+  // Untagged manifests (pushed by digest, index children) cannot be listed: check the known ones.
+  const untaggedAlive = new Set<string>();
+  const repo = findRepository(db, name);
+  if (repo) {
+    const tagged = new Set([...heads.values()].map((h) => h.digest));
+    const known = db.select({ digest: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, repo.id)).all();
+    for (const { digest } of known) {
+      if (tagged.has(digest)) continue;
+      if (await registry.headManifest(name, digest)) untaggedAlive.add(digest);
+    }
+  }
+  return { name, tags: heads, untaggedAlive };
+}
+
+/** Brings one repository's rows in line with what the registry said; returns the drift found. */
+function applyRemote(db: Db, remote: RemoteRepository, defaultProject: string) {
+  const drift = { added: 0, removed: 0, repaired: 0 };
+  db.transaction((tx) => {
+    const existing = findRepository(tx, remote.name);
+    if (remote.tags === null || (remote.tags.size === 0 && remote.untaggedAlive.size === 0)) {
+      if (existing) {
+        const rows = tx.select({ digest: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, existing.id)).all();
+        for (const { digest } of rows) drift.removed += removeManifest(tx, existing.id, digest).length + 1;
+        const leftTags = tx.select({ name: tags.name }).from(tags).where(eq(tags.repositoryId, existing.id)).all();
+        for (const t of leftTags) drift.removed += removeTag(tx, existing.id, t.name);
+        dropRepositoryIfEmpty(tx, existing.id);
+      }
+      return;
+    }
+    const repo = existing ?? ensureRepository(tx, remote.name, defaultProject);
+    const currentTags = new Map(
+      tx
+        .select({ name: tags.name, digest: tags.digest })
+        .from(tags)
+        .where(eq(tags.repositoryId, repo.id))
+        .all()
+        .map((t) => [t.name, t.digest]),
+    );
+    const liveDigests = new Set(remote.untaggedAlive);
+    for (const [tag, head] of remote.tags) {
+      liveDigests.add(head.digest);
+      upsertManifest(tx, repo.id, { digest: head.digest, mediaType: head.mediaType || null });
+      const had = currentTags.get(tag);
+      if (had === head.digest) continue;
+      if (had === undefined) drift.added++;
+      else drift.repaired++;
+      upsertTag(tx, repo.id, { name: tag, digest: head.digest, pushedBy: null });
+    }
+    for (const [tag] of currentTags) if (!remote.tags.has(tag)) drift.removed += removeTag(tx, repo.id, tag);
+    const rows = tx.select({ digest: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, repo.id)).all();
+    for (const { digest } of rows) {
+      if (liveDigests.has(digest)) continue;
+      drift.removed += removeManifest(tx, repo.id, digest).length + 1;
+    }
+    dropRepositoryIfEmpty(tx, repo.id);
+  });
+  return drift;
+}
+
+/**
+ * Walks the registry's catalog, tags and manifests and repairs Wharf's tag state: adds what is
+ * missing, drops what is gone, fixes moved tags. A repository the registry fails on is skipped and
+ * keeps its state; when the catalog itself fails, nothing changes.
+ */
+export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
+  const started = Date.now();
+  const report: ReconcileReport = { repositories: 0, tags: 0, added: 0, removed: 0, repaired: 0, skipped: [], durationMs: 0 };
+  const catalog = (await deps.registry.catalog()).filter((name) => {
+    if (isValidRepositoryName(name)) return true;
+    report.skipped.push({ repository: name.slice(0, 300), reason: 'invalid repository name' });
+    return false;
+  });
+  const inCatalog = new Set(catalog);
+  await mapLimit(catalog, deps.concurrency ?? 4, async (name) => {
+    try {
+      const remote = await readRemote(deps.registry, deps.db, name);
+      const drift = applyRemote(deps.db, remote, deps.defaultProject);
+      report.repositories += remote.tags && remote.tags.size > 0 ? 1 : 0;
+      report.tags += remote.tags?.size ?? 0;
+      report.added += drift.added;
+      report.removed += drift.removed;
+      report.repaired += drift.repaired;
+    } catch (err) {
+      report.skipped.push({ repository: name, reason: (err as Error).message.slice(0, 200) });
+      deps.log.warn({ repository: name, err: (err as Error).message }, 'reconcile skipped a repository');
+    }
+  });
+  // Repositories Wharf knows that the catalog no longer lists.
+  for (const repo of deps.db.select({ name: repositories.name }).from(repositories).all()) {
+    if (inCatalog.has(repo.name)) continue;
+    const drift = applyRemote(deps.db, { name: repo.name, tags: null, untaggedAlive: new Set() }, deps.defaultProject);
+    report.removed += drift.removed;
+  }
+  const unknown = deps.db
+    .select({ repository: repositories.name, digest: manifests.digest })
+    .from(manifests)
+    .innerJoin(repositories, eq(repositories.id, manifests.repositoryId))
+    .where(and(isNull(manifests.size)))
+    .all();
+  if (unknown.length > 0) deps.onUnknownDetails?.(unknown);
+  report.durationMs = Date.now() - started;
+  return report;
+}
+
+/** Runs reconcile one at a time: a request while one runs joins it. */
+export class Reconciler {
+  private current: Promise<ReconcileReport> | null = null;
+  last: ReconcileReport | null = null;
+
+  constructor(
+    private readonly deps: ReconcileDeps,
+    private readonly observe: (report: ReconcileReport) => void = () => {},
+  ) {}
+
+  get running(): boolean {
+    return this.current !== null;
+  }
+
+  /** Resolves when no reconcile is running; starts none. */
+  async idle(): Promise<void> {
+    await this.current?.catch(() => undefined);
+  }
+
+  run(): Promise<ReconcileReport> {
+    if (this.current) return this.current;
+    this.current = reconcile(this.deps)
+      .then((report) => {
+        this.last = report;
+        this.observe(report);
+        this.deps.log.info({ ...report, skipped: report.skipped.length }, 'reconcile finished');
+        return report;
+      })
+      .finally(() => {
+        this.current = null;
+      });
+    return this.current;
+  }
+}

@@ -1,0 +1,367 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { audit, manifests, repositories, tags } from '../../src/db/schema';
+import { skopeoCopy, skopeoDelete, skopeoInspect } from '../support/clients';
+import { ctrPull, startContainerd, type ContainerdHandle } from '../support/containerd';
+import { buildImage, buildIndex, type BuiltImage, type BuiltIndex } from '../support/oci';
+import { startPlainRegistry } from '../support/plain-registry';
+import { freePort } from '../support/ports';
+import { registryView } from '../support/registry-view';
+import { waitFor } from '../support/wait';
+import { admin, startTestWharf, type TestWharf } from '../support/wharf';
+
+/** Registry notifications → audit and tag state; reconcile; adopting an existing registry. */
+
+let work: string;
+let imageA: BuiltImage;
+let imageB: BuiltImage;
+let index: BuiltIndex;
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), 'wharf-events-'));
+  [imageA, imageB, index] = await Promise.all([
+    buildImage(path.join(work, 'a'), { tag: 'v1' }),
+    buildImage(path.join(work, 'b'), { tag: 'v1' }),
+    buildIndex(path.join(work, 'idx'), { tag: 'multi' }),
+  ]);
+});
+afterAll(() => rm(work, { recursive: true, force: true }));
+
+/** Wharf's tag state through its own API, in the same shape as registryView. */
+async function wharfView(w: TestWharf) {
+  const repos = await w.api('GET', '/api/v1/repositories?pageSize=500', { auth: admin });
+  const view: Record<string, Record<string, string>> = {};
+  for (const r of repos.body.items as { name: string }[]) {
+    const t = await w.api('GET', `/api/v1/repositories/${encodeURIComponent(r.name)}/tags?pageSize=500`, { auth: admin });
+    if (t.body.items.length === 0) continue;
+    view[r.name] = Object.fromEntries((t.body.items as { name: string; digest: string }[]).map((x) => [x.name, x.digest]));
+  }
+  return view;
+}
+
+const push = async (w: TestWharf, src: string, ref: string, creds = admin) => {
+  const r = await skopeoCopy(src, `docker://${w.registry}/${ref}`, { destCreds: creds });
+  expect(r.code, r.stderr).toBe(0);
+};
+
+async function notify(w: TestWharf, body: unknown, secret?: string) {
+  const s = secret ?? (await readFile(path.join(w.dataDir, 'notification-secret'), 'utf8')).trim();
+  return fetch(`${w.url}/service/notifications`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${s}`, 'content-type': 'application/vnd.docker.distribution.events.v1+json' },
+    body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
+  });
+}
+
+describe('events from a real registry', () => {
+  let w: TestWharf;
+  let containerd: ContainerdHandle;
+  const PASSWORD = 'events-password-1';
+
+  beforeAll(async () => {
+    [w, containerd] = await Promise.all([startTestWharf(), startContainerd()]);
+    await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'pusher', password: PASSWORD } });
+    await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'viewer', password: PASSWORD } });
+    await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'stranger', password: PASSWORD } });
+    await w.api('POST', '/api/v1/projects', { auth: `pusher:${PASSWORD}`, body: { name: 'team' } });
+    await w.api('PUT', '/api/v1/projects/team/members/viewer', { auth: `pusher:${PASSWORD}`, body: { role: 'guest' } });
+  });
+  afterAll(async () => {
+    await Promise.all([w?.stop(), containerd?.stop()]);
+  });
+
+  it('push by tag, by digest, an index, two tags on one digest, pulls and a delete end in the same state as the registry', async () => {
+    const p = `pusher:${PASSWORD}`;
+    await push(w, `oci:${imageA.dir}:v1`, 'team/app:1.0', p);
+    await push(w, `oci:${imageA.dir}:v1`, 'team/app:latest', p); // second tag, same digest
+    await push(w, `oci:${imageB.dir}:v1`, `team/app@${imageB.manifestDigest}`, p); // by digest, untagged
+    await push(w, `oci:${imageB.dir}:v1`, 'team/doomed:1', p);
+    await push(w, `oci:${index.dir}:multi`, 'team/multi:1', p);
+
+    // Pulls: skopeo inspect fetches the manifest; ctr pulls an image and an index.
+    expect((await skopeoInspect(`docker://${w.registry}/team/app:1.0`, `viewer:${PASSWORD}`)).code).toBe(0);
+    expect((await ctrPull(containerd.address, `${w.registry}/team/multi:1`, { user: `viewer:${PASSWORD}` })).code).toBe(0);
+
+    let lastSeen = '';
+    const del = await skopeoDelete(`docker://${w.registry}/team/doomed:1`, p);
+    expect(del.code, del.stderr).toBe(0);
+
+    await waitFor(async () => {
+      const [ours, theirs] = await Promise.all([wharfView(w), registryView(w.url, w.registry)]);
+      lastSeen = JSON.stringify({ ours, theirs });
+      return JSON.stringify(ours) === JSON.stringify(theirs) && ours['team/app']?.['1.0'] && ours['team/multi'] && !ours['team/doomed'];
+    }, 20_000, 'tag state equal to the registry').catch((err) => {
+      throw new Error(`${err.message}: ${lastSeen}`);
+    });
+    const ours = await wharfView(w);
+    expect(ours).toEqual({
+      'team/app': { '1.0': imageA.manifestDigest, latest: imageA.manifestDigest },
+      'team/multi': { '1': index.indexDigest },
+    });
+
+    // The untagged push by digest is a manifest of team/app.
+    const db = w.wharf.deps.db;
+    const app = db.select().from(repositories).where(eq(repositories.name, 'team/app')).get()!;
+    const digests = db.select({ d: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, app.id)).all().map((r) => r.d);
+    expect(digests).toEqual(expect.arrayContaining([imageA.manifestDigest, imageB.manifestDigest]));
+
+    // Tag details: size, media type, pusher, platforms of the index (read off the request path).
+    await w.wharf.deps.details.idle();
+    await waitFor(async () => {
+      const t = await w.api('GET', '/api/v1/repositories/team%2Fmulti/tags', { auth: `viewer:${PASSWORD}` });
+      return t.body.items[0]?.size > 0 && t.body.items[0].platforms.length === 2;
+    });
+    const multi = (await w.api('GET', '/api/v1/repositories/team%2Fmulti/tags', { auth: `viewer:${PASSWORD}` })).body.items[0];
+    expect(multi).toMatchObject({
+      name: '1',
+      digest: index.indexDigest,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      pushedBy: 'pusher',
+      platforms: [
+        { os: 'linux', architecture: 'amd64' },
+        { os: 'linux', architecture: 'arm64' },
+      ],
+    });
+    const appTags = (await w.api('GET', '/api/v1/repositories/team%2Fapp/tags?q=1.', { auth: admin })).body;
+    expect(appTags.total).toBe(1);
+    expect(appTags.items[0]).toMatchObject({ name: '1.0', pushedBy: 'pusher', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    expect(appTags.items[0].size).toBeGreaterThan(8000);
+
+    const repos = (await w.api('GET', '/api/v1/repositories?project=team', { auth: admin })).body;
+    expect(repos.items.map((r: { name: string; tagCount: number }) => [r.name, r.tagCount])).toEqual([
+      ['team/app', 2],
+      ['team/multi', 1],
+    ]);
+
+    // Audit: pushes with actor and source IP, pulls by the viewer, the delete.
+    const rows = await w.api('GET', '/api/v1/audit?repository=team%2Fapp&action=push', { auth: admin });
+    expect(rows.body.items.length).toBeGreaterThanOrEqual(3);
+    expect(rows.body.items[0]).toMatchObject({ username: 'pusher', project: 'team', sourceIp: '127.0.0.1' });
+    const pulls = await w.api('GET', '/api/v1/audit?action=pull&username=viewer', { auth: admin });
+    expect(pulls.body.items.map((r: { repository: string }) => r.repository).sort()).toEqual(['team/app', 'team/multi']);
+    const deletes = await w.api('GET', '/api/v1/audit?action=delete&repository=team%2Fdoomed', { auth: admin });
+    expect(deletes.body.items.length).toBeGreaterThanOrEqual(1);
+    // Wharf's own registry reads are neither pulls nor audited.
+    expect(db.select().from(audit).where(eq(audit.username, 'wharf$internal')).all()).toEqual([]);
+  });
+
+  it('pull counts: one client pull counts once, for the repository and the tag', async () => {
+    await push(w, `oci:${imageB.dir}:v1`, 'team/counted:1');
+    await push(w, `oci:${index.dir}:multi`, 'team/counted-index:1');
+    await waitFor(async () => (await w.api('GET', '/api/v1/repositories?q=counted', { auth: admin })).body.total === 2);
+    await w.wharf.deps.details.idle();
+    expect((await skopeoInspect(`docker://${w.registry}/team/counted:1`, `viewer:${PASSWORD}`)).code).toBe(0);
+    // ctr resolves the tag (HEAD), then fetches the index and one child by digest: still one pull.
+    expect((await ctrPull(containerd.address, `${w.registry}/team/counted-index:1`, { user: `viewer:${PASSWORD}` })).code).toBe(0);
+    const counts = async () =>
+      Object.fromEntries(
+        ((await w.api('GET', '/api/v1/repositories?q=counted', { auth: admin })).body.items as { name: string; pullCount: number }[]).map((r) => [
+          r.name,
+          r.pullCount,
+        ]),
+      );
+    await waitFor(async () => {
+      const c = await counts();
+      return c['team/counted'] === 1 && c['team/counted-index'] === 1;
+    });
+    // Give late events a moment: the counts must not grow past one.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await counts()).toEqual({ 'team/counted': 1, 'team/counted-index': 1 });
+    const tag = (await w.api('GET', '/api/v1/repositories/team%2Fcounted-index/tags', { auth: admin })).body.items[0];
+    expect(tag).toMatchObject({ name: '1', pullCount: 1 });
+    expect(tag.lastPulledAt).toBeTruthy();
+    const rows = (await w.api('GET', '/api/v1/audit?action=pull&repository=team%2Fcounted-index', { auth: admin })).body.items;
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ username: 'viewer', tag: '1', digest: index.indexDigest });
+  });
+
+  it('visibility: a guest sees the project, a stranger gets 404, anonymous sees nothing private', async () => {
+    expect((await w.api('GET', '/api/v1/repositories/team%2Fapp/tags', { auth: `viewer:${PASSWORD}` })).status).toBe(200);
+    expect((await w.api('GET', '/api/v1/repositories/team%2Fapp/tags', { auth: `stranger:${PASSWORD}` })).status).toBe(404);
+    expect((await w.api('GET', '/api/v1/repositories/team%2Fapp/tags')).status).toBe(404);
+    expect((await w.api('GET', '/api/v1/repositories?project=team', { auth: `stranger:${PASSWORD}` })).status).toBe(404);
+    const all = await w.api('GET', '/api/v1/repositories', { auth: `stranger:${PASSWORD}` });
+    expect(all.body).toEqual({ items: [], total: 0 });
+    const audits = await w.api('GET', '/api/v1/audit?project=team', { auth: `stranger:${PASSWORD}` });
+    expect(audits.body.total).toBe(0);
+    expect((await w.api('GET', '/api/v1/audit')).status).toBe(401);
+  });
+
+  it('the audit filters narrow the rows: project, repository, username, action, since, until, paging', async () => {
+    const all = (await w.api('GET', '/api/v1/audit?pageSize=500', { auth: admin })).body;
+    expect(all.total).toBe(all.items.length);
+    const page2 = (await w.api('GET', '/api/v1/audit?pageSize=2&page=2', { auth: admin })).body;
+    expect(page2.items).toEqual(all.items.slice(2, 4));
+    const future = new Date(Date.now() + 3600_000).toISOString();
+    expect((await w.api('GET', `/api/v1/audit?since=${future}`, { auth: admin })).body.total).toBe(0);
+    expect((await w.api('GET', `/api/v1/audit?until=2000-01-01T00:00:00Z`, { auth: admin })).body.total).toBe(0);
+    const byUser = (await w.api('GET', '/api/v1/audit?username=pusher&action=project_create', { auth: admin })).body;
+    expect(byUser.items).toHaveLength(1);
+    expect(byUser.items[0]).toMatchObject({ project: 'team', resource: 'team' });
+    expect((await w.api('GET', '/api/v1/audit?since=yesterday', { auth: admin })).status).toBe(400);
+  });
+
+  it('replayed envelopes change nothing', async () => {
+    const id = randomUUID();
+    const event = {
+      id,
+      timestamp: new Date().toISOString(),
+      action: 'pull',
+      target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: imageA.manifestDigest, repository: 'team/app', tag: '1.0' },
+      request: { addr: '10.0.0.9:5555', useragent: 'replay' },
+      actor: { name: 'someone' },
+    };
+    const before = w.wharf.deps.db.select().from(tags).all();
+    const first = await notify(w, { events: [event] });
+    expect(await first.json()).toMatchObject({ applied: 1, duplicates: 0 });
+    const afterFirst = w.wharf.deps.db.select().from(tags).all();
+    const auditCount = w.wharf.deps.db.select().from(audit).all().length;
+    for (let i = 0; i < 3; i++) {
+      const again = await notify(w, { events: [event] });
+      expect(again.status).toBe(200);
+      expect(await again.json()).toMatchObject({ applied: 0, duplicates: 1 });
+    }
+    expect(w.wharf.deps.db.select().from(tags).all()).toEqual(afterFirst);
+    expect(w.wharf.deps.db.select().from(audit).all().length).toBe(auditCount);
+    expect(afterFirst.find((t) => t.name === '1.0')!.pullCount).toBe(before.find((t) => t.name === '1.0')!.pullCount + 1);
+  });
+
+  it('a wrong or missing secret is refused and stores nothing', async () => {
+    const event = {
+      id: randomUUID(),
+      action: 'push',
+      target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: imageB.manifestDigest, repository: 'team/intruder', tag: 'x' },
+    };
+    expect((await notify(w, { events: [event] }, 'wrong')).status).toBe(401);
+    const none = await fetch(`${w.url}/service/notifications`, { method: 'POST', body: JSON.stringify({ events: [event] }) });
+    expect(none.status).toBe(401);
+    expect(w.wharf.deps.db.select().from(repositories).where(eq(repositories.name, 'team/intruder')).get()).toBeUndefined();
+  });
+
+  it('bad envelopes: 2xx so the queue moves, nothing partial stored, valid events still applied', async () => {
+    const count = () => ({
+      repos: w.wharf.deps.db.select().from(repositories).all().length,
+      tags: w.wharf.deps.db.select().from(tags).all().length,
+      audit: w.wharf.deps.db.select().from(audit).all().length,
+    });
+    const before = count();
+    const digest = imageB.manifestDigest;
+    const bad: unknown[] = [
+      'not json at all',
+      '[]',
+      'null',
+      { events: 'nope' },
+      { events: [{}] },
+      { events: [{ id: 'x1', action: 'push', target: {} }] },
+      { events: [{ id: 'x2', action: 'push', target: { repository: 'team/app', digest: 42 } }] },
+      { events: [{ id: 'x3', action: 'explode', target: { repository: 'team/app', digest } }] },
+      { events: [{ id: 'x4', action: 'push', target: { repository: 'Team/../etc', digest, tag: 'a' } }] },
+      { events: [{ id: 'x5', action: 'push', target: { repository: 'team/app', digest: 'sha256:short', tag: 'a' } }] },
+      { events: [{ id: 'x6', action: 'push', target: { repository: 'team/app', digest, tag: 'bad tag!' } }] },
+      { events: [{ id: 'x7', action: 'delete', target: { repository: 'team/app' } }] },
+      { events: [{ id: 'x8', action: 'push', target: { repository: 'team/app', tag: 'nodigest' } }] },
+      { events: [null, 1, 'x'] },
+    ];
+    for (const body of bad) {
+      const res = await notify(w, body);
+      expect(res.status, JSON.stringify(body)).toBe(200);
+    }
+    const huge = await notify(w, Buffer.alloc(10 * 1024 * 1024, 0x20));
+    expect(huge.status).toBe(200);
+    expect(count()).toEqual(before);
+
+    // One bad event beside a good one: the good one lands.
+    const mixed = await notify(w, {
+      events: [
+        { id: randomUUID(), action: 'push', target: { repository: 'UPPER/case', digest, tag: 'a' } },
+        { id: randomUUID(), action: 'push', target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', repository: 'team/good', digest, tag: 'ok' }, actor: { name: 'pusher' } },
+      ],
+    });
+    expect(await mixed.json()).toMatchObject({ applied: 1, rejected: 1 });
+    expect(w.wharf.deps.db.select().from(repositories).where(eq(repositories.name, 'team/good')).get()).toBeTruthy();
+    const metrics = await (await fetch(`${w.url}/metrics`)).text();
+    expect(metrics).toMatch(/wharf_registry_events_total\{action="unknown",outcome="rejected"\} \d+/);
+    expect(metrics).toMatch(/wharf_registry_events_total\{action="push",outcome="received"\} \d+/);
+  });
+});
+
+describe('lost events and reconcile', () => {
+  it('events lost with a registry restart are repaired by reconcile; a registry error never wipes state', async () => {
+    // Notifications go to a port nobody listens on: the registry queues them, then loses them when it dies.
+    const deadPort = await freePort();
+    const w = await startTestWharf({ registry: { notifyUrl: `http://127.0.0.1:${deadPort}/service/notifications` } });
+    try {
+      await push(w, `oci:${imageA.dir}:v1`, 'library/lost:1');
+      await push(w, `oci:${index.dir}:multi`, 'team2/lost:multi');
+      process.kill(w.wharf.supervisor!.pid!, 'SIGKILL');
+      await waitFor(async () => (await w.api('GET', '/api/v1/health')).status === 200);
+      expect(await wharfView(w)).toEqual({});
+
+      const started = await w.api('POST', '/api/v1/system/reconcile', { auth: admin });
+      expect(started.status).toBe(202);
+      await w.wharf.deps.reconciler.idle();
+      await w.wharf.deps.reconciler.run();
+      expect(await wharfView(w)).toEqual(await registryView(w.url, w.registry));
+      expect(await wharfView(w)).toEqual({ 'library/lost': { '1': imageA.manifestDigest }, 'team2/lost': { multi: index.indexDigest } });
+      // The project of a repository nobody created is made private, with no members.
+      const team2 = await w.api('GET', '/api/v1/projects/team2', { auth: admin });
+      expect(team2.body).toMatchObject({ name: 'team2', public: false });
+
+      // Drift both ways: a tag Wharf thinks exists, and a moved tag.
+      const db = w.wharf.deps.db;
+      const repo = db.select().from(repositories).where(eq(repositories.name, 'library/lost')).get()!;
+      db.insert(tags).values({ repositoryId: repo.id, name: 'ghost', digest: imageB.manifestDigest }).run();
+      db.update(tags).set({ digest: imageB.manifestDigest }).where(eq(tags.name, '1')).run();
+      const report = await w.wharf.deps.reconciler.run();
+      expect(report.removed).toBeGreaterThanOrEqual(1);
+      expect(report.repaired).toBe(1);
+      expect(await wharfView(w)).toEqual(await registryView(w.url, w.registry));
+
+      // With the registry down, reconcile fails and the state stays.
+      await w.wharf.supervisor!.stop();
+      await expect(w.wharf.deps.reconciler.run()).rejects.toThrow();
+      expect(Object.keys(await wharfView(w))).toEqual(['library/lost', 'team2/lost']);
+    } finally {
+      await w.stop();
+    }
+  });
+});
+
+describe('adopting an existing plain registry', () => {
+  it('imports myapp, team/api and a/b/c into projects library, team and a; pulls need tokens from then on', async () => {
+    const storage = path.join(work, 'adopt-storage');
+    const plain = await startPlainRegistry({ storageDir: storage });
+    for (const ref of ['myapp:1', 'team/api:v2', 'a/b/c:latest']) {
+      const r = await skopeoCopy(`oci:${imageA.dir}:v1`, `docker://${plain.host}/${ref}`);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    await skopeoCopy(`oci:${index.dir}:multi`, `docker://${plain.host}/team/api:multi`);
+    await plain.stop();
+
+    const w = await startTestWharf({ registry: { storage } });
+    try {
+      await waitFor(async () => Object.keys(await wharfView(w)).length === 3, 20_000, 'adoption');
+      await w.wharf.deps.reconciler.idle();
+      expect(await wharfView(w)).toEqual({
+        'a/b/c': { latest: imageA.manifestDigest },
+        myapp: { '1': imageA.manifestDigest },
+        'team/api': { v2: imageA.manifestDigest, multi: index.indexDigest },
+      });
+      const projects = (await w.api('GET', '/api/v1/projects', { auth: admin })).body.items.map((p: { name: string }) => p.name);
+      expect(projects).toEqual(['a', 'library', 'team']);
+      const myapp = (await w.api('GET', '/api/v1/repositories?q=myapp', { auth: admin })).body.items[0];
+      expect(myapp).toMatchObject({ name: 'myapp', project: 'library', tagCount: 1 });
+
+      const anon = await skopeoInspect(`docker://${w.registry}/team/api:v2`);
+      expect(anon.code).not.toBe(0);
+      const asAdmin = await skopeoInspect(`docker://${w.registry}/team/api:v2`, admin);
+      expect(asAdmin.code, asAdmin.stderr).toBe(0);
+    } finally {
+      await w.stop();
+    }
+  });
+});
