@@ -48,8 +48,18 @@ function splitHostPort(hostPort: string): { host: string; port: number } {
   return { host: hostPort.slice(0, at).replace(/^\[|\]$/g, '') || '0.0.0.0', port: Number(hostPort.slice(at + 1)) };
 }
 
-/** Opens the database, keys and registry configuration, starts the HTTP server and (if asked) the registry. */
-export async function startWharf(config: Config, opts: StartOptions = {}): Promise<Wharf> {
+export interface Instance {
+  deps: Deps;
+  database: OpenDb;
+  registryConfigFile: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Everything but the HTTP server: database (migrated), signing key, registry configuration,
+ * registry client, tag-state workers. The server and the CLI both start here.
+ */
+export async function buildInstance(config: Config, opts: { log?: Log; clock?: Clock } = {}): Promise<Instance> {
   const log = opts.log ?? createLog(config.logLevel);
   const clock = opts.clock ?? systemClock;
   const database = openDatabase(path.join(config.dataDir, 'wharf.db'));
@@ -99,6 +109,28 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
       details,
       reconciler,
     };
+    return {
+      deps,
+      database,
+      registryConfigFile,
+      async close() {
+        await Promise.race([Promise.all([reconciler.idle(), details.idle()]), new Promise((r) => setTimeout(r, 5000))]);
+        await registry.close();
+        database.close();
+      },
+    };
+  } catch (err) {
+    database.close();
+    throw err;
+  }
+}
+
+/** Opens the database, keys and registry configuration, starts the HTTP server and (if asked) the registry. */
+export async function startWharf(config: Config, opts: StartOptions = {}): Promise<Wharf> {
+  const instance = await buildInstance(config, opts);
+  const { deps, database, registryConfigFile } = instance;
+  const { log, metrics, reconciler, registry } = deps;
+  try {
     await bootstrapInstance(deps, opts.announce ?? ((line) => process.stdout.write(line + '\n')));
 
     const app = createApp(deps);
@@ -157,20 +189,16 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
         if (stopped) return;
         stopped = true;
         if (interval) clearInterval(interval);
-        await Promise.race([Promise.all([reconciler.idle(), details.idle()]), new Promise((r) => setTimeout(r, 5000))]);
         await supervisor?.stop();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           (server as { closeAllConnections?: () => void }).closeAllConnections?.();
         });
-        await registry.close();
-        database.close();
+        await instance.close();
       },
     };
   } catch (err) {
-    database.close();
+    await instance.close();
     throw err;
   }
 }
-
-export { createMetrics };
