@@ -1,0 +1,430 @@
+/**
+ * `npm run bench`: throughput and latency of the token endpoint, measured with autocannon against a
+ * Wharf running in a separate process (test/bench/server.ts), over loopback.
+ *
+ * Not part of `npm test`; it asserts nothing about timings. It fails only when a scenario cannot
+ * be verified up front or the server cannot be started.
+ *
+ * Environment:
+ *   BENCH_SECONDS          measured seconds per scenario (default 10)
+ *   BENCH_WARMUP_SECONDS   warm-up seconds per scenario, not measured (default 2)
+ *   BENCH_CONNECTIONS      concurrent connections (default 32)
+ *   BENCH_ONLY             comma-separated scenario keys to run, e.g. "b,c" (default all)
+ *   BENCH_SERVER_NODE_ARGS extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+ *
+ * Later benches can import `startBenchServer`, `runScenario`, `formatTable` and `machineInfo`, or
+ * add a row to `scenarios` below.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import autocannon from 'autocannon';
+import { BENCH_PASSWORD, BENCH_SERVICE, BENCH_USER, basicAuth, type BenchServerReady } from './fixtures';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(here, '../..');
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+
+export interface BenchSettings {
+  seconds: number;
+  warmupSeconds: number;
+  connections: number;
+}
+
+function envInt(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+export function settingsFromEnv(): BenchSettings {
+  return {
+    seconds: envInt('BENCH_SECONDS', 10, 1),
+    warmupSeconds: envInt('BENCH_WARMUP_SECONDS', 2, 0),
+    connections: envInt('BENCH_CONNECTIONS', 32, 1),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server process
+
+export interface BenchServer extends BenchServerReady {
+  child: ChildProcess;
+  /** Peak resident set size of the server process in bytes (Linux), or null. */
+  peakRss(): number | null;
+  /** Stops the server (SIGTERM, then SIGKILL after a grace period). Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** Starts test/bench/server.ts in its own Node process and waits for its ready line. */
+export async function startBenchServer(opts: { nodeArgs?: string[]; timeoutMs?: number } = {}): Promise<BenchServer> {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', path.join(here, 'server.ts')], {
+    cwd: repoRoot,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+  try {
+    const ready = await new Promise<BenchServerReady>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('bench server did not become ready in time')), opts.timeoutMs ?? 60_000);
+      const lines = createInterface({ input: child.stdout! });
+      lines.on('line', (line) => {
+        try {
+          const msg = JSON.parse(line) as BenchServerReady;
+          if (typeof msg.url === 'string') {
+            clearTimeout(timer);
+            resolve(msg);
+            return;
+          }
+        } catch {
+          // not the ready line
+        }
+        process.stderr.write(`[bench server] ${line}\n`);
+      });
+      child.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`bench server exited before it was ready (code ${code}, signal ${signal})`));
+      });
+    });
+    return { ...ready, child, peakRss: () => readProcKb(ready.pid, 'VmHWM'), stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+function readProcKb(pid: number, field: string): number | null {
+  try {
+    const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+let clockTicks: number | undefined;
+/** User + system CPU seconds a process has used so far (Linux), or null. */
+function processCpuSeconds(pid: number): number | null {
+  try {
+    clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    clockTicks = 100;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after "(comm)": state is field 3, utime 14, stime 15.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / clockTicks;
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One scenario
+
+export interface ScenarioOptions extends Partial<BenchSettings> {
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH' | 'HEAD';
+  headers?: Record<string, string>;
+  body?: string;
+  /** The server's pid, to report its CPU use during the measured run. */
+  serverPid?: number;
+}
+
+export interface ScenarioResult {
+  name: string;
+  url: string;
+  connections: number;
+  seconds: number;
+  requests: number;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  statusCodes: Record<string, number>;
+  /** Server CPU time during the measured run as a share of one core (1 = 100 %), or null. */
+  serverCpu: number | null;
+  /** This process's (the load generator's) CPU time as a share of one core. */
+  loadgenCpu: number;
+}
+
+interface Fired {
+  result: autocannon.Result;
+  latencies: Float64Array;
+}
+
+function fire(url: string, opts: ScenarioOptions, connections: number, seconds: number, keepLatencies: boolean): Promise<Fired> {
+  let latencies = new Float64Array(keepLatencies ? 1 << 16 : 0);
+  let n = 0;
+  return new Promise<Fired>((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url,
+        method: opts.method ?? 'GET',
+        headers: opts.headers,
+        body: opts.body,
+        connections,
+        duration: seconds,
+        timeout: 10,
+      },
+      (err: unknown, result: autocannon.Result) => {
+        if (err) reject(err instanceof Error ? err : new Error(String(err)));
+        else resolve({ result, latencies: latencies.subarray(0, n) });
+      },
+    );
+    // autocannon's own histogram has 1 ms resolution; keep exact response times for percentiles.
+    if (keepLatencies)
+      instance.on('response', (_client, _status, _bytes, responseTime) => {
+        if (n === latencies.length) {
+          const bigger = new Float64Array(latencies.length * 2);
+          bigger.set(latencies);
+          latencies = bigger;
+        }
+        latencies[n++] = responseTime;
+      });
+  });
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/** Warms up, then loads `url` for the measured period and summarises what came back. */
+export async function runScenario(name: string, url: string, opts: ScenarioOptions = {}): Promise<ScenarioResult> {
+  const defaults = settingsFromEnv();
+  const connections = opts.connections ?? defaults.connections;
+  const seconds = opts.seconds ?? defaults.seconds;
+  const warmupSeconds = opts.warmupSeconds ?? defaults.warmupSeconds;
+
+  if (warmupSeconds > 0) {
+    const warm = await fire(url, opts, connections, warmupSeconds, false);
+    if (warm.result.non2xx || warm.result.errors)
+      process.stderr.write(`warning: ${name}: warm-up had ${warm.result.non2xx} non-2xx responses and ${warm.result.errors} errors\n`);
+  }
+
+  const serverCpuBefore = opts.serverPid ? processCpuSeconds(opts.serverPid) : null;
+  const loadgenBefore = process.cpuUsage();
+  const wallBefore = process.hrtime.bigint();
+  const { result, latencies } = await fire(url, opts, connections, seconds, true);
+  const wall = Number(process.hrtime.bigint() - wallBefore) / 1e9;
+  const loadgen = process.cpuUsage(loadgenBefore);
+  const serverCpuAfter = opts.serverPid ? processCpuSeconds(opts.serverPid) : null;
+
+  const sorted = latencies.slice().sort();
+  const statusCodes: Record<string, number> = {};
+  for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) statusCodes[code] = stat.count ?? 0;
+  return {
+    name,
+    url,
+    connections,
+    seconds,
+    requests: latencies.length,
+    requestsPerSecond: result.requests.average,
+    p50Ms: percentile(sorted, 50),
+    p90Ms: percentile(sorted, 90),
+    p99Ms: percentile(sorted, 99),
+    maxMs: sorted.length ? sorted[sorted.length - 1]! : NaN,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    statusCodes,
+    serverCpu: serverCpuBefore !== null && serverCpuAfter !== null ? (serverCpuAfter - serverCpuBefore) / wall : null,
+    loadgenCpu: (loadgen.user + loadgen.system) / 1e6 / wall,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+export interface Scenario {
+  /** Short key used in ratios and BENCH_ONLY, e.g. "a". */
+  key: string;
+  name: string;
+  path: string;
+  headers?: Record<string, string>;
+  /** The row the others are compared with (at most one). */
+  ceiling?: boolean;
+  /** Checked once before any load: throws when the endpoint does not answer as the scenario assumes. */
+  verify?: (res: Response) => Promise<void>;
+}
+
+const tokenQuery = (...scopes: string[]) =>
+  `/service/token?service=${encodeURIComponent(BENCH_SERVICE)}${scopes.map((s) => `&scope=${encodeURIComponent(s)}`).join('')}`;
+
+/** Expects 200 with a token and exactly `scope` as the granted scope. */
+const grants = (scope: string) => async (res: Response) => {
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`expected 200, got ${res.status}: ${text.slice(0, 300)}`);
+  const body = JSON.parse(text) as { token?: string; scope?: string };
+  if (!body.token) throw new Error(`no token in ${text.slice(0, 300)}`);
+  if (body.scope !== scope) throw new Error(`expected scope ${JSON.stringify(scope)}, got ${JSON.stringify(body.scope)}`);
+};
+
+export const scenarios: Scenario[] = [
+  {
+    key: 'a',
+    name: '(a) token, anonymous pull of public pub/app',
+    path: tokenQuery('repository:pub/app:pull'),
+    verify: grants('repository:pub/app:pull'),
+  },
+  {
+    key: 'b',
+    name: '(b) token, Basic auth push+pull team/app (cached credentials)',
+    path: tokenQuery('repository:team/app:pull,push'),
+    headers: { authorization: basicAuth(BENCH_USER, BENCH_PASSWORD) },
+    verify: grants('repository:team/app:pull,push'),
+  },
+  {
+    key: 'c',
+    name: '(c) GET /bench/trivial (ceiling)',
+    path: '/bench/trivial',
+    ceiling: true,
+    verify: async (res) => {
+      const text = await res.text();
+      if (res.status !== 200 || text !== 'ok') throw new Error(`expected 200 "ok", got ${res.status} ${JSON.stringify(text.slice(0, 100))}`);
+    },
+  },
+];
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+const fmt = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+const pct = (share: number | null) => (share === null ? 'n/a' : `${Math.round(share * 100)} %`);
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+
+export function machineInfo(): string {
+  const cpus = os.cpus();
+  return `${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB RAM, Node ${process.version}, ${os.platform()} ${os.release()}`;
+}
+
+export function formatTable(rows: ScenarioResult[]): string {
+  const lines = [
+    '| scenario | requests/s | p50 ms | p99 ms | non-2xx | errors | server CPU | loadgen CPU |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of rows) {
+    const codes = Object.entries(r.statusCodes)
+      .filter(([code]) => !code.startsWith('2'))
+      .map(([code, count]) => `${code}×${count}`)
+      .join(' ');
+    lines.push(
+      `| ${r.name} | ${fmt(r.requestsPerSecond, 0)} | ${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ${r.non2xx}${codes ? ` (${codes})` : ''} | ${r.errors}${r.timeouts ? ` (${r.timeouts} timeouts)` : ''} | ${pct(r.serverCpu)} | ${pct(r.loadgenCpu)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** "(b)/(c) = 41.2 %, (a)/(c) = 45.0 %": each row's requests/s against the ceiling's. */
+export function formatRatios(results: { scenario: Scenario; result: ScenarioResult }[]): string | null {
+  const ceiling = results.find((r) => r.scenario.ceiling);
+  if (!ceiling || !ceiling.result.requestsPerSecond) return null;
+  const parts = results
+    .filter((r) => r !== ceiling)
+    .sort((x, y) => y.scenario.key.localeCompare(x.scenario.key))
+    .map((r) => `(${r.scenario.key})/(${ceiling.scenario.key}) = ${fmt((100 * r.result.requestsPerSecond) / ceiling.result.requestsPerSecond, 1)} %`);
+  return parts.length ? `Throughput relative to the ceiling: ${parts.join(', ')}` : null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function main(): Promise<number> {
+  const settings = settingsFromEnv();
+  const only = (process.env.BENCH_ONLY ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const chosen = only.length ? scenarios.filter((s) => only.includes(s.key)) : scenarios;
+  if (chosen.length === 0) throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY} names no scenario (keys: ${scenarios.map((s) => s.key).join(', ')})`);
+
+  // Other work on the machine skews every figure; the 1-minute load average makes it visible.
+  const loadBefore = os.loadavg()[0]!;
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const server = await startBenchServer({ nodeArgs });
+  const onSignal = () => {
+    void server.stop().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    process.stderr.write(`bench server ${server.url} (pid ${server.pid}); ${settings.connections} connections, ${settings.warmupSeconds} s warm-up + ${settings.seconds} s per scenario\n`);
+
+    // Verified up front so a misconfigured scenario fails before any load is spent. This also puts
+    // (b)'s credentials into the cache (which keeps entries for up to 60 s from here).
+    for (const s of chosen) {
+      const res = await fetch(`${server.url}${s.path}`, { headers: s.headers });
+      try {
+        await s.verify?.(res);
+      } catch (err) {
+        throw new Error(`scenario ${s.key} failed verification: ${(err as Error).message}`);
+      }
+    }
+
+    const results: { scenario: Scenario; result: ScenarioResult }[] = [];
+    for (const s of chosen) {
+      process.stderr.write(`running ${s.name} ...\n`);
+      const result = await runScenario(s.name, `${server.url}${s.path}`, { ...settings, headers: s.headers, serverPid: server.pid });
+      results.push({ scenario: s, result });
+    }
+    const peak = server.peakRss();
+
+    const out = [
+      `## Wharf token service benchmark`,
+      '',
+      `- date: ${new Date().toISOString()}`,
+      `- machine: ${machineInfo()}`,
+      `- load: autocannon, ${settings.connections} connections over loopback, ${settings.warmupSeconds} s warm-up then ${settings.seconds} s measured per scenario; server and load generator in separate processes`,
+      `- 1-minute load average: ${loadBefore.toFixed(2)} before, ${os.loadavg()[0]!.toFixed(2)} after (the bench itself adds about 2)`,
+      '',
+      formatTable(results.map((r) => r.result)),
+      '',
+    ];
+    const ratios = formatRatios(results);
+    if (ratios) out.push(ratios);
+    out.push(`Server peak RSS (VmHWM): ${peak === null ? 'n/a' : mib(peak)}`);
+    const bad = results.filter((r) => r.result.non2xx || r.result.errors);
+    if (bad.length) out.push('', `**Warning:** non-2xx responses or errors in: ${bad.map((r) => r.scenario.key).join(', ')}`);
+    process.stdout.write(out.join('\n') + '\n');
+    return bad.length ? 1 : 0;
+  } finally {
+    await server.stop();
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+}
+
+const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href;
+if (invokedDirectly) {
+  try {
+    process.exitCode = await main();
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  }
+}

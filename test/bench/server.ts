@@ -1,0 +1,90 @@
+/**
+ * Benchmark target: a Wharf in its own process (so it does not share an event loop with the load
+ * generator), on a free loopback port with a temporary data directory and no registry.
+ *
+ * Adds `GET /bench/trivial` (the framework ceiling), seeds
+ *   - public project `pub`
+ *   - project `team` with user `bench` (password `bench-password-1`) as developer
+ * then prints one JSON line `{"url": ..., "pid": ...}` on stdout and waits. It stops (and removes
+ * its data directory) on SIGTERM/SIGINT, or when stdin closes (the parent went away).
+ *
+ * Started by test/bench/run.ts as `node --import tsx test/bench/server.ts`.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { resolveConfig } from '../../src/config/load';
+import type { ConfigInput } from '../../src/config/schema';
+import { createLog } from '../../src/log';
+import { startWharf, type Wharf } from '../../src/server';
+import { BENCH_ADMIN_PASSWORD, BENCH_PASSWORD, BENCH_USER, basicAuth, type BenchServerReady } from './fixtures';
+
+async function call(url: string, method: string, p: string, body?: unknown): Promise<unknown> {
+  const res = await fetch(`${url}${p}`, {
+    method,
+    headers: { authorization: basicAuth('admin', BENCH_ADMIN_PASSWORD), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`seeding: ${method} ${p} -> ${res.status} ${text.slice(0, 300)}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** Users and projects the scenarios of run.ts rely on, created through the public API. */
+async function seed(url: string): Promise<void> {
+  await call(url, 'POST', '/api/v1/projects', { name: 'pub', public: true });
+  await call(url, 'POST', '/api/v1/projects', { name: 'team' });
+  await call(url, 'POST', '/api/v1/users', { username: BENCH_USER, password: BENCH_PASSWORD });
+  await call(url, 'PUT', `/api/v1/projects/team/members/${BENCH_USER}`, { role: 'developer' });
+}
+
+async function main(): Promise<void> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'wharf-bench-'));
+  let wharf: Wharf | undefined;
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    try {
+      await wharf?.stop();
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+      // process.exit (not a signal death) so that --cpu-prof, if given, writes its profile.
+      process.exit(code);
+    }
+  };
+  process.on('SIGTERM', () => void stop(0));
+  process.on('SIGINT', () => void stop(0));
+  process.stdin.on('close', () => void stop(0));
+  process.stdin.on('end', () => void stop(0));
+  process.stdin.resume();
+
+  try {
+    const input: ConfigInput = {
+      listen: '127.0.0.1:0',
+      publicUrl: 'http://127.0.0.1:8080',
+      dataDir,
+      logLevel: 'silent',
+      admin: { password: BENCH_ADMIN_PASSWORD },
+      // No registry: the token endpoint does not need one. No periodic reconcile during the runs.
+      registry: { manage: 'false' },
+      reconcileIntervalSeconds: 0,
+    };
+    const config = resolveConfig(input);
+    wharf = await startWharf(config, {
+      log: createLog(config.logLevel),
+      announce: () => {},
+      extend: (app) => {
+        app.get('/bench/trivial', (c) => c.text('ok'));
+      },
+    });
+    await seed(wharf.url);
+    const ready: BenchServerReady = { url: wharf.url, pid: process.pid };
+    process.stdout.write(JSON.stringify(ready) + '\n');
+  } catch (err) {
+    process.stderr.write(`bench server: ${(err as Error).stack ?? String(err)}\n`);
+    await stop(1);
+  }
+}
+
+await main();
