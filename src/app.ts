@@ -11,6 +11,7 @@ import { repositoryRoutes } from './api/repositories';
 import { auditRoutes } from './api/audit';
 import type { Deps } from './deps';
 import { AppError } from './errors';
+import { RegistryError } from './registry/client';
 import type { AppContext, AppEnv } from './http/env';
 import { tokenRoutes } from './token/routes';
 import { notificationRoutes } from './events/routes';
@@ -19,6 +20,10 @@ const errorBody = (code: string, message: string) => ({ error: { code, message }
 
 function onError(err: Error, c: AppContext) {
   if (err instanceof AppError) return c.json(errorBody(err.code, err.message), err.status, err.headers);
+  if (err instanceof RegistryError) {
+    c.var.deps?.log.warn({ err: err.message, path: c.req.path }, 'registry call failed');
+    return c.json(errorBody('registry_unavailable', 'the registry did not answer as expected; try again later'), 503);
+  }
   if (err instanceof HTTPException) {
     const status = err.status as ContentfulStatusCode;
     const code = status === 413 ? 'payload_too_large' : status < 500 ? 'invalid_request' : 'internal';

@@ -8,6 +8,7 @@ import type { SigningKey } from './token/keys';
 import type { RegistryClient } from './registry/client';
 import type { ManifestDetails } from './artifacts/details';
 import type { Reconciler } from './artifacts/reconcile';
+import type { Directory } from './identity/ldap';
 
 /** Everything the app needs, built once by main.ts (or a test) and passed down; no module singletons. */
 export interface Deps {
@@ -25,4 +26,6 @@ export interface Deps {
   registry: RegistryClient;
   details: ManifestDetails;
   reconciler: Reconciler;
+  /** LDAP / Active Directory; `enabled` is false while ldap.url is empty. */
+  directory: Directory;
 }

@@ -18,6 +18,7 @@ import { findRegistryBinary, RegistrySupervisor } from './registry/supervisor';
 import { RegistryClient } from './registry/client';
 import { ManifestDetails } from './artifacts/details';
 import { Reconciler } from './artifacts/reconcile';
+import { Directory } from './identity/ldap';
 import { signRegistryToken } from './token/issue';
 import { INTERNAL_SUBJECT } from './identity/principal';
 import { loadSigningKey } from './token/keys';
@@ -108,6 +109,7 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       registry,
       details,
       reconciler,
+      directory: new Directory(config.ldap, log.child({ component: 'ldap' })),
     };
     return {
       deps,

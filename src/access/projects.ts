@@ -1,12 +1,13 @@
-import { and, asc, count, eq, exists, or, type SQL } from 'drizzle-orm';
+import { and, asc, count, eq, exists, or, sql, type SQL } from 'drizzle-orm';
 import type { Db, Tx } from '../db/open';
-import { members, projects, repositories, users } from '../db/schema';
+import { groupMembers, members, projects, repositories, userGroups, users } from '../db/schema';
 import { contains } from '../db/search';
+import { preparedPerConnection } from '../db/prepared';
 import { AppError, badRequest, conflict, forbidden, notFound } from '../errors';
 import { recordAudit } from '../audit/record';
 import type { Actor, Principal } from '../identity/principal';
 import { findUser } from '../identity/users';
-import { canManageProject, canSeeProject, isValidProjectName, PROJECT_NAME_MAX, type Role } from './roles';
+import { canManageProject, canSeeProject, highestRole, isValidProjectName, PROJECT_NAME_MAX, type Role } from './roles';
 
 export type Project = typeof projects.$inferSelect;
 
@@ -17,18 +18,58 @@ export function assertProjectName(name: string): void {
     );
 }
 
-export const findProject = (db: Tx, name: string): Project | undefined =>
-  db.select().from(projects).where(eq(projects.name, name)).get();
-
-/** The caller's own role in a project (group roles join here when a directory is configured). */
-export function roleIn(db: Tx, principal: Principal, projectId: number): Role | null {
-  if (principal.kind !== 'user') return null;
-  const row = db
+const projectByName = preparedPerConnection((db) =>
+  db.select().from(projects).where(eq(projects.name, sql.placeholder('name'))).prepare(),
+);
+const memberRole = preparedPerConnection((db) =>
+  db
     .select({ role: members.role })
     .from(members)
-    .where(and(eq(members.projectId, projectId), eq(members.userId, principal.id)))
-    .get();
-  return row?.role ?? null;
+    .where(and(eq(members.projectId, sql.placeholder('projectId')), eq(members.userId, sql.placeholder('userId'))))
+    .prepare(),
+);
+
+const groupRoles = preparedPerConnection((db) =>
+  db
+    .select({ role: groupMembers.role })
+    .from(groupMembers)
+    .innerJoin(userGroups, eq(userGroups.groupName, groupMembers.groupName))
+    .where(and(eq(groupMembers.projectId, sql.placeholder('projectId')), eq(userGroups.userId, sql.placeholder('userId'))))
+    .prepare(),
+);
+
+export const findProject = (db: Tx, name: string): Project | undefined => projectByName(db).get({ name });
+
+/** The caller's role in a project: the highest of their own membership and their directory groups'. */
+export function roleIn(db: Tx, principal: Principal, projectId: number): Role | null {
+  if (principal.kind !== 'user') return null;
+  const own = memberRole(db).get({ projectId, userId: principal.id })?.role ?? null;
+  if (own === 'projectAdmin') return own;
+  return highestRole([own, ...groupRoles(db).all({ projectId, userId: principal.id }).map((r) => r.role)]);
+}
+
+/** SQL: the user is a member of `projects.id`, in person or through one of their groups. */
+export function memberOfProject(db: Tx, userId: number): SQL {
+  const direct = exists(
+    db
+      .select({ one: members.projectId })
+      .from(members)
+      .where(and(eq(members.projectId, projects.id), eq(members.userId, userId))),
+  );
+  const viaGroup = exists(
+    db
+      .select({ one: groupMembers.projectId })
+      .from(groupMembers)
+      .innerJoin(userGroups, eq(userGroups.groupName, groupMembers.groupName))
+      .where(and(eq(groupMembers.projectId, projects.id), eq(userGroups.userId, userId))),
+  );
+  return or(direct, viaGroup)!;
+}
+
+/** Whether a principal may see a project at all; a robot sees its own project only. */
+export function seesProject(principal: Principal, project: Project, role: Role | null): boolean {
+  if (principal.kind === 'robot') return principal.projectId === project.id;
+  return canSeeProject(principal.admin, role, project.public);
 }
 
 export interface ProjectAccess {
@@ -42,7 +83,7 @@ export function visibleProject(db: Tx, principal: Principal, name: string): Proj
   const project = findProject(db, name);
   if (!project) throw notFound(`project ${name}`);
   const role = roleIn(db, principal, project.id);
-  if (!canSeeProject(principal.admin, role, project.public)) throw notFound(`project ${name}`);
+  if (!seesProject(principal, project, role)) throw notFound(`project ${name}`);
   return { project, role, canManage: canManageProject(principal.admin, role) };
 }
 
@@ -108,16 +149,9 @@ export function ensureProject(tx: Tx, name: string, isPublic: boolean, actor: Ac
 export function listProjects(db: Tx, principal: Principal, opts: { q?: string; page: number; pageSize: number }) {
   const conditions: (SQL | undefined)[] = [];
   if (opts.q) conditions.push(contains(projects.name, opts.q));
-  if (!principal.admin) {
-    const memberOf =
-      principal.kind === 'user'
-        ? exists(
-            db
-              .select({ one: members.projectId })
-              .from(members)
-              .where(and(eq(members.projectId, projects.id), eq(members.userId, principal.id))),
-          )
-        : undefined;
+  if (principal.kind === 'robot') conditions.push(eq(projects.id, principal.projectId));
+  else if (!principal.admin) {
+    const memberOf = principal.kind === 'user' ? memberOfProject(db, principal.id) : undefined;
     conditions.push(memberOf ? or(eq(projects.public, true), memberOf) : eq(projects.public, true));
   }
   const where = and(...conditions);

@@ -15,6 +15,8 @@ export function repositoryActions(
   memo: Map<string, RepositoryAction[]> = new Map(),
 ): RepositoryAction[] {
   const projectName = projectOf(repository, defaultProject);
+  // A robot acts on its own project only, with the permissions it was given.
+  if (principal.kind === 'robot') return projectName === principal.projectName ? [...principal.permissions] : [];
   const known = memo.get(projectName);
   if (known) return known;
   const project = findProject(db, projectName);

@@ -61,6 +61,7 @@ export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
 
 export function requireUser(c: AppContext): Extract<Principal, { kind: 'user' }> {
   const p = c.var.principal;
+  if (p.kind === 'robot') throw forbidden('robot accounts may not do this');
   if (p.kind !== 'user') throw unauthorized();
   return p;
 }

@@ -11,7 +11,9 @@ import {
   updateProject,
   visibleProject,
 } from '../access/projects';
-import { ROLES } from '../access/roles';
+import { REPOSITORY_ACTIONS, ROLES } from '../access/roles';
+import { createRobot, deleteRobot, listRobots, updateRobot } from '../access/robots';
+import { listGroupRoles, removeGroupRole, setGroupRole } from '../access/groups';
 import { actorOf, type AppEnv } from '../http/env';
 import { authRequired, json, jsonBody, listOf, PageQuery, pick, requireUser, security } from './common';
 
@@ -30,6 +32,19 @@ export const ProjectSchema = z
   .openapi('Project');
 
 const MemberSchema = z.object({ username: z.string(), role: Role }).openapi('Member');
+
+const RobotSchema = z
+  .object({
+    name: z.string().openapi({ example: 'robot$team+ci' }),
+    permissions: z.array(z.enum(REPOSITORY_ACTIONS)),
+    disabled: z.boolean(),
+    expiresAt: z.string().nullable(),
+    createdBy: z.string().nullable(),
+    createdAt: z.string(),
+    lastUsedAt: z.string().nullable(),
+  })
+  .openapi('Robot');
+const RobotCreatedSchema = RobotSchema.extend({ secret: z.string().openapi({ description: 'Shown once' }) }).openapi('RobotCreated');
 
 const ProjectParam = z.object({ project: z.string().min(1).max(300).openapi({ example: 'team' }) });
 const MemberParam = ProjectParam.extend({ username: z.string().min(1).max(64) });
@@ -179,6 +194,131 @@ export function projectRoutes() {
       const me = requireUser(c);
       const { project, username } = c.req.valid('param');
       removeMember(c.var.deps.db, me, project, username, actorOf(c));
+      return c.body(null, 204);
+    },
+  );
+
+  const GroupSchema = z.object({ group: z.string(), role: Role }).openapi('GroupRole');
+  const GroupParam = ProjectParam.extend({ group: z.string().min(1).max(256).openapi({ description: "The directory group's name (cn)" }) });
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/projects/{project}/groups',
+      tags: ['groups'],
+      summary: 'Directory (LDAP) groups with a role in the project',
+      security,
+      request: { params: ProjectParam },
+      responses: { 200: json(z.array(GroupSchema)), ...pick(401, 404) },
+    }),
+    (c) => c.json(listGroupRoles(c.var.deps.db, c.var.principal, c.req.valid('param').project), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'put',
+      path: '/projects/{project}/groups/{group}',
+      tags: ['groups'],
+      summary: "Give a directory group a role in the project (projectAdmin); its members' effective role is their highest",
+      security: authRequired,
+      request: { params: GroupParam, body: jsonBody(z.object({ role: Role }).strict()) },
+      responses: { 200: json(GroupSchema), ...pick(400, 401, 403, 404) },
+    }),
+    (c) => {
+      const { project, group } = c.req.valid('param');
+      return c.json(setGroupRole(c.var.deps.db, requireUser(c), project, group, c.req.valid('json').role, actorOf(c)), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/projects/{project}/groups/{group}',
+      tags: ['groups'],
+      summary: "Remove a directory group's role (projectAdmin)",
+      security: authRequired,
+      request: { params: GroupParam },
+      responses: { 204: { description: 'Removed' }, ...pick(401, 403, 404) },
+    }),
+    (c) => {
+      const { project, group } = c.req.valid('param');
+      removeGroupRole(c.var.deps.db, requireUser(c), project, group, actorOf(c));
+      return c.body(null, 204);
+    },
+  );
+
+  const RobotParam = ProjectParam.extend({ name: z.string().min(1).max(200).openapi({ description: 'Short name or robot$<project>+<name>' }) });
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/projects/{project}/robots',
+      tags: ['robots'],
+      summary: 'Create a robot account (projectAdmin); the secret is shown once',
+      security: authRequired,
+      request: {
+        params: ProjectParam,
+        body: jsonBody(
+          z
+            .object({
+              name: z.string().max(64),
+              permissions: z.array(z.enum(REPOSITORY_ACTIONS)).min(1).max(3),
+              expiresInDays: z.number().int().min(1).max(3650).optional(),
+            })
+            .strict(),
+        ),
+      },
+      responses: { 201: json(RobotCreatedSchema, 'Created'), ...pick(400, 401, 403, 404, 409) },
+    }),
+    (c) => {
+      const me = requireUser(c);
+      const { db, clock } = c.var.deps;
+      return c.json(createRobot(db, clock, me, c.req.valid('param').project, c.req.valid('json'), actorOf(c)), 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/projects/{project}/robots',
+      tags: ['robots'],
+      summary: 'Robot accounts of a project, without secrets (projectAdmin)',
+      security: authRequired,
+      request: { params: ProjectParam },
+      responses: { 200: json(z.array(RobotSchema)), ...pick(401, 403, 404) },
+    }),
+    (c) => c.json(listRobots(c.var.deps.db, requireUser(c), c.req.valid('param').project), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/projects/{project}/robots/{name}',
+      tags: ['robots'],
+      summary: 'Disable or enable a robot account (projectAdmin)',
+      security: authRequired,
+      request: { params: RobotParam, body: jsonBody(z.object({ disabled: z.boolean().optional() }).strict()) },
+      responses: { 200: json(RobotSchema), ...pick(400, 401, 403, 404) },
+    }),
+    (c) => {
+      const { project, name } = c.req.valid('param');
+      return c.json(updateRobot(c.var.deps.db, requireUser(c), project, name, c.req.valid('json'), actorOf(c)), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/projects/{project}/robots/{name}',
+      tags: ['robots'],
+      summary: 'Delete a robot account (projectAdmin); its secret stops working at once',
+      security: authRequired,
+      request: { params: RobotParam },
+      responses: { 204: { description: 'Deleted' }, ...pick(401, 403, 404) },
+    }),
+    (c) => {
+      const { project, name } = c.req.valid('param');
+      deleteRobot(c.var.deps.db, requireUser(c), project, name, actorOf(c));
       return c.body(null, 204);
     },
   );

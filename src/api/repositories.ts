@@ -1,7 +1,12 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { listRepositories, listTags } from '../artifacts/list';
+import { deleteImage, deleteRepository, deleteTag, type DeleteDeps } from '../artifacts/delete';
+import { DIGEST_RE, TAG_RE } from '../events/envelope';
+import { actorOf, type AppContext } from '../http/env';
+import { isValidRepositoryName } from '../access/roles';
+import { badRequest } from '../errors';
 import type { AppEnv } from '../http/env';
-import { json, listOf, PageQuery, pick, security } from './common';
+import { authRequired, json, listOf, PageQuery, pick, security } from './common';
 
 const RepositorySchema = z
   .object({
@@ -36,6 +41,20 @@ export const RepositoryParam = z.object({
 
 const tags = ['repositories'];
 
+const deleteDeps = (c: AppContext): DeleteDeps => ({
+  db: c.var.deps.db,
+  registry: c.var.deps.registry,
+  defaultProject: c.var.deps.config.defaultProject.name,
+});
+
+function validRepository(name: string): string {
+  if (!isValidRepositoryName(name)) throw badRequest('invalid repository name');
+  return name;
+}
+
+const TagParam = RepositoryParam.extend({ tag: z.string().min(1).max(128).regex(TAG_RE, 'invalid tag') });
+const DigestParam = RepositoryParam.extend({ digest: z.string().max(200).regex(DIGEST_RE, 'invalid digest') });
+
 export function repositoryRoutes() {
   const app = new OpenAPIHono<AppEnv>();
 
@@ -63,6 +82,58 @@ export function repositoryRoutes() {
       responses: { 200: json(listOf(TagSchema, 'TagList')), ...pick(400, 401, 404) },
     }),
     (c) => c.json(listTags(c.var.deps.db, c.var.principal, c.req.valid('param').repository, c.req.valid('query')) as never, 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/repositories/{repository}/tags/{tag}',
+      tags,
+      summary: 'Delete one tag; other tags on the same image stay (developer, projectAdmin, robot with delete)',
+      security: authRequired,
+      request: { params: TagParam },
+      responses: { 204: { description: 'Deleted' }, ...pick(400, 401, 403, 404, 409) },
+    }),
+    async (c) => {
+      const { repository, tag } = c.req.valid('param');
+      await deleteTag(deleteDeps(c), c.var.principal, validRepository(repository), tag, actorOf(c));
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/repositories/{repository}/manifests/{digest}',
+      tags,
+      summary: 'Delete an image and every tag on it; 409 while a tagged index lists it, unless force=true',
+      security: authRequired,
+      request: { params: DigestParam, query: z.object({ force: z.enum(['true', 'false']).optional() }) },
+      responses: { 204: { description: 'Deleted' }, ...pick(400, 401, 403, 404, 409) },
+    }),
+    async (c) => {
+      const { repository, digest } = c.req.valid('param');
+      const force = c.req.valid('query').force === 'true';
+      await deleteImage(deleteDeps(c), c.var.principal, validRepository(repository), digest, { force }, actorOf(c));
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/repositories/{repository}',
+      tags,
+      summary: 'Delete every image of a repository',
+      security: authRequired,
+      request: { params: RepositoryParam },
+      responses: { 204: { description: 'Deleted' }, ...pick(400, 401, 403, 404, 409) },
+    }),
+    async (c) => {
+      const { repository } = c.req.valid('param');
+      await deleteRepository(deleteDeps(c), c.var.principal, validRepository(repository), actorOf(c));
+      return c.body(null, 204);
+    },
   );
 
   return app;

@@ -7,9 +7,10 @@ import { actorOf } from '../http/env';
 
 const HealthSchema = z
   .object({
-    status: z.enum(['healthy', 'unhealthy']),
+    status: z.enum(['healthy', 'degraded', 'unhealthy']).openapi({ description: 'degraded: only the directory is unreachable (200)' }),
     database: z.enum(['ok', 'error']),
     registry: z.enum(['ok', 'unreachable']),
+    ldap: z.enum(['ok', 'degraded', 'disabled']),
   })
   .openapi('Health');
 
@@ -28,16 +29,19 @@ export function systemRoutes() {
       responses: { 200: json(HealthSchema, 'Healthy'), 503: json(HealthSchema, 'Unhealthy') },
     }),
     async (c) => {
-      const { db, registryHealth } = c.var.deps;
+      const { db, registryHealth, directory } = c.var.deps;
       let database: 'ok' | 'error' = 'ok';
       try {
         db.get(sql`select 1`);
       } catch {
         database = 'error';
       }
-      const registry = (await registryHealth()) ? 'ok' : 'unreachable';
+      const [registryUp, ldapUp] = await Promise.all([registryHealth(), directory.ping()]);
+      const registry = registryUp ? 'ok' : 'unreachable';
+      const ldap = !directory.enabled ? 'disabled' : ldapUp ? 'ok' : 'degraded';
       const healthy = database === 'ok' && registry === 'ok';
-      return c.json({ status: healthy ? 'healthy' : 'unhealthy', database, registry } as const, healthy ? 200 : 503);
+      const status = !healthy ? 'unhealthy' : ldap === 'degraded' ? 'degraded' : 'healthy';
+      return c.json({ status, database, registry, ldap } as const, healthy ? 200 : 503);
     },
   );
 

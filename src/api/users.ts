@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { forbidden } from '../errors';
 import { actorOf, type AppEnv } from '../http/env';
 import { changePassword, createUser, deleteUser, getUser, listUsers, updateUser, userView } from '../identity/users';
+import { createPersonalToken, deletePersonalToken, listPersonalTokens } from '../identity/tokens';
 import { authRequired, json, jsonBody, listOf, PageQuery, pick, requireAdmin, requireUser } from './common';
 
 export const UserSchema = z
@@ -145,6 +146,60 @@ export function userRoutes() {
       const { username } = c.req.valid('param');
       const user = await changePassword(c.var.deps.db, username, c.req.valid('json'), { ...actorOf(c), admin: me.admin });
       c.var.deps.credentialCache.dropUser(user.id);
+      return c.body(null, 204);
+    },
+  );
+
+  const TokenSchema = z
+    .object({ name: z.string(), expiresAt: z.string().nullable(), createdAt: z.string(), lastUsedAt: z.string().nullable() })
+    .openapi('PersonalToken');
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/users/{username}/tokens',
+      tags: ['tokens'],
+      summary: 'Create a personal access token for yourself; the secret is shown once',
+      security: authRequired,
+      request: {
+        params: Username,
+        body: jsonBody(z.object({ name: z.string().max(64), expiresInDays: z.number().int().min(1).max(3650).optional() }).strict()),
+      },
+      responses: { 201: json(TokenSchema.extend({ secret: z.string() }).openapi('PersonalTokenCreated'), 'Created'), ...pick(400, 401, 403, 404, 409) },
+    }),
+    (c) => {
+      const me = requireUser(c);
+      const { db, clock } = c.var.deps;
+      return c.json(createPersonalToken(db, clock, me, c.req.valid('param').username, c.req.valid('json'), actorOf(c)), 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/users/{username}/tokens',
+      tags: ['tokens'],
+      summary: 'Personal access tokens of a user, without secrets (self or system admin)',
+      security: authRequired,
+      request: { params: Username },
+      responses: { 200: json(z.array(TokenSchema)), ...pick(401, 403, 404) },
+    }),
+    (c) => c.json(listPersonalTokens(c.var.deps.db, requireUser(c), c.req.valid('param').username), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/users/{username}/tokens/{name}',
+      tags: ['tokens'],
+      summary: 'Revoke a personal access token (self or system admin)',
+      security: authRequired,
+      request: { params: Username.extend({ name: z.string().min(1).max(64) }) },
+      responses: { 204: { description: 'Revoked' }, ...pick(401, 403, 404) },
+    }),
+    (c) => {
+      const { username, name } = c.req.valid('param');
+      deletePersonalToken(c.var.deps.db, requireUser(c), username, name, actorOf(c));
       return c.body(null, 204);
     },
   );

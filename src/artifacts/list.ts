@@ -4,21 +4,16 @@ import { manifests, members, projects, repositories, tags } from '../db/schema';
 import { contains } from '../db/search';
 import { notFound } from '../errors';
 import type { Principal } from '../identity/principal';
-import { roleIn, visibleProject } from '../access/projects';
-import { canSeeProject, type Role } from '../access/roles';
+import { memberOfProject, roleIn, seesProject, visibleProject } from '../access/projects';
+import type { Role } from '../access/roles';
 import { findRepository, type Repository } from './state';
 
 /** Projects the principal can see, as an SQL condition on `projects`. */
 export function visibleProjectsCondition(db: Tx, principal: Principal): SQL | undefined {
   if (principal.admin) return undefined;
+  if (principal.kind === 'robot') return eq(projects.id, principal.projectId);
   if (principal.kind !== 'user') return eq(projects.public, true);
-  const member = exists(
-    db
-      .select({ one: members.projectId })
-      .from(members)
-      .where(and(eq(members.projectId, projects.id), eq(members.userId, principal.id))),
-  );
-  return or(eq(projects.public, true), member);
+  return or(eq(projects.public, true), memberOfProject(db, principal.id));
 }
 
 export function listRepositories(db: Tx, principal: Principal, opts: { project?: string; q?: string; page: number; pageSize: number }) {
@@ -65,7 +60,7 @@ export function visibleRepository(db: Tx, principal: Principal, name: string): R
   const project = repository ? db.select().from(projects).where(eq(projects.id, repository.projectId)).get() : undefined;
   if (!repository || !project) throw notFound(`repository ${name}`);
   const role = roleIn(db, principal, project.id);
-  if (!canSeeProject(principal.admin, role, project.public)) throw notFound(`repository ${name}`);
+  if (!seesProject(principal, project, role)) throw notFound(`repository ${name}`);
   return { repository, projectName: project.name, role };
 }
 

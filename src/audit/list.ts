@@ -1,6 +1,7 @@
 import { and, desc, eq, gte, lte, or, inArray, count, type SQL } from 'drizzle-orm';
 import type { Tx } from '../db/open';
-import { audit, members, projects } from '../db/schema';
+import { audit, projects } from '../db/schema';
+import { memberOfProject } from '../access/projects';
 import type { Principal } from '../identity/principal';
 
 export interface AuditQuery {
@@ -23,9 +24,8 @@ export function listAudit(db: Tx, principal: Principal & { kind: 'user' }, q: Au
   if (!principal.admin) {
     const mine = db
       .select({ name: projects.name })
-      .from(members)
-      .innerJoin(projects, eq(projects.id, members.projectId))
-      .where(eq(members.userId, principal.id))
+      .from(projects)
+      .where(memberOfProject(db, principal.id))
       .all()
       .map((r) => r.name);
     conditions.push(or(eq(audit.username, principal.username), mine.length ? inArray(audit.project, mine) : undefined));

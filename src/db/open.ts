@@ -27,6 +27,10 @@ export function openDatabase(file: string): OpenDb {
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const db = drizzle(sqlite, { schema });
+  // Transactions take the write lock when they begin: a deferred one that read first would fail
+  // with SQLITE_BUSY_SNAPSHOT if another process (the CLI) committed in between.
+  const deferred = db.transaction.bind(db);
+  db.transaction = ((fn, config) => deferred(fn, { behavior: 'immediate', ...config })) as Db['transaction'];
   migrate(db, { migrationsFolder });
   return { db, sqlite, close: () => sqlite.close() };
 }

@@ -17,6 +17,8 @@ export const users = sqliteTable('users', {
   createdAt: text('created_at').notNull().default(now),
   updatedAt: text('updated_at').notNull().default(now),
   lastLoginAt: text('last_login_at'),
+  /** When a directory user's groups were last read from the directory. */
+  groupsRefreshedAt: text('groups_refreshed_at'),
 });
 
 export const projects = sqliteTable('projects', {
@@ -158,4 +160,68 @@ export const eventsSeen = sqliteTable(
     receivedAt: text('received_at').notNull().default(now),
   },
   (t) => [index('events_seen_received').on(t.receivedAt)],
+);
+
+/** Robot accounts: `robot$<project>+<name>`, a random secret kept as a SHA-256 hash. */
+export const robots = sqliteTable(
+  'robots',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    projectId: integer('project_id')
+      .notNull()
+      .references(() => projects.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    secretHash: text('secret_hash').notNull(),
+    /** Comma-separated subset of pull, push, delete. */
+    permissions: text('permissions').notNull(),
+    disabled: integer('disabled', { mode: 'boolean' }).notNull().default(false),
+    expiresAt: text('expires_at'),
+    createdBy: text('created_by'),
+    createdAt: text('created_at').notNull().default(now),
+    lastUsedAt: text('last_used_at'),
+  },
+  (t) => [uniqueIndex('robots_project_name').on(t.projectId, t.name), uniqueIndex('robots_secret').on(t.secretHash)],
+);
+
+/** Personal access tokens of users, for scripts and directory users' docker logins. */
+export const personalTokens = sqliteTable(
+  'personal_tokens',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    secretHash: text('secret_hash').notNull(),
+    expiresAt: text('expires_at'),
+    createdAt: text('created_at').notNull().default(now),
+    lastUsedAt: text('last_used_at'),
+  },
+  (t) => [uniqueIndex('personal_tokens_user_name').on(t.userId, t.name), uniqueIndex('personal_tokens_secret').on(t.secretHash)],
+);
+
+/** The directory groups of a user, as read at their last refresh. */
+export const userGroups = sqliteTable(
+  'user_groups',
+  {
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    groupName: text('group_name').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.groupName] }), index('user_groups_group').on(t.groupName)],
+);
+
+/** A role in a project given to every member of a directory group. */
+export const groupMembers = sqliteTable(
+  'group_members',
+  {
+    projectId: integer('project_id')
+      .notNull()
+      .references(() => projects.id, { onDelete: 'cascade' }),
+    groupName: text('group_name').notNull(),
+    role: text('role', { enum: ['projectAdmin', 'developer', 'guest'] }).notNull(),
+    createdAt: text('created_at').notNull().default(now),
+  },
+  (t) => [primaryKey({ columns: [t.projectId, t.groupName] })],
 );

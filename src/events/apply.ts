@@ -85,7 +85,8 @@ function applyOne(tx: Tx, e: RegistryEvent, defaultProject: string, nowMs: numbe
     if (e.target.tag) upsertTag(tx, repo.id, { name: e.target.tag, digest: e.target.digest!, pushedAt: at, pushedBy: actor });
     tx.update(repositories).set({ lastPushedAt: at }).where(eq(repositories.id, repo.id)).run();
     if (manifest.size === null) fetch.push({ repository, digest: e.target.digest! });
-    recordAudit(tx, { ...row, action: 'push' });
+    // Wharf's own writes (tag-delete placeholders) are audited by the action that made them.
+    if (!internal) recordAudit(tx, { ...row, action: 'push' });
     return;
   }
 
@@ -107,7 +108,7 @@ function applyOne(tx: Tx, e: RegistryEvent, defaultProject: string, nowMs: numbe
     else removeTag(tx, repo.id, e.target.tag!);
     dropRepositoryIfEmpty(tx, repo.id);
   }
-  recordAudit(tx, { ...row, action: 'delete' });
+  if (!internal) recordAudit(tx, { ...row, action: 'delete' });
 }
 
 /**

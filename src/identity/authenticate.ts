@@ -8,6 +8,11 @@ import { recordAudit } from '../audit/record';
 import { decoyHash, hashKind, hashPassword, verifyPassword } from './passwords';
 import type { Principal } from './principal';
 import { findUser, findUserById, type User } from './users';
+import { verifyRobot } from '../access/robots';
+import { verifyPersonalToken } from './tokens';
+import type { Directory } from './ldap';
+import type { Log } from '../log';
+import { directoryLogin } from './directory-login';
 
 interface CacheEntry {
   userId: number;
@@ -107,6 +112,9 @@ export interface AuthDeps {
   clock: Clock;
   credentialCache: CredentialCache;
   throttle: LoginThrottle;
+  directory?: Directory;
+  log?: Log;
+  config?: { ldap: { groupRefreshSeconds: number; adminGroup: string } };
 }
 
 export interface LoginContext {
@@ -143,6 +151,22 @@ export async function authenticatePassword(deps: AuthDeps, username: string, pas
     recordFailure(deps, username, ctx, 'throttled');
     throw tooManyAttempts(retry);
   }
+  // Robots and personal access tokens carry high-entropy secrets: checked on every use (cheap),
+  // so a deleted, disabled or expired one fails at once.
+  // Their names are not secret, so failures do not lock them out (guessing 256 bits is hopeless).
+  if (username.startsWith('robot$')) {
+    const robot = verifyRobot(deps.db, deps.clock, username, password);
+    if (robot) return robot;
+    recordFailure(deps, username, ctx, 'failure');
+    throw invalidCredentials();
+  }
+  if (password.startsWith('wpat_')) {
+    const viaToken = verifyPersonalToken(deps.db, deps.clock, username, password);
+    if (viaToken) {
+      deps.throttle.succeed(username);
+      return viaToken;
+    }
+  }
   const key = deps.credentialCache.key(username, password);
   const cached = deps.credentialCache.get(key);
   if (cached) {
@@ -152,11 +176,13 @@ export async function authenticatePassword(deps: AuthDeps, username: string, pas
     deps.credentialCache.dropUser(cached.userId);
   }
   const user = findUser(deps.db, username);
+  if (deps.directory?.enabled && (!user || user.source === 'ldap')) return loginThroughDirectory(deps, username, password, user, key, ctx);
   const hash = user?.passwordHash ?? decoyHash;
   const ok = (await verifyPassword(password, hash)) && !!user && !!user.passwordHash && !user.disabled && password.length > 0;
   if (!ok || !user) {
     deps.throttle.fail(username);
     recordFailure(deps, username, ctx, 'failure');
+    if (user && deps.directory?.enabled) warnIfShadowed(deps, username);
     throw invalidCredentials();
   }
   deps.throttle.succeed(username);
@@ -164,6 +190,49 @@ export async function authenticatePassword(deps: AuthDeps, username: string, pas
   const fresh = findUserById(deps.db, user.id)!;
   deps.credentialCache.set(key, fresh.id, fresh.credentialVersion);
   return userPrincipal(fresh, 'password');
+}
+
+async function loginThroughDirectory(
+  deps: AuthDeps,
+  username: string,
+  password: string,
+  existing: User | undefined,
+  cacheKey: string,
+  ctx: LoginContext,
+): Promise<Principal> {
+  const directory = deps.directory!;
+  // 503 (directory unreachable) passes through: clients must not read it as a wrong password.
+  const user = await directoryLogin(
+    {
+      db: deps.db,
+      clock: deps.clock,
+      log: deps.log!,
+      directory,
+      groupRefreshMs: (deps.config?.ldap.groupRefreshSeconds ?? 300) * 1000,
+      adminFromDirectory: !!deps.config?.ldap.adminGroup,
+    },
+    username,
+    password,
+    existing,
+  );
+  if (!user || user.disabled) {
+    deps.throttle.fail(username);
+    recordFailure(deps, username, ctx, 'failure');
+    throw invalidCredentials();
+  }
+  deps.throttle.succeed(username);
+  deps.credentialCache.set(cacheKey, user.id, user.credentialVersion);
+  return userPrincipal(user, 'password');
+}
+
+/** A failed local login whose name also exists in the directory: the local account wins; say so. */
+function warnIfShadowed(deps: AuthDeps, username: string): void {
+  deps
+    .directory!.exists(username)
+    .then((found) => {
+      if (found) deps.log?.warn({ username }, 'a local account shadows the directory user of the same name; directory login refused');
+    })
+    .catch(() => undefined);
 }
 
 /** Rehashes an imported (bcrypt) password with scrypt after its first successful use. */

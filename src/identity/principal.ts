@@ -8,6 +8,16 @@ export interface Actor {
 /** An authenticated caller of the token service or the API. */
 export type Principal =
   | { kind: 'user'; id: number; username: string; admin: boolean; source: string; via: 'password' | 'token' | 'session' | 'refresh' }
+  | {
+      kind: 'robot';
+      id: number;
+      /** `robot$<project>+<name>` */
+      username: string;
+      admin: false;
+      projectId: number;
+      projectName: string;
+      permissions: ('pull' | 'push' | 'delete')[];
+    }
   | { kind: 'anonymous'; username: 'anonymous'; admin: false };
 
 export const anonymous: Principal = { kind: 'anonymous', username: 'anonymous', admin: false };

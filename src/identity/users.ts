@@ -1,5 +1,6 @@
 import { asc, count, eq, or, sql } from 'drizzle-orm';
 import { contains } from '../db/search';
+import { preparedPerConnection } from '../db/prepared';
 import type { Db, Tx } from '../db/open';
 import { users } from '../db/schema';
 import { AppError, badRequest, conflict, forbidden, notFound } from '../errors';
@@ -36,10 +37,14 @@ export function userView(u: User) {
   };
 }
 
-export const findUser = (db: Tx, username: string): User | undefined =>
-  db.select().from(users).where(eq(users.username, username)).get();
+const userByName = preparedPerConnection((db) =>
+  db.select().from(users).where(eq(users.username, sql.placeholder('username'))).prepare(),
+);
+const userById = preparedPerConnection((db) => db.select().from(users).where(eq(users.id, sql.placeholder('id'))).prepare());
 
-export const findUserById = (db: Tx, id: number): User | undefined => db.select().from(users).where(eq(users.id, id)).get();
+export const findUser = (db: Tx, username: string): User | undefined => userByName(db).get({ username });
+
+export const findUserById = (db: Tx, id: number): User | undefined => userById(db).get({ id });
 
 export function getUser(db: Tx, username: string): User {
   const user = findUser(db, username);

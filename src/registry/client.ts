@@ -74,12 +74,16 @@ export class RegistryClient {
     headers: Record<string, string> = {},
     body?: Buffer | string,
   ) {
-    return request(`${this.baseUrl}${path}`, {
-      method,
-      dispatcher: this.dispatcher,
-      headers: { ...(await this.bearer(access)), ...headers },
-      body,
-    });
+    try {
+      return await request(`${this.baseUrl}${path}`, {
+        method,
+        dispatcher: this.dispatcher,
+        headers: { ...(await this.bearer(access)), ...headers },
+        body,
+      });
+    } catch (err) {
+      throw new RegistryError(`registry unreachable: ${(err as Error).message}`, 0);
+    }
   }
 
   /** Every repository name in the catalog, following the registry's pagination. */
@@ -173,12 +177,52 @@ export class RegistryClient {
     return Buffer.concat(chunks);
   }
 
+  /** DELETE of a manifest by digest (or by tag where the registry supports it). */
+  async deleteManifest(repository: string, reference: string): Promise<{ status: number; code?: string }> {
+    const res = await this.call('DELETE', `/v2/${repository}/manifests/${reference}`, deleteAccess(repository));
+    const text = await res.body.text();
+    let code: string | undefined;
+    try {
+      code = (JSON.parse(text) as { errors?: { code?: string }[] }).errors?.[0]?.code;
+    } catch {
+      // no JSON body
+    }
+    if (res.statusCode === 202 || res.statusCode === 404 || res.statusCode === 400 || res.statusCode === 405)
+      return { status: res.statusCode, ...(code ? { code } : {}) };
+    throw new RegistryError(`DELETE ${repository}:${reference}: registry answered ${res.statusCode}`, res.statusCode);
+  }
+
+  /** Uploads a small blob in one request pair (POST, then PUT with the digest). */
+  async uploadBlob(repository: string, data: Buffer, digest: string): Promise<void> {
+    const access = pushAccess(repository);
+    const start = await this.call('POST', `/v2/${repository}/blobs/uploads/`, access);
+    await start.body.dump();
+    const location = start.headers.location;
+    if (start.statusCode !== 202 || typeof location !== 'string')
+      throw new RegistryError(`blob upload to ${repository}: registry answered ${start.statusCode}`, start.statusCode);
+    const url = new URL(location, this.baseUrl);
+    url.searchParams.set('digest', digest);
+    const put = await this.call('PUT', url.pathname + url.search, access, { 'content-type': 'application/octet-stream' }, data);
+    await put.body.dump();
+    if (put.statusCode !== 201) throw new RegistryError(`blob upload to ${repository}: registry answered ${put.statusCode}`, put.statusCode);
+  }
+
+  /** PUT of a manifest; returns its digest. */
+  async putManifest(repository: string, reference: string, mediaType: string, body: Buffer): Promise<string> {
+    const res = await this.call('PUT', `/v2/${repository}/manifests/${reference}`, pushAccess(repository), { 'content-type': mediaType }, body);
+    await res.body.dump();
+    if (res.statusCode !== 201) throw new RegistryError(`PUT manifest ${repository}:${reference}: registry answered ${res.statusCode}`, res.statusCode);
+    return String(res.headers['docker-content-digest'] ?? '');
+  }
+
   async close(): Promise<void> {
     await this.dispatcher.close();
   }
 }
 
 export const pullAccess = (repository: string): AccessEntry[] => [{ type: 'repository', name: repository, actions: ['pull'] }];
+const pushAccess = (repository: string): AccessEntry[] => [{ type: 'repository', name: repository, actions: ['pull', 'push'] }];
+const deleteAccess = (repository: string): AccessEntry[] => [{ type: 'repository', name: repository, actions: ['pull', 'delete'] }];
 
 /** The path of the `rel="next"` link of a paginated answer, if any. */
 export function nextLink(link: string | string[] | undefined): string | null {

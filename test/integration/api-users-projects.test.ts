@@ -233,10 +233,10 @@ afterAll(async () => {
 
 // ---------------------------------------------------------------------------------------------
 describe('system endpoints', () => {
-  it('GET /health answers anonymously with {status, database, registry}', async () => {
+  it('GET /health answers anonymously with {status, database, registry, ldap}', async () => {
     const r = await call('GET', '/api/v1/health');
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ status: 'healthy', database: 'ok', registry: 'ok' });
+    expect(r.body).toEqual({ status: 'healthy', database: 'ok', registry: 'ok', ldap: 'disabled' });
   });
 
   it('GET /openapi.json answers anonymously with an OpenAPI 3 document of these endpoints', async () => {

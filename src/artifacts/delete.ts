@@ -1,0 +1,189 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { and, eq, isNotNull } from 'drizzle-orm';
+import type { Db, Tx } from '../db/open';
+import { manifests, tags } from '../db/schema';
+import { AppError, forbidden, notFound, unauthorized } from '../errors';
+import { recordAudit } from '../audit/record';
+import { repositoryActions } from '../access/resolve';
+import { projectOf } from '../access/roles';
+import type { Actor, Principal } from '../identity/principal';
+import type { RegistryClient } from '../registry/client';
+import { visibleRepository } from './list';
+import { dropRepositoryIfEmpty, removeManifest, removeTag, tagsOfDigest, type Repository } from './state';
+
+export interface DeleteDeps {
+  db: Db;
+  registry: RegistryClient;
+  defaultProject: string;
+}
+
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+
+/** Whether the registry deletes a manifest by tag (distribution v3) or not (2.8): learnt once. */
+const tagDeleteSupport = new WeakMap<RegistryClient, boolean>();
+
+/** The repository, if the principal may delete in it: 404 when they cannot see it, 403 when they only see it. */
+function deletableRepository(deps: DeleteDeps, principal: Principal, name: string): Repository {
+  if (principal.kind === 'anonymous') throw unauthorized();
+  const { repository } = visibleRepository(deps.db, principal, name);
+  if (!repositoryActions(deps.db, principal, name, deps.defaultProject).includes('delete'))
+    throw forbidden('deleting needs the developer or projectAdmin role (or a robot with delete)');
+  return repository;
+}
+
+/** Indexes in the repository that list `digest` as a child and still have a tag. */
+function taggedParents(tx: Tx, repositoryId: number, digest: string): string[] {
+  return tx
+    .select({ digest: manifests.digest, children: manifests.children })
+    .from(manifests)
+    .where(and(eq(manifests.repositoryId, repositoryId), isNotNull(manifests.children)))
+    .all()
+    .filter((m) => (JSON.parse(m.children!) as { digest: string }[]).some((c) => c.digest === digest))
+    .filter((m) => tagsOfDigest(tx, repositoryId, m.digest).length > 0)
+    .map((m) => m.digest);
+}
+
+async function deleteByDigest(registry: RegistryClient, repository: string, digest: string): Promise<void> {
+  const res = await registry.deleteManifest(repository, digest);
+  if (res.status !== 202 && res.status !== 404)
+    throw new AppError(409, 'conflict', `the registry refused to delete ${digest} (${res.code ?? res.status})`);
+}
+
+/**
+ * Removes one tag at the registry and leaves every other tag on the same digest alone. Distribution
+ * v3 deletes by tag; 2.8 cannot, so the tag is first pointed at a tiny manifest of its own, which
+ * is then deleted by digest and takes only that tag with it.
+ */
+async function untag(registry: RegistryClient, repository: string, tag: string): Promise<void> {
+  if (tagDeleteSupport.get(registry) !== false) {
+    const res = await registry.deleteManifest(repository, tag);
+    if (res.status === 202 || res.status === 404) {
+      tagDeleteSupport.set(registry, true);
+      return;
+    }
+    tagDeleteSupport.set(registry, false);
+  }
+  const config = Buffer.from(JSON.stringify({ 'wharf.placeholder': randomBytes(16).toString('hex') }));
+  const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
+  await registry.uploadBlob(repository, config, configDigest);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
+      layers: [],
+      annotations: { 'org.opencontainers.image.description': 'Wharf placeholder for deleting one tag' },
+    }),
+  );
+  const placeholder = await registry.putManifest(repository, tag, OCI_MANIFEST, manifest);
+  await deleteByDigest(registry, repository, placeholder || `sha256:${createHash('sha256').update(manifest).digest('hex')}`);
+}
+
+/** DELETE one tag; other tags on the same image stay. The last tag of an image takes the image with it. */
+export async function deleteTag(deps: DeleteDeps, principal: Principal, name: string, tag: string, actor: Actor): Promise<void> {
+  const repo = deletableRepository(deps, principal, name);
+  const head = await deps.registry.headManifest(name, tag);
+  const known = deps.db
+    .select({ digest: tags.digest })
+    .from(tags)
+    .where(and(eq(tags.repositoryId, repo.id), eq(tags.name, tag)))
+    .get();
+  if (!head && !known) throw notFound(`tag ${tag} of ${name}`);
+  const digest = head?.digest ?? known!.digest;
+  const siblings = tagsOfDigest(deps.db, repo.id, digest).filter((t) => t !== tag);
+  const lastReference = siblings.length === 0 && taggedParents(deps.db, repo.id, digest).length === 0;
+  if (head) {
+    if (lastReference) await deleteByDigest(deps.registry, name, digest);
+    else await untag(deps.registry, name, tag);
+  }
+  deps.db.transaction((tx) => {
+    if (lastReference) removeManifest(tx, repo.id, digest);
+    else removeTag(tx, repo.id, tag);
+    dropRepositoryIfEmpty(tx, repo.id);
+    recordAudit(tx, {
+      username: actor.username,
+      action: 'tag_delete',
+      resourceType: 'tag',
+      resource: `${name}:${tag}`,
+      project: projectOf(name, deps.defaultProject),
+      repository: name,
+      tag,
+      digest,
+      sourceIp: actor.ip,
+      userAgent: actor.userAgent ?? null,
+      detail: JSON.stringify({ imageDeleted: lastReference }),
+    });
+  });
+}
+
+/** DELETE an image by digest with every tag on it; refused while a tagged index still lists it, unless forced. */
+export async function deleteImage(
+  deps: DeleteDeps,
+  principal: Principal,
+  name: string,
+  digest: string,
+  opts: { force: boolean },
+  actor: Actor,
+): Promise<string[]> {
+  const repo = deletableRepository(deps, principal, name);
+  const parents = taggedParents(deps.db, repo.id, digest);
+  if (parents.length > 0 && !opts.force)
+    throw new AppError(409, 'conflict', `${digest} is part of the tagged index ${parents[0]}; delete the index, or pass force=true`);
+  const head = await deps.registry.headManifest(name, digest);
+  const known = deps.db
+    .select({ id: manifests.id })
+    .from(manifests)
+    .where(and(eq(manifests.repositoryId, repo.id), eq(manifests.digest, digest)))
+    .get();
+  if (!head && !known) throw notFound(`manifest ${digest} of ${name}`);
+  if (head) await deleteByDigest(deps.registry, name, digest);
+  return deps.db.transaction((tx) => {
+    const gone = removeManifest(tx, repo.id, digest);
+    dropRepositoryIfEmpty(tx, repo.id);
+    recordAudit(tx, {
+      username: actor.username,
+      action: 'image_delete',
+      resourceType: 'image',
+      resource: `${name}@${digest}`,
+      project: projectOf(name, deps.defaultProject),
+      repository: name,
+      digest,
+      sourceIp: actor.ip,
+      userAgent: actor.userAgent ?? null,
+      detail: JSON.stringify({ tags: gone, forced: opts.force && parents.length > 0 }),
+    });
+    return gone;
+  });
+}
+
+/** DELETE every image of a repository: indexes first, then the images they listed, then the rest. */
+export async function deleteRepository(deps: DeleteDeps, principal: Principal, name: string, actor: Actor): Promise<number> {
+  const repo = deletableRepository(deps, principal, name);
+  const digests = new Map<string, boolean>();
+  for (const m of deps.db.select({ digest: manifests.digest, children: manifests.children }).from(manifests).where(eq(manifests.repositoryId, repo.id)).all())
+    digests.set(m.digest, m.children !== null);
+  // Tags the registry has and Wharf may not know yet.
+  for (const tag of (await deps.registry.tags(name)) ?? []) {
+    const head = await deps.registry.headManifest(name, tag);
+    if (head && !digests.has(head.digest)) digests.set(head.digest, head.mediaType.includes('index') || head.mediaType.includes('list'));
+  }
+  const ordered = [...digests].sort((a, b) => Number(b[1]) - Number(a[1])).map(([d]) => d);
+  for (const digest of ordered) await deleteByDigest(deps.registry, name, digest);
+  deps.db.transaction((tx) => {
+    for (const digest of ordered) removeManifest(tx, repo.id, digest);
+    for (const t of tx.select({ name: tags.name }).from(tags).where(eq(tags.repositoryId, repo.id)).all()) removeTag(tx, repo.id, t.name);
+    dropRepositoryIfEmpty(tx, repo.id);
+    recordAudit(tx, {
+      username: actor.username,
+      action: 'repository_delete',
+      resourceType: 'repository',
+      resource: name,
+      project: projectOf(name, deps.defaultProject),
+      repository: name,
+      sourceIp: actor.ip,
+      userAgent: actor.userAgent ?? null,
+      detail: JSON.stringify({ images: ordered.length }),
+    });
+  });
+  return ordered.length;
+}

@@ -1,0 +1,227 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { eq } from 'drizzle-orm';
+import { decodeJwt } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { userGroups, users } from '../../src/db/schema';
+import { skopeoCopy, skopeoInspect } from '../support/clients';
+import { buildImage, type BuiltImage } from '../support/oci';
+import { freePort } from '../support/ports';
+import { startSlapd, type Slapd } from '../support/slapd';
+import { admin, startTestWharf, type TestWharf } from '../support/wharf';
+
+/** Sign-in against a real OpenLDAP, group roles, refresh, outages and TLS. */
+
+let work: string;
+let image: BuiltImage;
+let ldap: Slapd;
+
+const USERS = [
+  { uid: 'alice', password: 'alice-pass-1', mail: 'alice@example.org' },
+  { uid: 'bob', password: 'bob-pass-1', mail: 'bob@example.org' },
+  { uid: 'carol', password: 'carol-pass-1' },
+  { uid: 'dave', password: 'dave-directory-1' },
+  { uid: 'erin', password: 'erin-pass-1' },
+];
+
+function ldapConfig(over: Record<string, unknown> = {}) {
+  return {
+    url: ldap.url,
+    bindDN: ldap.readerDN,
+    bindPassword: ldap.readerPassword,
+    baseDN: ldap.peopleDN,
+    groupBaseDN: ldap.groupsDN,
+    adminGroup: ldap.groupDN('registry-admins'),
+    timeoutMs: 2000,
+    ...over,
+  };
+}
+
+const tokenFor = async (w: TestWharf, creds: string | undefined, scope: string) => {
+  const res = await fetch(`${w.url}/service/token?service=wharf-registry&scope=${encodeURIComponent(scope)}`, {
+    headers: creds ? { authorization: `Basic ${Buffer.from(creds).toString('base64')}` } : {},
+  });
+  const body = (await res.json().catch(() => null)) as any;
+  return { status: res.status, body, access: body?.token ? (decodeJwt(body.token).access as unknown[]) : null };
+};
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), 'wharf-ldap-'));
+  [ldap, image] = await Promise.all([
+    startSlapd({
+      users: USERS,
+      groups: [
+        { cn: 'devs', members: ['alice'] },
+        { cn: 'viewers', members: ['bob', 'alice'] },
+        { cn: 'registry-admins', members: ['carol'] },
+      ],
+      tls: true,
+    }),
+    buildImage(path.join(work, 'img')),
+  ]);
+});
+
+afterAll(async () => {
+  await ldap?.dispose();
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('directory users, groups and roles', () => {
+  let w: TestWharf;
+  beforeAll(async () => {
+    // Short windows so the test can watch a group change take effect.
+    w = await startTestWharf({ ldap: ldapConfig({ groupRefreshSeconds: 1 }), auth: { credentialCacheSeconds: 1 } });
+    expect((await w.api('POST', '/api/v1/projects', { auth: admin, body: { name: 'team' } })).status).toBe(201);
+    expect((await w.api('PUT', '/api/v1/projects/team/groups/devs', { auth: admin, body: { role: 'developer' } })).status).toBe(200);
+    expect((await w.api('PUT', '/api/v1/projects/team/groups/viewers', { auth: admin, body: { role: 'guest' } })).status).toBe(200);
+    const seeded = await skopeoCopy(`oci:${image.dir}:latest`, `docker://${w.registry}/team/base:1`, { destCreds: admin });
+    expect(seeded.code, seeded.stderr).toBe(0);
+  });
+  afterAll(() => w?.stop());
+
+  it('an LDAP user whose group is developer pushes through skopeo; the account is created with source ldap', async () => {
+    const r = await skopeoCopy(`oci:${image.dir}:latest`, `docker://${w.registry}/team/alice:1`, { destCreds: 'alice:alice-pass-1' });
+    expect(r.code, r.stderr).toBe(0);
+    const row = w.wharf.deps.db.select().from(users).where(eq(users.username, 'alice')).get()!;
+    expect(row).toMatchObject({ source: 'ldap', email: 'alice@example.org', admin: false, passwordHash: null });
+    const groups = w.wharf.deps.db.select().from(userGroups).where(eq(userGroups.userId, row.id)).all().map((g) => g.groupName).sort();
+    expect(groups).toEqual(['devs', 'viewers']);
+    expect((await w.api('GET', '/api/v1/projects/team/groups', { auth: admin })).body).toEqual([
+      { group: 'devs', role: 'developer' },
+      { group: 'viewers', role: 'guest' },
+    ]);
+  });
+
+  it('a user whose group is guest pulls and cannot push', async () => {
+    expect((await skopeoInspect(`docker://${w.registry}/team/base:1`, 'bob:bob-pass-1')).code).toBe(0);
+    const push = await skopeoCopy(`oci:${image.dir}:latest`, `docker://${w.registry}/team/bob:1`, { destCreds: 'bob:bob-pass-1' });
+    expect(push.code).not.toBe(0);
+    expect((await skopeoInspect(`docker://${w.registry}/team/bob:1`, admin)).code).not.toBe(0);
+  });
+
+  it('the effective role is the highest of own membership and groups', async () => {
+    expect((await w.api('PUT', '/api/v1/projects/team/members/bob', { auth: admin, body: { role: 'developer' } })).status).toBe(200);
+    expect((await tokenFor(w, 'bob:bob-pass-1', 'repository:team/x:pull,push')).access).toEqual([
+      { type: 'repository', name: 'team/x', actions: ['pull', 'push'] },
+    ]);
+    await w.api('DELETE', '/api/v1/projects/team/members/bob', { auth: admin });
+    expect((await tokenFor(w, 'bob:bob-pass-1', 'repository:team/x:pull,push')).access).toEqual([
+      { type: 'repository', name: 'team/x', actions: ['pull'] },
+    ]);
+  });
+
+  it('removing the user from the group in the directory takes effect after the refresh interval', async () => {
+    expect((await tokenFor(w, 'alice:alice-pass-1', 'repository:team/x:push')).access).toEqual([{ type: 'repository', name: 'team/x', actions: ['push'] }]);
+    await ldap.removeFromGroup('devs', 'alice');
+    await new Promise((r) => setTimeout(r, 2500));
+    expect((await tokenFor(w, 'alice:alice-pass-1', 'repository:team/x:push')).access).toEqual([]);
+    const push = await skopeoCopy(`oci:${image.dir}:latest`, `docker://${w.registry}/team/alice:2`, { destCreds: 'alice:alice-pass-1' });
+    expect(push.code).not.toBe(0);
+    await ldap.addToGroup('devs', 'alice');
+  });
+
+  it('a member of the admin group is a system admin and reads the catalog; leaving the group ends it', async () => {
+    const t = await tokenFor(w, 'carol:carol-pass-1', 'registry:catalog:*');
+    expect(t.access).toEqual([{ type: 'registry', name: 'catalog', actions: ['*'] }]);
+    const cat = await fetch(`http://${w.registry}/v2/_catalog`, { headers: { authorization: `Bearer ${t.body.token}` } });
+    expect(cat.status).toBe(200);
+    expect(((await cat.json()) as { repositories: string[] }).repositories).toContain('team/base');
+    expect((await w.api('GET', '/api/v1/me', { auth: 'carol:carol-pass-1' })).body).toEqual({ username: 'carol', admin: true, source: 'ldap' });
+    await ldap.removeFromGroup('registry-admins', 'carol');
+    await new Promise((r) => setTimeout(r, 2500));
+    expect((await tokenFor(w, 'carol:carol-pass-1', 'registry:catalog:*')).access).toEqual([]);
+    await ldap.addToGroup('registry-admins', 'carol');
+  });
+
+  it('wrong passwords, unknown users, empty passwords and filter injection all fail', async () => {
+    for (const creds of ['alice:wrong', 'nobody:whatever', 'alice:', '*:alice-pass-1', '*)(uid=*:alice-pass-1', 'alice)(|(uid=*:alice-pass-1', '*)(uid=*))(|(uid=*:x']) {
+      const t = await tokenFor(w, creds, 'repository:team/base:pull');
+      expect(t.status, creds).toBe(401);
+    }
+    // Nothing was created for them.
+    expect(w.wharf.deps.db.select().from(users).all().map((u) => u.username).sort()).toEqual(['admin', 'alice', 'bob', 'carol']);
+  });
+
+  it('a local user and a directory user of the same name never merge: the local account wins', async () => {
+    expect((await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'dave', password: 'dave-local-pass' } })).status).toBe(201);
+    expect((await tokenFor(w, 'dave:dave-directory-1', 'repository:team/base:pull')).status).toBe(401);
+    expect((await tokenFor(w, 'dave:dave-local-pass', 'repository:team/base:pull')).status).toBe(200);
+    expect(w.wharf.deps.db.select().from(users).where(eq(users.username, 'dave')).get()!.source).toBe('local');
+  });
+
+  it('a personal access token lets a directory user use docker without the directory password', async () => {
+    const made = await w.api('POST', '/api/v1/users/alice/tokens', { auth: 'alice:alice-pass-1', body: { name: 'ci' } });
+    expect(made.status).toBe(201);
+    const r = await skopeoCopy(`oci:${image.dir}:latest`, `docker://${w.registry}/team/alice:pat`, { destCreds: `alice:${made.body.secret}` });
+    expect(r.code, r.stderr).toBe(0);
+  });
+});
+
+describe('when the directory is down', () => {
+  it('cached users keep pulling, new logins get 503, health says degraded, and it recovers', async () => {
+    const w = await startTestWharf({ ldap: ldapConfig() });
+    try {
+      await w.api('POST', '/api/v1/projects', { auth: admin, body: { name: 'team' } });
+      await w.api('PUT', '/api/v1/projects/team/groups/viewers', { auth: admin, body: { role: 'guest' } });
+      await skopeoCopy(`oci:${image.dir}:latest`, `docker://${w.registry}/team/base:1`, { destCreds: admin });
+      expect((await skopeoInspect(`docker://${w.registry}/team/base:1`, 'bob:bob-pass-1')).code).toBe(0);
+      expect((await w.api('GET', '/api/v1/health')).body).toMatchObject({ status: 'healthy', ldap: 'ok' });
+
+      await ldap.stop();
+      try {
+        const cached = await skopeoInspect(`docker://${w.registry}/team/base:1`, 'bob:bob-pass-1');
+        expect(cached.code, cached.stderr).toBe(0);
+        const fresh = await tokenFor(w, 'erin:erin-pass-1', 'repository:team/base:pull');
+        expect(fresh.status).toBe(503);
+        expect(fresh.body.error).toMatchObject({ code: 'directory_unavailable' });
+        // Local users are not affected.
+        expect((await tokenFor(w, admin, 'repository:team/base:pull')).status).toBe(200);
+        const health = await w.api('GET', '/api/v1/health');
+        expect(health.status).toBe(200);
+        expect(health.body).toMatchObject({ status: 'degraded', ldap: 'degraded', database: 'ok', registry: 'ok' });
+      } finally {
+        await ldap.start();
+      }
+      expect((await tokenFor(w, 'erin:erin-pass-1', 'repository:team/base:pull')).status).toBe(200);
+    } finally {
+      await w.stop();
+    }
+  });
+});
+
+describe('TLS and several URLs', () => {
+  it('ldaps:// with caFile works; without the CA the directory is unavailable, not a wrong password', async () => {
+    const w = await startTestWharf({ ldap: ldapConfig({ url: ldap.ldapsUrl, caFile: ldap.caFile }) });
+    try {
+      expect((await tokenFor(w, 'bob:bob-pass-1', 'repository:team/x:pull')).status).toBe(200);
+    } finally {
+      await w.stop();
+    }
+    const untrusted = await startTestWharf({ ldap: ldapConfig({ url: ldap.ldapsUrl }) });
+    try {
+      expect((await tokenFor(untrusted, 'bob:bob-pass-1', 'repository:team/x:pull')).status).toBe(503);
+    } finally {
+      await untrusted.stop();
+    }
+  });
+
+  it('StartTLS on the plain port with caFile', async () => {
+    const w = await startTestWharf({ ldap: ldapConfig({ startTLS: true, caFile: ldap.caFile }) });
+    try {
+      expect((await tokenFor(w, 'bob:bob-pass-1', 'repository:team/x:pull')).status).toBe(200);
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it('a dead first URL is skipped for the next', async () => {
+    const dead = `ldap://127.0.0.1:${await freePort()}`;
+    const w = await startTestWharf({ ldap: ldapConfig({ url: `${dead} ${ldap.url}` }) });
+    try {
+      expect((await tokenFor(w, 'bob:bob-pass-1', 'repository:team/x:pull')).status).toBe(200);
+    } finally {
+      await w.stop();
+    }
+  });
+});
