@@ -9,6 +9,7 @@ import { systemRoutes } from './api/system';
 import { userRoutes } from './api/users';
 import { repositoryRoutes } from './api/repositories';
 import { auditRoutes } from './api/audit';
+import { sessionRoutes } from './api/session';
 import type { Deps } from './deps';
 import { AppError } from './errors';
 import { RegistryError } from './registry/client';
@@ -53,6 +54,7 @@ export function createApi() {
   api.use(bodyLimit({ maxSize: 1024 * 1024, onError: () => { throw new AppError(413, 'payload_too_large', 'request body too large (max 1 MiB)', { Connection: 'close' }); } }));
   api.use(authenticate);
   api.route('/', systemRoutes());
+  api.route('/', sessionRoutes());
   api.route('/', userRoutes());
   api.route('/', projectRoutes());
   api.route('/', repositoryRoutes());

@@ -2,7 +2,8 @@ import { z } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import { unauthorized, forbidden } from '../errors';
 import { authenticatePassword } from '../identity/authenticate';
-import { anonymous, type Principal } from '../identity/principal';
+import type { Principal } from '../identity/principal';
+import { sessionMiddleware } from '../http/session';
 import { parseBasicAuth } from '../http/basic';
 import { clientIp, type AppContext, type AppEnv } from '../http/env';
 
@@ -45,17 +46,16 @@ type Security = Record<string, string[]>[];
 export const security: Security = [{ basicAuth: [] }, {}];
 export const authRequired: Security = [{ basicAuth: [] }];
 
-/** Resolves the caller from Basic credentials; no credentials means anonymous. */
+/** Resolves the caller from Basic credentials, else from the browser session; neither means anonymous. */
 export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
   const credentials = parseBasicAuth(c.req.header('authorization'));
-  let principal: Principal = anonymous;
-  if (credentials) {
-    principal = await authenticatePassword(c.var.deps, credentials.username, credentials.password, {
-      ip: clientIp(c),
-      userAgent: c.req.header('user-agent'),
-    });
-  }
+  if (!credentials) return sessionMiddleware(c, next);
+  const principal: Principal = await authenticatePassword(c.var.deps, credentials.username, credentials.password, {
+    ip: clientIp(c),
+    userAgent: c.req.header('user-agent'),
+  });
   c.set('principal', principal);
+  c.set('csrfToken', '');
   await next();
 };
 

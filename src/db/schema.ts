@@ -225,3 +225,21 @@ export const groupMembers = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.projectId, t.groupName] })],
 );
+
+/** Browser sessions; the cookie holds a random value, the table only its SHA-256. */
+export const sessions = sqliteTable(
+  'sessions',
+  {
+    idHash: text('id_hash').primaryKey(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    csrfToken: text('csrf_token').notNull(),
+    credentialVersion: integer('credential_version').notNull(),
+    createdAt: text('created_at').notNull().default(now),
+    expiresAt: text('expires_at').notNull(),
+    sourceIp: text('source_ip'),
+    userAgent: text('user_agent'),
+  },
+  (t) => [index('sessions_user').on(t.userId), index('sessions_expires').on(t.expiresAt)],
+);

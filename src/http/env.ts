@@ -8,6 +8,8 @@ export interface AppEnv {
   Variables: {
     deps: Deps;
     principal: Principal;
+    /** The session's CSRF token ('' without a session). */
+    csrfToken: string;
   };
 }
 

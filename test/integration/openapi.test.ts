@@ -71,6 +71,9 @@ describe('GET /api/v1/openapi.json', () => {
       '/repositories/{repository}',
       '/audit',
       '/system/reconcile',
+      '/session',
+      '/projects/{project}/groups',
+      '/projects/{project}/groups/{group}',
     ])
       expect(doc.paths[p], p).toBeTruthy();
   });
