@@ -1,6 +1,6 @@
-import { and, asc, count, desc, eq, exists, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, desc, eq, or, sql, type SQL } from 'drizzle-orm';
 import type { Tx } from '../db/open';
-import { manifests, members, projects, repositories, tags } from '../db/schema';
+import { manifests, projects, repositories, tags } from '../db/schema';
 import { contains } from '../db/search';
 import { notFound } from '../errors';
 import type { Principal } from '../identity/principal';

@@ -230,3 +230,26 @@ describe('TLS', () => {
     }
   });
 });
+
+describe('RS256 with an operator-supplied key', () => {
+  it('signs with the given RSA key and certificate, and the registry accepts the tokens', async () => {
+    const dir = path.join(work, 'rsa');
+    const made = await run('sh', [
+      '-c',
+      `mkdir -p ${dir} && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=wharf-rsa -keyout ${dir}/key.pem -out ${dir}/cert.pem`,
+    ]);
+    expect(made.code, made.stderr).toBe(0);
+    const w = await startTestWharf({ token: { algorithm: 'RS256', keyFile: `${dir}/key.pem`, certFile: `${dir}/cert.pem` } });
+    try {
+      const cfg = parseYaml(await readFile(w.wharf.registryConfigFile, 'utf8'));
+      expect(cfg.auth.token.rootcertbundle).toBe(`${dir}/cert.pem`);
+      const t = (await (await fetch(`${w.url}/service/token?service=wharf-registry`)).json()) as { token: string };
+      expect(JSON.parse(Buffer.from(t.token.split('.')[0]!, 'base64url').toString()).alg).toBe('RS256');
+      const pushed = await skopeoCopy(`oci:${image.dir}:latest`, `docker://${w.registry}/library/rsa:1`, { destCreds: admin });
+      expect(pushed.code, pushed.stderr).toBe(0);
+      expect((await skopeoInspect(`docker://${w.registry}/library/rsa:1`, admin)).code).toBe(0);
+    } finally {
+      await w.stop();
+    }
+  });
+});
