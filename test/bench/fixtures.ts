@@ -3,6 +3,9 @@
 export const BENCH_ADMIN_PASSWORD = 'bench-admin-password-1';
 export const BENCH_USER = 'bench';
 export const BENCH_PASSWORD = 'bench-password-1';
+/** A directory (LDAP) user, developer of `team` through the group `benchers`. */
+export const BENCH_LDAP_USER = 'ldapbench';
+export const BENCH_LDAP_PASSWORD = 'ldap-bench-password-1';
 /** The token service name of the default configuration. */
 export const BENCH_SERVICE = 'wharf-registry';
 

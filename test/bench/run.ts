@@ -22,7 +22,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
-import { BENCH_PASSWORD, BENCH_SERVICE, BENCH_USER, basicAuth, type BenchServerReady } from './fixtures';
+import { BENCH_LDAP_PASSWORD, BENCH_LDAP_USER, BENCH_PASSWORD, BENCH_SERVICE, BENCH_USER, basicAuth, type BenchServerReady } from './fixtures';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../..');
@@ -300,6 +300,13 @@ export const scenarios: Scenario[] = [
     verify: grants('repository:team/app:pull,push'),
   },
   {
+    key: 'd',
+    name: '(d) token, LDAP user push+pull team/app via group (cached credentials)',
+    path: tokenQuery('repository:team/app:pull,push'),
+    headers: { authorization: basicAuth(BENCH_LDAP_USER, BENCH_LDAP_PASSWORD) },
+    verify: grants('repository:team/app:pull,push'),
+  },
+  {
     key: 'c',
     name: '(c) GET /bench/trivial (ceiling)',
     path: '/bench/trivial',
@@ -348,7 +355,13 @@ export function formatRatios(results: { scenario: Scenario; result: ScenarioResu
     .filter((r) => r !== ceiling)
     .sort((x, y) => y.scenario.key.localeCompare(x.scenario.key))
     .map((r) => `(${r.scenario.key})/(${ceiling.scenario.key}) = ${fmt((100 * r.result.requestsPerSecond) / ceiling.result.requestsPerSecond, 1)} %`);
-  return parts.length ? `Throughput relative to the ceiling: ${parts.join(', ')}` : null;
+  const local = results.find((r) => r.scenario.key === 'b');
+  const directory = results.find((r) => r.scenario.key === 'd');
+  const ldapLine =
+    local && directory && local.result.requestsPerSecond
+      ? `\nLDAP user vs local user, both with a warm credential cache: (d)/(b) = ${fmt((100 * directory.result.requestsPerSecond) / local.result.requestsPerSecond, 1)} %`
+      : '';
+  return parts.length ? `Throughput relative to the ceiling: ${parts.join(', ')}${ldapLine}` : null;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
  * Adds `GET /bench/trivial` (the framework ceiling), seeds
  *   - public project `pub`
  *   - project `team` with user `bench` (password `bench-password-1`) as developer
+ *   - a real OpenLDAP (slapd) with user `ldapbench` in group `benchers`, developer of `team`
  * then prints one JSON line `{"url": ..., "pid": ...}` on stdout and waits. It stops (and removes
  * its data directory) on SIGTERM/SIGINT, or when stdin closes (the parent went away).
  *
@@ -17,7 +18,8 @@ import { resolveConfig } from '../../src/config/load';
 import type { ConfigInput } from '../../src/config/schema';
 import { createLog } from '../../src/log';
 import { startWharf, type Wharf } from '../../src/server';
-import { BENCH_ADMIN_PASSWORD, BENCH_PASSWORD, BENCH_USER, basicAuth, type BenchServerReady } from './fixtures';
+import { startSlapd, type Slapd } from '../support/slapd';
+import { BENCH_ADMIN_PASSWORD, BENCH_LDAP_PASSWORD, BENCH_LDAP_USER, BENCH_PASSWORD, BENCH_USER, basicAuth, type BenchServerReady } from './fixtures';
 
 async function call(url: string, method: string, p: string, body?: unknown): Promise<unknown> {
   const res = await fetch(`${url}${p}`, {
@@ -36,17 +38,20 @@ async function seed(url: string): Promise<void> {
   await call(url, 'POST', '/api/v1/projects', { name: 'team' });
   await call(url, 'POST', '/api/v1/users', { username: BENCH_USER, password: BENCH_PASSWORD });
   await call(url, 'PUT', `/api/v1/projects/team/members/${BENCH_USER}`, { role: 'developer' });
+  await call(url, 'PUT', '/api/v1/projects/team/groups/benchers', { role: 'developer' });
 }
 
 async function main(): Promise<void> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'wharf-bench-'));
   let wharf: Wharf | undefined;
+  let ldap: Slapd | undefined;
   let stopping = false;
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
     try {
       await wharf?.stop();
+      await ldap?.dispose();
     } finally {
       await rm(dataDir, { recursive: true, force: true });
       // process.exit (not a signal death) so that --cpu-prof, if given, writes its profile.
@@ -60,6 +65,10 @@ async function main(): Promise<void> {
   process.stdin.resume();
 
   try {
+    ldap = await startSlapd({
+      users: [{ uid: BENCH_LDAP_USER, password: BENCH_LDAP_PASSWORD }],
+      groups: [{ cn: 'benchers', members: [BENCH_LDAP_USER] }],
+    });
     const input: ConfigInput = {
       listen: '127.0.0.1:0',
       publicUrl: 'http://127.0.0.1:8080',
@@ -69,6 +78,13 @@ async function main(): Promise<void> {
       // No registry: the token endpoint does not need one. No periodic reconcile during the runs.
       registry: { manage: 'false' },
       reconcileIntervalSeconds: 0,
+      ldap: {
+        url: ldap.url,
+        bindDN: ldap.readerDN,
+        bindPassword: ldap.readerPassword,
+        baseDN: ldap.peopleDN,
+        groupBaseDN: ldap.groupsDN,
+      },
     };
     const config = resolveConfig(input);
     wharf = await startWharf(config, {
