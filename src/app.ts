@@ -16,6 +16,7 @@ import { RegistryError } from './registry/client';
 import type { AppContext, AppEnv } from './http/env';
 import { tokenRoutes } from './token/routes';
 import { notificationRoutes } from './events/routes';
+import { uiRoutes } from '../ui/routes';
 
 const errorBody = (code: string, message: string) => ({ error: { code, message } });
 
@@ -95,5 +96,6 @@ export function createApp(deps: Deps) {
   const document = openApiDocument(api);
   app.get('/api/v1/openapi.json', (c) => c.json(document));
   app.route('/api/v1', api);
+  app.route('/', uiRoutes());
   return app;
 }

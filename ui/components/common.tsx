@@ -1,0 +1,78 @@
+import type { Child, FC, PropsWithChildren } from 'hono/jsx';
+import type { MessageKey } from '../i18n';
+import type { View } from '../view';
+
+/** The hidden CSRF field every form carries. */
+export const Csrf: FC<{ v: View }> = ({ v }) => <input type="hidden" name="_csrf" value={v.csrf} />;
+
+/** A POST form with its CSRF field. */
+export const PostForm: FC<PropsWithChildren<{ v: View; action: string; class?: string }>> = ({ v, action, class: cls, children }) => (
+  <form method="post" action={action} class={cls}>
+    <Csrf v={v} />
+    {children}
+  </form>
+);
+
+export const Time: FC<{ v: View; iso: string | null | undefined }> = ({ v, iso }) =>
+  iso ? <time datetime={iso}>{v.i18n.date(iso)}</time> : <span class="muted">{v.i18n.t('common.never')}</span>;
+
+export const ErrorBox: FC<{ message?: string | null | undefined }> = ({ message }) =>
+  message ? (
+    <p class="alert alert-error" role="alert">
+      {message}
+    </p>
+  ) : null;
+
+export const Notice: FC<{ message?: string | null | undefined }> = ({ message }) =>
+  message ? (
+    <p class="alert alert-ok" role="status">
+      {message}
+    </p>
+  ) : null;
+
+export const Badge: FC<PropsWithChildren<{ kind: 'public' | 'private' | 'admin' | 'disabled' | 'role' | 'ok' | 'bad' | 'warn' }>> = ({ kind, children }) => (
+  <span class={`badge badge-${kind}`}>{children}</span>
+);
+
+export const ShortDigest: FC<{ digest: string }> = ({ digest }) => {
+  const [algo, hex = ''] = digest.split(':');
+  return (
+    <code class="digest" title={digest}>
+      {algo}:{hex.slice(0, 12)}
+    </code>
+  );
+};
+
+/** Previous / next links for a paged list; keeps the other query parameters. */
+export const Pager: FC<{ v: View; path: string; query: Record<string, string | undefined>; page: number; pageSize: number; total: number }> = ({
+  v,
+  path,
+  query,
+  page,
+  pageSize,
+  total,
+}) => {
+  const pages = Math.max(1, Math.ceil(total / pageSize));
+  if (pages <= 1) return null;
+  const href = (p: number) => {
+    const params = new URLSearchParams();
+    for (const [k, val] of Object.entries(query)) if (val) params.set(k, val);
+    params.set('page', String(p));
+    return `${path}?${params.toString()}`;
+  };
+  const { t } = v.i18n;
+  return (
+    <nav class="pager" aria-label={t('pager.label')}>
+      {page > 1 ? <a href={href(page - 1)}>{t('pager.previous')}</a> : <span class="muted">{t('pager.previous')}</span>}
+      <span>{t('pager.position', { page, pages })}</span>
+      {page < pages ? <a href={href(page + 1)}>{t('pager.next')}</a> : <span class="muted">{t('pager.next')}</span>}
+    </nav>
+  );
+};
+
+export const RoleName: FC<{ v: View; role: string | null | undefined }> = ({ v, role }) => {
+  const key = `role.${role}` as MessageKey;
+  return <>{role && ['projectAdmin', 'developer', 'guest'].includes(role) ? v.i18n.t(key) : v.i18n.t('role.none')}</>;
+};
+
+export const Empty: FC<{ children?: Child }> = ({ children }) => <p class="empty muted">{children}</p>;

@@ -1,0 +1,165 @@
+import type { FC } from 'hono/jsx';
+import { Badge, Empty, ErrorBox, Pager, ShortDigest, Time } from '../components/common';
+import { Layout } from '../components/layout';
+import type { MessageKey } from '../i18n';
+import type { View } from '../view';
+
+/** Audit actions with a translated label; others are shown as recorded. */
+export const AUDIT_ACTIONS = [
+  'push',
+  'pull',
+  'delete',
+  'login',
+  'login_failed',
+  'logout',
+  'token_denied',
+  'user_create',
+  'user_update',
+  'user_delete',
+  'project_create',
+  'project_update',
+  'project_delete',
+  'member_set',
+  'member_remove',
+  'group_set',
+  'group_remove',
+  'robot_create',
+  'robot_update',
+  'robot_delete',
+  'token_create',
+  'token_delete',
+  'tag_delete',
+  'image_delete',
+  'repository_delete',
+  'reconcile',
+] as const;
+
+export const actionLabel = (v: View, action: string) =>
+  (AUDIT_ACTIONS as readonly string[]).includes(action) ? v.i18n.t(`action.${action}` as MessageKey) : action;
+
+export interface AuditFilters {
+  project: string;
+  repository: string;
+  username: string;
+  action: string;
+  since: string;
+  until: string;
+}
+
+export interface AuditRow {
+  id: number;
+  time: string;
+  username: string;
+  action: string;
+  resource: string | null;
+  project: string | null;
+  repository: string | null;
+  tag: string | null;
+  digest: string | null;
+  sourceIp: string | null;
+  outcome: string;
+  count: number;
+}
+
+export const AuditPage: FC<{ v: View; filters: AuditFilters; items: AuditRow[]; total: number; page: number; pageSize: number; error?: string | null }> = ({
+  v,
+  filters,
+  items,
+  total,
+  page,
+  pageSize,
+  error,
+}) => {
+  const { t } = v.i18n;
+  return (
+    <Layout v={v} title={t('audit.title')} nav="audit">
+      <h1>{t('audit.title')}</h1>
+      <form method="get" action="/audit" class="filters card">
+        <label>
+          {t('audit.project')}
+          <input name="project" value={filters.project} maxlength={128} />
+        </label>
+        <label>
+          {t('audit.repository')}
+          <input name="repository" value={filters.repository} maxlength={255} />
+        </label>
+        <label>
+          {t('audit.user')}
+          <input name="username" value={filters.username} maxlength={256} />
+        </label>
+        <label>
+          {t('audit.action')}
+          <select name="action">
+            <option value="">{t('audit.anyAction')}</option>
+            {AUDIT_ACTIONS.map((a) => (
+              <option value={a} selected={a === filters.action}>
+                {actionLabel(v, a)}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          {t('audit.since')}
+          <input type="datetime-local" name="since" value={filters.since} />
+        </label>
+        <label>
+          {t('audit.until')}
+          <input type="datetime-local" name="until" value={filters.until} />
+        </label>
+        <div class="filter-buttons">
+          <button type="submit">{t('audit.apply')}</button>
+          <a href="/audit" class="button secondary">
+            {t('audit.reset')}
+          </a>
+        </div>
+      </form>
+      <p class="muted small-text">{t('audit.utcNote')}</p>
+      <ErrorBox message={error} />
+      <p class="muted">{t('audit.count', { count: total })}</p>
+      {items.length === 0 ? (
+        <Empty>{t('audit.none')}</Empty>
+      ) : (
+        <table class="list audit">
+          <thead>
+            <tr>
+              <th>{t('audit.time')}</th>
+              <th>{t('audit.user')}</th>
+              <th>{t('audit.action')}</th>
+              <th>{t('audit.resource')}</th>
+              <th>{t('audit.project')}</th>
+              <th>{t('repository.digest')}</th>
+              <th>{t('audit.sourceIp')}</th>
+              <th>{t('audit.outcome')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((r) => (
+              <tr>
+                <td>
+                  <Time v={v} iso={r.time} />
+                </td>
+                <td>{r.username}</td>
+                <td>
+                  {actionLabel(v, r.action)}
+                  {r.count > 1 ? <span class="muted"> ×{v.i18n.number(r.count)}</span> : null}
+                </td>
+                <td class="wrap">{r.resource}</td>
+                <td>{r.project ?? ''}</td>
+                <td>{r.digest ? <ShortDigest digest={r.digest} /> : null}</td>
+                <td>{r.sourceIp ?? ''}</td>
+                <td>
+                  {r.outcome === 'success' ? (
+                    <Badge kind="ok">{t('audit.success')}</Badge>
+                  ) : (
+                    <Badge kind="bad">{r.outcome === 'failure' ? t('audit.failure') : r.outcome}</Badge>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <Pager v={v} path="/audit" query={{ ...filters }} page={page} pageSize={pageSize} total={total} />
+    </Layout>
+  );
+};

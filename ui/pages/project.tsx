@@ -1,0 +1,301 @@
+import type { FC } from 'hono/jsx';
+import { Badge, Empty, ErrorBox, Notice, Pager, PostForm, RoleName, Time } from '../components/common';
+import { Layout } from '../components/layout';
+import type { View } from '../view';
+
+export interface RepositoryRow {
+  name: string;
+  tagCount: number;
+  pullCount: number;
+  lastPushedAt: string | null;
+  lastPulledAt: string | null;
+}
+
+export interface ProjectProps {
+  v: View;
+  project: { name: string; public: boolean; createdBy: string | null; createdAt: string };
+  role: string | null;
+  canManage: boolean;
+  repositories: RepositoryRow[];
+  repositoryTotal: number;
+  page: number;
+  pageSize: number;
+  members: { username: string; role: string }[];
+  groups: { group: string; role: string }[];
+  registryHost: string;
+  /** Robot accounts: only for those who manage the project (null otherwise). */
+  robots: RobotRow[] | null;
+  /** A robot just created: its secret is shown this once. */
+  createdRobot?: { name: string; secret: string } | null;
+  error?: string | null;
+  notice?: string | null;
+}
+
+export interface RobotRow {
+  name: string;
+  permissions: string[];
+  disabled: boolean;
+  expiresAt: string | null;
+  createdBy: string | null;
+  lastUsedAt: string | null;
+}
+
+const PERMISSIONS = ['pull', 'push', 'delete'] as const;
+
+const ROLE_OPTIONS = ['guest', 'developer', 'projectAdmin'] as const;
+
+const RoleSelect: FC<{ v: View; selected?: string; id?: string }> = ({ v, selected, id }) => (
+  <select name="role" id={id}>
+    {ROLE_OPTIONS.map((r) => (
+      <option value={r} selected={r === selected}>
+        {v.i18n.t(`role.${r}`)}
+      </option>
+    ))}
+  </select>
+);
+
+export const ProjectPage: FC<ProjectProps> = (props) => {
+  const { v, project, role, canManage, repositories, repositoryTotal, page, pageSize, members, groups, registryHost, robots, createdRobot, error, notice } = props;
+  const { t } = v.i18n;
+  const base = `/projects/${encodeURIComponent(project.name)}`;
+  return (
+    <Layout v={v} title={project.name} nav="projects">
+      <p class="crumbs">
+        <a href="/projects">{t('nav.projects')}</a> /
+      </p>
+      <div class="page-head">
+        <h1>
+          {project.name}{' '}
+          {project.public ? <Badge kind="public">{t('projects.public')}</Badge> : <Badge kind="private">{t('projects.private')}</Badge>}
+        </h1>
+        <p class="muted">
+          {t('project.yourRole')}: {role || !v.principal.admin ? <RoleName v={v} role={role} /> : t('users.admin')} · {project.createdBy ? <>{t('projects.createdBy')}: {project.createdBy} · </> : null}<Time v={v} iso={project.createdAt} />
+        </p>
+      </div>
+      <ErrorBox message={error} />
+      <Notice message={notice} />
+
+      <section>
+        <h2>{t('project.repositories')}</h2>
+        {repositories.length === 0 ? (
+          <Empty>
+            {t('project.noRepositories')} <code>{`docker push ${registryHost}/${project.name}/IMAGE:TAG`}</code>
+          </Empty>
+        ) : (
+          <table class="list">
+            <thead>
+              <tr>
+                <th>{t('repository.name')}</th>
+                <th class="num">{t('repository.tags')}</th>
+                <th class="num">{t('repository.pulls')}</th>
+                <th>{t('repository.lastPush')}</th>
+                <th>{t('repository.lastPull')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {repositories.map((r) => (
+                <tr>
+                  <td>
+                    <a href={`/repositories/${r.name.split('/').map(encodeURIComponent).join('/')}`}>{r.name}</a>
+                  </td>
+                  <td class="num">{v.i18n.number(r.tagCount)}</td>
+                  <td class="num">{v.i18n.number(r.pullCount)}</td>
+                  <td>
+                    <Time v={v} iso={r.lastPushedAt} />
+                  </td>
+                  <td>
+                    <Time v={v} iso={r.lastPulledAt} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        <Pager v={v} path={base} query={{}} page={page} pageSize={pageSize} total={repositoryTotal} />
+      </section>
+
+      <section>
+        <h2>{t('project.members')}</h2>
+        {members.length === 0 ? (
+          <Empty>{t('project.noMembers')}</Empty>
+        ) : (
+          <table class="list">
+            <thead>
+              <tr>
+                <th>{t('project.member')}</th>
+                <th>{t('project.role')}</th>
+                {canManage ? <th>{t('common.actions')}</th> : null}
+              </tr>
+            </thead>
+            <tbody>
+              {members.map((m) => (
+                <tr>
+                  <td>{m.username}</td>
+                  <td>
+                    {canManage ? (
+                      <PostForm v={v} action={`${base}/members`} class="row-form">
+                        <input type="hidden" name="username" value={m.username} />
+                        <label class="visually-hidden" for={`role-${m.username}`}>
+                          {t('project.role')}
+                        </label>
+                        <RoleSelect v={v} selected={m.role} id={`role-${m.username}`} />
+                        <button type="submit" class="secondary small">
+                          {t('project.changeRole')}
+                        </button>
+                      </PostForm>
+                    ) : (
+                      <RoleName v={v} role={m.role} />
+                    )}
+                  </td>
+                  {canManage ? (
+                    <td>
+                      <PostForm v={v} action={`${base}/members/remove`} class="row-form">
+                        <input type="hidden" name="username" value={m.username} />
+                        <button type="submit" class="danger small">
+                          {t('project.removeMember')}
+                        </button>
+                      </PostForm>
+                    </td>
+                  ) : null}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        {groups.length > 0 ? (
+          <>
+            <h3>{t('project.groups')}</h3>
+            <table class="list">
+              <thead>
+                <tr>
+                  <th>{t('project.group')}</th>
+                  <th>{t('project.role')}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {groups.map((g) => (
+                  <tr>
+                    <td>{g.group}</td>
+                    <td>
+                      <RoleName v={v} role={g.role} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </>
+        ) : null}
+        {canManage ? (
+          <div class="card">
+            <h3>{t('project.addMember')}</h3>
+            <PostForm v={v} action={`${base}/members`} class="inline-form">
+              <label>
+                {t('login.username')}
+                <input name="username" required maxlength={64} autocomplete="off" />
+              </label>
+              <label>
+                {t('project.role')}
+                <RoleSelect v={v} selected="developer" />
+              </label>
+              <button type="submit">{t('project.addMemberButton')}</button>
+            </PostForm>
+          </div>
+        ) : null}
+      </section>
+
+      {canManage && robots ? (
+        <section>
+          <h2>{t('robots.title')}</h2>
+          <p class="muted">{t('robots.help')}</p>
+          {createdRobot ? (
+            <div class="card secret-once" role="status">
+              <h3>{t('robots.created', { name: createdRobot.name })}</h3>
+              <p>{t('account.secretOnce')}</p>
+              <p>
+                <code class="secret" data-copy="" data-copy-label={t('common.copy')} data-copied-label={t('common.copied')}>
+                  {createdRobot.secret}
+                </code>
+              </p>
+              <p>
+                <code>{`docker login ${registryHost} -u '${createdRobot.name}'`}</code>
+              </p>
+            </div>
+          ) : null}
+          {robots.length === 0 ? (
+            <Empty>{t('robots.none')}</Empty>
+          ) : (
+            <table class="list">
+              <thead>
+                <tr>
+                  <th>{t('robots.account')}</th>
+                  <th>{t('robots.permissions')}</th>
+                  <th>{t('account.expires')}</th>
+                  <th>{t('account.lastUsed')}</th>
+                  <th>{t('common.actions')}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {robots.map((r) => (
+                  <tr data-robot={r.name}>
+                    <td>
+                      <code>{r.name}</code> {r.disabled ? <Badge kind="disabled">{t('users.disabled')}</Badge> : null}
+                    </td>
+                    <td>{r.permissions.map((p) => t(`robots.perm.${p as (typeof PERMISSIONS)[number]}`)).join(', ')}</td>
+                    <td>{r.expiresAt ? <Time v={v} iso={r.expiresAt} /> : <span class="muted">{t('account.noExpiry')}</span>}</td>
+                    <td>
+                      <Time v={v} iso={r.lastUsedAt} />
+                    </td>
+                    <td>
+                      <PostForm v={v} action={`${base}/robots/delete`} class="row-form">
+                        <input type="hidden" name="robot" value={r.name} />
+                        <button type="submit" class="danger small">
+                          {t('robots.delete')}
+                        </button>
+                      </PostForm>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+          <div class="card">
+            <h3>{t('robots.new')}</h3>
+            <PostForm v={v} action={`${base}/robots`} class="inline-form">
+              <label>
+                {t('robots.name')}
+                <input name="name" required maxlength={64} autocomplete="off" />
+              </label>
+              <fieldset class="perms">
+                <legend>{t('robots.permissions')}</legend>
+                {PERMISSIONS.map((p) => (
+                  <label class="check">
+                    <input type="checkbox" name="permissions" value={p} checked={p === 'pull'} />
+                    {t(`robots.perm.${p}`)}
+                  </label>
+                ))}
+              </fieldset>
+              <label>
+                {t('account.expiresInDays')}
+                <input name="expiresInDays" type="number" min={1} max={3650} placeholder={t('account.noExpiry')} />
+              </label>
+              <button type="submit">{t('robots.create')}</button>
+            </PostForm>
+          </div>
+        </section>
+      ) : null}
+
+      {canManage ? (
+        <section class="card">
+          <h2>{t('project.settings')}</h2>
+          <PostForm v={v} action={`${base}/visibility`} class="inline-form">
+            <input type="hidden" name="public" value={project.public ? 'false' : 'true'} />
+            <span>{project.public ? t('project.isPublic') : t('project.isPrivate')}</span>
+            <button type="submit" class="secondary">
+              {project.public ? t('project.makePrivate') : t('project.makePublic')}
+            </button>
+          </PostForm>
+        </section>
+      ) : null}
+    </Layout>
+  );
+};

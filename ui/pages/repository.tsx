@@ -1,0 +1,206 @@
+import type { FC } from 'hono/jsx';
+import { Empty, ErrorBox, Notice, Pager, PostForm, ShortDigest, Time } from '../components/common';
+import { Layout } from '../components/layout';
+import type { View } from '../view';
+
+export interface TagRow {
+  name: string;
+  digest: string;
+  mediaType: string | null;
+  size: number | null;
+  platforms: { os: string; architecture: string; variant?: string }[];
+  pushedAt: string;
+  pushedBy: string | null;
+  pullCount: number;
+  lastPulledAt: string | null;
+}
+
+export interface RepositoryProps {
+  v: View;
+  name: string;
+  project: string;
+  tags: TagRow[];
+  total: number;
+  q: string;
+  page: number;
+  pageSize: number;
+  canDelete: boolean;
+  registryHost: string;
+  pullCount: number;
+  lastPulledAt: string | null;
+  error?: string | null;
+  notice?: string | null;
+}
+
+export const repositoryHref = (name: string) => `/repositories/${name.split('/').map(encodeURIComponent).join('/')}`;
+
+const platformText = (p: { os: string; architecture: string; variant?: string }) => [p.os, p.architecture, p.variant].filter(Boolean).join('/');
+
+export const RepositoryPage: FC<RepositoryProps> = (props) => {
+  const { v, name, project, tags, total, q, page, pageSize, canDelete, registryHost, pullCount, lastPulledAt, error, notice } = props;
+  const { t } = v.i18n;
+  const here = repositoryHref(name);
+  return (
+    <Layout v={v} title={name} nav="projects">
+      <p class="crumbs">
+        <a href="/projects">{t('nav.projects')}</a> / <a href={`/projects/${encodeURIComponent(project)}`}>{project}</a> /
+      </p>
+      <div class="page-head">
+        <h1>{name}</h1>
+        <p class="muted">
+          {t('repository.pulls')}: {v.i18n.number(pullCount)} · {t('repository.lastPull')}: <Time v={v} iso={lastPulledAt} />
+        </p>
+      </div>
+      <ErrorBox message={error} />
+      <Notice message={notice} />
+      <div class="page-head">
+        <h2>{t('repository.tagsHeading', { count: total })}</h2>
+        <form method="get" action={here} class="search" role="search">
+          <label for="tag-q" class="visually-hidden">
+            {t('repository.searchTags')}
+          </label>
+          <input id="tag-q" type="search" name="q" value={q} maxlength={128} placeholder={t('repository.searchTags')} />
+          <button type="submit" class="secondary">
+            {t('common.search')}
+          </button>
+        </form>
+      </div>
+      {q ? <p class="muted">{t('repository.resultsFor', { q, count: total })}</p> : null}
+      {tags.length === 0 ? (
+        <Empty>{q ? t('repository.noMatch') : t('repository.noTags')}</Empty>
+      ) : (
+        <table class="list tags">
+          <thead>
+            <tr>
+              <th>{t('repository.tag')}</th>
+              <th>{t('repository.digest')}</th>
+              <th class="num">{t('repository.size')}</th>
+              <th>{t('repository.platforms')}</th>
+              <th>{t('repository.pushed')}</th>
+              <th class="num">{t('repository.pulls')}</th>
+              <th>{t('repository.lastPull')}</th>
+              {canDelete ? <th>{t('common.actions')}</th> : null}
+            </tr>
+          </thead>
+          {tags.map((tag) => {
+            const command = `docker pull ${registryHost}/${name}:${tag.name}`;
+            return (
+              <tbody data-tag={tag.name}>
+                <tr>
+                  <td>
+                    <strong class="tag-name">{tag.name}</strong>
+                  </td>
+                  <td>
+                    <ShortDigest digest={tag.digest} />
+                  </td>
+                  <td class="num">{tag.size === null ? <span class="muted">{t('common.unknown')}</span> : v.i18n.bytes(tag.size)}</td>
+                  <td>{tag.platforms.length ? tag.platforms.map(platformText).join(', ') : <span class="muted">{t('common.unknown')}</span>}</td>
+                  <td>
+                    <Time v={v} iso={tag.pushedAt} />
+                    <div class="muted small-text">{tag.pushedBy ? t('repository.by', { user: tag.pushedBy }) : null}</div>
+                  </td>
+                  <td class="num">{v.i18n.number(tag.pullCount)}</td>
+                  <td>
+                    <Time v={v} iso={tag.lastPulledAt} />
+                  </td>
+                  {canDelete ? (
+                    <td class="actions">
+                      <a
+                        class="button danger small"
+                        href={`/delete/tag?${new URLSearchParams({ repository: name, tag: tag.name }).toString()}`}
+                      >
+                        {t('repository.deleteTag')}
+                      </a>{' '}
+                      <a
+                        class="button danger small outline"
+                        href={`/delete/image?${new URLSearchParams({ repository: name, digest: tag.digest }).toString()}`}
+                      >
+                        {t('repository.deleteImage')}
+                      </a>
+                    </td>
+                  ) : null}
+                </tr>
+                <tr class="cmd-row">
+                  <td colspan={canDelete ? 8 : 7}>
+                    <div class="pull-cmd">
+                      <code data-copy="" data-copy-label={t('common.copy')} data-copied-label={t('common.copied')}>
+                        {command}
+                      </code>
+                    </div>
+                  </td>
+                </tr>
+              </tbody>
+            );
+          })}
+        </table>
+      )}
+      <Pager v={v} path={here} query={{ q }} page={page} pageSize={pageSize} total={total} />
+      <p class="muted small-text">{t('repository.hostNote', { host: registryHost })}</p>
+    </Layout>
+  );
+};
+
+export interface ConfirmDeleteProps {
+  v: View;
+  kind: 'tag' | 'image';
+  repository: string;
+  tag?: string;
+  digest: string;
+  /** Tags that stay (deleting one tag) or that go with it (deleting an image). */
+  otherTags: string[];
+  error?: string | null;
+}
+
+export const ConfirmDeletePage: FC<ConfirmDeleteProps> = ({ v, kind, repository, tag, digest, otherTags, error }) => {
+  const { t } = v.i18n;
+  const back = repositoryHref(repository);
+  const title = kind === 'tag' ? t('delete.tagTitle') : t('delete.imageTitle');
+  return (
+    <Layout v={v} title={title} nav="projects">
+      <section class="card narrow">
+        <h1>{title}</h1>
+        <ErrorBox message={error} />
+        <dl class="facts">
+          <dt>{t('repository.name')}</dt>
+          <dd>{repository}</dd>
+          {tag !== undefined ? (
+            <>
+              <dt>{t('repository.tag')}</dt>
+              <dd>{tag}</dd>
+            </>
+          ) : null}
+          <dt>{t('repository.digest')}</dt>
+          <dd>
+            <code class="digest-full">{digest}</code>
+          </dd>
+        </dl>
+        {kind === 'tag' ? (
+          otherTags.length > 0 ? (
+            <p>
+              {t('delete.tagOthersStay')} <strong class="tag-list">{otherTags.join(', ')}</strong>
+            </p>
+          ) : (
+            <p class="alert alert-warn">{t('delete.tagIsLast')}</p>
+          )
+        ) : otherTags.length > 0 ? (
+          <p class="alert alert-warn">
+            {t('delete.imageTagsGo')} <strong class="tag-list">{otherTags.join(', ')}</strong>
+          </p>
+        ) : (
+          <p>{t('delete.imageUntagged')}</p>
+        )}
+        <PostForm v={v} action={kind === 'tag' ? '/delete/tag' : '/delete/image'} class="inline-form">
+          <input type="hidden" name="repository" value={repository} />
+          {tag !== undefined ? <input type="hidden" name="tag" value={tag} /> : null}
+          <input type="hidden" name="digest" value={digest} />
+          <button type="submit" class="danger">
+            {kind === 'tag' ? t('delete.confirmTag') : t('delete.confirmImage')}
+          </button>
+          <a href={back} class="button secondary">
+            {t('common.cancel')}
+          </a>
+        </PostForm>
+      </section>
+    </Layout>
+  );
+};

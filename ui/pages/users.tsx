@@ -1,0 +1,128 @@
+import type { FC } from 'hono/jsx';
+import { Badge, Empty, ErrorBox, Notice, Pager, PostForm, Time } from '../components/common';
+import { Layout } from '../components/layout';
+import type { View } from '../view';
+
+export interface UserRow {
+  username: string;
+  email: string | null;
+  admin: boolean;
+  disabled: boolean;
+  source: string;
+  lastLoginAt: string | null;
+  createdAt: string;
+}
+
+export interface UsersProps {
+  v: View;
+  items: UserRow[];
+  total: number;
+  q: string;
+  page: number;
+  pageSize: number;
+  error?: string | null;
+  notice?: string | null;
+  draft?: { username: string; email: string; admin: boolean };
+}
+
+export const UsersPage: FC<UsersProps> = ({ v, items, total, q, page, pageSize, error, notice, draft }) => {
+  const { t } = v.i18n;
+  const me = v.principal.username;
+  return (
+    <Layout v={v} title={t('users.title')} nav="users">
+      <div class="page-head">
+        <h1>{t('users.title')}</h1>
+        <form method="get" action="/users" class="search" role="search">
+          <label for="user-q" class="visually-hidden">
+            {t('users.search')}
+          </label>
+          <input id="user-q" type="search" name="q" value={q} maxlength={128} placeholder={t('users.search')} />
+          <button type="submit" class="secondary">
+            {t('common.search')}
+          </button>
+        </form>
+      </div>
+      <ErrorBox message={error} />
+      <Notice message={notice} />
+      {items.length === 0 ? (
+        <Empty>{t('users.none')}</Empty>
+      ) : (
+        <table class="list">
+          <thead>
+            <tr>
+              <th>{t('login.username')}</th>
+              <th>{t('users.email')}</th>
+              <th>{t('users.source')}</th>
+              <th>{t('users.status')}</th>
+              <th>{t('users.lastLogin')}</th>
+              <th>{t('common.actions')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((u) => {
+              const action = `/users/${encodeURIComponent(u.username)}`;
+              return (
+                <tr data-user={u.username}>
+                  <td>{u.username}</td>
+                  <td>{u.email ?? ''}</td>
+                  <td>{t(u.source === 'ldap' ? 'users.sourceLdap' : u.source === 'htpasswd' ? 'users.sourceHtpasswd' : 'users.sourceLocal')}</td>
+                  <td>
+                    {u.admin ? <Badge kind="admin">{t('users.admin')}</Badge> : null} {u.disabled ? <Badge kind="disabled">{t('users.disabled')}</Badge> : null}
+                    {!u.admin && !u.disabled ? <span class="muted">{t('users.regular')}</span> : null}
+                  </td>
+                  <td>
+                    <Time v={v} iso={u.lastLoginAt} />
+                  </td>
+                  <td class="actions">
+                    {u.username === me ? (
+                      <span class="muted">{t('users.you')}</span>
+                    ) : (
+                      <>
+                        <PostForm v={v} action={action} class="row-form">
+                          <input type="hidden" name="admin" value={u.admin ? 'false' : 'true'} />
+                          <button type="submit" class="secondary small">
+                            {u.admin ? t('users.revokeAdmin') : t('users.makeAdmin')}
+                          </button>
+                        </PostForm>
+                        <PostForm v={v} action={action} class="row-form">
+                          <input type="hidden" name="disabled" value={u.disabled ? 'false' : 'true'} />
+                          <button type="submit" class={u.disabled ? 'secondary small' : 'danger small'}>
+                            {u.disabled ? t('users.enable') : t('users.disable')}
+                          </button>
+                        </PostForm>
+                      </>
+                    )}
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+      <Pager v={v} path="/users" query={{ q }} page={page} pageSize={pageSize} total={total} />
+      <section class="card">
+        <h2>{t('users.create')}</h2>
+        <PostForm v={v} action="/users" class="inline-form">
+          <label>
+            {t('login.username')}
+            <input name="username" required maxlength={64} autocomplete="off" value={draft?.username ?? ''} />
+          </label>
+          <label>
+            {t('users.email')}
+            <input name="email" type="email" maxlength={254} autocomplete="off" value={draft?.email ?? ''} />
+          </label>
+          <label>
+            {t('login.password')}
+            <input name="password" type="password" required minlength={8} maxlength={256} autocomplete="new-password" />
+          </label>
+          <label class="check">
+            <input type="checkbox" name="admin" value="true" checked={draft?.admin ?? false} />
+            {t('users.admin')}
+          </label>
+          <button type="submit">{t('users.createButton')}</button>
+        </PostForm>
+        <p class="muted small-text">{t('users.passwordRule')}</p>
+      </section>
+    </Layout>
+  );
+};
