@@ -75,7 +75,8 @@ export function openApiDocument(api: OpenAPIHono<AppEnv>) {
   });
 }
 
-export function createApp(deps: Deps) {
+/** `extend` adds routes before the web UI's catch-all (benchmarks, tests). */
+export function createApp(deps: Deps, extend?: (app: Hono<AppEnv>) => void) {
   const app = new Hono<AppEnv>();
   app.use(async (c, next) => {
     c.set('deps', deps);
@@ -96,6 +97,7 @@ export function createApp(deps: Deps) {
   const document = openApiDocument(api);
   app.get('/api/v1/openapi.json', (c) => c.json(document));
   app.route('/api/v1', api);
+  extend?.(app);
   app.route('/', uiRoutes());
   return app;
 }

@@ -135,8 +135,7 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
   try {
     await bootstrapInstance(deps, opts.announce ?? ((line) => process.stdout.write(line + '\n')));
 
-    const app = createApp(deps);
-    opts.extend?.(app);
+    const app = createApp(deps, opts.extend);
     const { host, port } = splitHostPort(config.listen);
     const tls = config.tls.certFile
       ? { createServer: createHttpsServer, serverOptions: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } }

@@ -149,7 +149,12 @@ export const tags = sqliteTable(
     pullCount: integer('pull_count').notNull().default(0),
     lastPulledAt: text('last_pulled_at'),
   },
-  (t) => [uniqueIndex('tags_repo_name').on(t.repositoryId, t.name), index('tags_repo_digest').on(t.repositoryId, t.digest)],
+  (t) => [
+    uniqueIndex('tags_repo_name').on(t.repositoryId, t.name),
+    index('tags_repo_digest').on(t.repositoryId, t.digest),
+    // The tag list's order: newest push first.
+    index('tags_repo_pushed').on(t.repositoryId, t.pushedAt, t.name),
+  ],
 );
 
 /** Registry event ids already applied: the registry retries and duplicates deliveries. */

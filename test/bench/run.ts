@@ -23,6 +23,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import { BENCH_LDAP_PASSWORD, BENCH_LDAP_USER, BENCH_PASSWORD, BENCH_SERVICE, BENCH_USER, basicAuth, type BenchServerReady } from './fixtures';
+import { benchUiRender } from './ui-render';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../..');
@@ -424,6 +425,13 @@ async function main(): Promise<number> {
     const bad = results.filter((r) => r.result.non2xx || r.result.errors);
     if (bad.length) out.push('', `**Warning:** non-2xx responses or errors in: ${bad.map((r) => r.scenario.key).join(', ')}`);
     process.stdout.write(out.join('\n') + '\n');
+    // UI render times, in this process; a failure here is reported but does not hide the table above.
+    try {
+      process.stdout.write('\n' + (await benchUiRender()) + '\n');
+    } catch (err) {
+      process.stderr.write(`bench: ui-render failed: ${(err as Error).stack ?? String(err)}\n`);
+      return 1;
+    }
     return bad.length ? 1 : 0;
   } finally {
     await server.stop();

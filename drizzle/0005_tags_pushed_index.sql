@@ -1,0 +1,1 @@
+CREATE INDEX `tags_repo_pushed` ON `tags` (`repository_id`,`pushed_at`,`name`);
