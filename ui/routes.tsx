@@ -8,12 +8,12 @@ import { getCookie, setCookie } from 'hono/cookie';
 import { html } from 'hono/html';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { listGroupRoles } from '../src/access/groups';
-import { createRobot, deleteRobot, listRobots } from '../src/access/robots';
-import { createProject, listMembers, listProjects, removeMember, repositoryCount, setMember, updateProject, visibleProject } from '../src/access/projects';
+import { listGroupRoles, removeGroupRole, setGroupRole } from '../src/access/groups';
+import { createRobot, deleteRobot, listRobots, updateRobot } from '../src/access/robots';
+import { createProject, deleteProject, listMembers, listProjects, removeMember, repositoryCount, setMember, updateProject, visibleProject } from '../src/access/projects';
 import { repositoryActions } from '../src/access/resolve';
 import { isValidRepositoryName, REPOSITORY_ACTIONS, ROLES, type RepositoryAction, type Role } from '../src/access/roles';
-import { deleteImage, deleteTag, type DeleteDeps } from '../src/artifacts/delete';
+import { deleteImage, deleteRepository, deleteTag, type DeleteDeps } from '../src/artifacts/delete';
 import { listTags, visibleRepository } from '../src/artifacts/list';
 import { listRepositories } from '../src/artifacts/list';
 import { findRepository, tagsOfDigest } from '../src/artifacts/state';
@@ -27,11 +27,12 @@ import { authenticatePassword, touchLastLogin, userPrincipal } from '../src/iden
 import { anonymous, type Principal } from '../src/identity/principal';
 import { createSession, deleteSession } from '../src/identity/sessions';
 import { createPersonalToken, deletePersonalToken, listPersonalTokens } from '../src/identity/tokens';
-import { changePassword, createUser, getUser, listUsers, updateUser } from '../src/identity/users';
+import { changePassword, createUser, deleteUser, getUser, listUsers, updateUser } from '../src/identity/users';
 import { RegistryError } from '../src/registry/client';
 import { chooseLocale, i18n, isLocale, LANG_COOKIE, type MessageKey } from './i18n';
 import { AccountPage } from './pages/account';
 import { AUDIT_ACTIONS, AuditPage, type AuditFilters } from './pages/audit';
+import { ConfirmPage } from './pages/confirm';
 import { ErrorPage } from './pages/error';
 import { LoginPage } from './pages/login';
 import { ProjectPage } from './pages/project';
@@ -83,6 +84,13 @@ const NOTICES: Record<string, MessageKey> = {
   passwordChanged: 'notice.passwordChanged',
   reconcileStarted: 'notice.reconcileStarted',
   robotDeleted: 'notice.robotDeleted',
+  robotUpdated: 'notice.robotUpdated',
+  groupSaved: 'notice.groupSaved',
+  groupRemoved: 'notice.groupRemoved',
+  projectDeleted: 'notice.projectDeleted',
+  repositoryDeleted: 'notice.repositoryDeleted',
+  userDeleted: 'notice.userDeleted',
+  passwordReset: 'notice.passwordReset',
 };
 
 function sameSecret(a: string, b: string): boolean {
@@ -382,6 +390,7 @@ export function uiRoutes(): Hono<AppEnv> {
         pageSize={UI_PAGE_SIZE}
         members={listMembers(db, principal, name)}
         groups={config.ldap.url ? listGroupRoles(db, principal, name) : []}
+        ldap={!!config.ldap.url}
         registryHost={pullHost(c)}
         robots={manages ? listRobots(db, principal, name) : null}
         createdRobot={extra.createdRobot}
@@ -434,6 +443,69 @@ export function uiRoutes(): Hono<AppEnv> {
     (c, name, form) => deleteRobot(c.var.deps.db, c.var.principal, name, field(form, 'robot'), actorOf(c)),
     'robotDeleted',
   );
+
+  projectAction(
+    '/projects/:name/robots/update',
+    (c, name, form) => {
+      const disabled = field(form, 'disabled');
+      if (disabled !== 'true' && disabled !== 'false') throw new AppError(400, 'invalid_request', 'nothing to change');
+      updateRobot(c.var.deps.db, c.var.principal, name, field(form, 'robot'), { disabled: disabled === 'true' }, actorOf(c));
+    },
+    'robotUpdated',
+  );
+
+  projectAction(
+    '/projects/:name/groups',
+    (c, name, form) => {
+      const role = field(form, 'role');
+      if (!(ROLES as readonly string[]).includes(role)) throw new AppError(400, 'invalid_request', 'unknown role');
+      setGroupRole(c.var.deps.db, c.var.principal, name, field(form, 'group').trim(), role as Role, actorOf(c));
+    },
+    'groupSaved',
+  );
+  projectAction(
+    '/projects/:name/groups/remove',
+    (c, name, form) => removeGroupRole(c.var.deps.db, c.var.principal, name, field(form, 'group'), actorOf(c)),
+    'groupRemoved',
+  );
+
+  /** The second step before a project is deleted: only for those who manage it. */
+  ui.get('/projects/:name/delete', (c) => {
+    signedInUser(c);
+    const name = c.req.param('name');
+    const access = visibleProject(c.var.deps.db, c.var.principal, name);
+    if (!access.canManage) throw forbidden('deleting a project needs the projectAdmin role');
+    const v = view(c);
+    const { t } = v.i18n;
+    const base = `/projects/${encodeURIComponent(name)}`;
+    return render(
+      c,
+      <ConfirmPage
+        v={v}
+        nav="projects"
+        title={t('delete.projectTitle')}
+        facts={[[t('projects.name'), name]]}
+        warning={t('delete.projectWarning')}
+        action={`${base}/delete`}
+        fields={{}}
+        button={t('delete.confirmProject')}
+        back={base}
+      />,
+    );
+  });
+
+  ui.post('/projects/:name/delete', async (c) => {
+    const principal = signedInUser(c);
+    const name = c.req.param('name');
+    const { db, config } = c.var.deps;
+    try {
+      deleteProject(db, principal, name, config.defaultProject.name, actorOf(c));
+    } catch (err) {
+      if (err instanceof AppError && err.status === 404) throw err;
+      return projectPage(c, name, { error: errorText(view(c), err), status: statusOf(err) });
+    }
+    return c.redirect('/projects?done=projectDeleted', 303);
+  });
 
   ui.post('/projects/:name/robots', async (c) => {
     const principal = signedInUser(c);
@@ -541,6 +613,39 @@ export function uiRoutes(): Hono<AppEnv> {
     return afterDelete(c, name, 'imageDeleted', projectName);
   });
 
+  ui.get('/delete/repository', (c) => {
+    const name = c.req.query('repository') ?? '';
+    const { projectName } = deletable(c, name);
+    const v = view(c);
+    const { t } = v.i18n;
+    const { total } = listTags(c.var.deps.db, c.var.principal, name, { page: 1, pageSize: 1 });
+    return render(
+      c,
+      <ConfirmPage
+        v={v}
+        nav="projects"
+        title={t('delete.repositoryTitle')}
+        facts={[
+          [t('repository.name'), name],
+          [t('delete.project'), projectName],
+        ]}
+        warning={t('delete.repositoryWarning', { count: total })}
+        action="/delete/repository"
+        fields={{ repository: name }}
+        button={t('delete.confirmRepository')}
+        back={repositoryHref(name)}
+      />,
+    );
+  });
+
+  ui.post('/delete/repository', async (c) => {
+    const form = await formOf(c);
+    const name = field(form, 'repository');
+    const { projectName } = deletable(c, name);
+    await deleteRepository(deleteDeps(c), c.var.principal, name, actorOf(c));
+    return afterDelete(c, name, 'repositoryDeleted', projectName);
+  });
+
   // ---- audit ----
   ui.get('/audit', (c) => {
     const principal = signedInUser(c);
@@ -627,6 +732,60 @@ export function uiRoutes(): Hono<AppEnv> {
       return usersPage(c, { error: errorText(view(c), err), status: statusOf(err) });
     }
     return c.redirect('/users?done=userUpdated', 303);
+  });
+
+  ui.post('/users/:username/password', async (c) => {
+    const principal = adminUser(c);
+    const username = c.req.param('username');
+    const form = await formOf(c);
+    try {
+      const user = await changePassword(c.var.deps.db, username, { newPassword: field(form, 'newPassword') }, { ...actorOf(c), admin: principal.admin });
+      c.var.deps.credentialCache.dropUser(user.id);
+    } catch (err) {
+      if (err instanceof AppError && err.status === 404) throw err;
+      return usersPage(c, { error: errorText(view(c), err), status: statusOf(err) });
+    }
+    return c.redirect('/users?done=passwordReset', 303);
+  });
+
+  /** The second step before a user is deleted. */
+  ui.get('/users/:username/delete', (c) => {
+    adminUser(c);
+    const user = getUser(c.var.deps.db, c.req.param('username'));
+    const v = view(c);
+    const { t } = v.i18n;
+    return render(
+      c,
+      <ConfirmPage
+        v={v}
+        nav="users"
+        title={t('delete.userTitle')}
+        facts={[
+          [t('login.username'), user.username],
+          [t('users.email'), user.email ?? ''],
+        ]}
+        warning={t('delete.userWarning')}
+        action={`/users/${encodeURIComponent(user.username)}/delete`}
+        fields={{}}
+        button={t('delete.confirmUser')}
+        back="/users"
+      />,
+    );
+  });
+
+  ui.post('/users/:username/delete', async (c) => {
+    adminUser(c);
+    const username = c.req.param('username');
+    const { db, credentialCache } = c.var.deps;
+    try {
+      const user = getUser(db, username);
+      deleteUser(db, username, actorOf(c));
+      credentialCache.dropUser(user.id);
+    } catch (err) {
+      if (err instanceof AppError && err.status === 404) throw err;
+      return usersPage(c, { error: errorText(view(c), err), status: statusOf(err) });
+    }
+    return c.redirect('/users?done=userDeleted', 303);
   });
 
   // ---- my account ----

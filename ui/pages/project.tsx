@@ -22,6 +22,8 @@ export interface ProjectProps {
   pageSize: number;
   members: { username: string; role: string }[];
   groups: { group: string; role: string }[];
+  /** Whether a directory is configured: directory groups can then be given roles. */
+  ldap: boolean;
   registryHost: string;
   /** Robot accounts: only for those who manage the project (null otherwise). */
   robots: RobotRow[] | null;
@@ -55,7 +57,7 @@ const RoleSelect: FC<{ v: View; selected?: string; id?: string }> = ({ v, select
 );
 
 export const ProjectPage: FC<ProjectProps> = (props) => {
-  const { v, project, role, canManage, repositories, repositoryTotal, page, pageSize, members, groups, registryHost, robots, createdRobot, error, notice } = props;
+  const { v, project, role, canManage, repositories, repositoryTotal, page, pageSize, members, groups, ldap, registryHost, robots, createdRobot, error, notice } = props;
   const { t } = v.i18n;
   const base = `/projects/${encodeURIComponent(project.name)}`;
   return (
@@ -170,15 +172,39 @@ export const ProjectPage: FC<ProjectProps> = (props) => {
                 <tr>
                   <th>{t('project.group')}</th>
                   <th>{t('project.role')}</th>
+                  {canManage ? <th>{t('common.actions')}</th> : null}
                 </tr>
               </thead>
               <tbody>
                 {groups.map((g) => (
-                  <tr>
+                  <tr data-group={g.group}>
                     <td>{g.group}</td>
                     <td>
-                      <RoleName v={v} role={g.role} />
+                      {canManage ? (
+                        <PostForm v={v} action={`${base}/groups`} class="row-form">
+                          <input type="hidden" name="group" value={g.group} />
+                          <label class="visually-hidden" for={`group-role-${g.group}`}>
+                            {t('project.role')}
+                          </label>
+                          <RoleSelect v={v} selected={g.role} id={`group-role-${g.group}`} />
+                          <button type="submit" class="secondary small">
+                            {t('project.changeRole')}
+                          </button>
+                        </PostForm>
+                      ) : (
+                        <RoleName v={v} role={g.role} />
+                      )}
                     </td>
+                    {canManage ? (
+                      <td>
+                        <PostForm v={v} action={`${base}/groups/remove`} class="row-form">
+                          <input type="hidden" name="group" value={g.group} />
+                          <button type="submit" class="danger small">
+                            {t('project.removeMember')}
+                          </button>
+                        </PostForm>
+                      </td>
+                    ) : null}
                   </tr>
                 ))}
               </tbody>
@@ -198,6 +224,22 @@ export const ProjectPage: FC<ProjectProps> = (props) => {
                 <RoleSelect v={v} selected="developer" />
               </label>
               <button type="submit">{t('project.addMemberButton')}</button>
+            </PostForm>
+          </div>
+        ) : null}
+        {canManage && ldap ? (
+          <div class="card">
+            <h3>{t('project.addGroup')}</h3>
+            <PostForm v={v} action={`${base}/groups`} class="inline-form">
+              <label>
+                {t('project.group')}
+                <input name="group" required maxlength={256} autocomplete="off" />
+              </label>
+              <label>
+                {t('project.role')}
+                <RoleSelect v={v} selected="guest" />
+              </label>
+              <button type="submit">{t('project.addGroupButton')}</button>
             </PostForm>
           </div>
         ) : null}
@@ -246,6 +288,13 @@ export const ProjectPage: FC<ProjectProps> = (props) => {
                       <Time v={v} iso={r.lastUsedAt} />
                     </td>
                     <td>
+                      <PostForm v={v} action={`${base}/robots/update`} class="row-form">
+                        <input type="hidden" name="robot" value={r.name} />
+                        <input type="hidden" name="disabled" value={r.disabled ? 'false' : 'true'} />
+                        <button type="submit" class="secondary small">
+                          {r.disabled ? t('users.enable') : t('users.disable')}
+                        </button>
+                      </PostForm>
                       <PostForm v={v} action={`${base}/robots/delete`} class="row-form">
                         <input type="hidden" name="robot" value={r.name} />
                         <button type="submit" class="danger small">
@@ -294,6 +343,12 @@ export const ProjectPage: FC<ProjectProps> = (props) => {
               {project.public ? t('project.makePrivate') : t('project.makePublic')}
             </button>
           </PostForm>
+          <p class="inline-form">
+            <span>{t('project.deleteHelp')}</span>
+            <a href={`${base}/delete`} class="button danger">
+              {t('project.delete')}
+            </a>
+          </p>
         </section>
       ) : null}
     </Layout>

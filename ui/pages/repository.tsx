@@ -136,6 +136,16 @@ export const RepositoryPage: FC<RepositoryProps> = (props) => {
       )}
       <Pager v={v} path={here} query={{ q }} page={page} pageSize={pageSize} total={total} />
       <p class="muted small-text">{t('repository.hostNote', { host: registryHost })}</p>
+      {canDelete ? (
+        <section class="card">
+          <p class="inline-form">
+            <span>{t('delete.repositoryHelp')}</span>
+            <a class="button danger" href={`/delete/repository?${new URLSearchParams({ repository: name }).toString()}`}>
+              {t('repository.deleteRepository')}
+            </a>
+          </p>
+        </section>
+      ) : null}
     </Layout>
   );
 };

@@ -90,6 +90,29 @@ export const UsersPage: FC<UsersProps> = ({ v, items, total, q, page, pageSize, 
                             {u.disabled ? t('users.enable') : t('users.disable')}
                           </button>
                         </PostForm>
+                        {u.source === 'ldap' ? null : (
+                          <PostForm v={v} action={`${action}/password`} class="row-form">
+                            <label class="visually-hidden" for={`pw-${u.username}`}>
+                              {t('users.newPassword')}
+                            </label>
+                            <input
+                              id={`pw-${u.username}`}
+                              name="newPassword"
+                              type="password"
+                              required
+                              minlength={8}
+                              maxlength={256}
+                              autocomplete="new-password"
+                              placeholder={t('users.newPassword')}
+                            />
+                            <button type="submit" class="secondary small">
+                              {t('users.resetPassword')}
+                            </button>
+                          </PostForm>
+                        )}
+                        <a href={`${action}/delete`} class="button danger small">
+                          {t('users.delete')}
+                        </a>
                       </>
                     )}
                   </td>

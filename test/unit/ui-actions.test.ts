@@ -1,0 +1,236 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../src/app';
+import { resolveConfig } from '../../src/config/load';
+import { createLog } from '../../src/log';
+import { bootstrapInstance } from '../../src/identity/bootstrap';
+import { createSession } from '../../src/identity/sessions';
+import { createUser, findUser } from '../../src/identity/users';
+import { userPrincipal } from '../../src/identity/authenticate';
+import { verifyPassword } from '../../src/identity/passwords';
+import { createProject, setMember } from '../../src/access/projects';
+import { listGroupRoles, setGroupRole } from '../../src/access/groups';
+import { createRobot, listRobots } from '../../src/access/robots';
+import { ensureRepository, findRepository, upsertManifest, upsertTag } from '../../src/artifacts/state';
+import { buildInstance, type Instance } from '../../src/server';
+import { freePort } from '../support/ports';
+
+let instance: Instance;
+let dataDir: string;
+let app: ReturnType<typeof createApp>;
+const DIGEST = `sha256:${'b'.repeat(64)}`;
+const sessions: Record<string, { cookie: string; csrf: string }> = {};
+const actor = { username: 'admin' };
+
+const db = () => instance.deps.db;
+const admin = () => userPrincipal(findUser(db(), 'admin')!, 'password');
+
+function signIn(username: string) {
+  const s = createSession(instance.deps, userPrincipal(findUser(db(), username)!, 'password'), { ip: '127.0.0.1' });
+  sessions[username] = { cookie: `wharf_session=${s.cookieValue}`, csrf: s.csrfToken };
+}
+
+async function get(pathname: string, as: string) {
+  const res = await app.request(pathname, { headers: { cookie: `wharf_lang=en; ${sessions[as]!.cookie}` } });
+  return { status: res.status, body: await res.text() };
+}
+
+async function post(pathname: string, fields: Record<string, string>, as: string, withCsrf = true) {
+  const body = new URLSearchParams(withCsrf ? { _csrf: sessions[as]!.csrf } : {});
+  for (const [k, v] of Object.entries(fields)) body.append(k, v);
+  const res = await app.request(pathname, {
+    method: 'POST',
+    headers: { cookie: `wharf_lang=en; ${sessions[as]!.cookie}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: body.toString(),
+  });
+  return { status: res.status, location: res.headers.get('location'), body: await res.text() };
+}
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(path.join(os.tmpdir(), 'wharf-ui-actions-'));
+  const registryPort = await freePort();
+  const config = resolveConfig({
+    dataDir,
+    logLevel: 'silent',
+    admin: { password: 'admin-password-1' },
+    reconcileIntervalSeconds: 0,
+    registry: { manage: 'false', url: `http://127.0.0.1:${registryPort}`, listen: `127.0.0.1:${registryPort}` },
+  });
+  instance = await buildInstance(config, { log: createLog('silent') });
+  await bootstrapInstance(instance.deps, () => {});
+  app = createApp(instance.deps);
+  for (const u of ['alice', 'bob', 'carol', 'dave', 'erin']) await createUser(db(), { username: u, password: `${u}-password-1` }, actor);
+  await createUser(db(), { username: 'ldapuser', source: 'ldap' }, actor);
+  for (const p of ['team', 'empty']) createProject(db(), admin(), { name: p, public: false }, actor);
+  setMember(db(), admin(), 'team', 'alice', 'guest', actor);
+  setMember(db(), admin(), 'team', 'bob', 'projectAdmin', actor);
+  setMember(db(), admin(), 'empty', 'alice', 'guest', actor);
+  setMember(db(), admin(), 'empty', 'bob', 'projectAdmin', actor);
+  setGroupRole(db(), admin(), 'team', 'ops', 'developer', actor);
+  createRobot(db(), instance.deps.clock, admin(), 'team', { name: 'ci', permissions: ['pull'] }, actor);
+  for (const name of ['team/app', 'team/web']) {
+    const repo = ensureRepository(db(), name, 'library');
+    upsertManifest(db(), repo.id, { digest: DIGEST, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
+    upsertTag(db(), repo.id, { name: 'v1', digest: DIGEST, pushedBy: 'admin' });
+  }
+  for (const u of ['admin', 'alice', 'bob', 'carol']) signIn(u);
+});
+
+afterAll(async () => {
+  await instance?.close();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('users page: reset password and delete (system admins)', () => {
+  it('the admin sees the controls; a non-admin is refused and nothing changes', async () => {
+    const page = await get('/users', 'admin');
+    expect(page.body).toContain('action="/users/dave/password"');
+    expect(page.body).toContain('href="/users/dave/delete"');
+    expect(page.body).not.toContain('action="/users/ldapuser/password"');
+    expect((await get('/users/dave/delete', 'alice')).status).toBe(403);
+    expect((await post('/users/dave/password', { newPassword: 'hijacked-pass-1' }, 'alice')).status).toBe(403);
+    expect((await post('/users/dave/delete', {}, 'alice')).status).toBe(403);
+    expect(await verifyPassword('dave-password-1', findUser(db(), 'dave')!.passwordHash!)).toBe(true);
+    expect(findUser(db(), 'dave')).toBeTruthy();
+  });
+
+  it('without the CSRF token nothing changes', async () => {
+    expect((await post('/users/dave/password', { newPassword: 'forged-pass-1' }, 'admin', false)).status).toBe(403);
+    expect((await post('/users/dave/delete', {}, 'admin', false)).status).toBe(403);
+    expect(await verifyPassword('dave-password-1', findUser(db(), 'dave')!.passwordHash!)).toBe(true);
+    expect(findUser(db(), 'dave')).toBeTruthy();
+  });
+
+  it("the admin resets another user's password; a directory user answers 409 with the reason", async () => {
+    const res = await post('/users/dave/password', { newPassword: 'new-dave-pass-1' }, 'admin');
+    expect(res.location).toBe('/users?done=passwordReset');
+    expect(await verifyPassword('new-dave-pass-1', findUser(db(), 'dave')!.passwordHash!)).toBe(true);
+    expect((await get('/users?done=passwordReset', 'admin')).body).toContain('Password reset.');
+    const ldap = await post('/users/ldapuser/password', { newPassword: 'whatever-pass-1' }, 'admin');
+    expect(ldap.status).toBe(409);
+    expect(ldap.body).toContain('alert-error');
+    expect(ldap.body).toContain('changed in the directory');
+    expect((await post('/users/dave/password', { newPassword: 'short' }, 'admin')).status).toBe(400);
+    expect((await post('/users/nobody/password', { newPassword: 'long-enough-1' }, 'admin')).status).toBe(404);
+  });
+
+  it('the admin deletes a user after a confirmation page; never themselves', async () => {
+    const confirm = await get('/users/erin/delete', 'admin');
+    expect(confirm.status).toBe(200);
+    expect(confirm.body).toContain('Delete this user?');
+    expect(confirm.body).toContain('action="/users/erin/delete"');
+    expect(confirm.body).toContain('name="_csrf"');
+    const res = await post('/users/erin/delete', {}, 'admin');
+    expect(res.location).toBe('/users?done=userDeleted');
+    expect(findUser(db(), 'erin')).toBeFalsy();
+    const self = await post('/users/admin/delete', {}, 'admin');
+    expect(self.status).toBe(409);
+    expect(self.body).toContain('cannot delete yourself');
+    expect((await get('/users/nobody/delete', 'admin')).status).toBe(404);
+  });
+});
+
+describe('project page: groups, robots, deletion', () => {
+  it('a project admin sees the controls; a guest does not', async () => {
+    const mine = (await get('/projects/team', 'bob')).body;
+    expect(mine).toContain('action="/projects/team/robots/update"');
+    expect(mine).toContain('href="/projects/team/delete"');
+    const guest = (await get('/projects/team', 'alice')).body;
+    expect(guest).not.toContain('/robots/update');
+    expect(guest).not.toContain('/groups');
+    expect(guest).not.toContain('/projects/team/delete');
+  });
+
+  it('group roles: set and removed by a project admin, refused for a guest, an outsider and without CSRF', async () => {
+    expect((await post('/projects/team/groups', { group: 'ops', role: 'guest' }, 'alice')).status).toBe(403);
+    expect((await post('/projects/team/groups', { group: 'ops', role: 'guest' }, 'carol')).status).toBe(404);
+    expect((await post('/projects/team/groups/remove', { group: 'ops' }, 'alice')).status).toBe(403);
+    expect((await post('/projects/team/groups', { group: 'ops', role: 'guest' }, 'bob', false)).status).toBe(403);
+    expect(listGroupRoles(db(), admin(), 'team')).toEqual([{ group: 'ops', role: 'developer' }].map((g) => expect.objectContaining(g)));
+    let res = await post('/projects/team/groups', { group: 'ops', role: 'projectAdmin' }, 'bob');
+    expect(res.location).toBe('/projects/team?done=groupSaved');
+    res = await post('/projects/team/groups', { group: 'devs', role: 'guest' }, 'bob');
+    expect(res.status).toBe(303);
+    expect(listGroupRoles(db(), admin(), 'team').map((g) => [g.group, g.role])).toEqual([
+      ['devs', 'guest'],
+      ['ops', 'projectAdmin'],
+    ]);
+    expect((await post('/projects/team/groups', { group: 'ops', role: 'owner' }, 'bob')).status).toBe(400);
+    res = await post('/projects/team/groups/remove', { group: 'devs' }, 'bob');
+    expect(res.location).toBe('/projects/team?done=groupRemoved');
+    expect(listGroupRoles(db(), admin(), 'team').map((g) => g.group)).toEqual(['ops']);
+    expect((await post('/projects/team/groups/remove', { group: 'devs' }, 'bob')).status).toBe(404);
+  });
+
+  it('with a directory configured, group roles get set and remove forms for a project admin only', async () => {
+    const ldap = instance.deps.config.ldap as { url: string | null };
+    const before = ldap.url;
+    ldap.url = 'ldap://directory.invalid';
+    try {
+      const mine = (await get('/projects/team', 'bob')).body;
+      expect(mine).toContain('action="/projects/team/groups"');
+      expect(mine).toContain('action="/projects/team/groups/remove"');
+      const guest = (await get('/projects/team', 'alice')).body;
+      expect(guest).toContain('<td>ops</td>');
+      expect(guest).not.toContain('/projects/team/groups');
+    } finally {
+      ldap.url = before;
+    }
+  });
+
+  it('a robot is disabled and enabled again by a project admin; a guest and a forged form are refused', async () => {
+    const disabled = () => listRobots(db(), admin(), 'team').find((r) => r.name === 'robot$team+ci')!.disabled;
+    expect((await post('/projects/team/robots/update', { robot: 'robot$team+ci', disabled: 'true' }, 'alice')).status).toBe(403);
+    expect((await post('/projects/team/robots/update', { robot: 'robot$team+ci', disabled: 'true' }, 'carol')).status).toBe(404);
+    expect((await post('/projects/team/robots/update', { robot: 'robot$team+ci', disabled: 'true' }, 'bob', false)).status).toBe(403);
+    expect(disabled()).toBe(false);
+    const res = await post('/projects/team/robots/update', { robot: 'robot$team+ci', disabled: 'true' }, 'bob');
+    expect(res.location).toBe('/projects/team?done=robotUpdated');
+    expect(disabled()).toBe(true);
+    expect((await get('/projects/team', 'bob')).body).toMatch(/name="disabled" value="false"/);
+    await post('/projects/team/robots/update', { robot: 'robot$team+ci', disabled: 'false' }, 'bob');
+    expect(disabled()).toBe(false);
+  });
+
+  it('a project is deleted only when empty, only by who manages it', async () => {
+    expect((await get('/projects/empty/delete', 'alice')).status).toBe(403);
+    expect((await get('/projects/empty/delete', 'carol')).status).toBe(404);
+    expect((await post('/projects/empty/delete', {}, 'alice')).status).toBe(403);
+    expect((await post('/projects/empty/delete', {}, 'carol')).status).toBe(404);
+    expect((await post('/projects/empty/delete', {}, 'bob', false)).status).toBe(403);
+    expect((await get('/projects/empty', 'admin')).status).toBe(200);
+    const full = await post('/projects/team/delete', {}, 'bob');
+    expect(full.status).toBe(409);
+    expect(full.body).toContain('still has 2 repositories');
+    const confirm = await get('/projects/empty/delete', 'bob');
+    expect(confirm.status).toBe(200);
+    expect(confirm.body).toContain('Delete this project?');
+    expect(confirm.body).toContain('action="/projects/empty/delete"');
+    const res = await post('/projects/empty/delete', {}, 'bob');
+    expect(res.location).toBe('/projects?done=projectDeleted');
+    expect((await get('/projects/empty', 'admin')).status).toBe(404);
+  });
+});
+
+describe('repository page: delete the whole repository', () => {
+  it('only those who may delete see it; a guest, an outsider and a forged form are refused', async () => {
+    expect((await get('/repositories/team/app', 'bob')).body).toContain('href="/delete/repository?repository=team%2Fapp"');
+    expect((await get('/repositories/team/app', 'alice')).body).not.toContain('/delete/repository');
+    expect((await get('/delete/repository?repository=team%2Fapp', 'alice')).status).toBe(403);
+    expect((await get('/delete/repository?repository=team%2Fapp', 'carol')).status).toBe(404);
+    expect((await post('/delete/repository', { repository: 'team/app' }, 'alice')).status).toBe(403);
+    expect((await post('/delete/repository', { repository: 'team/app' }, 'carol')).status).toBe(404);
+    expect((await post('/delete/repository', { repository: 'team/app' }, 'bob', false)).status).toBe(403);
+    expect(findRepository(db(), 'team/app')).toBeTruthy();
+  });
+
+  // The deletion itself, against a real registry: test/integration/ui-delete-repository.test.ts.
+  it('a project admin gets a confirmation page', async () => {
+    const confirm = await get('/delete/repository?repository=team%2Fapp', 'bob');
+    expect(confirm.status).toBe(200);
+    expect(confirm.body).toContain('Delete this repository?');
+    expect(confirm.body).toContain('name="repository" value="team/app"');
+  });
+});
