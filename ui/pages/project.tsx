@@ -46,6 +46,50 @@ const PERMISSIONS = ['pull', 'push', 'delete'] as const;
 
 const ROLE_OPTIONS = ['guest', 'developer', 'projectAdmin'] as const;
 
+/** One member or group with its role: change and remove forms for those who manage the project. */
+const RoleRow: FC<{
+  v: View;
+  canManage: boolean;
+  action: string;
+  field: 'username' | 'group';
+  name: string;
+  role: string;
+  idPrefix: string;
+}> = ({ v, canManage, action, field, name, role, idPrefix }) => {
+  const { t } = v.i18n;
+  return (
+    <tr {...(field === 'group' ? { 'data-group': name } : {})}>
+      <td>{name}</td>
+      <td>
+        {canManage ? (
+          <PostForm v={v} action={action} class="row-form">
+            <input type="hidden" name={field} value={name} />
+            <label class="visually-hidden" for={`${idPrefix}-${name}`}>
+              {t('project.role')}
+            </label>
+            <RoleSelect v={v} selected={role} id={`${idPrefix}-${name}`} />
+            <button type="submit" class="secondary small">
+              {t('project.changeRole')}
+            </button>
+          </PostForm>
+        ) : (
+          <RoleName v={v} role={role} />
+        )}
+      </td>
+      {canManage ? (
+        <td>
+          <PostForm v={v} action={`${action}/remove`} class="row-form">
+            <input type="hidden" name={field} value={name} />
+            <button type="submit" class="danger small">
+              {t('project.removeMember')}
+            </button>
+          </PostForm>
+        </td>
+      ) : null}
+    </tr>
+  );
+};
+
 const RoleSelect: FC<{ v: View; selected?: string; id?: string }> = ({ v, selected, id }) => (
   <select name="role" id={id}>
     {ROLE_OPTIONS.map((r) => (
@@ -131,35 +175,7 @@ export const ProjectPage: FC<ProjectProps> = (props) => {
             </thead>
             <tbody>
               {members.map((m) => (
-                <tr>
-                  <td>{m.username}</td>
-                  <td>
-                    {canManage ? (
-                      <PostForm v={v} action={`${base}/members`} class="row-form">
-                        <input type="hidden" name="username" value={m.username} />
-                        <label class="visually-hidden" for={`role-${m.username}`}>
-                          {t('project.role')}
-                        </label>
-                        <RoleSelect v={v} selected={m.role} id={`role-${m.username}`} />
-                        <button type="submit" class="secondary small">
-                          {t('project.changeRole')}
-                        </button>
-                      </PostForm>
-                    ) : (
-                      <RoleName v={v} role={m.role} />
-                    )}
-                  </td>
-                  {canManage ? (
-                    <td>
-                      <PostForm v={v} action={`${base}/members/remove`} class="row-form">
-                        <input type="hidden" name="username" value={m.username} />
-                        <button type="submit" class="danger small">
-                          {t('project.removeMember')}
-                        </button>
-                      </PostForm>
-                    </td>
-                  ) : null}
-                </tr>
+                <RoleRow v={v} canManage={canManage} action={`${base}/members`} field="username" name={m.username} role={m.role} idPrefix="role" />
               ))}
             </tbody>
           </table>
@@ -177,35 +193,7 @@ export const ProjectPage: FC<ProjectProps> = (props) => {
               </thead>
               <tbody>
                 {groups.map((g) => (
-                  <tr data-group={g.group}>
-                    <td>{g.group}</td>
-                    <td>
-                      {canManage ? (
-                        <PostForm v={v} action={`${base}/groups`} class="row-form">
-                          <input type="hidden" name="group" value={g.group} />
-                          <label class="visually-hidden" for={`group-role-${g.group}`}>
-                            {t('project.role')}
-                          </label>
-                          <RoleSelect v={v} selected={g.role} id={`group-role-${g.group}`} />
-                          <button type="submit" class="secondary small">
-                            {t('project.changeRole')}
-                          </button>
-                        </PostForm>
-                      ) : (
-                        <RoleName v={v} role={g.role} />
-                      )}
-                    </td>
-                    {canManage ? (
-                      <td>
-                        <PostForm v={v} action={`${base}/groups/remove`} class="row-form">
-                          <input type="hidden" name="group" value={g.group} />
-                          <button type="submit" class="danger small">
-                            {t('project.removeMember')}
-                          </button>
-                        </PostForm>
-                      </td>
-                    ) : null}
-                  </tr>
+                  <RoleRow v={v} canManage={canManage} action={`${base}/groups`} field="group" name={g.group} role={g.role} idPrefix="group-role" />
                 ))}
               </tbody>
             </table>
