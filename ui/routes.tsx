@@ -157,6 +157,13 @@ const field = (form: Form, name: string) => {
   return typeof v === 'string' ? v : '';
 };
 
+/** The `role` field of a member or group form; 400 for anything but a known role. */
+function formRole(form: Form): Role {
+  const role = field(form, 'role');
+  if (!(ROLES as readonly string[]).includes(role)) throw new AppError(400, 'invalid_request', 'unknown role');
+  return role as Role;
+}
+
 function noticeOf(c: AppContext, v: View): string | null {
   const done = c.req.query('done') ?? '';
   return Object.hasOwn(NOTICES, done) ? v.i18n.t(NOTICES[done]!) : null;
@@ -421,9 +428,7 @@ export function uiRoutes(): Hono<AppEnv> {
   projectAction(
     '/projects/:name/members',
     (c, name, form) => {
-      const role = field(form, 'role');
-      if (!(ROLES as readonly string[]).includes(role)) throw new AppError(400, 'invalid_request', 'unknown role');
-      setMember(c.var.deps.db, c.var.principal, name, field(form, 'username').trim(), role as Role, actorOf(c));
+      setMember(c.var.deps.db, c.var.principal, name, field(form, 'username').trim(), formRole(form), actorOf(c));
     },
     'memberSaved',
   );
@@ -457,9 +462,7 @@ export function uiRoutes(): Hono<AppEnv> {
   projectAction(
     '/projects/:name/groups',
     (c, name, form) => {
-      const role = field(form, 'role');
-      if (!(ROLES as readonly string[]).includes(role)) throw new AppError(400, 'invalid_request', 'unknown role');
-      setGroupRole(c.var.deps.db, c.var.principal, name, field(form, 'group').trim(), role as Role, actorOf(c));
+      setGroupRole(c.var.deps.db, c.var.principal, name, field(form, 'group').trim(), formRole(form), actorOf(c));
     },
     'groupSaved',
   );

@@ -4,7 +4,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, trackChild, type ExecResult } from './exec.js';
+import { run, trackChild, type ExecResult, waitExit } from './exec.js';
 import { freePort } from './ports.js';
 
 /**
@@ -134,21 +134,6 @@ function ssha(password: string): string {
 
 function record(dn: string, attrs: Array<[string, string]>): string {
   return [ldifLine('dn', dn), ...attrs.map(([a, v]) => ldifLine(a, v))].join('\n');
-}
-
-function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => {
-      child.off('exit', onExit);
-      resolve(false);
-    }, ms);
-    const onExit = (): void => {
-      clearTimeout(t);
-      resolve(true);
-    };
-    child.once('exit', onExit);
-  });
 }
 
 function tcpOpen(port: number): Promise<boolean> {
