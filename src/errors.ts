@@ -1,18 +1,107 @@
-/** The one error type: a stable code, the HTTP status it maps to, and a message safe to show. */
+/**
+ * The English texts of the errors a person can meet in the API or the web interface, by key.
+ * `{name}` placeholders are filled from the error's params. The web interface shows these in the
+ * visitor's language: every key has an `err.<key>` message in each ui/locales file, with the same
+ * placeholders (checked by test/unit/locales.test.ts).
+ */
+export const ERROR_TEXTS = {
+  forbidden: 'not allowed',
+  'auth.required': 'authentication required',
+  'auth.signInFirst': 'sign in first',
+  'auth.adminOnly': 'system administrators only',
+  'auth.robotNotAllowed': 'robot accounts may not do this',
+  'auth.invalidLogin': 'invalid username or password',
+  'auth.throttled': 'too many failed logins for this user; try again later',
+  'auth.directoryUnavailable': 'the user directory cannot be reached; try again later',
+  csrf: 'missing or wrong CSRF token; reload the page and try again',
+  'form.tooLarge': 'form too large',
+  'form.nothingToChange': 'nothing to change',
+  'form.unknownRole': 'unknown role',
+  'form.badEmail': 'email: invalid email address',
+  'form.badExpiry': 'expiresInDays must be a whole number from {min} to {max}',
+  'session.usersOnly': 'only users can sign in to the web interface',
+  'session.passwordOnly': 'sign in with your password, not a token',
+  'session.unknownUser': 'unknown user',
+  'user.badName': 'username must be 1-64 characters: letters, digits, ".", "_", "@" or "-", starting with a letter or digit',
+  'user.exists': 'user {name} already exists',
+  'user.notFound': 'user {name} not found',
+  'user.selfLockout': 'you cannot remove your own admin rights or disable yourself',
+  'user.deleteSelf': 'you cannot delete yourself',
+  'user.directoryPassword': 'the password of a directory user is changed in the directory',
+  'password.tooShort': 'password must be at least {min} characters',
+  'password.tooLong': 'password must be at most {max} characters',
+  'password.oldRequired': 'oldPassword is required to change your own password',
+  'password.oldWrong': 'oldPassword is wrong',
+  'token.usersOnly': 'only users have personal access tokens',
+  'token.noMinting': 'personal access tokens cannot create tokens; sign in with your password',
+  'token.badName': 'token name must be 1-64 letters, digits, ".", "_" or "-"',
+  'token.exists': 'token {name} already exists',
+  'token.notFound': 'token {name} not found',
+  'project.badName': 'project name must be 1-{max} characters of lowercase letters and digits, separated by ".", "_", "__" or "-"',
+  'project.exists': 'project {name} already exists',
+  'project.notFound': 'project {name} not found',
+  'project.usersOnly': 'only users may create projects',
+  'project.manageOnly': 'only a projectAdmin of this project or a system admin may do this',
+  'project.deleteNeedsAdmin': 'deleting a project needs the projectAdmin role',
+  'project.defaultUndeletable': 'the default project {name} cannot be deleted',
+  'project.notEmpty': 'project {name} still has {count} repositories; delete them first',
+  'member.notFound': 'member {name} of project {project} not found',
+  'group.badName': 'group name must be 1-256 printable characters',
+  'group.notFound': 'group {name} of project {project} not found',
+  'robot.badName': 'robot name must be 1-64 lowercase letters and digits, separated by ".", "_" or "-"',
+  'robot.noPermissions': 'permissions must name at least one of pull, push, delete',
+  'robot.exists': 'robot {name} already exists',
+  'robot.notFound': 'robot {name} not found',
+  'repository.badName': 'invalid repository name',
+  'repository.notFound': 'repository {name} not found',
+  'tag.notFound': 'tag {tag} of {repository} not found',
+  'image.notFound': 'image {digest} of {repository} not found',
+  'delete.roleNeeded': 'deleting needs the developer or projectAdmin role (or a robot with delete)',
+  'delete.inIndex': '{digest} is part of the tagged index {index}; delete the index, or pass force=true',
+  'delete.registryRefused': 'the registry refused to delete {digest} ({reason})',
+  'page.notFound': 'page not found',
+} as const satisfies Record<string, string>;
+
+export type ErrorKey = keyof typeof ERROR_TEXTS;
+export type ErrorParams = Readonly<Record<string, string | number>>;
+type Status = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 503;
+
+/** Fills `{name}` placeholders of a template; an unknown placeholder stays as it is. */
+export function fillTemplate(template: string, params: ErrorParams, format: (n: number) => string = String): string {
+  return template.replace(/\{(\w+)\}/g, (whole, name: string) => {
+    const value = params[name];
+    if (value === undefined) return whole;
+    return typeof value === 'number' ? format(value) : value;
+  });
+}
+
+/**
+ * The one error type: a stable code, the HTTP status it maps to, and a message safe to show.
+ * Errors a person can meet also carry a key of ERROR_TEXTS and its params, so the web interface
+ * can say the same thing in the visitor's language; the API answers with the English message.
+ */
 export class AppError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 503,
+    readonly status: Status,
     readonly code: string,
     message: string,
     readonly headers: Record<string, string> = {},
+    readonly key?: ErrorKey,
+    readonly params: ErrorParams = {},
   ) {
     super(message);
   }
 }
 
-export const badRequest = (message: string, code = 'invalid_request') => new AppError(400, code, message);
-export const unauthorized = (message = 'authentication required') =>
-  new AppError(401, 'unauthorized', message, { 'WWW-Authenticate': 'Basic realm="wharf", charset="UTF-8"' });
-export const forbidden = (message = 'not allowed') => new AppError(403, 'forbidden', message);
-export const notFound = (what: string) => new AppError(404, 'not_found', `${what} not found`);
-export const conflict = (message: string) => new AppError(409, 'conflict', message);
+/** An AppError whose message is ERROR_TEXTS[key] filled with params. */
+export const fail = (status: Status, code: string, key: ErrorKey, params: ErrorParams = {}, headers: Record<string, string> = {}) =>
+  new AppError(status, code, fillTemplate(ERROR_TEXTS[key], params), headers, key, params);
+
+export const badRequest = (key: ErrorKey, params?: ErrorParams) => fail(400, 'invalid_request', key, params);
+export const unauthorized = (key: ErrorKey = 'auth.required') =>
+  fail(401, 'unauthorized', key, {}, { 'WWW-Authenticate': 'Basic realm="wharf", charset="UTF-8"' });
+export const forbidden = (key: ErrorKey = 'forbidden', params?: ErrorParams) => fail(403, 'forbidden', key, params);
+export const notFound = (key: ErrorKey, params?: ErrorParams) => fail(404, 'not_found', key, params);
+export const conflict = (key: ErrorKey, params?: ErrorParams) => fail(409, 'conflict', key, params);
+/** An error meant for operators and API clients only (token endpoint, CLI), with no localized text. */
+export const invalidRequest = (message: string) => new AppError(400, 'invalid_request', message);

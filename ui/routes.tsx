@@ -13,13 +13,13 @@ import { createRobot, deleteRobot, listRobots, updateRobot } from '../src/access
 import { createProject, deleteProject, listMembers, listProjects, removeMember, repositoryCount, setMember, updateProject, visibleProject } from '../src/access/projects';
 import { repositoryActions } from '../src/access/resolve';
 import { isValidRepositoryName, REPOSITORY_ACTIONS, ROLES, type RepositoryAction, type Role } from '../src/access/roles';
-import { deleteImage, deleteRepository, deleteTag, type DeleteDeps } from '../src/artifacts/delete';
+import { deleteImage, deleteRepository, deleteTag, taggedParents, type DeleteDeps } from '../src/artifacts/delete';
 import { listTags, visibleRepository } from '../src/artifacts/list';
 import { listRepositories } from '../src/artifacts/list';
 import { findRepository, tagsOfDigest } from '../src/artifacts/state';
 import { listAudit } from '../src/audit/list';
 import { recordAudit } from '../src/audit/record';
-import { AppError, forbidden, notFound, unauthorized } from '../src/errors';
+import { AppError, badRequest, fail, forbidden, notFound, unauthorized } from '../src/errors';
 import { DIGEST_RE, TAG_RE } from '../src/events/envelope';
 import { actorOf, clientIp, type AppContext, type AppEnv } from '../src/http/env';
 import { clearSessionCookie, SESSION_COOKIE, sessionMiddleware, setSessionCookie } from '../src/http/session';
@@ -130,14 +130,14 @@ function signedInUser(c: AppContext): Extract<Principal, { kind: 'user' }> {
   const p = c.var.principal;
   if (p?.kind !== 'user') {
     if (c.req.method === 'GET' || c.req.method === 'HEAD') throw new SignInRequired();
-    throw unauthorized('sign in first');
+    throw unauthorized('auth.signInFirst');
   }
   return p;
 }
 
 function adminUser(c: AppContext) {
   const p = signedInUser(c);
-  if (!p.admin) throw forbidden('system administrators only');
+  if (!p.admin) throw forbidden('auth.adminOnly');
   return p;
 }
 
@@ -160,7 +160,7 @@ const field = (form: Form, name: string) => {
 /** The `role` field of a member or group form; 400 for anything but a known role. */
 function formRole(form: Form): Role {
   const role = field(form, 'role');
-  if (!(ROLES as readonly string[]).includes(role)) throw new AppError(400, 'invalid_request', 'unknown role');
+  if (!(ROLES as readonly string[]).includes(role)) throw badRequest('form.unknownRole');
   return role as Role;
 }
 
@@ -169,22 +169,25 @@ function noticeOf(c: AppContext, v: View): string | null {
   return Object.hasOwn(NOTICES, done) ? v.i18n.t(NOTICES[done]!) : null;
 }
 
-/** A service error as a line for the page: a localized lead-in and the service's own explanation. */
+/** A service error as a line for the page, in the visitor's language: its own message if it has a key, else a lead-in by status. */
 function errorText(v: View, err: unknown): string {
   if (!(err instanceof AppError)) throw err;
-  const { t } = v.i18n;
-  if (err.code === 'csrf') return t('error.csrf');
-  const lead: Record<number, MessageKey> = {
-    400: 'error.invalid',
-    401: 'error.signIn',
-    403: 'error.forbidden',
-    404: 'error.notFound',
-    409: 'error.conflict',
-    429: 'error.throttled',
-    503: 'error.unavailable',
-  };
-  return `${t(lead[err.status] ?? 'error.generic')}: ${err.message}`;
+  return localizedError(v, err) ?? v.i18n.t(STATUS_TITLES[err.status] ?? 'error.generic');
 }
+
+const STATUS_TITLES: Record<number, MessageKey> = {
+  400: 'error.invalid',
+  401: 'error.signIn',
+  403: 'error.forbidden',
+  404: 'error.notFound',
+  409: 'error.conflict',
+  413: 'error.tooLarge',
+  429: 'error.throttled',
+  503: 'error.unavailable',
+};
+
+/** The error's own message in the visitor's language, or null for an error without a key. */
+const localizedError = (v: View, err: AppError): string | null => (err.key ? v.i18n.t(`err.${err.key}`, err.params) : null);
 
 const statusOf = (err: unknown): ContentfulStatusCode => (err instanceof AppError ? (err.status as ContentfulStatusCode) : 500);
 
@@ -216,7 +219,7 @@ const pageHeaders: MiddlewareHandler<AppEnv> = async (c, next) => {
 const anonymousCsrf: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (c.req.method !== 'POST' || c.var.principal.kind === 'user' || c.req.path === '/logout') return next();
   const presented = field(await formOf(c), '_csrf') || c.req.header('x-csrf-token') || '';
-  if (!sameSecret(presented, getCookie(c, PRE_CSRF_COOKIE) ?? '')) throw new AppError(403, 'csrf', 'missing or wrong CSRF token');
+  if (!sameSecret(presented, getCookie(c, PRE_CSRF_COOKIE) ?? '')) throw fail(403, 'csrf', 'csrf');
   return next();
 };
 
@@ -237,9 +240,8 @@ export function uiRoutes(): Hono<AppEnv> {
     const v = view(c, c.req.method === 'GET' || c.req.method === 'HEAD' ? undefined : '/projects');
     const { t } = v.i18n;
     if (err instanceof AppError) {
-      const titles: Record<number, MessageKey> = { 400: 'error.invalid', 401: 'error.signIn', 403: 'error.forbidden', 404: 'error.notFound', 409: 'error.conflict', 413: 'error.tooLarge', 429: 'error.throttled', 503: 'error.unavailable' };
-      const detail = err.code === 'csrf' ? t('error.csrf') : err.message;
-      return render(c, <ErrorPage v={v} title={t(titles[err.status] ?? 'error.generic')} detail={detail} />, err.status as ContentfulStatusCode);
+      const detail = localizedError(v, err) ?? undefined;
+      return render(c, <ErrorPage v={v} title={t(STATUS_TITLES[err.status] ?? 'error.generic')} detail={detail} />, err.status as ContentfulStatusCode);
     }
     if (err instanceof RegistryError) {
       c.var.deps?.log.warn({ err: err.message, path: c.req.path }, 'registry call failed');
@@ -260,7 +262,7 @@ export function uiRoutes(): Hono<AppEnv> {
       bodyLimit({
         maxSize: 64 * 1024,
         onError: () => {
-          throw new AppError(413, 'payload_too_large', 'form too large');
+          throw fail(413, 'payload_too_large', 'form.tooLarge');
         },
       }),
     ),
@@ -453,7 +455,7 @@ export function uiRoutes(): Hono<AppEnv> {
     '/projects/:name/robots/update',
     (c, name, form) => {
       const disabled = field(form, 'disabled');
-      if (disabled !== 'true' && disabled !== 'false') throw new AppError(400, 'invalid_request', 'nothing to change');
+      if (disabled !== 'true' && disabled !== 'false') throw badRequest('form.nothingToChange');
       updateRobot(c.var.deps.db, c.var.principal, name, field(form, 'robot'), { disabled: disabled === 'true' }, actorOf(c));
     },
     'robotUpdated',
@@ -477,7 +479,7 @@ export function uiRoutes(): Hono<AppEnv> {
     signedInUser(c);
     const name = c.req.param('name');
     const access = visibleProject(c.var.deps.db, c.var.principal, name);
-    if (!access.canManage) throw forbidden('deleting a project needs the projectAdmin role');
+    if (!access.canManage) throw forbidden('project.deleteNeedsAdmin');
     const v = view(c);
     const { t } = v.i18n;
     const base = `/projects/${encodeURIComponent(name)}`;
@@ -520,7 +522,7 @@ export function uiRoutes(): Hono<AppEnv> {
     try {
       const expiresInDays = days ? Number(days) : undefined;
       if (expiresInDays !== undefined && (!Number.isInteger(expiresInDays) || expiresInDays < 1 || expiresInDays > 3650))
-        throw new AppError(400, 'invalid_request', 'expiresInDays must be a whole number from 1 to 3650');
+        throw badRequest('form.badExpiry', { min: 1, max: 3650 });
       const { db, clock } = c.var.deps;
       const created = createRobot(db, clock, principal, name, { name: field(form, 'name').trim(), permissions, ...(expiresInDays ? { expiresInDays } : {}) }, actorOf(c));
       // The secret is in this response only.
@@ -534,7 +536,7 @@ export function uiRoutes(): Hono<AppEnv> {
   // ---- repositories and deletion ----
   ui.get('/repositories/:name{.+}', (c) => {
     const name = c.req.param('name');
-    if (!isValidRepositoryName(name)) throw notFound(`repository ${name}`);
+    if (!isValidRepositoryName(name)) throw notFound('repository.notFound', { name });
     const { db } = c.var.deps;
     const v = view(c);
     const { repository, projectName } = visibleRepository(db, c.var.principal, name);
@@ -564,9 +566,9 @@ export function uiRoutes(): Hono<AppEnv> {
   /** The repository of a delete form or confirmation, checked: visible, and the caller may delete there. */
   const deletable = (c: AppContext, name: string) => {
     signedInUser(c);
-    if (!isValidRepositoryName(name)) throw notFound(`repository ${name}`);
+    if (!isValidRepositoryName(name)) throw notFound('repository.notFound', { name });
     const access = visibleRepository(c.var.deps.db, c.var.principal, name);
-    if (!mayDelete(c, name)) throw forbidden('deleting needs the developer or projectAdmin role');
+    if (!mayDelete(c, name)) throw forbidden('delete.roleNeeded');
     return access;
   };
 
@@ -580,9 +582,9 @@ export function uiRoutes(): Hono<AppEnv> {
     const name = c.req.query('repository') ?? '';
     const tag = c.req.query('tag') ?? '';
     const { repository } = deletable(c, name);
-    if (!TAG_RE.test(tag)) throw notFound(`tag ${tag}`);
+    if (!TAG_RE.test(tag)) throw notFound('tag.notFound', { tag, repository: name });
     const known = listTags(c.var.deps.db, c.var.principal, name, { q: tag, page: 1, pageSize: 500 }).items.find((t) => t.name === tag);
-    if (!known) throw notFound(`tag ${tag} of ${name}`);
+    if (!known) throw notFound('tag.notFound', { tag, repository: name });
     const others = tagsOfDigest(c.var.deps.db, repository.id, known.digest).filter((t) => t !== tag);
     return render(c, <ConfirmDeletePage v={view(c)} kind="tag" repository={name} tag={tag} digest={known.digest} otherTags={others} />);
   });
@@ -592,27 +594,40 @@ export function uiRoutes(): Hono<AppEnv> {
     const name = field(form, 'repository');
     const tag = field(form, 'tag');
     const { projectName } = deletable(c, name);
-    if (!TAG_RE.test(tag)) throw notFound(`tag ${tag}`);
+    if (!TAG_RE.test(tag)) throw notFound('tag.notFound', { tag, repository: name });
     await deleteTag(deleteDeps(c), c.var.principal, name, tag, actorOf(c));
     return afterDelete(c, name, 'tagDeleted', projectName);
   });
 
-  ui.get('/delete/image', (c) => {
-    const name = c.req.query('repository') ?? '';
-    const digest = c.req.query('digest') ?? '';
+  /** The confirmation of an image delete: the tags that go with it and the tagged indexes that list it. */
+  const imageConfirmation = (c: AppContext, name: string, digest: string, extra: { error?: string; status?: ContentfulStatusCode } = {}) => {
     const { repository } = deletable(c, name);
-    if (!DIGEST_RE.test(digest)) throw notFound(`image ${digest}`);
-    const tags = tagsOfDigest(c.var.deps.db, repository.id, digest).sort();
-    return render(c, <ConfirmDeletePage v={view(c)} kind="image" repository={name} digest={digest} otherTags={tags} />);
-  });
+    if (!DIGEST_RE.test(digest)) throw notFound('image.notFound', { digest, repository: name });
+    const db = c.var.deps.db;
+    const tags = tagsOfDigest(db, repository.id, digest).sort();
+    const indexes = taggedParents(db, repository.id, digest).map((index) => ({ digest: index, tags: tagsOfDigest(db, repository.id, index).sort() }));
+    return render(
+      c,
+      <ConfirmDeletePage v={view(c)} kind="image" repository={name} digest={digest} otherTags={tags} indexes={indexes} error={extra.error} />,
+      extra.status,
+    );
+  };
+
+  ui.get('/delete/image', (c) => imageConfirmation(c, c.req.query('repository') ?? '', c.req.query('digest') ?? ''));
 
   ui.post('/delete/image', async (c) => {
     const form = await formOf(c);
     const name = field(form, 'repository');
     const digest = field(form, 'digest');
     const { projectName } = deletable(c, name);
-    if (!DIGEST_RE.test(digest)) throw notFound(`image ${digest}`);
-    await deleteImage(deleteDeps(c), c.var.principal, name, digest, { force: false }, actorOf(c));
+    if (!DIGEST_RE.test(digest)) throw notFound('image.notFound', { digest, repository: name });
+    try {
+      await deleteImage(deleteDeps(c), c.var.principal, name, digest, { force: field(form, 'force') === 'true' }, actorOf(c));
+    } catch (err) {
+      // Refused while a tagged index lists the image: ask again, now with the reason and the checkbox.
+      if (err instanceof AppError && err.status === 409) return imageConfirmation(c, name, digest, { error: errorText(view(c), err), status: 409 });
+      throw err;
+    }
     return afterDelete(c, name, 'imageDeleted', projectName);
   });
 
@@ -711,7 +726,7 @@ export function uiRoutes(): Hono<AppEnv> {
     const form = await formOf(c);
     const draft = { username: field(form, 'username').trim(), email: field(form, 'email').trim(), admin: field(form, 'admin') === 'true' };
     try {
-      if (draft.email && !/^[^\s@]+@[^\s@]+$/.test(draft.email)) throw new AppError(400, 'invalid_request', 'email: invalid email address');
+      if (draft.email && !/^[^\s@]+@[^\s@]+$/.test(draft.email)) throw badRequest('form.badEmail');
       await createUser(c.var.deps.db, { username: draft.username, password: field(form, 'password'), email: draft.email || null, admin: draft.admin }, actorOf(c));
     } catch (err) {
       return usersPage(c, { error: errorText(view(c), err), draft, status: statusOf(err) });
@@ -726,7 +741,7 @@ export function uiRoutes(): Hono<AppEnv> {
     const input: { admin?: boolean; disabled?: boolean } = {};
     if (field(form, 'admin')) input.admin = field(form, 'admin') === 'true';
     if (field(form, 'disabled')) input.disabled = field(form, 'disabled') === 'true';
-    if (input.admin === undefined && input.disabled === undefined) throw new AppError(400, 'invalid_request', 'nothing to change');
+    if (input.admin === undefined && input.disabled === undefined) throw badRequest('form.nothingToChange');
     try {
       const user = updateUser(c.var.deps.db, username, input, actorOf(c));
       c.var.deps.credentialCache.dropUser(user.id);
@@ -825,7 +840,7 @@ export function uiRoutes(): Hono<AppEnv> {
     try {
       const expiresInDays = days ? Number(days) : undefined;
       if (expiresInDays !== undefined && (!Number.isInteger(expiresInDays) || expiresInDays < 1 || expiresInDays > 3650))
-        throw new AppError(400, 'invalid_request', 'expiresInDays must be a whole number from 1 to 3650');
+        throw badRequest('form.badExpiry', { min: 1, max: 3650 });
       const { db, clock } = c.var.deps;
       const created = createPersonalToken(db, clock, principal, principal.username, { name, ...(expiresInDays ? { expiresInDays } : {}) }, actorOf(c));
       // The secret is in this response only: it is not stored and never shown again.
@@ -904,7 +919,7 @@ export function uiRoutes(): Hono<AppEnv> {
   // Any other page path: a friendly 404 page; API, registry and metrics paths keep their JSON 404.
   ui.get('*', async (c, next) => {
     if (!isUiPath(c.req.path)) return next();
-    throw notFound('page');
+    throw notFound('page.notFound');
   });
 
   return ui;

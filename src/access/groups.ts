@@ -9,7 +9,7 @@ import type { Role } from './roles';
 
 /** A directory group's name (its cn): printable, no control characters. */
 export function assertGroupName(name: string): void {
-  if (name.length < 1 || name.length > 256 || /[\u0000-\u001f\u007f]/.test(name)) throw badRequest('group name must be 1-256 printable characters');
+  if (name.length < 1 || name.length > 256 || /[\u0000-\u001f\u007f]/.test(name)) throw badRequest('group.badName');
 }
 
 export function listGroupRoles(db: Tx, principal: Principal, projectName: string) {
@@ -50,7 +50,7 @@ export function removeGroupRole(db: Db, principal: Principal, projectName: strin
       .delete(groupMembers)
       .where(and(eq(groupMembers.projectId, project.id), eq(groupMembers.groupName, group)))
       .run().changes;
-    if (removed === 0) throw notFound(`group ${group} of project ${projectName}`);
+    if (removed === 0) throw notFound('group.notFound', { name: group, project: projectName });
     recordAudit(tx, { username: actor.username, action: 'group_remove', resourceType: 'group', resource: group, project: project.name, sourceIp: actor.ip });
   });
 }

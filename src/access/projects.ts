@@ -13,9 +13,7 @@ export type Project = typeof projects.$inferSelect;
 
 export function assertProjectName(name: string): void {
   if (!isValidProjectName(name))
-    throw badRequest(
-      `project name must be 1-${PROJECT_NAME_MAX} characters of lowercase letters and digits, separated by ".", "_", "__" or "-"`,
-    );
+    throw badRequest('project.badName', { max: PROJECT_NAME_MAX });
 }
 
 const projectByName = preparedPerConnection((db) =>
@@ -81,16 +79,16 @@ export interface ProjectAccess {
 /** A project the caller can see, else 404 (a private project's existence is not revealed). */
 export function visibleProject(db: Tx, principal: Principal, name: string): ProjectAccess {
   const project = findProject(db, name);
-  if (!project) throw notFound(`project ${name}`);
+  if (!project) throw notFound('project.notFound', { name });
   const role = roleIn(db, principal, project.id);
-  if (!seesProject(principal, project, role)) throw notFound(`project ${name}`);
+  if (!seesProject(principal, project, role)) throw notFound('project.notFound', { name });
   return { project, role, canManage: canManageProject(principal.admin, role) };
 }
 
 /** A project the caller may administer: 404 when they cannot see it, 403 when they only see it. */
 export function managedProject(db: Tx, principal: Principal, name: string): ProjectAccess {
   const access = visibleProject(db, principal, name);
-  if (!access.canManage) throw forbidden('only a projectAdmin of this project or a system admin may do this');
+  if (!access.canManage) throw forbidden('project.manageOnly');
   return access;
 }
 
@@ -107,10 +105,10 @@ export function projectView(p: Project, extra: { role?: Role | null; repositoryC
 }
 
 export function createProject(db: Db, principal: Principal, input: { name: string; public?: boolean }, actor: Actor): Project {
-  if (principal.kind !== 'user') throw forbidden('only users may create projects');
+  if (principal.kind !== 'user') throw forbidden('project.usersOnly');
   assertProjectName(input.name);
   return db.transaction((tx) => {
-    if (findProject(tx, input.name)) throw conflict(`project ${input.name} already exists`);
+    if (findProject(tx, input.name)) throw conflict('project.exists', { name: input.name });
     const project = tx
       .insert(projects)
       .values({ name: input.name, public: input.public ?? false, createdBy: principal.username })
@@ -197,9 +195,9 @@ export function updateProject(db: Db, principal: Principal, name: string, input:
 export function deleteProject(db: Db, principal: Principal, name: string, defaultProject: string, actor: Actor): void {
   db.transaction((tx) => {
     const { project } = managedProject(tx, principal, name);
-    if (name === defaultProject) throw conflict(`the default project ${name} cannot be deleted`);
+    if (name === defaultProject) throw conflict('project.defaultUndeletable', { name });
     const n = repositoryCount(tx, project.id);
-    if (n > 0) throw conflict(`project ${name} still has ${n} repositories; delete them first`);
+    if (n > 0) throw conflict('project.notEmpty', { name, count: n });
     tx.delete(projects).where(eq(projects.id, project.id)).run();
     recordAudit(tx, {
       username: actor.username,
@@ -227,7 +225,7 @@ export function setMember(db: Db, principal: Principal, name: string, username: 
   return db.transaction((tx) => {
     const { project } = managedProject(tx, principal, name);
     const user = findUser(tx, username);
-    if (!user) throw new AppError(404, 'not_found', `user ${username} not found`);
+    if (!user) throw notFound('user.notFound', { name: username });
     tx.insert(members)
       .values({ projectId: project.id, userId: user.id, role })
       .onConflictDoUpdate({ target: [members.projectId, members.userId], set: { role } })
@@ -255,7 +253,7 @@ export function removeMember(db: Db, principal: Principal, name: string, usernam
           .where(and(eq(members.projectId, project.id), eq(members.userId, user.id)))
           .run().changes
       : 0;
-    if (removed === 0) throw notFound(`member ${username} of project ${name}`);
+    if (removed === 0) throw notFound('member.notFound', { name: username, project: name });
     recordAudit(tx, {
       username: actor.username,
       action: 'member_remove',

@@ -38,7 +38,7 @@ export function robotView(r: Robot, project: string) {
 function shortName(project: string, name: string): string {
   const full = parseRobotAccount(name);
   if (full) {
-    if (full.project !== project) throw notFound(`robot ${name}`);
+    if (full.project !== project) throw notFound('robot.notFound', { name });
     return full.name;
   }
   return name;
@@ -53,15 +53,15 @@ export function createRobot(
   actor: Actor,
 ) {
   if (!ROBOT_NAME_RE.test(input.name) || input.name.length > 64)
-    throw badRequest('robot name must be 1-64 lowercase letters and digits, separated by ".", "_" or "-"');
+    throw badRequest('robot.badName');
   const permissions = REPOSITORY_ACTIONS.filter((a) => input.permissions.includes(a));
-  if (permissions.length === 0) throw badRequest('permissions must name at least one of pull, push, delete');
+  if (permissions.length === 0) throw badRequest('robot.noPermissions');
   const { secret, hash } = newSecret('wrb');
   const expiresAt = input.expiresInDays ? new Date(clock.now() + input.expiresInDays * 86_400_000).toISOString() : null;
   return db.transaction((tx) => {
     const { project } = managedProject(tx, principal, projectName);
     if (tx.select().from(robots).where(and(eq(robots.projectId, project.id), eq(robots.name, input.name))).get())
-      throw conflict(`robot ${robotAccount(project.name, input.name)} already exists`);
+      throw conflict('robot.exists', { name: robotAccount(project.name, input.name) });
     const robot = tx
       .insert(robots)
       .values({ projectId: project.id, name: input.name, secretHash: hash, permissions: permissions.join(','), expiresAt, createdBy: actor.username })
@@ -97,7 +97,7 @@ function getRobot(tx: Tx, projectId: number, projectName: string, name: string):
     .from(robots)
     .where(and(eq(robots.projectId, projectId), eq(robots.name, shortName(projectName, name))))
     .get();
-  if (!robot) throw notFound(`robot ${name}`);
+  if (!robot) throw notFound('robot.notFound', { name });
   return robot;
 }
 

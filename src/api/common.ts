@@ -61,13 +61,13 @@ export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
 
 export function requireUser(c: AppContext): Extract<Principal, { kind: 'user' }> {
   const p = c.var.principal;
-  if (p.kind === 'robot') throw forbidden('robot accounts may not do this');
+  if (p.kind === 'robot') throw forbidden('auth.robotNotAllowed');
   if (p.kind !== 'user') throw unauthorized();
   return p;
 }
 
 export function requireAdmin(c: AppContext): Extract<Principal, { kind: 'user' }> {
   const p = requireUser(c);
-  if (!p.admin) throw forbidden('system administrators only');
+  if (!p.admin) throw forbidden('auth.adminOnly');
   return p;
 }

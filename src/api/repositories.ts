@@ -48,7 +48,7 @@ const deleteDeps = (c: AppContext): DeleteDeps => ({
 });
 
 function validRepository(name: string): string {
-  if (!isValidRepositoryName(name)) throw badRequest('invalid repository name');
+  if (!isValidRepositoryName(name)) throw badRequest('repository.badName');
   return name;
 }
 

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { and, eq, isNotNull } from 'drizzle-orm';
 import type { Db, Tx } from '../db/open';
 import { manifests, tags } from '../db/schema';
-import { AppError, forbidden, notFound, unauthorized } from '../errors';
+import { conflict, forbidden, notFound, unauthorized } from '../errors';
 import { recordAudit } from '../audit/record';
 import { repositoryActions } from '../access/resolve';
 import { projectOf } from '../access/roles';
@@ -27,12 +27,12 @@ function deletableRepository(deps: DeleteDeps, principal: Principal, name: strin
   if (principal.kind === 'anonymous') throw unauthorized();
   const { repository } = visibleRepository(deps.db, principal, name);
   if (!repositoryActions(deps.db, principal, name, deps.defaultProject).includes('delete'))
-    throw forbidden('deleting needs the developer or projectAdmin role (or a robot with delete)');
+    throw forbidden('delete.roleNeeded');
   return repository;
 }
 
 /** Indexes in the repository that list `digest` as a child and still have a tag. */
-function taggedParents(tx: Tx, repositoryId: number, digest: string): string[] {
+export function taggedParents(tx: Tx, repositoryId: number, digest: string): string[] {
   return tx
     .select({ digest: manifests.digest, children: manifests.children })
     .from(manifests)
@@ -46,7 +46,7 @@ function taggedParents(tx: Tx, repositoryId: number, digest: string): string[] {
 async function deleteByDigest(registry: RegistryClient, repository: string, digest: string): Promise<void> {
   const res = await registry.deleteManifest(repository, digest);
   if (res.status !== 202 && res.status !== 404)
-    throw new AppError(409, 'conflict', `the registry refused to delete ${digest} (${res.code ?? res.status})`);
+    throw conflict('delete.registryRefused', { digest, reason: String(res.code ?? res.status) });
 }
 
 /**
@@ -88,7 +88,7 @@ export async function deleteTag(deps: DeleteDeps, principal: Principal, name: st
     .from(tags)
     .where(and(eq(tags.repositoryId, repo.id), eq(tags.name, tag)))
     .get();
-  if (!head && !known) throw notFound(`tag ${tag} of ${name}`);
+  if (!head && !known) throw notFound('tag.notFound', { tag, repository: name });
   const digest = head?.digest ?? known!.digest;
   const siblings = tagsOfDigest(deps.db, repo.id, digest).filter((t) => t !== tag);
   const lastReference = siblings.length === 0 && taggedParents(deps.db, repo.id, digest).length === 0;
@@ -128,14 +128,14 @@ export async function deleteImage(
   const repo = deletableRepository(deps, principal, name);
   const parents = taggedParents(deps.db, repo.id, digest);
   if (parents.length > 0 && !opts.force)
-    throw new AppError(409, 'conflict', `${digest} is part of the tagged index ${parents[0]}; delete the index, or pass force=true`);
+    throw conflict('delete.inIndex', { digest, index: parents[0]! });
   const head = await deps.registry.headManifest(name, digest);
   const known = deps.db
     .select({ id: manifests.id })
     .from(manifests)
     .where(and(eq(manifests.repositoryId, repo.id), eq(manifests.digest, digest)))
     .get();
-  if (!head && !known) throw notFound(`manifest ${digest} of ${name}`);
+  if (!head && !known) throw notFound('image.notFound', { digest, repository: name });
   if (head) await deleteByDigest(deps.registry, name, digest);
   return deps.db.transaction((tx) => {
     const gone = removeManifest(tx, repo.id, digest);

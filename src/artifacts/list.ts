@@ -58,9 +58,9 @@ export interface RepositoryAccess {
 export function visibleRepository(db: Tx, principal: Principal, name: string): RepositoryAccess {
   const repository = findRepository(db, name);
   const project = repository ? db.select().from(projects).where(eq(projects.id, repository.projectId)).get() : undefined;
-  if (!repository || !project) throw notFound(`repository ${name}`);
+  if (!repository || !project) throw notFound('repository.notFound', { name });
   const role = roleIn(db, principal, project.id);
-  if (!seesProject(principal, project, role)) throw notFound(`repository ${name}`);
+  if (!seesProject(principal, project, role)) throw notFound('repository.notFound', { name });
   return { repository, projectName: project.name, role };
 }
 

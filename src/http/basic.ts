@@ -1,4 +1,4 @@
-import { badRequest } from '../errors';
+import { invalidRequest } from '../errors';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -12,14 +12,14 @@ export function parseBasicAuth(header: string | undefined): { username: string; 
   if (!match) return null;
   const b64 = match[1] ?? '';
   if (b64 === '' || b64.length > 4096 || !/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0)
-    throw badRequest('malformed Basic authorization header');
+    throw invalidRequest('malformed Basic authorization header');
   let decoded: string;
   try {
     decoded = utf8.decode(Buffer.from(b64, 'base64'));
   } catch {
-    throw badRequest('Basic credentials must be UTF-8');
+    throw invalidRequest('Basic credentials must be UTF-8');
   }
   const colon = decoded.indexOf(':');
-  if (colon <= 0) throw badRequest('malformed Basic authorization header');
+  if (colon <= 0) throw invalidRequest('malformed Basic authorization header');
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }

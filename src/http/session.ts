@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
-import { AppError } from '../errors';
+import { fail } from '../errors';
 import { anonymous } from '../identity/principal';
 import { resolveSession } from '../identity/sessions';
 import type { AppEnv } from './env';
@@ -55,6 +55,6 @@ export const sessionMiddleware: MiddlewareHandler<AppEnv> = async (c, next) => {
   c.set('principal', session?.principal ?? anonymous);
   c.set('csrfToken', session?.csrfToken ?? '');
   if (session && !SAFE_METHODS.has(c.req.method) && !sameToken(await presentedCsrf(c), session.csrfToken))
-    throw new AppError(403, 'csrf', 'missing or wrong CSRF token; reload the page and try again');
+    throw fail(403, 'csrf', 'csrf');
   await next();
 };

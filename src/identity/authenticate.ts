@@ -3,7 +3,7 @@ import { eq, sql } from 'drizzle-orm';
 import type { Clock } from '../clock';
 import type { Db } from '../db/open';
 import { users } from '../db/schema';
-import { AppError } from '../errors';
+import { fail } from '../errors';
 import { recordAudit } from '../audit/record';
 import { decoyHash, hashKind, hashPassword, verifyPassword } from './passwords';
 import type { Principal } from './principal';
@@ -123,12 +123,12 @@ export interface LoginContext {
 }
 
 export const tooManyAttempts = (retryAfter: number) =>
-  new AppError(429, 'too_many_requests', 'too many failed logins for this user; try again later', {
+  fail(429, 'too_many_requests', 'auth.throttled', {}, {
     'Retry-After': String(retryAfter),
   });
 
 export const invalidCredentials = () =>
-  new AppError(401, 'unauthorized', 'invalid username or password', {
+  fail(401, 'unauthorized', 'auth.invalidLogin', {}, {
     'WWW-Authenticate': 'Basic realm="wharf", charset="UTF-8"',
   });
 

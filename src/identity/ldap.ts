@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Client, InvalidCredentialsError, type Entry } from 'ldapts';
 import type { Config } from '../config/schema';
-import { AppError } from '../errors';
+import { fail } from '../errors';
 import type { Log } from '../log';
 
 /** What the directory says about a user who just proved their password. */
@@ -17,7 +17,7 @@ export interface DirectoryUser {
 
 /** The directory could not be asked: clients get 503, not a 401 they would read as a wrong password. */
 export const directoryUnavailable = () =>
-  new AppError(503, 'directory_unavailable', 'the user directory cannot be reached; try again later');
+  fail(503, 'directory_unavailable', 'auth.directoryUnavailable');
 
 /** RFC 4515: the characters that mean something in a filter value are written as \XX. */
 export function escapeFilterValue(value: string): string {

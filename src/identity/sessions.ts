@@ -25,10 +25,10 @@ export interface CreatedSession {
 
 /** Starts a browser session for a user who just proved their password. Robots never get one. */
 export function createSession(deps: SessionDeps, principal: Principal, ctx: LoginContext): CreatedSession {
-  if (principal.kind !== 'user') throw forbidden('only users can sign in to the web interface');
-  if (principal.via !== 'password') throw forbidden('sign in with your password, not a token');
+  if (principal.kind !== 'user') throw forbidden('session.usersOnly');
+  if (principal.via !== 'password') throw forbidden('session.passwordOnly');
   const user = findUserById(deps.db, principal.id);
-  if (!user) throw forbidden('unknown user');
+  if (!user) throw forbidden('session.unknownUser');
   const cookieValue = randomBytes(32).toString('base64url');
   const csrfToken = randomBytes(24).toString('base64url');
   const now = deps.clock.now();

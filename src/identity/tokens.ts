@@ -17,10 +17,10 @@ export const tokenView = (t: PersonalToken) => ({ name: t.name, expiresAt: t.exp
 
 /** Only the user may mint their own tokens; a system admin may list and revoke anyone's. */
 function tokenOwner(tx: Tx, principal: Principal, username: string, minting: boolean) {
-  if (principal.kind !== 'user') throw forbidden('only users have personal access tokens');
+  if (principal.kind !== 'user') throw forbidden('token.usersOnly');
   if (principal.username !== username && (minting || !principal.admin)) throw forbidden();
   // A leaked token must not be able to outlive its revocation by minting successors.
-  if (minting && principal.via === 'token') throw forbidden('personal access tokens cannot create tokens; sign in with your password');
+  if (minting && principal.via === 'token') throw forbidden('token.noMinting');
   return getUser(tx, username);
 }
 
@@ -32,13 +32,13 @@ export function createPersonalToken(
   input: { name: string; expiresInDays?: number },
   actor: Actor,
 ) {
-  if (!TOKEN_NAME_RE.test(input.name)) throw badRequest('token name must be 1-64 letters, digits, ".", "_" or "-"');
+  if (!TOKEN_NAME_RE.test(input.name)) throw badRequest('token.badName');
   const { secret, hash } = newSecret('wpat');
   const expiresAt = input.expiresInDays ? new Date(clock.now() + input.expiresInDays * 86_400_000).toISOString() : null;
   return db.transaction((tx) => {
     const user = tokenOwner(tx, principal, username, true);
     if (tx.select().from(personalTokens).where(and(eq(personalTokens.userId, user.id), eq(personalTokens.name, input.name))).get())
-      throw conflict(`token ${input.name} already exists`);
+      throw conflict('token.exists', { name: input.name });
     const row = tx.insert(personalTokens).values({ userId: user.id, name: input.name, secretHash: hash, expiresAt }).returning().get();
     recordAudit(tx, {
       username: actor.username,
@@ -64,7 +64,7 @@ export function deletePersonalToken(db: Db, principal: Principal, username: stri
       .delete(personalTokens)
       .where(and(eq(personalTokens.userId, user.id), eq(personalTokens.name, name)))
       .run().changes;
-    if (removed === 0) throw notFound(`token ${name}`);
+    if (removed === 0) throw notFound('token.notFound', { name });
     recordAudit(tx, { username: actor.username, action: 'token_delete', resourceType: 'token', resource: `${username}/${name}`, sourceIp: actor.ip });
   });
 }

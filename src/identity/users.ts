@@ -15,12 +15,12 @@ export const USERNAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 
 export function assertUsername(username: string): void {
   if (!USERNAME_RE.test(username))
-    throw badRequest('username must be 1-64 characters: letters, digits, ".", "_", "@" or "-", starting with a letter or digit');
+    throw badRequest('user.badName');
 }
 
 export function assertPasswordPolicy(password: string): void {
-  if (password.length < 8) throw badRequest('password must be at least 8 characters');
-  if (password.length > 256) throw badRequest('password must be at most 256 characters');
+  if (password.length < 8) throw badRequest('password.tooShort', { min: 8 });
+  if (password.length > 256) throw badRequest('password.tooLong', { max: 256 });
 }
 
 /** The public view of a user: never the hash. */
@@ -48,7 +48,7 @@ export const findUserById = (db: Tx, id: number): User | undefined => userById(d
 
 export function getUser(db: Tx, username: string): User {
   const user = findUser(db, username);
-  if (!user) throw notFound(`user ${username}`);
+  if (!user) throw notFound('user.notFound', { name: username });
   return user;
 }
 
@@ -69,7 +69,7 @@ export async function createUser(db: Db, input: CreateUserInput, actor: Actor): 
     passwordHash = await hashPassword(input.password);
   }
   return db.transaction((tx) => {
-    if (findUser(tx, input.username)) throw conflict(`user ${input.username} already exists`);
+    if (findUser(tx, input.username)) throw conflict('user.exists', { name: input.username });
     const user = tx
       .insert(users)
       .values({
@@ -117,7 +117,7 @@ export function updateUser(db: Db, username: string, input: UpdateUserInput, act
   return db.transaction((tx) => {
     const user = getUser(tx, username);
     if (user.username === actor.username && (input.admin === false || input.disabled === true))
-      throw new AppError(409, 'conflict', 'you cannot remove your own admin rights or disable yourself');
+      throw conflict('user.selfLockout');
     const changes: Partial<User> = { updatedAt: new Date().toISOString() };
     if (input.email !== undefined) changes.email = input.email;
     if (input.admin !== undefined) changes.admin = input.admin;
@@ -151,11 +151,11 @@ export async function changePassword(
   // Checked before the lookup, so the answer tells a non-admin nothing about which users exist.
   if (!self && !actor.admin) throw forbidden();
   const user = getUser(db, username);
-  if (user.source === 'ldap') throw new AppError(409, 'conflict', 'the password of a directory user is changed in the directory');
+  if (user.source === 'ldap') throw conflict('user.directoryPassword');
   if (self) {
-    if (input.oldPassword === undefined) throw badRequest('oldPassword is required to change your own password');
+    if (input.oldPassword === undefined) throw badRequest('password.oldRequired');
     if (!user.passwordHash || !(await verifyPassword(input.oldPassword, user.passwordHash)))
-      throw new AppError(403, 'forbidden', 'oldPassword is wrong');
+      throw forbidden('password.oldWrong');
   }
   assertPasswordPolicy(input.newPassword);
   const passwordHash = await hashPassword(input.newPassword);
@@ -185,7 +185,7 @@ export async function changePassword(
 export function deleteUser(db: Db, username: string, actor: Actor): void {
   db.transaction((tx) => {
     const user = getUser(tx, username);
-    if (user.username === actor.username) throw new AppError(409, 'conflict', 'you cannot delete yourself');
+    if (user.username === actor.username) throw conflict('user.deleteSelf');
     tx.delete(users).where(eq(users.id, user.id)).run();
     recordAudit(tx, {
       username: actor.username,

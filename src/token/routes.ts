@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { AppError, badRequest } from '../errors';
+import { AppError, invalidRequest } from '../errors';
 import { authenticatePassword } from '../identity/authenticate';
 import { anonymous, type Principal } from '../identity/principal';
 import { parseBasicAuth } from '../http/basic';
@@ -28,12 +28,12 @@ function tokenDeps(c: AppContext): TokenServiceDeps {
 
 function checkService(c: AppContext, service: string | undefined | null): void {
   if (service && service !== c.var.deps.config.token.service)
-    throw badRequest(`unknown service ${JSON.stringify(service.slice(0, 100))}`);
+    throw invalidRequest(`unknown service ${JSON.stringify(service.slice(0, 100))}`);
 }
 
 function scopesOf(values: string[]) {
   const count = values.reduce((n, v) => n + v.split(' ').filter(Boolean).length, 0);
-  if (count > MAX_SCOPES) throw badRequest(`too many scopes (${count}); at most ${MAX_SCOPES}`);
+  if (count > MAX_SCOPES) throw invalidRequest(`too many scopes (${count}); at most ${MAX_SCOPES}`);
   return parseScopes(values);
 }
 
@@ -84,7 +84,7 @@ export function tokenRoutes() {
   app.post('/', async (c) => {
     const type = c.req.header('content-type') ?? '';
     if (!/^application\/x-www-form-urlencoded\b/i.test(type))
-      throw badRequest('the token endpoint takes application/x-www-form-urlencoded bodies');
+      throw invalidRequest('the token endpoint takes application/x-www-form-urlencoded bodies');
     const declared = Number(c.req.header('content-length') ?? 0);
     if (declared > MAX_FORM_BYTES) throw new AppError(413, 'payload_too_large', 'form body too large');
     const raw = await c.req.text();
@@ -99,12 +99,12 @@ export function tokenRoutes() {
     if (grant === 'password') {
       const username = form.get('username');
       const password = form.get('password');
-      if (!username || password === null) throw badRequest('grant_type=password needs username and password');
+      if (!username || password === null) throw invalidRequest('grant_type=password needs username and password');
       principal = await authenticatePassword(c.var.deps, username, password, ctx);
       login = true;
     } else if (grant === 'refresh_token') {
       const token = form.get('refresh_token');
-      if (!token) throw badRequest('grant_type=refresh_token needs refresh_token');
+      if (!token) throw invalidRequest('grant_type=refresh_token needs refresh_token');
       principal = redeemRefreshToken(c.var.deps.db, c.var.deps.clock, token);
     } else {
       throw new AppError(400, 'unsupported_grant_type', 'grant_type must be password or refresh_token');

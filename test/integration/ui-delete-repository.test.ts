@@ -2,21 +2,25 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { skopeoCopy } from '../support/clients';
-import { buildImage } from '../support/oci';
+import { skopeoCopy, skopeoInspect } from '../support/clients';
+import { buildImage, buildIndex, type BuiltIndex } from '../support/oci';
+import { i18n } from '../../ui/i18n';
 import { registryView } from '../support/registry-view';
 import { waitFor } from '../support/wait';
+import { manifests } from '../../src/db/schema';
 import { admin, startTestWharf, type TestWharf } from '../support/wharf';
 
-/** Deleting a whole repository from the web UI, down to the real registry. */
+/** Deleting a whole repository, and a platform image of a tagged index, from the web UI, down to the real registry. */
 
 let w: TestWharf;
 let work: string;
+let index: BuiltIndex;
 
 beforeAll(async () => {
   work = await mkdtemp(path.join(os.tmpdir(), 'wharf-ui-repo-'));
-  const [started, image] = await Promise.all([startTestWharf(), buildImage(path.join(work, 'img'))]);
+  const [started, image, built] = await Promise.all([startTestWharf(), buildImage(path.join(work, 'img')), buildIndex(path.join(work, 'idx'), { tag: 'multi' })]);
   w = started;
+  index = built;
   await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'owner', password: 'owner-password-1' } });
   await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'viewer', password: 'viewer-password-1' } });
   await w.api('POST', '/api/v1/projects', { auth: 'owner:owner-password-1', body: { name: 'team' } });
@@ -33,14 +37,14 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-async function session(username: string, password: string) {
+async function session(username: string, password: string, lang = 'en') {
   const res = await fetch(`${w.url}/api/v1/session`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ username, password }),
   });
   const body = (await res.json()) as { csrfToken: string };
-  return { cookie: (res.headers.get('set-cookie') ?? '').split(';')[0]!, csrf: body.csrfToken };
+  return { cookie: `wharf_lang=${lang}; ${(res.headers.get('set-cookie') ?? '').split(';')[0]!}`, csrf: body.csrfToken };
 }
 
 const postForm = (s: { cookie: string; csrf: string }, p: string, fields: Record<string, string>) =>
@@ -66,4 +70,49 @@ it('a guest is refused and nothing changes; the project admin deletes it after t
   expect(view['team/keep']).toBeTruthy();
   const repos = await w.api('GET', '/api/v1/repositories?project=team', { auth: admin });
   expect(repos.body.items.map((r: { name: string }) => r.name)).toEqual(['team/keep']);
+});
+
+it('a platform image of a tagged index is deleted only after the forced confirmation, in the visitor\'s language', async () => {
+  const child = index.childDigests[1]!;
+  const push = async (src: string, ref: string, srcCreds?: string) => {
+    const r = await skopeoCopy(src, `docker://${w.registry}/${ref}`, { destCreds: admin, srcCreds });
+    expect(r.code, r.stderr).toBe(0);
+  };
+  await push(`oci:${index.dir}:multi`, 'team/multi:1');
+  await push(`docker://${w.registry}/team/multi@${child}`, 'team/multi:arm64', admin);
+  await waitFor(async () => {
+    const view = await registryView(w.url, w.registry);
+    const tags = (await w.api('GET', '/api/v1/repositories/team%2Fmulti/tags', { auth: admin })).body;
+    return view['team/multi']?.arm64 === child && tags.items?.length === 2;
+  });
+  await w.wharf.deps.details.idle();
+  await waitFor(() => w.wharf.deps.db.select().from(manifests).all().some((m) => m.digest === index.indexDigest && m.children !== null));
+
+  const { t } = i18n('de');
+  const owner = await session('owner', 'owner-password-1', 'de');
+  const query = new URLSearchParams({ repository: 'team/multi', digest: child }).toString();
+  const confirm = await fetch(`${w.url}/delete/image?${query}`, { headers: { cookie: owner.cookie } });
+  const page = await confirm.text();
+  expect(confirm.status).toBe(200);
+  expect(page).toContain(t('delete.imageInIndex', { index: index.indexDigest, tags: '1' }));
+  expect(page).toMatch(/<input type="checkbox" name="force" value="true" required/);
+
+  // Without the checkbox the service refuses; the page says why, in German, and asks again.
+  const refused = await postForm(owner, '/delete/image', { repository: 'team/multi', digest: child });
+  const refusedPage = await refused.text();
+  expect(refused.status).toBe(409);
+  expect(refusedPage).toContain(t('err.delete.inIndex', { digest: child, index: index.indexDigest }));
+  expect(refusedPage).not.toContain('force=true');
+  expect(refusedPage).toContain('name="force"');
+  expect((await skopeoInspect(`docker://${w.registry}/team/multi@${child}`, admin)).code).toBe(0);
+
+  const forced = await postForm(owner, '/delete/image', { repository: 'team/multi', digest: child, force: 'true' });
+  expect(forced.status).toBe(303);
+  expect((await skopeoInspect(`docker://${w.registry}/team/multi@${child}`, admin)).code).not.toBe(0);
+  const view = await registryView(w.url, w.registry);
+  expect(view['team/multi']).toEqual({ '1': index.indexDigest });
+  const tags = (await w.api('GET', '/api/v1/repositories/team%2Fmulti/tags', { auth: admin })).body;
+  expect(tags.items.map((x: { name: string }) => x.name)).toEqual(['1']);
+  const audit = await w.api('GET', '/api/v1/audit?action=image_delete&repository=team%2Fmulti', { auth: admin });
+  expect(audit.body.items[0]).toMatchObject({ username: 'owner', digest: child });
 });

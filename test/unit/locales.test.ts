@@ -16,6 +16,7 @@ import { buildInstance, type Instance } from '../../src/server';
 import { chooseLocale, fromAcceptLanguage, i18n, LOCALES, MESSAGES, type Locale } from '../../ui/i18n';
 import { localPath, registryHost } from '../../ui/view';
 import { freePort } from '../support/ports';
+import { ERROR_TEXTS } from '../../src/errors';
 
 const en = MESSAGES.en;
 const enKeys = Object.keys(en).sort();
@@ -33,6 +34,13 @@ describe('locale files', () => {
       }
     });
   }
+
+  it('every error a person can meet has an err.* message with the placeholders of its English API text, and no other err.* exists', () => {
+    const errKeys = enKeys.filter((k) => k.startsWith('err.'));
+    expect(errKeys).toEqual(Object.keys(ERROR_TEXTS).map((k) => `err.${k}`).sort());
+    for (const [key, text] of Object.entries(ERROR_TEXTS))
+      expect(placeholders(en[`err.${key}` as keyof typeof en]), key).toEqual(placeholders(text));
+  });
 
   it('non-English locales are actually translated (most values differ from English)', () => {
     for (const locale of LOCALES.filter((l) => l !== 'en')) {
@@ -296,7 +304,7 @@ describe('forms through the app', () => {
     expect((await get('/projects/team', 'en')).body).toMatch(/<td>bob<\/td>/);
     res = await post('/projects/team/members', { username: 'bob', role: 'owner' });
     expect(res.status).toBe(400);
-    expect(res.body).toContain('unknown role');
+    expect(res.body).toContain(i18n('en').t('err.form.unknownRole'));
     res = await post('/projects/team/members', { username: 'nobody', role: 'guest' });
     expect(res.status).toBe(404);
     res = await post('/projects/team/members/remove', { username: 'bob' });

@@ -16,6 +16,7 @@ import { createRobot, listRobots } from '../../src/access/robots';
 import { ensureRepository, findRepository, upsertManifest, upsertTag } from '../../src/artifacts/state';
 import { buildInstance, type Instance } from '../../src/server';
 import { freePort } from '../support/ports';
+import { i18n, LOCALES, type Locale } from '../../ui/i18n';
 
 let instance: Instance;
 let dataDir: string;
@@ -32,17 +33,17 @@ function signIn(username: string) {
   sessions[username] = { cookie: `wharf_session=${s.cookieValue}`, csrf: s.csrfToken };
 }
 
-async function get(pathname: string, as: string) {
-  const res = await app.request(pathname, { headers: { cookie: `wharf_lang=en; ${sessions[as]!.cookie}` } });
+async function get(pathname: string, as: string, lang: Locale = 'en') {
+  const res = await app.request(pathname, { headers: { cookie: `wharf_lang=${lang}; ${sessions[as]!.cookie}` } });
   return { status: res.status, body: await res.text() };
 }
 
-async function post(pathname: string, fields: Record<string, string>, as: string, withCsrf = true) {
+async function post(pathname: string, fields: Record<string, string>, as: string, withCsrf = true, lang: Locale = 'en') {
   const body = new URLSearchParams(withCsrf ? { _csrf: sessions[as]!.csrf } : {});
   for (const [k, v] of Object.entries(fields)) body.append(k, v);
   const res = await app.request(pathname, {
     method: 'POST',
-    headers: { cookie: `wharf_lang=en; ${sessions[as]!.cookie}`, 'content-type': 'application/x-www-form-urlencoded' },
+    headers: { cookie: `wharf_lang=${lang}; ${sessions[as]!.cookie}`, 'content-type': 'application/x-www-form-urlencoded' },
     body: body.toString(),
   });
   return { status: res.status, location: res.headers.get('location'), body: await res.text() };
@@ -211,6 +212,28 @@ describe('project page: groups, robots, deletion', () => {
     const res = await post('/projects/empty/delete', {}, 'bob');
     expect(res.location).toBe('/projects?done=projectDeleted');
     expect((await get('/projects/empty', 'admin')).status).toBe(404);
+  });
+
+  it("a service's refusal is told in the visitor's language, never in the API's English", async () => {
+    const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+    for (const lang of LOCALES) {
+      const { t } = i18n(lang);
+      const full = await post('/projects/team/delete', {}, 'bob', true, lang);
+      expect(full.status).toBe(409);
+      expect(full.body).toContain(escape(t('err.project.notEmpty', { name: 'team', count: 2 })));
+      const missing = await get('/projects/no-such-project', 'bob', lang);
+      expect(missing.status).toBe(404);
+      expect(missing.body).toContain(escape(t('err.project.notFound', { name: 'no-such-project' })));
+      const badRole = await post('/projects/team/members', { username: 'carol', role: 'owner' }, 'bob', true, lang);
+      expect(badRole.status).toBe(400);
+      expect(badRole.body).toContain(escape(t('err.form.unknownRole')));
+      if (lang === 'en') continue;
+      for (const body of [full.body, missing.body, badRole.body]) {
+        expect(body).not.toContain('delete them first');
+        expect(body).not.toContain('not found');
+        expect(body).not.toContain('unknown role');
+      }
+    }
   });
 });
 

@@ -1,41 +1,13 @@
 import type { FC } from 'hono/jsx';
 import { Badge, Empty, ErrorBox, Pager, ShortDigest, Time } from '../components/common';
 import { Layout } from '../components/layout';
-import type { MessageKey } from '../i18n';
+import { AUDIT_ACTIONS, type AuditAction } from '../../src/audit/record';
 import type { View } from '../view';
 
-/** Audit actions with a translated label; others are shown as recorded. */
-export const AUDIT_ACTIONS = [
-  'push',
-  'pull',
-  'delete',
-  'login',
-  'login_failed',
-  'logout',
-  'token_denied',
-  'user_create',
-  'user_update',
-  'user_delete',
-  'project_create',
-  'project_update',
-  'project_delete',
-  'member_set',
-  'member_remove',
-  'group_set',
-  'group_remove',
-  'robot_create',
-  'robot_update',
-  'robot_delete',
-  'token_create',
-  'token_delete',
-  'tag_delete',
-  'image_delete',
-  'repository_delete',
-  'reconcile',
-] as const;
+export { AUDIT_ACTIONS };
 
 export const actionLabel = (v: View, action: string) =>
-  (AUDIT_ACTIONS as readonly string[]).includes(action) ? v.i18n.t(`action.${action}` as MessageKey) : action;
+  (AUDIT_ACTIONS as readonly string[]).includes(action) ? v.i18n.t(`action.${action as AuditAction}`) : action;
 
 export interface AuditFilters {
   project: string;

@@ -158,10 +158,12 @@ export interface ConfirmDeleteProps {
   digest: string;
   /** Tags that stay (deleting one tag) or that go with it (deleting an image). */
   otherTags: string[];
+  /** Tagged indexes that list the image as one of their platforms (deleting an image only). */
+  indexes?: { digest: string; tags: string[] }[];
   error?: string | null;
 }
 
-export const ConfirmDeletePage: FC<ConfirmDeleteProps> = ({ v, kind, repository, tag, digest, otherTags, error }) => {
+export const ConfirmDeletePage: FC<ConfirmDeleteProps> = ({ v, kind, repository, tag, digest, otherTags, indexes = [], error }) => {
   const { t } = v.i18n;
   const back = repositoryHref(repository);
   const title = kind === 'tag' ? t('delete.tagTitle') : t('delete.imageTitle');
@@ -199,10 +201,19 @@ export const ConfirmDeletePage: FC<ConfirmDeleteProps> = ({ v, kind, repository,
         ) : (
           <p>{t('delete.imageUntagged')}</p>
         )}
+        {indexes.map((index) => (
+          <p class="alert alert-warn">{t('delete.imageInIndex', { index: index.digest, tags: index.tags.join(', ') })}</p>
+        ))}
         <PostForm v={v} action={kind === 'tag' ? '/delete/tag' : '/delete/image'} class="inline-form">
           <input type="hidden" name="repository" value={repository} />
           {tag !== undefined ? <input type="hidden" name="tag" value={tag} /> : null}
           <input type="hidden" name="digest" value={digest} />
+          {indexes.length > 0 ? (
+            <label class="check">
+              <input type="checkbox" name="force" value="true" required />
+              {t('delete.force')}
+            </label>
+          ) : null}
           <button type="submit" class="danger">
             {kind === 'tag' ? t('delete.confirmTag') : t('delete.confirmImage')}
           </button>
