@@ -75,8 +75,8 @@ export function openApiDocument(api: OpenAPIHono<AppEnv>) {
   });
 }
 
-/** `extend` adds routes before the web UI's catch-all (benchmarks, tests). */
-export function createApp(deps: Deps, extend?: (app: Hono<AppEnv>) => void) {
+/** An app with the deps in context, JSON errors, and the registry's notification endpoint. */
+function baseApp(deps: Deps) {
   const app = new Hono<AppEnv>();
   app.use(async (c, next) => {
     c.set('deps', deps);
@@ -84,9 +84,17 @@ export function createApp(deps: Deps, extend?: (app: Hono<AppEnv>) => void) {
   });
   app.onError(onError);
   app.notFound((c) => c.json(errorBody('not_found', 'no such endpoint'), 404));
-
-  app.route('/service/token', tokenRoutes());
   app.route('/service/notifications', notificationRoutes());
+  return app;
+}
+
+/** Only the registry's notification endpoint: what the loopback notification listener serves. */
+export const createNotificationApp = (deps: Deps) => baseApp(deps);
+
+/** `extend` adds routes before the web UI's catch-all (benchmarks, tests). */
+export function createApp(deps: Deps, extend?: (app: Hono<AppEnv>) => void) {
+  const app = baseApp(deps);
+  app.route('/service/token', tokenRoutes());
 
   app.get('/metrics', async (c) => {
     const body = await deps.metrics.registry.metrics();

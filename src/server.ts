@@ -3,7 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Hono } from 'hono';
-import { createApp } from './app';
+import { createApp, createNotificationApp } from './app';
 import { systemClock, type Clock } from './clock';
 import type { Config } from './config/schema';
 import { openDatabase, type OpenDb } from './db/open';
@@ -13,7 +13,7 @@ import { CredentialCache, LoginThrottle } from './identity/authenticate';
 import { bootstrapInstance } from './identity/bootstrap';
 import { createLog, type Log } from './log';
 import { createMetrics } from './metrics';
-import { writeRegistryConfig } from './registry/config';
+import { notificationListener, notificationUrl, writeRegistryConfig } from './registry/config';
 import { findRegistryBinary, RegistrySupervisor } from './registry/supervisor';
 import { RegistryClient } from './registry/client';
 import { ManifestDetails } from './artifacts/details';
@@ -148,11 +148,37 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
     const url = `${config.tls.certFile ? 'https' : 'http'}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
     log.info({ url, publicUrl: config.publicUrl, registryConfigFile }, 'wharf listening');
 
+    // With TLS, the registry posts its notifications to a plain-HTTP listener on loopback, so it
+    // need not trust Wharf's certificate for 127.0.0.1; the registry config gets its bound port.
+    let notifyServer: ServerType | null = null;
+    const loopback = notificationListener(config);
+    if (loopback) {
+      try {
+        notifyServer = await new Promise<ServerType>((resolve, reject) => {
+          const s = serve({ fetch: createNotificationApp(deps).fetch, hostname: loopback.host, port: loopback.port }, () => resolve(s));
+          s.once('error', reject);
+        });
+      } catch (err) {
+        server.close();
+        throw err;
+      }
+      const loopbackPort = (notifyServer.address() as AddressInfo).port;
+      writeRegistryConfig(config, deps.key.certFile, loopbackPort);
+      log.info({ url: notificationUrl(config, loopbackPort) }, 'registry notifications on loopback');
+    }
+    const closeServers = () => {
+      server.close();
+      notifyServer?.close();
+    };
+
     let supervisor: RegistrySupervisor | null = null;
     if (config.registry.manage !== 'false') {
       const binary = findRegistryBinary(config.registry.binary);
       if (!binary) {
-        if (config.registry.manage === 'true') throw new Error('registry.manage is true but no registry binary (registry or docker-registry) was found on PATH');
+        if (config.registry.manage === 'true') {
+          closeServers();
+          throw new Error('registry.manage is true but no registry binary (registry or docker-registry) was found on PATH');
+        }
         log.warn('no registry binary on PATH; not supervising a registry (run it yourself with the generated config)');
       } else {
         supervisor = new RegistrySupervisor({
@@ -166,7 +192,7 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
           await supervisor.start();
         } catch (err) {
           await supervisor.stop();
-          server.close();
+          closeServers();
           throw err;
         }
       }
@@ -191,10 +217,16 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
         stopped = true;
         if (interval) clearInterval(interval);
         await supervisor?.stop();
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-        });
+        await Promise.all(
+          [server, notifyServer].map(
+            (s) =>
+              s &&
+              new Promise<void>((resolve) => {
+                s.close(() => resolve());
+                (s as { closeAllConnections?: () => void }).closeAllConnections?.();
+              }),
+          ),
+        );
         await instance.close();
       },
     };

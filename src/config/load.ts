@@ -16,6 +16,7 @@ export const envOverrides: Record<string, string[]> = {
   WHARF_REGISTRY_MANAGE: ['registry', 'manage'],
   WHARF_REGISTRY_LISTEN: ['registry', 'listen'],
   WHARF_REGISTRY_STORAGE: ['registry', 'storage'],
+  WHARF_REGISTRY_NOTIFY_LISTEN: ['registry', 'notifyListen'],
   WHARF_ADMIN_PASSWORD: ['admin', 'password'],
   WHARF_LOG_LEVEL: ['logLevel'],
 };

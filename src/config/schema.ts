@@ -82,6 +82,16 @@ export const configSchema = z
         caFile: z.string().default(''),
         /** URL the registry uses to reach Wharf's notification endpoint; derived from listen when empty. */
         notifyUrl: z.string().default(''),
+        /**
+         * Loopback address of a plain-HTTP listener that only takes the registry's notifications,
+         * used when Wharf serves TLS and notifyUrl is empty (so the registry need not trust Wharf's
+         * certificate for 127.0.0.1). Empty: an ephemeral port on 127.0.0.1 while Wharf supervises
+         * the registry, none otherwise.
+         */
+        notifyListen: z
+          .union([z.literal(''), hostPort])
+          .default('')
+          .refine((v) => v === '' || /^(127\.\d+\.\d+\.\d+|\[::1\]|localhost):/.test(v), 'must be a loopback address (127.0.0.1:PORT, [::1]:PORT or localhost:PORT)'),
         template: z.string().default(''),
       })
       .strict()

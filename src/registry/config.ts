@@ -17,22 +17,38 @@ export function instanceSecret(dataDir: string, name: string): string {
   return secret;
 }
 
-/** The URL the registry uses to post notifications to Wharf. */
-export function notificationUrl(config: Config): string {
+/**
+ * The loopback listener for notifications, if this instance has one: when Wharf serves TLS and no
+ * notifyUrl is set, the registry posts over plain HTTP on loopback instead of having to trust
+ * Wharf's certificate for 127.0.0.1. Port 0 means an ephemeral port, chosen at start.
+ */
+export function notificationListener(config: Config): { host: string; port: number } | null {
+  if (!config.tls.certFile || config.registry.notifyUrl) return null;
+  if (config.registry.notifyListen) {
+    const at = config.registry.notifyListen.lastIndexOf(':');
+    return { host: config.registry.notifyListen.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(config.registry.notifyListen.slice(at + 1)) };
+  }
+  return config.registry.manage === 'false' ? null : { host: '127.0.0.1', port: 0 };
+}
+
+/** The URL the registry uses to post notifications to Wharf; `loopbackPort` is the bound port of the loopback listener. */
+export function notificationUrl(config: Config, loopbackPort?: number): string {
   if (config.registry.notifyUrl) return config.registry.notifyUrl;
+  const loopback = notificationListener(config);
+  const port = loopbackPort ?? loopback?.port;
+  if (loopback && port) return `http://${loopback.host.includes(':') ? `[${loopback.host}]` : loopback.host}:${port}/service/notifications`;
   const at = config.listen.lastIndexOf(':');
   let host = config.listen.slice(0, at);
-  const port = config.listen.slice(at + 1);
   if (host === '' || host === '0.0.0.0') host = '127.0.0.1';
   if (host === '[::]' || host === '::') host = '[::1]';
   const scheme = config.tls.certFile ? 'https' : 'http';
-  return `${scheme}://${host}:${port}/service/notifications`;
+  return `${scheme}://${host}:${config.listen.slice(at + 1)}/service/notifications`;
 }
 
 /** Fills the registry-config.yml template in for this instance; comments of the template are kept. */
 export function renderRegistryConfig(
   config: Config,
-  opts: { certFile: string; notificationSecret: string; httpSecret: string },
+  opts: { certFile: string; notificationSecret: string; httpSecret: string; loopbackPort?: number | undefined },
 ): string {
   const template = readFileSync(config.registry.template || templatePath, 'utf8');
   const doc = parseDocument(template);
@@ -49,16 +65,16 @@ export function renderRegistryConfig(
   doc.setIn(['auth', 'token', 'issuer'], config.token.issuer);
   doc.setIn(['auth', 'token', 'rootcertbundle'], opts.certFile);
   doc.setIn(['notifications', 'endpoints', 0, 'name'], 'wharf');
-  doc.setIn(['notifications', 'endpoints', 0, 'url'], notificationUrl(config));
+  doc.setIn(['notifications', 'endpoints', 0, 'url'], notificationUrl(config, opts.loopbackPort));
   doc.setIn(['notifications', 'endpoints', 0, 'headers', 'Authorization'], doc.createNode([`Bearer ${opts.notificationSecret}`]));
   return doc.toString();
 }
 
 /** Writes $WHARF_DATA_DIR/registry-config.yml (0600: it holds the notification secret). */
-export function writeRegistryConfig(config: Config, certFile: string): { file: string; notificationSecret: string } {
+export function writeRegistryConfig(config: Config, certFile: string, loopbackPort?: number): { file: string; notificationSecret: string } {
   const notificationSecret = instanceSecret(config.dataDir, 'notification-secret');
   const httpSecret = instanceSecret(config.dataDir, 'registry-http-secret');
   const file = path.join(config.dataDir, 'registry-config.yml');
-  writeSecretFile(file, renderRegistryConfig(config, { certFile, notificationSecret, httpSecret }));
+  writeSecretFile(file, renderRegistryConfig(config, { certFile, notificationSecret, httpSecret, loopbackPort }));
   return { file, notificationSecret };
 }

@@ -5,11 +5,12 @@ import path from 'node:path';
 import { count } from 'drizzle-orm';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { users } from '../../src/db/schema';
+import { audit, tags, users } from '../../src/db/schema';
 import { skopeoCopy, skopeoInspect } from '../support/clients';
 import { run } from '../support/exec';
 import { buildImage, type BuiltImage } from '../support/oci';
 import { freePort } from '../support/ports';
+import { waitFor } from '../support/wait';
 import { admin, ADMIN_PASSWORD, startTestWharf } from '../support/wharf';
 
 /** Start, restart, supervision, shutdown and TLS: what `npm start` promises. */
@@ -31,15 +32,6 @@ const alive = (pid: number) => {
     return false;
   }
 };
-
-async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('condition not reached in time');
-}
 
 describe('first start, restart and supervision', () => {
   it('writes keys and secrets 0600, fills in the registry config, and reuses everything on restart', async () => {
@@ -211,11 +203,19 @@ describe('TLS', () => {
     const w = await startTestWharf({ tls, registry: { tls, caFile: `${certDir}/cert.pem` } });
     try {
       expect(w.url).toMatch(/^https:/);
-      // The registry calls back over HTTPS too; its config says so.
       const cfg = parseYaml(await readFile(w.wharf.registryConfigFile, 'utf8'));
       expect(cfg.http.tls).toEqual({ certificate: tls.certFile, key: tls.keyFile });
       expect(cfg.auth.token.realm).toBe(`${w.url}/service/token`);
-      expect(cfg.notifications.endpoints[0].url).toMatch(/^https:/);
+      // The registry does not trust this certificate, so it posts notifications to a plain-HTTP
+      // listener on loopback that serves nothing else and still wants the secret.
+      const notifyUrl: string = cfg.notifications.endpoints[0].url;
+      expect(notifyUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/service\/notifications$/);
+      expect(new URL(notifyUrl).port).not.toBe(new URL(w.url).port);
+      const origin = new URL(notifyUrl).origin;
+      expect((await fetch(notifyUrl, { method: 'POST', body: '{"events":[]}', headers: { 'content-type': 'application/json' } })).status).toBe(401);
+      expect((await fetch(`${origin}/api/v1/health`)).status).toBe(404);
+      expect((await fetch(`${origin}/service/token?service=wharf-registry`)).status).toBe(404);
+      expect((await fetch(`${origin}/`)).status).toBe(404);
       const health = await w.api('GET', '/api/v1/health').catch((e) => ({ status: 0, body: String(e) }));
       // fetch does not trust the self-signed certificate: prove it is HTTPS by asking openssl.
       expect(health.status).toBe(0);
@@ -225,6 +225,11 @@ describe('TLS', () => {
       expect(pushed.code, pushed.stderr).toBe(0);
       // Wharf trusts the registry's certificate through registry.caFile.
       expect(await w.wharf.deps.registryHealth()).toBe(true);
+      // The push arrived as a notification: audited as a push by admin, tag state updated.
+      await waitFor(() =>
+        w.wharf.deps.db.select().from(audit).all().some((a) => a.action === 'push' && a.repository === 'library/tls' && a.tag === '1' && a.username === 'admin'),
+      );
+      expect(w.wharf.deps.db.select().from(tags).all().map((t) => t.name)).toContain('1');
     } finally {
       await w.stop();
     }

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, envOverrides, loadConfig, resolveConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/schema';
+import { notificationListener, notificationUrl } from '../../src/registry/config';
 
 /** Configuration: defaults, WHARF_* overrides (API.md), and errors that name what is wrong. */
 
@@ -102,6 +103,7 @@ describe('WHARF_* overrides', () => {
     WHARF_REGISTRY_MANAGE: ['false', 'false'],
     WHARF_REGISTRY_LISTEN: ['127.0.0.1:5999', '127.0.0.1:5999'],
     WHARF_REGISTRY_STORAGE: ['/srv/registry', '/srv/registry'],
+    WHARF_REGISTRY_NOTIFY_LISTEN: ['127.0.0.1:5998', '127.0.0.1:5998'],
     WHARF_ADMIN_PASSWORD: ['s3cret-pass', 's3cret-pass'],
     WHARF_LOG_LEVEL: ['debug', 'debug'],
   };
@@ -171,6 +173,9 @@ describe('invalid configuration', () => {
     ['WHARF_REGISTRY_URL', 'file:///etc/passwd', 'registry.url'],
     ['WHARF_REGISTRY_LISTEN', 'localhost', 'registry.listen'],
     ['WHARF_LOG_LEVEL', 'loud', 'logLevel'],
+    ['WHARF_REGISTRY_NOTIFY_LISTEN', '0.0.0.0:9000', 'registry.notifyListen'],
+    ['WHARF_REGISTRY_NOTIFY_LISTEN', '10.0.0.5:9000', 'registry.notifyListen'],
+    ['WHARF_REGISTRY_NOTIFY_LISTEN', '127.0.0.1', 'registry.notifyListen'],
   ])('%s=%s names %s and the variable', (name, value, key) => {
     const err = configError(() => resolveConfig({}, { [name]: value }));
     expect(err.message).toContain(`${key}:`);
@@ -286,5 +291,38 @@ describe('the process on a configuration error', () => {
     expect(lines[0]).toMatch(/^wharf: invalid configuration: /);
     expect(run.stdout).toBe('');
     expect(existsSync(dataDir)).toBe(false);
+  });
+});
+
+describe('where the registry posts its notifications', () => {
+  const tls = { certFile: '/etc/wharf/cert.pem', keyFile: '/etc/wharf/key.pem' };
+  it('plain HTTP: the main listener, 0.0.0.0 reached through 127.0.0.1; no loopback listener', () => {
+    const config = resolveConfig({ listen: '0.0.0.0:8080' });
+    expect(notificationListener(config)).toBeNull();
+    expect(notificationUrl(config)).toBe('http://127.0.0.1:8080/service/notifications');
+  });
+
+  it('TLS with a supervised registry: a plain-HTTP loopback listener on an ephemeral port, its bound port in the URL', () => {
+    const config = resolveConfig({ listen: '0.0.0.0:8443', tls });
+    expect(notificationListener(config)).toEqual({ host: '127.0.0.1', port: 0 });
+    expect(notificationUrl(config, 41234)).toBe('http://127.0.0.1:41234/service/notifications');
+  });
+
+  it('TLS with a fixed notifyListen (also from WHARF_REGISTRY_NOTIFY_LISTEN), even for a registry run elsewhere on this host', () => {
+    const config = resolveConfig({ tls, registry: { manage: 'false' } }, { WHARF_REGISTRY_NOTIFY_LISTEN: '[::1]:9001' });
+    expect(notificationListener(config)).toEqual({ host: '::1', port: 9001 });
+    expect(notificationUrl(config)).toBe('http://[::1]:9001/service/notifications');
+  });
+
+  it('TLS, registry not supervised and no notifyListen: the HTTPS listener, as before', () => {
+    const config = resolveConfig({ listen: '0.0.0.0:8443', tls, registry: { manage: 'false' } });
+    expect(notificationListener(config)).toBeNull();
+    expect(notificationUrl(config)).toBe('https://127.0.0.1:8443/service/notifications');
+  });
+
+  it('an explicit notifyUrl wins and opens no listener', () => {
+    const config = resolveConfig({ tls, registry: { notifyUrl: 'https://wharf.example.org/service/notifications', notifyListen: '127.0.0.1:9001' } });
+    expect(notificationListener(config)).toBeNull();
+    expect(notificationUrl(config, 5)).toBe('https://wharf.example.org/service/notifications');
   });
 });
