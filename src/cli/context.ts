@@ -14,10 +14,13 @@ import { preferImmediateTransactions } from './sqlite';
 
 export type { Output } from './output';
 
-/** Who the CLI is in audit rows. */
-export const CLI_ACTOR: Actor = { username: 'cli' };
+/**
+ * Who the CLI is in audit rows: `(cli)`, a name no user can have (usernames start with a letter
+ * or digit), so a user named `cli` is managed like any other and never mistaken for the actor.
+ */
+export const CLI_ACTOR: Actor = { username: '(cli)' };
 /** The CLI acts as a system administrator (it has the data directory in hand anyway). */
-export const CLI_ADMIN: Actor & { admin: boolean } = { username: 'cli', admin: true };
+export const CLI_ADMIN: Actor & { admin: boolean } = { ...CLI_ACTOR, admin: true };
 
 /**
  * CLI logs stay out of the way: silent unless WHARF_LOG_LEVEL is set, and then on stderr so that

@@ -1,4 +1,3 @@
-import { AppError } from '../errors';
 import { randomSecret } from '../identity/passwords';
 import { assertPasswordPolicy, assertUsername, changePassword, createUser, getUser, listUsers, updateUser, userView } from '../identity/users';
 import { CLI_ACTOR, CLI_ADMIN, initialiseIfEmpty, withInstance, type Output } from './context';
@@ -61,8 +60,6 @@ async function passwd(args: string[], io: Output): Promise<void> {
   const usage = 'wharf user passwd NAME [--password-stdin]';
   const { values, positionals } = parse(args, { 'password-stdin': { type: 'boolean', default: false } });
   const username = oneName(positionals, usage);
-  // changePassword treats actor == target as a self-service change, which needs the old password.
-  if (username === CLI_ADMIN.username) throw new AppError(409, 'conflict', 'the CLI cannot set the password of a user named "cli"; use the API');
   const given = values['password-stdin'] ? await readPasswordFromStdin() : undefined;
   const password = given ?? randomSecret(18);
   assertPasswordPolicy(password);
@@ -77,8 +74,6 @@ async function setDisabled(sub: 'disable' | 'enable', args: string[], io: Output
   const { positionals } = parse(args, {});
   const username = oneName(positionals, `wharf user ${sub} NAME`);
   const disabled = sub === 'disable';
-  // updateUser refuses to let an actor disable itself, and the CLI's actor is named "cli".
-  if (username === CLI_ACTOR.username && disabled) throw new AppError(409, 'conflict', 'the CLI cannot disable a user named "cli"; use the API');
   await withInstance(async ({ deps }) => {
     const before = getUser(deps.db, username);
     if (before.disabled === disabled) {

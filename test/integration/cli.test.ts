@@ -151,18 +151,29 @@ describe('wharf user and bad input (no registry)', () => {
     ok(await wharf(['user', 'enable', 'alice'], env));
     expect(version()).toEqual({ v: 3, d: 0 });
 
+    // The CLI's own actor name cannot collide with a user's: a user named "cli" is managed like any other.
+    ok(await wharf(['user', 'create', 'cli', '--password-stdin'], env, 'cli-password-1\n'));
+    ok(await wharf(['user', 'disable', 'cli'], env));
+    ok(await wharf(['user', 'passwd', 'cli', '--password-stdin'], env, 'cli-password-2\n'));
+    const cliUser = query<{ h: string; d: number }>(dataDir, "select password_hash h, disabled d from users where username = 'cli'")[0]!;
+    expect(cliUser.d).toBe(1);
+    expect(await verifyPassword('cli-password-2', cliUser.h)).toBe(true);
+
     const rows = query<{ username: string; action: string; resource: string; detail: string | null }>(
       dataDir,
       "select username, action, resource, detail from audit where action like 'user_%' order by id",
     );
     expect(rows.map((r) => [r.username, r.action, r.resource])).toEqual([
       ['system', 'user_create', 'admin'],
-      ['cli', 'user_create', 'alice'],
-      ['cli', 'user_create', 'bob'],
-      ['cli', 'user_update', 'alice'],
-      ['cli', 'user_update', 'alice'],
-      ['cli', 'user_update', 'bob'],
-      ['cli', 'user_update', 'alice'],
+      ['(cli)', 'user_create', 'alice'],
+      ['(cli)', 'user_create', 'bob'],
+      ['(cli)', 'user_update', 'alice'],
+      ['(cli)', 'user_update', 'alice'],
+      ['(cli)', 'user_update', 'bob'],
+      ['(cli)', 'user_update', 'alice'],
+      ['(cli)', 'user_create', 'cli'],
+      ['(cli)', 'user_update', 'cli'],
+      ['(cli)', 'user_update', 'cli'],
     ]);
     expect(JSON.stringify(rows)).not.toMatch(/scrypt\$|password-2/);
   });
@@ -275,8 +286,8 @@ describe('wharf import-htpasswd, then a real Wharf and registry', () => {
     const audits = query<{ username: string; resource: string; detail: string }>(dataDir, "select username, resource, detail from audit where action = 'user_create' order by id");
     expect(audits.map((a) => [a.username, a.resource])).toEqual([
       ['system', 'admin'],
-      ['cli', 'alice'],
-      ['cli', 'bob'],
+      ['(cli)', 'alice'],
+      ['(cli)', 'bob'],
     ]);
     expect(JSON.parse(audits[1]!.detail)).toMatchObject({ source: 'htpasswd', admin: false });
 
@@ -354,7 +365,7 @@ describe('wharf backup while pushes are in flight, restore, and reconcile', () =
       // The CLI did not rewrite the registry configuration of the running instance.
       expect(await readFile(path.join(dataDir, 'registry-config.yml'), 'utf8')).toBe(before.registryConfig);
       const backupAudit = w1.wharf.database.sqlite.prepare("select username, resource, outcome from audit where action = 'backup'").all();
-      expect(backupAudit).toEqual([{ username: 'cli', resource: target, outcome: 'success' }]);
+      expect(backupAudit).toEqual([{ username: '(cli)', resource: target, outcome: 'success' }]);
 
       // One reconcile against the live registry, from the CLI.
       const rec = await wharf(['reconcile'], { WHARF_DATA_DIR: dataDir, WHARF_REGISTRY_MANAGE: 'false', WHARF_REGISTRY_URL: `http://${w1.registry}` });
