@@ -3,7 +3,7 @@ import type { Db, Tx } from '../db/open';
 import { groupMembers, members, projects, repositories, userGroups, users } from '../db/schema';
 import { contains } from '../db/search';
 import { preparedPerConnection } from '../db/prepared';
-import { AppError, badRequest, conflict, forbidden, notFound } from '../errors';
+import { badRequest, conflict, forbidden, notFound } from '../errors';
 import { recordAudit } from '../audit/record';
 import type { Actor, Principal } from '../identity/principal';
 import { findUser } from '../identity/users';

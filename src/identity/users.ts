@@ -3,7 +3,7 @@ import { contains } from '../db/search';
 import { preparedPerConnection } from '../db/prepared';
 import type { Db, Tx } from '../db/open';
 import { users } from '../db/schema';
-import { AppError, badRequest, conflict, forbidden, notFound } from '../errors';
+import { badRequest, conflict, forbidden, notFound } from '../errors';
 import { recordAudit } from '../audit/record';
 import { hashPassword, verifyPassword } from './passwords';
 import type { Actor } from './principal';
@@ -129,16 +129,14 @@ export function updateUser(db: Db, username: string, input: UpdateUserInput, act
       .where(eq(users.id, user.id))
       .returning()
       .get();
-    recordAudit(tx, {
-      username: actor.username,
-      action: 'user_update',
-      resourceType: 'user',
-      resource: username,
-      sourceIp: actor.ip,
-      detail: JSON.stringify(input),
-    });
+    auditUserUpdate(tx, actor, username, input);
     return updated;
   });
+}
+
+/** The audit row of a change to a user; `detail` names what changed (never a secret). */
+function auditUserUpdate(tx: Tx, actor: Actor, username: string, detail: object): void {
+  recordAudit(tx, { username: actor.username, action: 'user_update', resourceType: 'user', resource: username, sourceIp: actor.ip, detail: JSON.stringify(detail) });
 }
 
 export async function changePassword(
@@ -170,14 +168,7 @@ export async function changePassword(
       .where(eq(users.id, user.id))
       .returning()
       .get();
-    recordAudit(tx, {
-      username: actor.username,
-      action: 'user_update',
-      resourceType: 'user',
-      resource: username,
-      sourceIp: actor.ip,
-      detail: JSON.stringify({ password: 'changed' }),
-    });
+    auditUserUpdate(tx, actor, username, { password: 'changed' });
     return updated;
   });
 }

@@ -76,3 +76,24 @@ export const RoleName: FC<{ v: View; role: string | null | undefined }> = ({ v, 
 };
 
 export const Empty: FC<{ children?: Child }> = ({ children }) => <p class="empty muted">{children}</p>;
+
+/** The GET search box of a list: `q`, searched in the database. */
+export const SearchForm: FC<{ v: View; action: string; id: string; q: string; label: string; placeholder?: string; maxlength?: number }> = ({
+  v,
+  action,
+  id,
+  q,
+  label,
+  placeholder,
+  maxlength = 128,
+}) => (
+  <form method="get" action={action} class="search" role="search">
+    <label for={id} class="visually-hidden">
+      {label}
+    </label>
+    <input id={id} type="search" name="q" value={q} maxlength={maxlength} placeholder={placeholder ?? label} />
+    <button type="submit" class="secondary">
+      {v.i18n.t('common.search')}
+    </button>
+  </form>
+);

@@ -1,5 +1,5 @@
 import type { FC } from 'hono/jsx';
-import { Badge, Empty, ErrorBox, Notice, Pager, PostForm, RoleName, Time } from '../components/common';
+import { Badge, Empty, ErrorBox, Notice, Pager, PostForm, RoleName, SearchForm, Time } from '../components/common';
 import { Layout } from '../components/layout';
 import type { View } from '../view';
 
@@ -32,15 +32,7 @@ export const ProjectsPage: FC<ProjectsProps> = ({ v, items, total, q, page, page
     <Layout v={v} title={t('projects.title')} nav="projects">
       <div class="page-head">
         <h1>{t('projects.title')}</h1>
-        <form method="get" action="/projects" class="search" role="search">
-          <label for="project-q" class="visually-hidden">
-            {t('projects.search')}
-          </label>
-          <input id="project-q" type="search" name="q" value={q} maxlength={255} placeholder={t('projects.searchPlaceholder')} />
-          <button type="submit" class="secondary">
-            {t('common.search')}
-          </button>
-        </form>
+        <SearchForm v={v} action="/projects" id="project-q" q={q} label={t('projects.search')} placeholder={t('projects.searchPlaceholder')} maxlength={255} />
       </div>
       <ErrorBox message={error} />
       <Notice message={notice} />

@@ -1,5 +1,5 @@
 import type { FC } from 'hono/jsx';
-import { Empty, ErrorBox, Notice, Pager, PostForm, ShortDigest, Time } from '../components/common';
+import { Empty, ErrorBox, Notice, Pager, PostForm, SearchForm, ShortDigest, Time } from '../components/common';
 import { Layout } from '../components/layout';
 import type { View } from '../view';
 
@@ -55,15 +55,7 @@ export const RepositoryPage: FC<RepositoryProps> = (props) => {
       <Notice message={notice} />
       <div class="page-head">
         <h2>{t('repository.tagsHeading', { count: total })}</h2>
-        <form method="get" action={here} class="search" role="search">
-          <label for="tag-q" class="visually-hidden">
-            {t('repository.searchTags')}
-          </label>
-          <input id="tag-q" type="search" name="q" value={q} maxlength={128} placeholder={t('repository.searchTags')} />
-          <button type="submit" class="secondary">
-            {t('common.search')}
-          </button>
-        </form>
+        <SearchForm v={v} action={here} id="tag-q" q={q} label={t('repository.searchTags')} />
       </div>
       {q ? <p class="muted">{t('repository.resultsFor', { q, count: total })}</p> : null}
       {tags.length === 0 ? (

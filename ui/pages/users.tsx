@@ -1,5 +1,5 @@
 import type { FC } from 'hono/jsx';
-import { Badge, Empty, ErrorBox, Notice, Pager, PostForm, Time } from '../components/common';
+import { Badge, Empty, ErrorBox, Notice, Pager, PostForm, SearchForm, Time } from '../components/common';
 import { Layout } from '../components/layout';
 import type { View } from '../view';
 
@@ -32,15 +32,7 @@ export const UsersPage: FC<UsersProps> = ({ v, items, total, q, page, pageSize, 
     <Layout v={v} title={t('users.title')} nav="users">
       <div class="page-head">
         <h1>{t('users.title')}</h1>
-        <form method="get" action="/users" class="search" role="search">
-          <label for="user-q" class="visually-hidden">
-            {t('users.search')}
-          </label>
-          <input id="user-q" type="search" name="q" value={q} maxlength={128} placeholder={t('users.search')} />
-          <button type="submit" class="secondary">
-            {t('common.search')}
-          </button>
-        </form>
+        <SearchForm v={v} action="/users" id="user-q" q={q} label={t('users.search')} />
       </div>
       <ErrorBox message={error} />
       <Notice message={notice} />
