@@ -144,16 +144,14 @@ const userPrincipal = (u: User, via: 'password' | 'token' | 'refresh' | 'session
 /**
  * Checks a user name and password. Throws 401 for wrong credentials (a disabled or unknown user
  * looks the same) and 429 while the name is locked out; every failure is audited.
+ *
+ * The lockout guards passwords only. Robot secrets and personal access tokens are checked first:
+ * guessing 256 bits is hopeless, and anyone can lock a name out by sending wrong passwords for
+ * it, which must not stop the CI jobs that use that user's tokens.
  */
 export async function authenticatePassword(deps: AuthDeps, username: string, password: string, ctx: LoginContext): Promise<Principal> {
-  const retry = deps.throttle.retryAfter(username);
-  if (retry > 0) {
-    recordFailure(deps, username, ctx, 'throttled');
-    throw tooManyAttempts(retry);
-  }
-  // Robots and personal access tokens carry high-entropy secrets: checked on every use (cheap),
-  // so a deleted, disabled or expired one fails at once.
-  // Their names are not secret, so failures do not lock them out (guessing 256 bits is hopeless).
+  // Robots and personal access tokens: checked on every use (cheap), so a deleted, disabled or
+  // expired one fails at once.
   if (username.startsWith('robot$')) {
     const robot = verifyRobot(deps.db, deps.clock, username, password);
     if (robot) return robot;
@@ -161,11 +159,14 @@ export async function authenticatePassword(deps: AuthDeps, username: string, pas
     throw invalidCredentials();
   }
   if (password.startsWith('wpat_')) {
+    // A token's success does not reset the password failures of its user's name.
     const viaToken = verifyPersonalToken(deps.db, deps.clock, username, password);
-    if (viaToken) {
-      deps.throttle.succeed(username);
-      return viaToken;
-    }
+    if (viaToken) return viaToken;
+  }
+  const retry = deps.throttle.retryAfter(username);
+  if (retry > 0) {
+    recordFailure(deps, username, ctx, 'throttled');
+    throw tooManyAttempts(retry);
   }
   const key = deps.credentialCache.key(username, password);
   const cached = deps.credentialCache.get(key);

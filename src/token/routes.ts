@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { AppError, invalidRequest } from '../errors';
 import { authenticatePassword } from '../identity/authenticate';
 import { anonymous, type Principal } from '../identity/principal';
@@ -81,7 +82,9 @@ export function tokenRoutes() {
     return c.json(body, 200, { 'Cache-Control': 'no-store' });
   });
 
-  app.post('/', async (c) => {
+  // Streams are counted too: a chunked body without Content-Length stops at the limit instead of
+  // being buffered whole.
+  app.post('/', bodyLimit({ maxSize: MAX_FORM_BYTES, onError: () => { throw new AppError(413, 'payload_too_large', 'form body too large', { Connection: 'close' }); } }), async (c) => {
     const type = c.req.header('content-type') ?? '';
     if (!/^application\/x-www-form-urlencoded\b/i.test(type))
       throw invalidRequest('the token endpoint takes application/x-www-form-urlencoded bodies');

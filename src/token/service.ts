@@ -83,7 +83,8 @@ export async function issueToken(deps: TokenServiceDeps, req: IssueRequest): Pro
     issued_at: signed.issuedAt,
   };
   if (access.length > 0) response.scope = access.map((a) => `${a.type}:${a.name}:${a.actions.join(',')}`).join(' ');
-  if (req.offline && req.principal.kind === 'user')
+  // Not for a personal access token: a refresh token would outlive the token's revocation.
+  if (req.offline && req.principal.kind === 'user' && req.principal.via !== 'token')
     response.refresh_token = createRefreshToken(deps.db, deps.clock, req.principal, deps.refreshTokenDays, req.clientId);
   writeTokenAudit(deps, req, denied);
   return response;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { audit, refreshTokens } from '../../src/db/schema';
+import { audit, refreshTokens, users } from '../../src/db/schema';
 import { skopeoCopy } from '../support/clients';
 import { buildImage } from '../support/oci';
 import { admin, startTestWharf, type TestWharf } from '../support/wharf';
@@ -102,6 +102,22 @@ describe('GET flow', () => {
 });
 
 describe('OAuth2 POST flow', () => {
+  it('a personal access token gets no refresh token, so nothing it mints outlives its revocation', async () => {
+    const user = w.wharf.deps.db.select().from(users).where(eq(users.username, 'dave')).get()!;
+    const refreshCount = () => w.wharf.deps.db.select().from(refreshTokens).where(eq(refreshTokens.userId, user.id)).all().length;
+    const before = refreshCount();
+    const created = await w.api('POST', '/api/v1/users/dave/tokens', { auth: `dave:${PASSWORD}`, body: { name: 'no-refresh' } });
+    expect(created.status).toBe(201);
+    const pat = created.body.secret as string;
+    const viaGet = (await (await tokenGet('service=wharf-registry&offline_token=true&scope=repository:team/app:pull', { authorization: basic(`dave:${pat}`) })).json()) as Record<string, unknown>;
+    expect(viaGet.token).toBeTruthy();
+    expect(viaGet.refresh_token).toBeUndefined();
+    const viaPost = await tokenPost({ grant_type: 'password', username: 'dave', password: pat, access_type: 'offline', service: 'wharf-registry' });
+    expect(viaPost.status).toBe(200);
+    expect(((await viaPost.json()) as Record<string, unknown>).refresh_token).toBeUndefined();
+    expect(refreshCount()).toBe(before);
+  });
+
   it('grant_type=password with access_type=offline, then grant_type=refresh_token', async () => {
     const first = await tokenPost({
       grant_type: 'password',
@@ -223,6 +239,36 @@ describe('bad input never yields a 500', () => {
     }
     const none = await fetch(`${w.url}/service/token`, { method: 'POST', body: new Uint8Array([1, 2, 3]) });
     expect(none.status).toBe(400);
+  });
+
+  it('a chunked form body without Content-Length is cut off at the limit, not buffered whole: 413 before the upload ends', async () => {
+    const TOTAL = 64 * 1024 * 1024;
+    const { status, sentWhenAnswered } = await new Promise<{ status: number; sentWhenAnswered: number }>((resolve, reject) => {
+      const u = new URL(`${w.url}/service/token`);
+      let sent = 0;
+      let answered = false;
+      const req = httpRequest(
+        { host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'transfer-encoding': 'chunked' } },
+        (res) => {
+          answered = true;
+          res.resume();
+          resolve({ status: res.statusCode!, sentWhenAnswered: sent });
+          req.destroy();
+        },
+      );
+      req.on('error', (err) => (answered ? undefined : reject(err)));
+      const chunk = Buffer.alloc(64 * 1024, 'a');
+      const pump = () => {
+        while (!answered && sent < TOTAL) {
+          sent += chunk.length;
+          if (!req.write(chunk)) return void req.once('drain', pump);
+        }
+        if (!answered) req.end();
+      };
+      pump();
+    });
+    expect(status).toBe(413);
+    expect(sentWhenAnswered).toBeLessThan(TOTAL / 4);
   });
 
   it('a huge form body: 413', async () => {
