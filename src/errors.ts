@@ -42,6 +42,7 @@ export const ERROR_TEXTS = {
   'project.notFound': 'project {name} not found',
   'project.usersOnly': 'only users may create projects',
   'project.manageOnly': 'only a projectAdmin of this project or a system admin may do this',
+  'project.membersOnly': 'only members of this project and system admins may see its members',
   'project.deleteNeedsAdmin': 'deleting a project needs the projectAdmin role',
   'project.defaultUndeletable': 'the default project {name} cannot be deleted',
   'project.notEmpty': 'project {name} still has {count} repositories; delete them first',

@@ -10,7 +10,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { listGroupRoles, removeGroupRole, setGroupRole } from '../src/access/groups';
 import { createRobot, deleteRobot, listRobots, updateRobot } from '../src/access/robots';
-import { createProject, deleteProject, listMembers, listProjects, removeMember, repositoryCount, setMember, updateProject, visibleProject } from '../src/access/projects';
+import { createProject, deleteProject, listMembers, listProjects, removeMember, repositoryCount, seesMembers, setMember, updateProject, visibleProject } from '../src/access/projects';
 import { repositoryActions } from '../src/access/resolve';
 import { isValidRepositoryName, REPOSITORY_ACTIONS, ROLES, type RepositoryAction, type Role } from '../src/access/roles';
 import { deleteImage, deleteRepository, deleteTag, taggedParents, type DeleteDeps } from '../src/artifacts/delete';
@@ -397,8 +397,8 @@ export function uiRoutes(): Hono<AppEnv> {
         repositoryTotal={repos.total}
         page={page}
         pageSize={UI_PAGE_SIZE}
-        members={listMembers(db, principal, name)}
-        groups={config.ldap.url ? listGroupRoles(db, principal, name) : []}
+        members={seesMembers(principal, access) ? listMembers(db, principal, name) : null}
+        groups={config.ldap.url && seesMembers(principal, access) ? listGroupRoles(db, principal, name) : []}
         ldap={!!config.ldap.url}
         registryHost={pullHost(c)}
         robots={manages ? listRobots(db, principal, name) : null}

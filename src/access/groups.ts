@@ -4,7 +4,7 @@ import { groupMembers } from '../db/schema';
 import { badRequest, notFound } from '../errors';
 import { recordAudit } from '../audit/record';
 import type { Actor, Principal } from '../identity/principal';
-import { managedProject, visibleProject } from './projects';
+import { managedProject, memberVisibleProject } from './projects';
 import type { Role } from './roles';
 
 /** A directory group's name (its cn): printable, no control characters. */
@@ -13,7 +13,7 @@ export function assertGroupName(name: string): void {
 }
 
 export function listGroupRoles(db: Tx, principal: Principal, projectName: string) {
-  const { project } = visibleProject(db, principal, projectName);
+  const { project } = memberVisibleProject(db, principal, projectName);
   return db
     .select({ group: groupMembers.groupName, role: groupMembers.role })
     .from(groupMembers)

@@ -3,7 +3,7 @@ import type { Db, Tx } from '../db/open';
 import { groupMembers, members, projects, repositories, userGroups, users } from '../db/schema';
 import { contains } from '../db/search';
 import { preparedPerConnection } from '../db/prepared';
-import { badRequest, conflict, forbidden, notFound } from '../errors';
+import { badRequest, conflict, forbidden, notFound, unauthorized } from '../errors';
 import { recordAudit } from '../audit/record';
 import type { Actor, Principal } from '../identity/principal';
 import { findUser } from '../identity/users';
@@ -83,6 +83,20 @@ export function visibleProject(db: Tx, principal: Principal, name: string): Proj
   const role = roleIn(db, principal, project.id);
   if (!seesProject(principal, project, role)) throw notFound('project.notFound', { name });
   return { project, role, canManage: canManageProject(principal.admin, role) };
+}
+
+/** Whether the caller may see who belongs to a project: system admins and the project's own members (directly or through a group). */
+export const seesMembers = (principal: Principal, access: ProjectAccess) => principal.kind === 'user' && (principal.admin || access.role !== null);
+
+/**
+ * A project whose members and group roles the caller may list: 404 when they cannot see the
+ * project, 401 for anonymous callers, 403 for robots and for users outside a public project.
+ */
+export function memberVisibleProject(db: Tx, principal: Principal, name: string): ProjectAccess {
+  const access = visibleProject(db, principal, name);
+  if (principal.kind === 'anonymous') throw unauthorized();
+  if (!seesMembers(principal, access)) throw forbidden('project.membersOnly');
+  return access;
 }
 
 /** A project the caller may administer: 404 when they cannot see it, 403 when they only see it. */
@@ -211,7 +225,7 @@ export function deleteProject(db: Db, principal: Principal, name: string, defaul
 }
 
 export function listMembers(db: Tx, principal: Principal, name: string) {
-  const { project } = visibleProject(db, principal, name);
+  const { project } = memberVisibleProject(db, principal, name);
   return db
     .select({ username: users.username, role: members.role, createdAt: members.createdAt })
     .from(members)

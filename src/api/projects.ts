@@ -148,10 +148,10 @@ export function projectRoutes() {
       method: 'get',
       path: '/projects/{project}/members',
       tags,
-      summary: 'Members of a project and their roles',
+      summary: 'Members of a project and their roles (for its members and system admins)',
       security,
       request: { params: ProjectParam },
-      responses: { 200: json(z.array(MemberSchema)), ...pick(401, 404) },
+      responses: { 200: json(z.array(MemberSchema)), ...pick(401, 403, 404) },
     }),
     (c) => {
       const rows = listMembers(c.var.deps.db, c.var.principal, c.req.valid('param').project);
@@ -206,10 +206,10 @@ export function projectRoutes() {
       method: 'get',
       path: '/projects/{project}/groups',
       tags: ['groups'],
-      summary: 'Directory (LDAP) groups with a role in the project',
+      summary: 'Directory (LDAP) groups with a role in the project (for its members and system admins)',
       security,
       request: { params: ProjectParam },
-      responses: { 200: json(z.array(GroupSchema)), ...pick(401, 404) },
+      responses: { 200: json(z.array(GroupSchema)), ...pick(401, 403, 404) },
     }),
     (c) => c.json(listGroupRoles(c.var.deps.db, c.var.principal, c.req.valid('param').project), 200),
   );

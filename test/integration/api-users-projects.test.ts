@@ -618,7 +618,9 @@ describe('projects', () => {
     const anon = await call('GET', '/api/v1/projects/open-house');
     expect(anon.status).toBe(200);
     expectProject(anon.body, { name: 'open-house', public: true, role: null });
-    const members = await call('GET', '/api/v1/projects/open-house/members');
+    // Who belongs to a project is for its members: anonymous callers get 401, also when it is public.
+    expectErrorShape(await call('GET', '/api/v1/projects/open-house/members'), 401);
+    const members = await call('GET', '/api/v1/projects/open-house/members', { auth: ALICE });
     expect(members.status).toBe(200);
     expect(members.body).toEqual([{ username: 'alice', role: 'projectAdmin' }]);
   });
@@ -720,7 +722,7 @@ describe('projects', () => {
     }
   });
 
-  it('GET /projects/{project}/members: members see [{username, role}]; outsider/anonymous 404 on private', async () => {
+  it('GET /projects/{project}/members: members and admins see [{username, role}]; outsider/anonymous 404 on private, 403/401 on public', async () => {
     const expected = [
       { username: 'alice', role: 'projectAdmin' },
       { username: 'dev1', role: 'developer' },
@@ -734,10 +736,14 @@ describe('projects', () => {
     expectErrorShape(await call('GET', '/api/v1/projects/alpha/members', { auth: OUTSIDER }), 404);
     expectErrorShape(await call('GET', '/api/v1/projects/alpha/members'), 404);
     expectErrorShape(await call('GET', '/api/v1/projects/nope/members', { auth: admin }), 404);
-    const pub = await call('GET', '/api/v1/projects/pubproj/members');
+    const pub = await call('GET', '/api/v1/projects/pubproj/members', { auth: GUEST });
     expect(pub.status).toBe(200);
     expect(pub.body).toEqual(expected);
-    expect((await call('GET', '/api/v1/projects/pubproj/members', { auth: OUTSIDER })).body).toEqual(expected);
+    expectErrorShape(await call('GET', '/api/v1/projects/pubproj/members'), 401);
+    expectErrorShape(await call('GET', '/api/v1/projects/pubproj/members', { auth: OUTSIDER }), 403);
+    expectErrorShape(await call('GET', '/api/v1/projects/pubproj/groups'), 401);
+    expectErrorShape(await call('GET', '/api/v1/projects/pubproj/groups', { auth: OUTSIDER }), 403);
+    expect((await call('GET', '/api/v1/projects/pubproj/groups', { auth: GUEST })).status).toBe(200);
   });
 
   it('PUT /projects/{project}/members/{username} (projectAdmin): 200 member, role change, member_set audited', async () => {

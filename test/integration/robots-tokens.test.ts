@@ -331,6 +331,9 @@ describe('a robot never acts outside its project', () => {
     expect((await w.api('POST', '/api/v1/projects', { auth: R, body: { name: 'robotmade' } })).status).toBe(403);
     expect((await w.api('PUT', '/api/v1/projects/rb/members/outsider', { auth: R, body: { role: 'developer' } })).status).toBe(403);
     expect((await w.api('GET', '/api/v1/users', { auth: R })).status).toBe(403);
+    // Who belongs to its project is none of a robot's business.
+    expect((await w.api('GET', '/api/v1/projects/rb/members', { auth: R })).status).toBe(403);
+    expect((await w.api('GET', '/api/v1/projects/rb/groups', { auth: R })).status).toBe(403);
     expect((await w.api('POST', '/api/v1/projects/rb/robots', { auth: R, body: { name: 'spawned', permissions: ['pull'] } })).status).toBe(403);
     expect((await w.api('GET', '/api/v1/audit', { auth: R })).status).toBe(403);
     expect((await w.api('POST', '/api/v1/users/padmin/tokens', { auth: R, body: { name: 'steal' } })).status).toBe(403);

@@ -84,6 +84,28 @@ afterAll(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
+describe('who belongs to a project is shown to its members and admins only', () => {
+  it('a public project shows its repositories to everyone, its members only to members and admins', async () => {
+    createProject(db(), admin(), { name: 'openp', public: true }, actor);
+    setMember(db(), admin(), 'openp', 'bob', 'developer', actor);
+    const anonymous = await app.request('/projects/openp', { headers: { cookie: 'wharf_lang=en' } });
+    const anonymousBody = await anonymous.text();
+    expect(anonymous.status).toBe(200);
+    const outsider = await get('/projects/openp', 'carol');
+    expect(outsider.status).toBe(200);
+    for (const body of [anonymousBody, outsider.body]) {
+      expect(body).toContain('openp');
+      expect(body).not.toContain('<td>bob</td>');
+      expect(body).not.toContain('Members');
+    }
+    for (const who of ['bob', 'admin']) {
+      const page = await get('/projects/openp', who);
+      expect(page.body).toContain('<td>bob</td>');
+      expect(page.body).toContain('Members');
+    }
+  });
+});
+
 describe('users page: reset password and delete (system admins)', () => {
   it('the admin sees the controls; a non-admin is refused and nothing changes', async () => {
     const page = await get('/users', 'admin');

@@ -20,7 +20,8 @@ export interface ProjectProps {
   repositoryTotal: number;
   page: number;
   pageSize: number;
-  members: { username: string; role: string }[];
+  /** Null when the visitor may not see who belongs to the project (anonymous, non-members of a public project). */
+  members: { username: string; role: string }[] | null;
   groups: { group: string; role: string }[];
   /** Whether a directory is configured: directory groups can then be given roles. */
   ldap: boolean;
@@ -160,78 +161,80 @@ export const ProjectPage: FC<ProjectProps> = (props) => {
         <Pager v={v} path={base} query={{}} page={page} pageSize={pageSize} total={repositoryTotal} />
       </section>
 
-      <section>
-        <h2>{t('project.members')}</h2>
-        {members.length === 0 ? (
-          <Empty>{t('project.noMembers')}</Empty>
-        ) : (
-          <table class="list">
-            <thead>
-              <tr>
-                <th>{t('project.member')}</th>
-                <th>{t('project.role')}</th>
-                {canManage ? <th>{t('common.actions')}</th> : null}
-              </tr>
-            </thead>
-            <tbody>
-              {members.map((m) => (
-                <RoleRow v={v} canManage={canManage} action={`${base}/members`} field="username" name={m.username} role={m.role} idPrefix="role" />
-              ))}
-            </tbody>
-          </table>
-        )}
-        {groups.length > 0 ? (
-          <>
-            <h3>{t('project.groups')}</h3>
+      {members ? (
+        <section>
+          <h2>{t('project.members')}</h2>
+          {members.length === 0 ? (
+            <Empty>{t('project.noMembers')}</Empty>
+          ) : (
             <table class="list">
               <thead>
                 <tr>
-                  <th>{t('project.group')}</th>
+                  <th>{t('project.member')}</th>
                   <th>{t('project.role')}</th>
                   {canManage ? <th>{t('common.actions')}</th> : null}
                 </tr>
               </thead>
               <tbody>
-                {groups.map((g) => (
-                  <RoleRow v={v} canManage={canManage} action={`${base}/groups`} field="group" name={g.group} role={g.role} idPrefix="group-role" />
+                {members.map((m) => (
+                  <RoleRow v={v} canManage={canManage} action={`${base}/members`} field="username" name={m.username} role={m.role} idPrefix="role" />
                 ))}
               </tbody>
             </table>
-          </>
-        ) : null}
-        {canManage ? (
-          <div class="card">
-            <h3>{t('project.addMember')}</h3>
-            <PostForm v={v} action={`${base}/members`} class="inline-form">
-              <label>
-                {t('login.username')}
-                <input name="username" required maxlength={64} autocomplete="off" />
-              </label>
-              <label>
-                {t('project.role')}
-                <RoleSelect v={v} selected="developer" />
-              </label>
-              <button type="submit">{t('project.addMemberButton')}</button>
-            </PostForm>
-          </div>
-        ) : null}
-        {canManage && ldap ? (
-          <div class="card">
-            <h3>{t('project.addGroup')}</h3>
-            <PostForm v={v} action={`${base}/groups`} class="inline-form">
-              <label>
-                {t('project.group')}
-                <input name="group" required maxlength={256} autocomplete="off" />
-              </label>
-              <label>
-                {t('project.role')}
-                <RoleSelect v={v} selected="guest" />
-              </label>
-              <button type="submit">{t('project.addGroupButton')}</button>
-            </PostForm>
-          </div>
-        ) : null}
-      </section>
+          )}
+          {groups.length > 0 ? (
+            <>
+              <h3>{t('project.groups')}</h3>
+              <table class="list">
+                <thead>
+                  <tr>
+                    <th>{t('project.group')}</th>
+                    <th>{t('project.role')}</th>
+                    {canManage ? <th>{t('common.actions')}</th> : null}
+                  </tr>
+                </thead>
+                <tbody>
+                  {groups.map((g) => (
+                    <RoleRow v={v} canManage={canManage} action={`${base}/groups`} field="group" name={g.group} role={g.role} idPrefix="group-role" />
+                  ))}
+                </tbody>
+              </table>
+            </>
+          ) : null}
+          {canManage ? (
+            <div class="card">
+              <h3>{t('project.addMember')}</h3>
+              <PostForm v={v} action={`${base}/members`} class="inline-form">
+                <label>
+                  {t('login.username')}
+                  <input name="username" required maxlength={64} autocomplete="off" />
+                </label>
+                <label>
+                  {t('project.role')}
+                  <RoleSelect v={v} selected="developer" />
+                </label>
+                <button type="submit">{t('project.addMemberButton')}</button>
+              </PostForm>
+            </div>
+          ) : null}
+          {canManage && ldap ? (
+            <div class="card">
+              <h3>{t('project.addGroup')}</h3>
+              <PostForm v={v} action={`${base}/groups`} class="inline-form">
+                <label>
+                  {t('project.group')}
+                  <input name="group" required maxlength={256} autocomplete="off" />
+                </label>
+                <label>
+                  {t('project.role')}
+                  <RoleSelect v={v} selected="guest" />
+                </label>
+                <button type="submit">{t('project.addGroupButton')}</button>
+              </PostForm>
+            </div>
+          ) : null}
+        </section>
+      ) : null}
 
       {canManage && robots ? (
         <section>
