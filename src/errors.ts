@@ -23,6 +23,7 @@ export const ERROR_TEXTS = {
   'session.passwordOnly': 'sign in with your password, not a token',
   'session.unknownUser': 'unknown user',
   'user.badName': 'username must be 1-64 characters: letters, digits, ".", "_", "@" or "-", starting with a letter or digit',
+  'user.reserved': 'the name {name} is reserved for the audit log',
   'user.exists': 'user {name} already exists',
   'user.notFound': 'user {name} not found',
   'user.selfLockout': 'you cannot remove your own admin rights or disable yourself',

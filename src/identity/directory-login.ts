@@ -5,7 +5,7 @@ import { userGroups, users } from '../db/schema';
 import { recordAudit } from '../audit/record';
 import type { Log } from '../log';
 import type { Directory } from './ldap';
-import { assertUsername, findUser, type User } from './users';
+import { findUser, isValidUsername, type User } from './users';
 
 export interface DirectoryLoginDeps {
   db: Db;
@@ -43,7 +43,10 @@ export async function directoryLogin(deps: DirectoryLoginDeps, username: string,
     deps.log.warn({ username, directoryName: found.username }, 'directory name differs from the login name; refused');
     return null;
   }
-  assertUsername(username);
+  if (!isValidUsername(username)) {
+    deps.log.warn({ username }, 'directory user name cannot be a Wharf account name (invalid or reserved); refused');
+    return null;
+  }
   const stamp = new Date(now).toISOString();
   return deps.db.transaction((tx) => {
     let user = findUser(tx, username);

@@ -2,7 +2,7 @@ import type { Db } from '../db/open';
 import { AppError } from '../errors';
 import { hashKind } from './passwords';
 import type { Actor } from './principal';
-import { createUser, USERNAME_RE } from './users';
+import { createUser, isValidUsername, USERNAME_RE } from './users';
 
 /** One `user:hash` line of an htpasswd file. */
 export interface HtpasswdEntry {
@@ -79,6 +79,10 @@ export async function importHtpasswd(db: Db, text: string, actor: Actor): Promis
     const skip = (reason: string) => report.skipped.push({ line: entry.line, username: entry.username, reason });
     if (!USERNAME_RE.test(entry.username)) {
       skip('invalid user name (letters, digits, ".", "_", "@" or "-", at most 64)');
+      continue;
+    }
+    if (!isValidUsername(entry.username)) {
+      skip('reserved user name (the audit log uses it for non-users)');
       continue;
     }
     const first = seen.get(entry.username);

@@ -13,9 +13,14 @@ export type User = typeof users.$inferSelect;
 /** Letters, digits and . _ @ -; `$` and `+` stay reserved for robot accounts. */
 export const USERNAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 
+/** Names the audit log uses for actors that are not users; no account may take them. */
+export const RESERVED_USERNAMES = new Set(['anonymous', 'system']);
+
+export const isValidUsername = (username: string) => USERNAME_RE.test(username) && !RESERVED_USERNAMES.has(username.toLowerCase());
+
 export function assertUsername(username: string): void {
-  if (!USERNAME_RE.test(username))
-    throw badRequest('user.badName');
+  if (!USERNAME_RE.test(username)) throw badRequest('user.badName');
+  if (!isValidUsername(username)) throw badRequest('user.reserved', { name: username });
 }
 
 export function assertPasswordPolicy(password: string): void {

@@ -963,6 +963,8 @@ describe('bad input: 400 with {"error":{code,message}}, never 500, nothing chang
     ['colon', 'a:b'],
     ['non-ASCII', 'jürgen'],
     ['NUL', 'a\u0000b'],
+    ['reserved for anonymous callers in the audit log', 'anonymous'],
+    ['reserved, other case', 'System'],
   ];
   it.each(badUsernames)('POST /users with a bad username (%s): 400', async (_label, username) => {
     await refused(400, () => call('POST', '/api/v1/users', { auth: admin, body: { username, password: PW } }));

@@ -256,6 +256,7 @@ describe('wharf import-htpasswd, then a real Wharf and registry', () => {
       ['-B', '-b', file, 'bob', 'pw2'],
       ['-m', '-b', file, 'carol', 'pw3'], // MD5 (apr1)
       ['-s', '-b', file, 'dave', 'pw4'], // {SHA}
+      ['-B', '-b', file, 'system', 'pw5'], // a name the audit log reserves
     ]) {
       const r = await run('htpasswd', args);
       expect(r.code, r.stderr).toBe(0);
@@ -272,8 +273,9 @@ describe('wharf import-htpasswd, then a real Wharf and registry', () => {
     expect(imported.stdout).toContain('initialised the data directory: created user "admin" with the password from WHARF_ADMIN_PASSWORD');
     expect(imported.stdout).toMatch(/skipped line 3 \(carol\): an MD5 \(apr1\) hash/);
     expect(imported.stdout).toMatch(/skipped line 4 \(dave\): a SHA-1 hash/);
-    expect(imported.stdout).toMatch(/skipped line 7: malformed line/);
-    expect(imported.stdout).toMatch(/^imported 2, skipped 3 \(/m);
+    expect(imported.stdout).toMatch(/skipped line 5 \(system\): reserved user name/);
+    expect(imported.stdout).toMatch(/skipped line 8: malformed line/);
+    expect(imported.stdout).toMatch(/^imported 2, skipped 4 \(/m);
     expect(imported.stdout).not.toMatch(/\$2[aby]\$|\$apr1\$|\{SHA\}/);
     expect(imported.stderr).toBe('');
 
@@ -281,7 +283,7 @@ describe('wharf import-htpasswd, then a real Wharf and registry', () => {
     const again = await wharf(['import-htpasswd', file], env);
     ok(again);
     expect(again.stdout).toMatch(/skipped line 1 \(alice\): already exists/);
-    expect(again.stdout).toMatch(/^imported 0, skipped 5 /m);
+    expect(again.stdout).toMatch(/^imported 0, skipped 6 /m);
 
     const audits = query<{ username: string; resource: string; detail: string }>(dataDir, "select username, resource, detail from audit where action = 'user_create' order by id");
     expect(audits.map((a) => [a.username, a.resource])).toEqual([

@@ -23,6 +23,8 @@ const USERS = [
   { uid: 'carol', password: 'carol-pass-1' },
   { uid: 'dave', password: 'dave-directory-1' },
   { uid: 'erin', password: 'erin-pass-1' },
+  // A directory account whose name the audit log reserves for non-users: it can never sign in.
+  { uid: 'system', password: 'system-pass-1' },
 ];
 
 function ldapConfig(over: Record<string, unknown> = {}) {
@@ -134,8 +136,8 @@ describe('directory users, groups and roles', () => {
     await ldap.addToGroup('registry-admins', 'carol');
   });
 
-  it('wrong passwords, unknown users, empty passwords and filter injection all fail', async () => {
-    for (const creds of ['alice:wrong', 'nobody:whatever', 'alice:', '*:alice-pass-1', '*)(uid=*:alice-pass-1', 'alice)(|(uid=*:alice-pass-1', '*)(uid=*))(|(uid=*:x']) {
+  it('wrong passwords, unknown users, empty passwords, reserved names and filter injection all fail', async () => {
+    for (const creds of ['alice:wrong', 'nobody:whatever', 'system:system-pass-1', 'alice:', '*:alice-pass-1', '*)(uid=*:alice-pass-1', 'alice)(|(uid=*:alice-pass-1', '*)(uid=*))(|(uid=*:x']) {
       const t = await tokenFor(w, creds, 'repository:team/base:pull');
       expect(t.status, creds).toBe(401);
     }
