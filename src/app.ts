@@ -1,5 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -11,9 +11,12 @@ import { repositoryRoutes } from './api/repositories';
 import { auditRoutes } from './api/audit';
 import { sessionRoutes } from './api/session';
 import type { Deps } from './deps';
-import { AppError } from './errors';
+import { AppError, fail, forbidden, unauthorized } from './errors';
+import { parseBasicAuth } from './http/basic';
+import { authenticatePassword } from './identity/authenticate';
+import { hashSecret, sameHash } from './identity/secrets';
 import { RegistryError } from './registry/client';
-import type { AppContext, AppEnv } from './http/env';
+import { clientIp, type AppContext, type AppEnv } from './http/env';
 import { tokenRoutes } from './token/routes';
 import { notificationRoutes } from './events/routes';
 import { uiRoutes } from '../ui/routes';
@@ -45,6 +48,29 @@ const validationHook = (result: { success: boolean; error?: unknown }, c: AppCon
   return c.json(errorBody('invalid_request', `${where}${message ?? 'invalid input'}`), 400);
 };
 
+/**
+ * A browser that has cached Basic credentials for Wharf sends them along with a form another site
+ * posts here. Session callers need a CSRF token anyway; for everyone else a state-changing request
+ * that a browser marks as coming from another site (Sec-Fetch-Site, else an Origin that is not
+ * this host) is refused before any credential is looked at. Scripts send neither header.
+ */
+const sameOriginWrites: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const method = c.req.method;
+  if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return next();
+  const site = c.req.header('sec-fetch-site');
+  const origin = c.req.header('origin');
+  let foreign = site === 'cross-site' || site === 'same-site';
+  if (!site && origin) {
+    try {
+      foreign = origin === 'null' || new URL(origin).host !== c.req.header('host');
+    } catch {
+      foreign = true;
+    }
+  }
+  if (foreign) throw fail(403, 'csrf', 'csrf');
+  return next();
+};
+
 export function createApi() {
   const api = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   api.openAPIRegistry.registerComponent('securitySchemes', 'basicAuth', {
@@ -53,6 +79,12 @@ export function createApi() {
     description: "A user's password or personal access token, or a robot's secret",
   });
   api.use(bodyLimit({ maxSize: 1024 * 1024, onError: () => { throw new AppError(413, 'payload_too_large', 'request body too large (max 1 MiB)', { Connection: 'close' }); } }));
+  api.use(sameOriginWrites);
+  api.use(async (c, next) => {
+    await next();
+    // Answers may carry secrets shown once (robot, token) or private listings: never cached.
+    if (!c.res.headers.has('Cache-Control')) c.header('Cache-Control', 'no-store');
+  });
   api.use(authenticate);
   api.route('/', systemRoutes());
   api.route('/', sessionRoutes());
@@ -75,6 +107,25 @@ export function openApiDocument(api: OpenAPIHono<AppEnv>) {
   });
 }
 
+/**
+ * Who may read /metrics: Prometheus with `Authorization: Bearer <metrics.token>` (when one is
+ * configured), or a system admin with Basic credentials. The counters say who uses the registry
+ * how much, so anonymous callers get 401 and other users 403.
+ */
+const metricsAccess: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const header = c.req.header('authorization') ?? '';
+  const { token } = c.var.deps.config.metrics;
+  if (/^bearer /i.test(header)) {
+    if (token && sameHash(hashSecret(header.slice(7).trim()), hashSecret(token))) return next();
+    throw new AppError(401, 'unauthorized', 'wrong metrics token', { 'WWW-Authenticate': 'Bearer realm="wharf-metrics"' });
+  }
+  const credentials = parseBasicAuth(header);
+  if (!credentials) throw unauthorized();
+  const principal = await authenticatePassword(c.var.deps, credentials.username, credentials.password, { ip: clientIp(c), userAgent: c.req.header('user-agent') });
+  if (principal.kind !== 'user' || !principal.admin) throw forbidden('auth.adminOnly');
+  return next();
+};
+
 /** An app with the deps in context, JSON errors, and the registry's notification endpoint. */
 function baseApp(deps: Deps) {
   const app = new Hono<AppEnv>();
@@ -96,7 +147,7 @@ export function createApp(deps: Deps, extend?: (app: Hono<AppEnv>) => void) {
   const app = baseApp(deps);
   app.route('/service/token', tokenRoutes());
 
-  app.get('/metrics', async (c) => {
+  app.get('/metrics', metricsAccess, async (c) => {
     const body = await deps.metrics.registry.metrics();
     return c.body(body, 200, { 'Content-Type': deps.metrics.registry.contentType });
   });

@@ -19,6 +19,7 @@ export const envOverrides: Record<string, string[]> = {
   WHARF_REGISTRY_NOTIFY_LISTEN: ['registry', 'notifyListen'],
   WHARF_ADMIN_PASSWORD: ['admin', 'password'],
   WHARF_LOG_LEVEL: ['logLevel'],
+  WHARF_METRICS_TOKEN: ['metrics', 'token'],
 };
 
 function setPath(target: Record<string, unknown>, keys: string[], value: unknown): void {

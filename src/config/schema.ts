@@ -59,6 +59,16 @@ export const configSchema = z
       .refine((t) => (t.keyFile === '') === (t.certFile === ''), 'keyFile and certFile must be set together')
       .refine((t) => t.algorithm === 'ES256' || t.keyFile !== '', 'RS256 needs keyFile and certFile')
       .prefault({}),
+    metrics: z
+      .object({
+        /** Bearer token Prometheus presents for GET /metrics; without it only system admins may read metrics. */
+        token: z
+          .string()
+          .default('')
+          .refine((v) => v === '' || v.length >= 16, 'must be empty or at least 16 characters'),
+      })
+      .strict()
+      .prefault({}),
     auth: z
       .object({
         credentialCacheSeconds: z.coerce.number().int().min(0).max(60).default(60),

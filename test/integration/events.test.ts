@@ -283,7 +283,7 @@ describe('events from a real registry', () => {
     });
     expect(await mixed.json()).toMatchObject({ applied: 1, rejected: 1 });
     expect(w.wharf.deps.db.select().from(repositories).where(eq(repositories.name, 'team/good')).get()).toBeTruthy();
-    const metrics = await (await fetch(`${w.url}/metrics`)).text();
+    const metrics = await (await fetch(`${w.url}/metrics`, { headers: { authorization: `Basic ${Buffer.from(admin).toString('base64')}` } })).text();
     expect(metrics).toMatch(/wharf_registry_events_total\{action="unknown",outcome="rejected"\} \d+/);
     expect(metrics).toMatch(/wharf_registry_events_total\{action="push",outcome="received"\} \d+/);
   });

@@ -82,7 +82,7 @@ describe('first start, restart and supervision', () => {
     await waitFor(async () => (await w.api('GET', '/api/v1/health')).status === 200);
     await fetch(`${w.url}/service/token?service=wharf-registry&scope=repository:library/x:pull`);
     await fetch(`${w.url}/service/token`, { method: 'POST', body: 'x' });
-    const metrics = await (await fetch(`${w.url}/metrics`)).text();
+    const metrics = await (await fetch(`${w.url}/metrics`, { headers: { authorization: `Basic ${Buffer.from(admin).toString('base64')}` } })).text();
     expect(metrics).toMatch(/^wharf_registry_restarts_total 1$/m);
     expect(metrics).toMatch(/^wharf_token_requests_total\{outcome="issued",method="GET"\} 1$/m);
     expect(metrics).toMatch(/^wharf_token_requests_total\{outcome="bad_request",method="POST"\} 1$/m);
@@ -188,6 +188,31 @@ describe('npm start', () => {
     const second = await startOnce();
     expect(second).not.toContain('shown once');
     expect(second).not.toContain(password!);
+  });
+});
+
+describe('GET /metrics', () => {
+  it('answers Prometheus with the configured bearer token or a system admin; anonymous 401, other users 403', async () => {
+    const token = 'metrics-token-0123456789';
+    const w = await startTestWharf({ metrics: { token } }, { manage: false });
+    try {
+      await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'plain', password: 'plain-password-1' } });
+      const get = (authorization?: string) => fetch(`${w.url}/metrics`, { headers: authorization ? { authorization } : {} });
+      const basic = (creds: string) => `Basic ${Buffer.from(creds).toString('base64')}`;
+      const ok = await get(`Bearer ${token}`);
+      expect(ok.status).toBe(200);
+      expect(await ok.text()).toMatch(/^wharf_process_cpu_user_seconds_total/m);
+      expect((await get(basic(admin))).status).toBe(200);
+      const anonymous = await get();
+      expect(anonymous.status).toBe(401);
+      expect(await anonymous.text()).not.toContain('wharf_');
+      expect((await get('Bearer wrong-token-0123456789')).status).toBe(401);
+      expect((await get('Bearer ')).status).toBe(401);
+      expect((await get(basic('plain:plain-password-1'))).status).toBe(403);
+      expect((await get(basic('plain:wrong-password'))).status).toBe(401);
+    } finally {
+      await w.stop();
+    }
   });
 });
 

@@ -104,6 +104,7 @@ describe('WHARF_* overrides', () => {
     WHARF_REGISTRY_LISTEN: ['127.0.0.1:5999', '127.0.0.1:5999'],
     WHARF_REGISTRY_STORAGE: ['/srv/registry', '/srv/registry'],
     WHARF_REGISTRY_NOTIFY_LISTEN: ['127.0.0.1:5998', '127.0.0.1:5998'],
+    WHARF_METRICS_TOKEN: ['a-metrics-token-of-32-characters', 'a-metrics-token-of-32-characters'],
     WHARF_ADMIN_PASSWORD: ['s3cret-pass', 's3cret-pass'],
     WHARF_LOG_LEVEL: ['debug', 'debug'],
   };
@@ -176,6 +177,7 @@ describe('invalid configuration', () => {
     ['WHARF_REGISTRY_NOTIFY_LISTEN', '0.0.0.0:9000', 'registry.notifyListen'],
     ['WHARF_REGISTRY_NOTIFY_LISTEN', '10.0.0.5:9000', 'registry.notifyListen'],
     ['WHARF_REGISTRY_NOTIFY_LISTEN', '127.0.0.1', 'registry.notifyListen'],
+    ['WHARF_METRICS_TOKEN', 'too-short', 'metrics.token'],
   ])('%s=%s names %s and the variable', (name, value, key) => {
     const err = configError(() => resolveConfig({}, { [name]: value }));
     expect(err.message).toContain(`${key}:`);
