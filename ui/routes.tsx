@@ -223,6 +223,29 @@ const anonymousCsrf: MiddlewareHandler<AppEnv> = async (c, next) => {
   return next();
 };
 
+const FORM_LIMIT = 64 * 1024;
+/** Up to this much of an oversized form is read and discarded, so the browser sees the 413. */
+const FORM_DRAIN_LIMIT = 8 * 1024 * 1024;
+
+/**
+ * A form whose Content-Length is over the limit is refused before it is parsed. Its body is
+ * read to the end and thrown away first (when not absurdly large): answering while the browser
+ * is still sending makes it see a reset connection instead of the 413 page.
+ */
+const declaredFormLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const declared = Number(c.req.header('content-length') ?? 0);
+  if (!(declared > FORM_LIMIT)) return next();
+  const incoming = c.env?.incoming;
+  if (!incoming || declared > FORM_DRAIN_LIMIT) throw fail(413, 'payload_too_large', 'form.tooLarge', {}, { Connection: 'close' });
+  await new Promise<void>((resolve) => {
+    incoming.once('end', resolve);
+    incoming.once('error', () => resolve());
+    incoming.once('close', resolve);
+    incoming.resume();
+  });
+  throw fail(413, 'payload_too_large', 'form.tooLarge');
+};
+
 const onlyUiPaths =
   (mw: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv> =>
   (c, next) =>
@@ -256,13 +279,14 @@ export function uiRoutes(): Hono<AppEnv> {
   });
 
   ui.use('*', onlyUiPaths(pageHeaders));
+  ui.use('*', onlyUiPaths(declaredFormLimit));
   ui.use(
     '*',
     onlyUiPaths(
       bodyLimit({
-        maxSize: 64 * 1024,
+        maxSize: FORM_LIMIT,
         onError: () => {
-          throw fail(413, 'payload_too_large', 'form.tooLarge');
+          throw fail(413, 'payload_too_large', 'form.tooLarge', {}, { Connection: 'close' });
         },
       }),
     ),

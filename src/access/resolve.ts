@@ -1,7 +1,7 @@
 import type { Tx } from '../db/open';
 import type { Principal } from '../identity/principal';
 import { findProject, roleIn } from './projects';
-import { allowedActions, projectOf, type RepositoryAction } from './roles';
+import { allowedActions, isValidProjectName, projectOf, type RepositoryAction } from './roles';
 
 /**
  * What a principal may do to a repository. `memo` lets one token request with many scopes of the
@@ -20,12 +20,15 @@ export function repositoryActions(
   const known = memo.get(projectName);
   if (known) return known;
   const project = findProject(db, projectName);
-  const actions = allowedActions({
+  let actions = allowedActions({
     admin: principal.admin,
     role: project ? roleIn(db, principal, project.id) : null,
     projectPublic: project?.public ?? false,
     projectExists: !!project,
   });
+  // A push into a project that does not exist creates it; never one the API could not manage
+  // (too long or malformed), not even for system admins.
+  if (!project && !isValidProjectName(projectName)) actions = actions.filter((a) => a !== 'push');
   memo.set(projectName, actions);
   return actions;
 }

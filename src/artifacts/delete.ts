@@ -9,6 +9,7 @@ import { projectOf } from '../access/roles';
 import type { Actor, Principal } from '../identity/principal';
 import type { RegistryClient } from '../registry/client';
 import { visibleRepository } from './list';
+import { noteChange } from './changes';
 import { dropRepositoryIfEmpty, removeManifest, removeTag, tagsOfDigest, type Repository } from './state';
 
 export interface DeleteDeps {
@@ -21,6 +22,28 @@ const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
 /** Whether the registry deletes a manifest by tag (distribution v3) or not (2.8): learnt once. */
 const tagDeleteSupport = new WeakMap<RegistryClient, boolean>();
+
+/** Deletes in one repository run one at a time (per registry), so two requests for the same tag cannot both succeed. */
+const queues = new WeakMap<RegistryClient, Map<string, Promise<unknown>>>();
+
+async function exclusive<T>(deps: DeleteDeps, repository: string, fn: () => Promise<T>): Promise<T> {
+  let byName = queues.get(deps.registry);
+  if (!byName) queues.set(deps.registry, (byName = new Map()));
+  const before = byName.get(repository) ?? Promise.resolve();
+  const run = before.then(fn, fn);
+  const settled = run.then(
+    () => undefined,
+    () => undefined,
+  );
+  byName.set(repository, settled);
+  try {
+    return await run;
+  } finally {
+    // The tag state of this repository changed (or may have): reconcile must not apply a stale read.
+    noteChange(deps.db, repository);
+    if (byName.get(repository) === settled) byName.delete(repository);
+  }
+}
 
 /** The repository, if the principal may delete in it: 404 when they cannot see it, 403 when they only see it. */
 function deletableRepository(deps: DeleteDeps, principal: Principal, name: string): Repository {
@@ -80,7 +103,10 @@ async function untag(registry: RegistryClient, repository: string, tag: string):
 }
 
 /** DELETE one tag; other tags on the same image stay. The last tag of an image takes the image with it. */
-export async function deleteTag(deps: DeleteDeps, principal: Principal, name: string, tag: string, actor: Actor): Promise<void> {
+export const deleteTag = (deps: DeleteDeps, principal: Principal, name: string, tag: string, actor: Actor): Promise<void> =>
+  exclusive(deps, name, () => untagNow(deps, principal, name, tag, actor));
+
+async function untagNow(deps: DeleteDeps, principal: Principal, name: string, tag: string, actor: Actor): Promise<void> {
   const repo = deletableRepository(deps, principal, name);
   const head = await deps.registry.headManifest(name, tag);
   const known = deps.db
@@ -117,7 +143,10 @@ export async function deleteTag(deps: DeleteDeps, principal: Principal, name: st
 }
 
 /** DELETE an image by digest with every tag on it; refused while a tagged index still lists it, unless forced. */
-export async function deleteImage(
+export const deleteImage = (deps: DeleteDeps, principal: Principal, name: string, digest: string, opts: { force: boolean }, actor: Actor): Promise<string[]> =>
+  exclusive(deps, name, () => deleteImageNow(deps, principal, name, digest, opts, actor));
+
+async function deleteImageNow(
   deps: DeleteDeps,
   principal: Principal,
   name: string,
@@ -157,7 +186,10 @@ export async function deleteImage(
 }
 
 /** DELETE every image of a repository: indexes first, then the images they listed, then the rest. */
-export async function deleteRepository(deps: DeleteDeps, principal: Principal, name: string, actor: Actor): Promise<number> {
+export const deleteRepository = (deps: DeleteDeps, principal: Principal, name: string, actor: Actor): Promise<number> =>
+  exclusive(deps, name, () => deleteRepositoryNow(deps, principal, name, actor));
+
+async function deleteRepositoryNow(deps: DeleteDeps, principal: Principal, name: string, actor: Actor): Promise<number> {
   const repo = deletableRepository(deps, principal, name);
   const digests = new Map<string, boolean>();
   for (const m of deps.db.select({ digest: manifests.digest, children: manifests.children }).from(manifests).where(eq(manifests.repositoryId, repo.id)).all())
@@ -170,8 +202,9 @@ export async function deleteRepository(deps: DeleteDeps, principal: Principal, n
   const ordered = [...digests].sort((a, b) => Number(b[1]) - Number(a[1])).map(([d]) => d);
   for (const digest of ordered) await deleteByDigest(deps.registry, name, digest);
   deps.db.transaction((tx) => {
+    // Only what was deleted: a tag pushed meanwhile points at a digest not in the list and stays,
+    // as it does at the registry.
     for (const digest of ordered) removeManifest(tx, repo.id, digest);
-    for (const t of tx.select({ name: tags.name }).from(tags).where(eq(tags.repositoryId, repo.id)).all()) removeTag(tx, repo.id, t.name);
     dropRepositoryIfEmpty(tx, repo.id);
     recordAudit(tx, {
       username: actor.username,

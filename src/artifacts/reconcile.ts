@@ -4,6 +4,7 @@ import { manifests, repositories, tags } from '../db/schema';
 import type { Log } from '../log';
 import { isValidRepositoryName } from '../access/roles';
 import type { ManifestHead, RegistryClient } from '../registry/client';
+import { changeMark } from './changes';
 import { dropRepositoryIfEmpty, ensureRepository, findRepository, removeManifest, removeTag, upsertManifest, upsertTag } from './state';
 
 export interface ReconcileReport {
@@ -117,6 +118,7 @@ function applyRemote(db: Db, remote: RemoteRepository, defaultProject: string) {
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const started = Date.now();
   const report: ReconcileReport = { repositories: 0, tags: 0, added: 0, removed: 0, repaired: 0, skipped: [], durationMs: 0 };
+  const catalogMarks = new Map(deps.db.select({ name: repositories.name }).from(repositories).all().map((r) => [r.name, changeMark(deps.db, r.name)]));
   const catalog = (await deps.registry.catalog()).filter((name) => {
     if (isValidRepositoryName(name)) return true;
     report.skipped.push({ repository: name.slice(0, 300), reason: 'invalid repository name' });
@@ -125,7 +127,18 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const inCatalog = new Set(catalog);
   await mapLimit(catalog, deps.concurrency ?? 4, async (name) => {
     try {
-      const remote = await readRemote(deps.registry, deps.db, name);
+      // A push or delete that lands while the registry is being read makes the reading stale:
+      // read again, and leave the repository to the next run if it keeps changing.
+      let remote: RemoteRepository | null = null;
+      for (let attempt = 0; attempt < 3 && !remote; attempt++) {
+        const mark = changeMark(deps.db, name);
+        const read = await readRemote(deps.registry, deps.db, name);
+        if (changeMark(deps.db, name) === mark) remote = read;
+      }
+      if (!remote) {
+        report.skipped.push({ repository: name, reason: 'changed while being read; left for the next run' });
+        return;
+      }
       const drift = applyRemote(deps.db, remote, deps.defaultProject);
       report.repositories += remote.tags && remote.tags.size > 0 ? 1 : 0;
       report.tags += remote.tags?.size ?? 0;
@@ -137,9 +150,11 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
       deps.log.warn({ repository: name, err: (err as Error).message }, 'reconcile skipped a repository');
     }
   });
-  // Repositories Wharf knows that the catalog no longer lists.
+  // Repositories Wharf knows that the catalog no longer lists, unless a push or delete touched
+  // them after the catalog was read (a repository pushed meanwhile is not in it yet).
   for (const repo of deps.db.select({ name: repositories.name }).from(repositories).all()) {
     if (inCatalog.has(repo.name)) continue;
+    if (changeMark(deps.db, repo.name) !== (catalogMarks.get(repo.name) ?? 0)) continue;
     const drift = applyRemote(deps.db, { name: repo.name, tags: null, untaggedAlive: new Set() }, deps.defaultProject);
     report.removed += drift.removed;
   }

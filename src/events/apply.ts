@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, like } from 'drizzle-orm';
+import { and, desc, eq, gt, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../db/open';
 import { audit, eventsSeen, manifests, repositories } from '../db/schema';
 import { recordAudit } from '../audit/record';
@@ -15,6 +15,7 @@ import {
   upsertTag,
 } from '../artifacts/state';
 import { addressOf, type RegistryEvent } from './envelope';
+import { noteChange } from '../artifacts/changes';
 
 /** Pulls of the same manifest by the same actor within this window fold into one audit row. */
 export const PULL_FOLD_MS = 10_000;
@@ -37,7 +38,8 @@ function isIndexChild(tx: Tx, repositoryId: number, digest: string): boolean {
   return !!tx
     .select({ id: manifests.id })
     .from(manifests)
-    .where(and(eq(manifests.repositoryId, repositoryId), like(manifests.children, `%"${digest}"%`)))
+    // `_` may occur in a digest and is a LIKE wildcard: escape it (and `%`, `\`).
+    .where(and(eq(manifests.repositoryId, repositoryId), sql`${manifests.children} LIKE ${`%"${digest.replace(/[\\%_]/g, (ch) => `\\${ch}`)}"%`} ESCAPE '\\'`))
     .get();
 }
 
@@ -127,6 +129,7 @@ export function applyEvents(db: Db, events: RegistryEvent[], defaultProject: str
             return;
           }
           applyOne(sp, e, defaultProject, nowMs, result.fetch);
+          if (e.action !== 'pull') noteChange(db, e.target.repository);
           result.applied++;
         });
       } catch (err) {

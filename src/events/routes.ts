@@ -16,23 +16,29 @@ export function notificationAuthorized(header: string | undefined, secret: strin
   return timingSafeEqual(digest(presented), digest(secret)) && presented.length > 0;
 }
 
-/** Reads at most `limit` bytes; null when the body is larger (the rest is discarded). */
-async function readLimited(body: ReadableStream<Uint8Array> | null, limit: number): Promise<Buffer | null> {
-  if (!body) return Buffer.alloc(0);
+/** Beyond this the rest of an oversized body is not even read: the connection is closed instead. */
+const MAX_DRAIN_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Reads at most `limit` bytes; null when the body is larger. The rest of a larger body is read
+ * and thrown away (up to MAX_DRAIN_BYTES), so the sender gets a clean answer on the same connection.
+ */
+async function readLimited(body: ReadableStream<Uint8Array> | null, limit: number): Promise<{ bytes: Buffer | null; drained: boolean }> {
+  if (!body) return { bytes: Buffer.alloc(0), drained: true };
   const chunks: Uint8Array[] = [];
   let size = 0;
   const reader = body.getReader();
   for (;;) {
     const { done, value } = await reader.read();
-    if (done) break;
+    if (done) return { bytes: size > limit ? null : Buffer.concat(chunks), drained: true };
     size += value.byteLength;
-    if (size > limit) {
+    if (size > MAX_DRAIN_BYTES) {
       await reader.cancel();
-      return null;
+      return { bytes: null, drained: false };
     }
-    chunks.push(value);
+    if (size <= limit) chunks.push(value);
+    else chunks.length = 0;
   }
-  return Buffer.concat(chunks);
 }
 
 /**
@@ -46,13 +52,12 @@ export function notificationRoutes() {
     const { db, log, metrics, clock, config, details } = c.var.deps;
     if (!notificationAuthorized(c.req.header('authorization'), c.var.deps.notificationSecret))
       throw new AppError(401, 'unauthorized', 'missing or wrong notification secret');
-    const raw = await readLimited(c.req.raw.body, MAX_ENVELOPE_BYTES);
+    const { bytes: raw, drained } = await readLimited(c.req.raw.body, MAX_ENVELOPE_BYTES);
     let body: unknown;
     if (raw === null) {
-      body = undefined;
       log.warn('notification body over 1 MiB dropped');
       metrics.eventsReceived.inc({ action: 'unknown', outcome: 'rejected' });
-      return c.json({ applied: 0, duplicates: 0, ignored: 0, rejected: 1 }, 200);
+      return c.json({ applied: 0, duplicates: 0, ignored: 0, rejected: 1 }, 200, drained ? {} : { Connection: 'close' });
     }
     try {
       body = JSON.parse(raw.toString('utf8'));

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { audit, manifests, repositories, tags } from '../../src/db/schema';
 import { skopeoCopy, skopeoDelete, skopeoInspect } from '../support/clients';
@@ -12,6 +12,11 @@ import { startPlainRegistry } from '../support/plain-registry';
 import { freePort } from '../support/ports';
 import { registryView } from '../support/registry-view';
 import { waitFor } from '../support/wait';
+import { reconcile } from '../../src/artifacts/reconcile';
+import { deleteRepository } from '../../src/artifacts/delete';
+import { userPrincipal } from '../../src/identity/authenticate';
+import { findUser } from '../../src/identity/users';
+import type { RegistryClient } from '../../src/registry/client';
 import { admin, startTestWharf, type TestWharf } from '../support/wharf';
 
 /** Registry notifications → audit and tag state; reconcile; adopting an existing registry. */
@@ -270,9 +275,30 @@ describe('events from a real registry', () => {
       const res = await notify(w, body);
       expect(res.status, JSON.stringify(body)).toBe(200);
     }
-    const huge = await notify(w, Buffer.alloc(10 * 1024 * 1024, 0x20));
-    expect(huge.status).toBe(200);
+    // Oversized envelopes are read to the end and dropped: each gets its 200 on a connection that
+    // keeps working, so the next delivery is not lost.
+    for (let i = 0; i < 3; i++) {
+      const huge = await notify(w, Buffer.alloc(10 * 1024 * 1024, 0x20));
+      expect(huge.status).toBe(200);
+      expect(await huge.json()).toMatchObject({ applied: 0, rejected: 1 });
+      expect((await notify(w, { events: [] })).status).toBe(200);
+    }
     expect(count()).toEqual(before);
+
+    // A digest may contain "_", a LIKE wildcard: a pull of an image is not mistaken for the pull
+    // of an index child whose digest differs only there.
+    const indexDigest = `sha256:${'d'.repeat(64)}`;
+    const child = `sha256:${'c'.repeat(64)}`;
+    const lookalike = `sha256:_${'c'.repeat(63)}`;
+    const indexType = 'application/vnd.oci.image.index.v1+json';
+    await notify(w, { events: [{ id: randomUUID(), action: 'push', target: { mediaType: indexType, repository: 'team/lookalike', digest: indexDigest, tag: 'multi' } }] });
+    w.wharf.deps.db.update(manifests).set({ children: JSON.stringify([{ digest: child }]) }).where(eq(manifests.digest, indexDigest)).run();
+    const pulls = (digest: string) => w.wharf.deps.db.select().from(audit).where(and(eq(audit.digest, digest), eq(audit.action, 'pull'))).all().length;
+    for (const digest of [child, lookalike])
+      await notify(w, { events: [{ id: randomUUID(), action: 'pull', target: { repository: 'team/lookalike', digest }, actor: { name: 'puller' } }] });
+    expect(pulls(child)).toBe(0); // part of pulling the index
+    expect(pulls(lookalike)).toBe(1);
+    const before2 = count();
 
     // One bad event beside a good one: the good one lands.
     const mixed = await notify(w, {
@@ -282,6 +308,7 @@ describe('events from a real registry', () => {
       ],
     });
     expect(await mixed.json()).toMatchObject({ applied: 1, rejected: 1 });
+    expect(count().repos).toBe(before2.repos + 1);
     expect(w.wharf.deps.db.select().from(repositories).where(eq(repositories.name, 'team/good')).get()).toBeTruthy();
     const metrics = await (await fetch(`${w.url}/metrics`, { headers: { authorization: `Basic ${Buffer.from(admin).toString('base64')}` } })).text();
     expect(metrics).toMatch(/wharf_registry_events_total\{action="unknown",outcome="rejected"\} \d+/);
@@ -325,6 +352,105 @@ describe('lost events and reconcile', () => {
       await w.wharf.supervisor!.stop();
       await expect(w.wharf.deps.reconciler.run()).rejects.toThrow();
       expect(Object.keys(await wharfView(w))).toEqual(['library/lost', 'team2/lost']);
+    } finally {
+      await w.stop();
+    }
+  });
+});
+
+/**
+ * The real registry client with its first call of `method` held until `release()`: lets a test put
+ * a push or a delete exactly between what a slow reader (reconcile, a repository delete) has read
+ * and what it writes.
+ */
+function heldAtFirst(real: RegistryClient, method: 'headManifest' | 'deleteManifest') {
+  let release!: () => void;
+  let reached!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const arrived = new Promise<void>((r) => (reached = r));
+  let held = false;
+  const client = new Proxy(real, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== 'function') return value;
+      if (prop !== method) return value.bind(target);
+      return async (...args: unknown[]) => {
+        if (!held) {
+          held = true;
+          reached();
+          await gate;
+        }
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { client, arrived, release };
+}
+
+describe('changes that land while a slow reader works', () => {
+  it('a push and a new repository that arrive while reconcile reads the registry are kept, with their pusher', async () => {
+    const w = await startTestWharf({ reconcileIntervalSeconds: 0 });
+    try {
+      await w.wharf.deps.reconciler.idle();
+      await push(w, `oci:${imageA.dir}:v1`, 'team3/app:1');
+      await waitFor(async () => (await wharfView(w))['team3/app']?.['1'] === imageA.manifestDigest);
+      const held = heldAtFirst(w.wharf.deps.registry, 'headManifest');
+      const running = reconcile({ db: w.wharf.deps.db, registry: held.client, log: w.wharf.deps.log, defaultProject: 'library' });
+      await held.arrived; // reconcile has listed team3/app's tags (just "1") and waits on the HEAD
+      await push(w, `oci:${imageB.dir}:v1`, 'team3/app:late');
+      await push(w, `oci:${imageB.dir}:v1`, 'team3/new:1');
+      await waitFor(async () => {
+        const view = await wharfView(w);
+        return !!view['team3/app']?.late && !!view['team3/new']?.['1'];
+      });
+      held.release();
+      await running;
+      const view = await wharfView(w);
+      expect(view).toEqual(await registryView(w.url, w.registry));
+      expect(view['team3/app']).toEqual({ '1': imageA.manifestDigest, late: imageB.manifestDigest });
+      expect(view['team3/new']).toEqual({ '1': imageB.manifestDigest });
+      const late = await w.api('GET', '/api/v1/repositories/team3%2Fapp/tags?q=late', { auth: admin });
+      expect(late.body.items[0]).toMatchObject({ name: 'late', pushedBy: 'admin' });
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it('a tag pushed while its repository is being deleted stays, in Wharf as at the registry', async () => {
+    const w = await startTestWharf({ reconcileIntervalSeconds: 0 });
+    try {
+      await push(w, `oci:${imageA.dir}:v1`, 'team4/app:1');
+      await push(w, `oci:${imageA.dir}:v1`, 'team4/app:2');
+      await waitFor(async () => Object.keys((await wharfView(w))['team4/app'] ?? {}).length === 2);
+      const held = heldAtFirst(w.wharf.deps.registry, 'deleteManifest');
+      const deps = { db: w.wharf.deps.db, registry: held.client, defaultProject: 'library' };
+      const principal = userPrincipal(findUser(w.wharf.deps.db, 'admin')!, 'password');
+      const deleting = deleteRepository(deps, principal, 'team4/app', { username: 'admin' });
+      await held.arrived; // the digests to delete are listed; the first DELETE waits
+      await push(w, `oci:${imageB.dir}:v1`, 'team4/app:new');
+      await waitFor(async () => !!(await wharfView(w))['team4/app']?.new);
+      held.release();
+      expect(await deleting).toBe(1);
+      const view = await wharfView(w);
+      expect(view).toEqual(await registryView(w.url, w.registry));
+      expect(view['team4/app']).toEqual({ new: imageB.manifestDigest });
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it('two deletes of the same tag at once: one succeeds and is audited once, the other gets 404', async () => {
+    const w = await startTestWharf({ reconcileIntervalSeconds: 0 });
+    try {
+      await push(w, `oci:${imageA.dir}:v1`, 'team5/app:1');
+      await push(w, `oci:${imageA.dir}:v1`, 'team5/app:2');
+      await waitFor(async () => Object.keys((await wharfView(w))['team5/app'] ?? {}).length === 2);
+      const statuses = await Promise.all([1, 2, 3].map(() => w.api('DELETE', '/api/v1/repositories/team5%2Fapp/tags/1', { auth: admin }).then((r) => r.status)));
+      expect(statuses.sort()).toEqual([204, 404, 404]);
+      const rows = w.wharf.deps.db.select().from(audit).where(eq(audit.action, 'tag_delete')).all();
+      expect(rows.map((r) => r.resource)).toEqual(['team5/app:1']);
+      expect((await wharfView(w))['team5/app']).toEqual({ '2': imageA.manifestDigest });
+      expect((await registryView(w.url, w.registry))['team5/app']).toEqual({ '2': imageA.manifestDigest });
     } finally {
       await w.stop();
     }

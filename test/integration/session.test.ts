@@ -85,6 +85,24 @@ describe('CSRF', () => {
   });
 });
 
+describe('oversized forms', () => {
+  it('a 1 MB form to a page gets its 413 every time, never a dropped connection, and creates nothing', async () => {
+    const s = await signIn();
+    const body = new URLSearchParams({ _csrf: s.body.csrfToken, name: 'huge-form', filler: 'x'.repeat(1024 * 1024) }).toString();
+    const statuses = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        fetch(`${w.url}/projects`, { method: 'POST', redirect: 'manual', headers: { cookie: s.cookie, 'content-type': 'application/x-www-form-urlencoded' }, body }).then(
+          (r) => r.status,
+          (err: Error) => `failed: ${(err.cause as Error | undefined)?.message ?? err.message}`,
+        ),
+      ),
+    );
+    expect(statuses).toEqual(Array(10).fill(413));
+    expect(w.wharf.deps.db.select().from(projects).where(eq(projects.name, 'huge-form')).get()).toBeUndefined();
+    expect((await withCookie(s.cookie, 'GET', '/api/v1/me')).status).toBe(200);
+  });
+});
+
 describe('ending a session', () => {
   it('sign out needs the CSRF token, then the cookie is dead', async () => {
     const s = await signIn();

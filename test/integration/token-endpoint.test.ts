@@ -44,6 +44,19 @@ const tokenPost = (form: Record<string, string> | string, headers: Record<string
 const registryTags = (token: string) =>
   fetch(`http://${w.registry}/v2/team/app/tags/list`, { headers: { authorization: `Bearer ${token}` } });
 
+describe('pushing into a project that does not exist yet', () => {
+  it('a system admin may create a project by pushing, but never one whose name the API could not manage', async () => {
+    const scopeOf = async (repository: string) => {
+      const res = await tokenGet(`service=wharf-registry&scope=repository:${repository}:pull,push`, { authorization: basic(admin) });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { scope?: string }).scope;
+    };
+    expect(await scopeOf('brand-new/app')).toBe('repository:brand-new/app:pull,push');
+    const long = `${'x'.repeat(200)}/app`;
+    expect(await scopeOf(long)).toBe(`repository:${long}:pull`);
+  });
+});
+
 describe('GET flow', () => {
   it('answers token, access_token, expires_in and issued_at, with the granted subset of the asked scopes', async () => {
     const res = await tokenGet('service=wharf-registry&scope=repository:team/app:pull,push,delete&scope=registry:catalog:*', {
