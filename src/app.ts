@@ -1,6 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { Hono, type MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import { limitBody } from './http/limits';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { authenticate } from './api/common';
@@ -78,7 +78,7 @@ export function createApi() {
     scheme: 'basic',
     description: "A user's password or personal access token, or a robot's secret",
   });
-  api.use(bodyLimit({ maxSize: 1024 * 1024, onError: () => { throw new AppError(413, 'payload_too_large', 'request body too large (max 1 MiB)', { Connection: 'close' }); } }));
+  api.use(...limitBody(1024 * 1024, (headers) => new AppError(413, 'payload_too_large', 'request body too large (max 1 MiB)', headers)));
   api.use(sameOriginWrites);
   api.use(async (c, next) => {
     await next();

@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { sql } from 'drizzle-orm';
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { Child } from 'hono/jsx';
-import { bodyLimit } from 'hono/body-limit';
 import { getCookie, setCookie } from 'hono/cookie';
 import { html } from 'hono/html';
 import { HTTPException } from 'hono/http-exception';
@@ -22,6 +21,7 @@ import { recordAudit } from '../src/audit/record';
 import { AppError, badRequest, fail, forbidden, notFound, unauthorized } from '../src/errors';
 import { DIGEST_RE, TAG_RE } from '../src/events/envelope';
 import { actorOf, clientIp, type AppContext, type AppEnv } from '../src/http/env';
+import { limitBody } from '../src/http/limits';
 import { clearSessionCookie, SESSION_COOKIE, sessionMiddleware, setSessionCookie } from '../src/http/session';
 import { authenticatePassword, touchLastLogin, userPrincipal } from '../src/identity/authenticate';
 import { anonymous, type Principal } from '../src/identity/principal';
@@ -223,29 +223,6 @@ const anonymousCsrf: MiddlewareHandler<AppEnv> = async (c, next) => {
   return next();
 };
 
-const FORM_LIMIT = 64 * 1024;
-/** Up to this much of an oversized form is read and discarded, so the browser sees the 413. */
-const FORM_DRAIN_LIMIT = 8 * 1024 * 1024;
-
-/**
- * A form whose Content-Length is over the limit is refused before it is parsed. Its body is
- * read to the end and thrown away first (when not absurdly large): answering while the browser
- * is still sending makes it see a reset connection instead of the 413 page.
- */
-const declaredFormLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const declared = Number(c.req.header('content-length') ?? 0);
-  if (!(declared > FORM_LIMIT)) return next();
-  const incoming = c.env?.incoming;
-  if (!incoming || declared > FORM_DRAIN_LIMIT) throw fail(413, 'payload_too_large', 'form.tooLarge', {}, { Connection: 'close' });
-  await new Promise<void>((resolve) => {
-    incoming.once('end', resolve);
-    incoming.once('error', () => resolve());
-    incoming.once('close', resolve);
-    incoming.resume();
-  });
-  throw fail(413, 'payload_too_large', 'form.tooLarge');
-};
-
 const onlyUiPaths =
   (mw: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv> =>
   (c, next) =>
@@ -279,18 +256,7 @@ export function uiRoutes(): Hono<AppEnv> {
   });
 
   ui.use('*', onlyUiPaths(pageHeaders));
-  ui.use('*', onlyUiPaths(declaredFormLimit));
-  ui.use(
-    '*',
-    onlyUiPaths(
-      bodyLimit({
-        maxSize: FORM_LIMIT,
-        onError: () => {
-          throw fail(413, 'payload_too_large', 'form.tooLarge', {}, { Connection: 'close' });
-        },
-      }),
-    ),
-  );
+  for (const mw of limitBody(64 * 1024, (headers) => fail(413, 'payload_too_large', 'form.tooLarge', {}, headers))) ui.use('*', onlyUiPaths(mw));
   ui.use('*', onlyUiPaths(sessionMiddleware));
   ui.use('*', onlyUiPaths(anonymousCsrf));
 

@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import { limitBody } from '../http/limits';
 import { AppError, invalidRequest } from '../errors';
 import { authenticatePassword } from '../identity/authenticate';
 import { anonymous, type Principal } from '../identity/principal';
@@ -84,12 +84,11 @@ export function tokenRoutes() {
 
   // Streams are counted too: a chunked body without Content-Length stops at the limit instead of
   // being buffered whole.
-  app.post('/', bodyLimit({ maxSize: MAX_FORM_BYTES, onError: () => { throw new AppError(413, 'payload_too_large', 'form body too large', { Connection: 'close' }); } }), async (c) => {
+  const [declaredLimit, streamLimit] = limitBody(MAX_FORM_BYTES, (headers) => new AppError(413, 'payload_too_large', 'form body too large', headers));
+  app.post('/', declaredLimit, streamLimit, async (c) => {
     const type = c.req.header('content-type') ?? '';
     if (!/^application\/x-www-form-urlencoded\b/i.test(type))
       throw invalidRequest('the token endpoint takes application/x-www-form-urlencoded bodies');
-    const declared = Number(c.req.header('content-length') ?? 0);
-    if (declared > MAX_FORM_BYTES) throw new AppError(413, 'payload_too_large', 'form body too large');
     const raw = await c.req.text();
     if (Buffer.byteLength(raw) > MAX_FORM_BYTES) throw new AppError(413, 'payload_too_large', 'form body too large');
     const form = new URLSearchParams(raw);
