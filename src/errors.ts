@@ -48,6 +48,7 @@ export const ERROR_TEXTS = {
   'project.defaultUndeletable': 'the default project {name} cannot be deleted',
   'project.notEmpty': 'project {name} still has {count} repositories; delete them first',
   'member.notFound': 'member {name} of project {project} not found',
+  'member.lastAdmin': 'project {project} needs at least one projectAdmin; make another member projectAdmin first',
   'group.badName': 'group name must be 1-256 printable characters',
   'group.notFound': 'group {name} of project {project} not found',
   'robot.badName': 'robot name must be 1-64 lowercase letters and digits, separated by ".", "_" or "-"',

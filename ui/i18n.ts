@@ -85,6 +85,45 @@ const BYTE_UNITS = [
   { unit: 'kilobyte', size: 1e3 },
 ] as const;
 
+/**
+ * ICU-style plurals in a message: `{count, plural, one {# tag} other {# tags}}` picks the branch
+ * for the number in `vars.count` by the locale's plural rules (`=N` matches exactly), and `#` in
+ * it becomes the formatted number. Branches may hold other `{name}` placeholders.
+ */
+export function expandPlurals(template: string, vars: Record<string, string | number>, rules: Intl.PluralRules, numbers: Intl.NumberFormat): string {
+  let out = '';
+  let i = 0;
+  for (;;) {
+    const m = /\{(\w+), plural,/g;
+    m.lastIndex = i;
+    const found = m.exec(template);
+    if (!found) return out + template.slice(i);
+    out += template.slice(i, found.index);
+    let at = found.index + found[0].length;
+    const branches = new Map<string, string>();
+    for (;;) {
+      while (template[at] === ' ') at++;
+      if (template[at] === '}' || at >= template.length) break;
+      const selector = /^(=\d+|zero|one|two|few|many|other)\s*\{/.exec(template.slice(at));
+      if (!selector) return template; // malformed: leave the message as written
+      at += selector[0].length;
+      let depth = 1;
+      const start = at;
+      while (at < template.length && depth > 0) {
+        if (template[at] === '{') depth++;
+        else if (template[at] === '}') depth--;
+        at++;
+      }
+      branches.set(selector[1]!, template.slice(start, at - 1));
+    }
+    const value = vars[found[1]!];
+    const n = typeof value === 'number' ? value : Number(value);
+    const branch = branches.get(`=${n}`) ?? branches.get(rules.select(n)) ?? branches.get('other') ?? '';
+    out += branch.replace(/#/g, Number.isFinite(n) ? numbers.format(n) : String(value));
+    i = at + 1;
+  }
+}
+
 const cache = new Map<Locale, I18n>();
 
 export function i18n(locale: Locale): I18n {
@@ -107,10 +146,11 @@ export function i18n(locale: Locale): I18n {
       new Intl.NumberFormat(locale, { style: 'unit', unit, unitDisplay: 'short', maximumFractionDigits: unit === 'byte' ? 0 : 1 }),
     ]),
   );
+  const plurals = new Intl.PluralRules(locale);
   const t = (key: MessageKey, vars?: Record<string, string | number>) => {
     const template = messages[key] ?? MESSAGES[DEFAULT_LOCALE][key] ?? key;
     if (!vars) return template;
-    return template.replace(/\{(\w+)\}/g, (whole, name: string) => {
+    return expandPlurals(template, vars, plurals, numbers).replace(/\{(\w+)\}/g, (whole, name: string) => {
       const value = vars[name];
       if (value === undefined) return whole;
       return typeof value === 'number' ? numbers.format(value) : value;

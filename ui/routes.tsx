@@ -9,7 +9,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { listGroupRoles, removeGroupRole, setGroupRole } from '../src/access/groups';
 import { createRobot, deleteRobot, listRobots, updateRobot } from '../src/access/robots';
-import { createProject, deleteProject, listMembers, listProjects, removeMember, repositoryCount, seesMembers, setMember, updateProject, visibleProject } from '../src/access/projects';
+import { assertDeletable, createProject, deleteProject, listMembers, listProjects, removeMember, repositoryCount, seesMembers, setMember, updateProject, visibleProject } from '../src/access/projects';
 import { repositoryActions } from '../src/access/resolve';
 import { isValidRepositoryName, REPOSITORY_ACTIONS, ROLES, type RepositoryAction, type Role } from '../src/access/roles';
 import { deleteImage, deleteRepository, deleteTag, taggedParents, type DeleteDeps } from '../src/artifacts/delete';
@@ -188,6 +188,9 @@ const STATUS_TITLES: Record<number, MessageKey> = {
 
 /** The error's own message in the visitor's language, or null for an error without a key. */
 const localizedError = (v: View, err: AppError): string | null => (err.key ? v.i18n.t(`err.${err.key}`, err.params) : null);
+
+/** The project itself is missing (or invisible): its page cannot be shown again, so the 404 page instead. */
+const projectGone = (err: unknown) => err instanceof AppError && err.key === 'project.notFound';
 
 const statusOf = (err: unknown): ContentfulStatusCode => (err instanceof AppError ? (err.status as ContentfulStatusCode) : 500);
 
@@ -385,6 +388,7 @@ export function uiRoutes(): Hono<AppEnv> {
         canManage={manages}
         repositories={repos.items}
         repositoryTotal={repos.total}
+        deletable={repos.total === 0 && name !== config.defaultProject.name}
         page={page}
         pageSize={UI_PAGE_SIZE}
         members={seesMembers(principal, access) ? listMembers(db, principal, name) : null}
@@ -411,7 +415,7 @@ export function uiRoutes(): Hono<AppEnv> {
       try {
         action(c, name, form);
       } catch (err) {
-        if (err instanceof AppError && err.status === 404) throw err;
+        if (projectGone(err)) throw err;
         return projectPage(c, name, { error: errorText(view(c), err), status: statusOf(err) });
       }
       return c.redirect(`/projects/${encodeURIComponent(name)}?done=${done}`, 303);
@@ -470,6 +474,7 @@ export function uiRoutes(): Hono<AppEnv> {
     const name = c.req.param('name');
     const access = visibleProject(c.var.deps.db, c.var.principal, name);
     if (!access.canManage) throw forbidden('project.deleteNeedsAdmin');
+    assertDeletable(c.var.deps.db, access.project, c.var.deps.config.defaultProject.name);
     const v = view(c);
     const { t } = v.i18n;
     const base = `/projects/${encodeURIComponent(name)}`;
@@ -496,7 +501,7 @@ export function uiRoutes(): Hono<AppEnv> {
     try {
       deleteProject(db, principal, name, config.defaultProject.name, actorOf(c));
     } catch (err) {
-      if (err instanceof AppError && err.status === 404) throw err;
+      if (projectGone(err)) throw err;
       return projectPage(c, name, { error: errorText(view(c), err), status: statusOf(err) });
     }
     return c.redirect('/projects?done=projectDeleted', 303);
@@ -518,7 +523,7 @@ export function uiRoutes(): Hono<AppEnv> {
       // The secret is in this response only.
       return projectPage(c, name, { createdRobot: { name: created.name, secret: created.secret } });
     } catch (err) {
-      if (err instanceof AppError && err.status === 404) throw err;
+      if (projectGone(err)) throw err;
       return projectPage(c, name, { error: errorText(view(c), err), status: statusOf(err) });
     }
   });

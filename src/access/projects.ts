@@ -206,12 +206,17 @@ export function updateProject(db: Db, principal: Principal, name: string, input:
   });
 }
 
+/** Only an empty project other than the default one can be deleted: 409 with the reason otherwise. */
+export function assertDeletable(tx: Tx, project: Project, defaultProject: string): void {
+  if (project.name === defaultProject) throw conflict('project.defaultUndeletable', { name: project.name });
+  const n = repositoryCount(tx, project.id);
+  if (n > 0) throw conflict('project.notEmpty', { name: project.name, count: n });
+}
+
 export function deleteProject(db: Db, principal: Principal, name: string, defaultProject: string, actor: Actor): void {
   db.transaction((tx) => {
     const { project } = managedProject(tx, principal, name);
-    if (name === defaultProject) throw conflict('project.defaultUndeletable', { name });
-    const n = repositoryCount(tx, project.id);
-    if (n > 0) throw conflict('project.notEmpty', { name, count: n });
+    assertDeletable(tx, project, defaultProject);
     tx.delete(projects).where(eq(projects.id, project.id)).run();
     recordAudit(tx, {
       username: actor.username,
@@ -235,11 +240,33 @@ export function listMembers(db: Tx, principal: Principal, name: string) {
     .all();
 }
 
+/**
+ * Refuses to take the projectAdmin role from the last user who has it (directly or through a
+ * directory group): the project would be left with nobody to manage it but the system admins,
+ * and a projectAdmin removing themselves would lose a private project at once. System admins may.
+ */
+function keepAnAdmin(tx: Tx, principal: Principal, projectId: number, projectName: string, userId: number): void {
+  if (principal.admin) return;
+  const admins = tx
+    .select({ userId: members.userId })
+    .from(members)
+    .where(and(eq(members.projectId, projectId), eq(members.role, 'projectAdmin')))
+    .all();
+  if (!admins.some((a) => a.userId === userId) || admins.length > 1) return;
+  const groupAdmins = tx
+    .select({ n: count() })
+    .from(groupMembers)
+    .where(and(eq(groupMembers.projectId, projectId), eq(groupMembers.role, 'projectAdmin')))
+    .get()!.n;
+  if (groupAdmins === 0) throw conflict('member.lastAdmin', { project: projectName });
+}
+
 export function setMember(db: Db, principal: Principal, name: string, username: string, role: Role, actor: Actor) {
   return db.transaction((tx) => {
     const { project } = managedProject(tx, principal, name);
     const user = findUser(tx, username);
     if (!user) throw notFound('user.notFound', { name: username });
+    if (role !== 'projectAdmin') keepAnAdmin(tx, principal, project.id, name, user.id);
     tx.insert(members)
       .values({ projectId: project.id, userId: user.id, role })
       .onConflictDoUpdate({ target: [members.projectId, members.userId], set: { role } })
@@ -261,6 +288,7 @@ export function removeMember(db: Db, principal: Principal, name: string, usernam
   db.transaction((tx) => {
     const { project } = managedProject(tx, principal, name);
     const user = findUser(tx, username);
+    if (user) keepAnAdmin(tx, principal, project.id, name, user.id);
     const removed = user
       ? tx
           .delete(members)

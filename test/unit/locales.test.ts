@@ -13,14 +13,15 @@ import { createProject, setMember } from '../../src/access/projects';
 import { ensureRepository, upsertManifest, upsertTag } from '../../src/artifacts/state';
 import { recordAudit } from '../../src/audit/record';
 import { buildInstance, type Instance } from '../../src/server';
-import { chooseLocale, fromAcceptLanguage, i18n, LOCALES, MESSAGES, type Locale } from '../../ui/i18n';
+import { chooseLocale, expandPlurals, fromAcceptLanguage, i18n, LOCALES, MESSAGES, type Locale } from '../../ui/i18n';
 import { localPath, registryHost } from '../../ui/view';
 import { freePort } from '../support/ports';
 import { ERROR_TEXTS } from '../../src/errors';
 
 const en = MESSAGES.en;
 const enKeys = Object.keys(en).sort();
-const placeholders = (s: string) => [...s.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
+/** The variables a message uses: `{name}` and the `{count, plural, ...}` selector, each once. */
+const placeholders = (s: string) => [...new Set([...s.matchAll(/\{(\w+)(?:\}|, plural,)/g)].map((m) => m[1]))].sort();
 
 describe('locale files', () => {
   for (const locale of LOCALES) {
@@ -46,6 +47,36 @@ describe('locale files', () => {
     for (const locale of LOCALES.filter((l) => l !== 'en')) {
       const same = enKeys.filter((k) => (MESSAGES[locale] as Record<string, string>)[k] === (en as Record<string, string>)[k]);
       expect(same.length, `${locale}: ${same.join(', ')}`).toBeLessThan(enKeys.length * 0.1);
+    }
+  });
+});
+
+describe('plurals', () => {
+  it('pick the branch by the locale\'s plural rules; # is the formatted number; other placeholders still fill in', () => {
+    const en = i18n('en');
+    expect(en.t('audit.count', { count: 1 })).toBe('1 entry');
+    expect(en.t('audit.count', { count: 1234 })).toBe('1,234 entries');
+    expect(en.t('projects.resultsFor', { count: 1, q: 'x' })).toBe('1 result for “x”');
+    expect(en.t('err.project.notEmpty', { name: 'team', count: 1 })).toBe('The project team still has 1 repository. Delete it first.');
+    expect(en.t('err.project.notEmpty', { name: 'team', count: 2 })).toBe('The project team still has 2 repositories. Delete them first.');
+    expect(i18n('de').t('audit.count', { count: 1 })).toBe('1 Eintrag');
+    expect(i18n('de').t('audit.count', { count: 1000 })).toBe('1.000 Einträge');
+    const numbers = new Intl.NumberFormat('ru');
+    const ru = new Intl.PluralRules('ru');
+    const tpl = '{n, plural, one {# тег} few {# тега} many {# тегов} other {# тега}} в {repo}';
+    expect([1, 3, 5, 21].map((n) => expandPlurals(tpl, { n, repo: 'x' }, ru, numbers))).toEqual(['1 тег в {repo}', '3 тега в {repo}', '5 тегов в {repo}', '21 тег в {repo}']);
+    expect(expandPlurals('{n, plural, =0 {none} other {#}}', { n: 0 }, ru, numbers)).toBe('none');
+    // Malformed selectors never throw: an unknown branch keyword leaves the message as written.
+    expect(expandPlurals('{n, plural, single {x}}', { n: 1 }, ru, numbers)).toBe('{n, plural, single {x}}');
+  });
+
+  it('no message in any locale is left with a plural selector after filling in', () => {
+    for (const locale of LOCALES) {
+      const { t } = i18n(locale);
+      for (const key of enKeys) {
+        const text = t(key as keyof typeof en, { count: 2, name: 'n', q: 'q', project: 'p' });
+        expect(text, `${locale} ${key}`).not.toMatch(/, plural,/);
+      }
     }
   });
 });

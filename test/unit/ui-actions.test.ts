@@ -10,7 +10,7 @@ import { createSession } from '../../src/identity/sessions';
 import { createUser, findUser } from '../../src/identity/users';
 import { userPrincipal } from '../../src/identity/authenticate';
 import { verifyPassword } from '../../src/identity/passwords';
-import { createProject, setMember } from '../../src/access/projects';
+import { createProject, listMembers, setMember } from '../../src/access/projects';
 import { listGroupRoles, setGroupRole } from '../../src/access/groups';
 import { createRobot, listRobots } from '../../src/access/robots';
 import { ensureRepository, findRepository, upsertManifest, upsertTag } from '../../src/artifacts/state';
@@ -82,6 +82,31 @@ beforeAll(async () => {
 afterAll(async () => {
   await instance?.close();
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('members: a project keeps a project admin; a mistyped name is told on the page', () => {
+  it('the last projectAdmin cannot remove or demote themselves; a system admin may; an unknown user is reported inline', async () => {
+    createProject(db(), userPrincipal(findUser(db(), 'bob')!, 'password'), { name: 'solo', public: false }, { username: 'bob' });
+    const { t } = i18n('en');
+    const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
+    const removed = await post('/projects/solo/members/remove', { username: 'bob' }, 'bob');
+    expect(removed.status).toBe(409);
+    expect(removed.body).toContain(escape(t('err.member.lastAdmin', { project: 'solo' })));
+    const demoted = await post('/projects/solo/members', { username: 'bob', role: 'guest' }, 'bob');
+    expect(demoted.status).toBe(409);
+    expect(listMembers(db(), admin(), 'solo')).toEqual([expect.objectContaining({ username: 'bob', role: 'projectAdmin' })]);
+
+    const typo = await post('/projects/solo/members', { username: 'nosuchuser', role: 'guest' }, 'bob');
+    expect(typo.status).toBe(404);
+    expect(typo.body).toContain(escape(t('err.user.notFound', { name: 'nosuchuser' })));
+    expect(typo.body).toContain('action="/projects/solo/members"'); // still the project page, with its forms
+
+    // With a second projectAdmin the first may leave; a system admin may remove the last one.
+    expect((await post('/projects/solo/members', { username: 'carol', role: 'projectAdmin' }, 'bob')).location).toBe('/projects/solo?done=memberSaved');
+    expect((await post('/projects/solo/members/remove', { username: 'bob' }, 'bob')).location).toBe('/projects/solo?done=memberRemoved');
+    expect((await post('/projects/solo/members/remove', { username: 'carol' }, 'admin')).location).toBe('/projects/solo?done=memberRemoved');
+    expect(listMembers(db(), admin(), 'solo')).toEqual([]);
+  });
 });
 
 describe('who belongs to a project is shown to its members and admins only', () => {
@@ -159,7 +184,12 @@ describe('project page: groups, robots, deletion', () => {
   it('a project admin sees the controls; a guest does not', async () => {
     const mine = (await get('/projects/team', 'bob')).body;
     expect(mine).toContain('action="/projects/team/robots/update"');
-    expect(mine).toContain('href="/projects/team/delete"');
+    // The delete button is offered only for a project that can be deleted: empty, not the default.
+    expect(mine).not.toContain('href="/projects/team/delete"');
+    expect((await get('/projects/empty', 'bob')).body).toContain('href="/projects/empty/delete"');
+    expect((await get('/projects/library', 'admin')).body).not.toContain('href="/projects/library/delete"');
+    expect((await get('/projects/team/delete', 'bob')).status).toBe(409);
+    expect((await get('/projects/library/delete', 'admin')).status).toBe(409);
     const guest = (await get('/projects/team', 'alice')).body;
     expect(guest).not.toContain('/robots/update');
     expect(guest).not.toContain('/groups');

@@ -18,6 +18,8 @@ export interface ProjectProps {
   canManage: boolean;
   repositories: RepositoryRow[];
   repositoryTotal: number;
+  /** Empty and not the default project: the delete button is offered. */
+  deletable: boolean;
   page: number;
   pageSize: number;
   /** Null when the visitor may not see who belongs to the project (anonymous, non-members of a public project). */
@@ -102,7 +104,7 @@ const RoleSelect: FC<{ v: View; selected?: string; id?: string }> = ({ v, select
 );
 
 export const ProjectPage: FC<ProjectProps> = (props) => {
-  const { v, project, role, canManage, repositories, repositoryTotal, page, pageSize, members, groups, ldap, registryHost, robots, createdRobot, error, notice } = props;
+  const { v, project, role, canManage, repositories, repositoryTotal, deletable, page, pageSize, members, groups, ldap, registryHost, robots, createdRobot, error, notice } = props;
   const { t } = v.i18n;
   const base = `/projects/${encodeURIComponent(project.name)}`;
   return (
@@ -278,7 +280,7 @@ export const ProjectPage: FC<ProjectProps> = (props) => {
                     <td>
                       <Time v={v} iso={r.lastUsedAt} />
                     </td>
-                    <td>
+                    <td class="actions">
                       <PostForm v={v} action={`${base}/robots/update`} class="row-form">
                         <input type="hidden" name="robot" value={r.name} />
                         <input type="hidden" name="disabled" value={r.disabled ? 'false' : 'true'} />
@@ -336,9 +338,11 @@ export const ProjectPage: FC<ProjectProps> = (props) => {
           </PostForm>
           <p class="inline-form">
             <span>{t('project.deleteHelp')}</span>
-            <a href={`${base}/delete`} class="button danger">
-              {t('project.delete')}
-            </a>
+            {deletable ? (
+              <a href={`${base}/delete`} class="button danger">
+                {t('project.delete')}
+              </a>
+            ) : null}
           </p>
         </section>
       ) : null}

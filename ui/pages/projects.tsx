@@ -45,7 +45,7 @@ export const ProjectsPage: FC<ProjectsProps> = ({ v, items, total, q, page, page
             <tr>
               <th>{t('projects.name')}</th>
               <th>{t('projects.visibility')}</th>
-              <th>{t('projects.yourRole')}</th>
+              {signedIn ? <th>{t('projects.yourRole')}</th> : null}
               <th class="num">{t('projects.repositories')}</th>
               <th>{t('projects.createdBy')}</th>
               <th>{t('projects.createdAt')}</th>
@@ -58,9 +58,9 @@ export const ProjectsPage: FC<ProjectsProps> = ({ v, items, total, q, page, page
                   <a href={`/projects/${encodeURIComponent(p.name)}`}>{p.name}</a>
                 </td>
                 <td>{p.public ? <Badge kind="public">{t('projects.public')}</Badge> : <Badge kind="private">{t('projects.private')}</Badge>}</td>
-                <td>
-                  {p.role ? <RoleName v={v} role={p.role} /> : v.principal.admin ? t('users.admin') : <span class="muted">{t('role.none')}</span>}
-                </td>
+                {signedIn ? (
+                  <td>{p.role ? <RoleName v={v} role={p.role} /> : v.principal.admin ? t('users.admin') : <span class="muted">{t('role.none')}</span>}</td>
+                ) : null}
                 <td class="num">{v.i18n.number(p.repositoryCount)}</td>
                 <td>{p.createdBy}</td>
                 <td>
