@@ -89,6 +89,10 @@ describe('members: a project keeps a project admin; a mistyped name is told on t
     createProject(db(), userPrincipal(findUser(db(), 'bob')!, 'password'), { name: 'solo', public: false }, { username: 'bob' });
     const { t } = i18n('en');
     const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
+    // The page offers no control that would be refused: bob's row has no role form and no remove button.
+    const page = (await get('/projects/solo', 'bob')).body;
+    expect(page).toContain(t('project.lastAdmin'));
+    expect(page).not.toContain('action="/projects/solo/members/remove"');
     const removed = await post('/projects/solo/members/remove', { username: 'bob' }, 'bob');
     expect(removed.status).toBe(409);
     expect(removed.body).toContain(escape(t('err.member.lastAdmin', { project: 'solo' })));
@@ -103,6 +107,7 @@ describe('members: a project keeps a project admin; a mistyped name is told on t
 
     // With a second projectAdmin the first may leave; a system admin may remove the last one.
     expect((await post('/projects/solo/members', { username: 'carol', role: 'projectAdmin' }, 'bob')).location).toBe('/projects/solo?done=memberSaved');
+    expect((await get('/projects/solo', 'bob')).body.match(/action="\/projects\/solo\/members\/remove"/g)).toHaveLength(2);
     expect((await post('/projects/solo/members/remove', { username: 'bob' }, 'bob')).location).toBe('/projects/solo?done=memberRemoved');
     expect((await post('/projects/solo/members/remove', { username: 'carol' }, 'admin')).location).toBe('/projects/solo?done=memberRemoved');
     expect(listMembers(db(), admin(), 'solo')).toEqual([]);

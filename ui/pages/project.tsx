@@ -58,13 +58,15 @@ const RoleRow: FC<{
   name: string;
   role: string;
   idPrefix: string;
-}> = ({ v, canManage, action, field, name, role, idPrefix }) => {
+  /** The project's only projectAdmin, shown to someone who is not a system admin: role and membership stay. */
+  locked?: boolean;
+}> = ({ v, canManage, action, field, name, role, idPrefix, locked = false }) => {
   const { t } = v.i18n;
   return (
     <tr {...(field === 'group' ? { 'data-group': name } : {})}>
       <td>{name}</td>
       <td>
-        {canManage ? (
+        {canManage && !locked ? (
           <PostForm v={v} action={action} class="row-form">
             <input type="hidden" name={field} value={name} />
             <label class="visually-hidden" for={`${idPrefix}-${name}`}>
@@ -79,7 +81,9 @@ const RoleRow: FC<{
           <RoleName v={v} role={role} />
         )}
       </td>
-      {canManage ? (
+      {canManage && locked ? (
+        <td class="muted">{t('project.lastAdmin')}</td>
+      ) : canManage ? (
         <td>
           <PostForm v={v} action={`${action}/remove`} class="row-form">
             <input type="hidden" name={field} value={name} />
@@ -105,6 +109,9 @@ const RoleSelect: FC<{ v: View; selected?: string; id?: string }> = ({ v, select
 
 export const ProjectPage: FC<ProjectProps> = (props) => {
   const { v, project, role, canManage, repositories, repositoryTotal, deletable, page, pageSize, members, groups, ldap, registryHost, robots, createdRobot, error, notice } = props;
+  // The server refuses to take the role from the last projectAdmin (unless a system admin asks): no controls for it.
+  const directAdmins = (members ?? []).filter((m) => m.role === 'projectAdmin');
+  const soleAdmin = !v.principal.admin && directAdmins.length === 1 && !groups.some((g) => g.role === 'projectAdmin') ? directAdmins[0]!.username : null;
   const { t } = v.i18n;
   const base = `/projects/${encodeURIComponent(project.name)}`;
   return (
@@ -179,7 +186,16 @@ export const ProjectPage: FC<ProjectProps> = (props) => {
               </thead>
               <tbody>
                 {members.map((m) => (
-                  <RoleRow v={v} canManage={canManage} action={`${base}/members`} field="username" name={m.username} role={m.role} idPrefix="role" />
+                  <RoleRow
+                    v={v}
+                    canManage={canManage}
+                    action={`${base}/members`}
+                    field="username"
+                    name={m.username}
+                    role={m.role}
+                    idPrefix="role"
+                    locked={soleAdmin === m.username}
+                  />
                 ))}
               </tbody>
             </table>
