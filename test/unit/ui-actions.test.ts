@@ -16,6 +16,9 @@ import { createRobot, listRobots } from '../../src/access/robots';
 import { ensureRepository, findRepository, upsertManifest, upsertTag } from '../../src/artifacts/state';
 import { buildInstance, type Instance } from '../../src/server';
 import { freePort } from '../support/ports';
+import { eq } from 'drizzle-orm';
+import { users } from '../../src/db/schema';
+import type { Log } from '../../src/log';
 import { i18n, LOCALES, type Locale } from '../../ui/i18n';
 
 let instance: Instance;
@@ -111,6 +114,18 @@ describe('members: a project keeps a project admin; a mistyped name is told on t
     expect((await post('/projects/solo/members/remove', { username: 'bob' }, 'bob')).location).toBe('/projects/solo?done=memberRemoved');
     expect((await post('/projects/solo/members/remove', { username: 'carol' }, 'admin')).location).toBe('/projects/solo?done=memberRemoved');
     expect(listMembers(db(), admin(), 'solo')).toEqual([]);
+  });
+});
+
+describe('reserved names in an existing database', () => {
+  it('an old account named like a non-user actor is reported at start, and nothing else changes', async () => {
+    db().insert(users).values({ username: 'System', source: 'local' }).run();
+    const warnings: unknown[] = [];
+    const log = { warn: (obj: unknown) => warnings.push(obj), info: () => {} } as unknown as Log;
+    await bootstrapInstance({ db: db(), config: instance.deps.config, log }, () => {});
+    expect(warnings).toEqual([{ username: 'System' }]);
+    expect(findUser(db(), 'System')).toBeTruthy();
+    db().delete(users).where(eq(users.username, 'System')).run();
   });
 });
 
