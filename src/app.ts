@@ -3,7 +3,7 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import { limitBody } from './http/limits';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { authenticate } from './api/common';
+import { authenticate, basicPrincipal } from './api/common';
 import { projectRoutes } from './api/projects';
 import { systemRoutes } from './api/system';
 import { userRoutes } from './api/users';
@@ -12,11 +12,9 @@ import { auditRoutes } from './api/audit';
 import { sessionRoutes } from './api/session';
 import type { Deps } from './deps';
 import { AppError, fail, forbidden, unauthorized } from './errors';
-import { parseBasicAuth } from './http/basic';
-import { authenticatePassword } from './identity/authenticate';
-import { hashSecret, sameHash } from './identity/secrets';
+import { bearerMatches } from './http/bearer';
 import { RegistryError } from './registry/client';
-import { clientIp, type AppContext, type AppEnv } from './http/env';
+import type { AppContext, AppEnv } from './http/env';
 import { tokenRoutes } from './token/routes';
 import { notificationRoutes } from './events/routes';
 import { uiRoutes } from '../ui/routes';
@@ -113,15 +111,13 @@ export function openApiDocument(api: OpenAPIHono<AppEnv>) {
  * how much, so anonymous callers get 401 and other users 403.
  */
 const metricsAccess: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const header = c.req.header('authorization') ?? '';
-  const { token } = c.var.deps.config.metrics;
-  if (/^bearer /i.test(header)) {
-    if (token && sameHash(hashSecret(header.slice(7).trim()), hashSecret(token))) return next();
+  const header = c.req.header('authorization');
+  if (/^bearer /i.test(header ?? '')) {
+    if (bearerMatches(header, c.var.deps.config.metrics.token)) return next();
     throw new AppError(401, 'unauthorized', 'wrong metrics token', { 'WWW-Authenticate': 'Bearer realm="wharf-metrics"' });
   }
-  const credentials = parseBasicAuth(header);
-  if (!credentials) throw unauthorized();
-  const principal = await authenticatePassword(c.var.deps, credentials.username, credentials.password, { ip: clientIp(c), userAgent: c.req.header('user-agent') });
+  const principal = await basicPrincipal(c);
+  if (!principal) throw unauthorized();
   if (principal.kind !== 'user' || !principal.admin) throw forbidden('auth.adminOnly');
   return next();
 };

@@ -1,3 +1,4 @@
+import { fillTemplate } from '../src/errors';
 import de from './locales/de.json' with { type: 'json' };
 import en from './locales/en.json' with { type: 'json' };
 import ja from './locales/ja.json' with { type: 'json' };
@@ -150,11 +151,7 @@ export function i18n(locale: Locale): I18n {
   const t = (key: MessageKey, vars?: Record<string, string | number>) => {
     const template = messages[key] ?? MESSAGES[DEFAULT_LOCALE][key] ?? key;
     if (!vars) return template;
-    return expandPlurals(template, vars, plurals, numbers).replace(/\{(\w+)\}/g, (whole, name: string) => {
-      const value = vars[name];
-      if (value === undefined) return whole;
-      return typeof value === 'number' ? numbers.format(value) : value;
-    });
+    return fillTemplate(expandPlurals(template, vars, plurals, numbers), vars, (n) => numbers.format(n));
   };
   const made: I18n = {
     locale,

@@ -46,14 +46,17 @@ type Security = Record<string, string[]>[];
 export const security: Security = [{ basicAuth: [] }, {}];
 export const authRequired: Security = [{ basicAuth: [] }];
 
+/** The caller of a request with Basic credentials (401/429 when they are wrong), or null without them. */
+export async function basicPrincipal(c: AppContext): Promise<Principal | null> {
+  const credentials = parseBasicAuth(c.req.header('authorization'));
+  if (!credentials) return null;
+  return authenticatePassword(c.var.deps, credentials.username, credentials.password, { ip: clientIp(c), userAgent: c.req.header('user-agent') });
+}
+
 /** Resolves the caller from Basic credentials, else from the browser session; neither means anonymous. */
 export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const credentials = parseBasicAuth(c.req.header('authorization'));
-  if (!credentials) return sessionMiddleware(c, next);
-  const principal: Principal = await authenticatePassword(c.var.deps, credentials.username, credentials.password, {
-    ip: clientIp(c),
-    userAgent: c.req.header('user-agent'),
-  });
+  const principal = await basicPrincipal(c);
+  if (!principal) return sessionMiddleware(c, next);
   c.set('principal', principal);
   c.set('csrfToken', '');
   await next();

@@ -1,20 +1,12 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
 import { AppError } from '../errors';
+import { bearerMatches } from '../http/bearer';
 import type { AppEnv } from '../http/env';
 import { applyEvents } from './apply';
 import { parseEnvelope } from './envelope';
 
 /** Envelopes are a few KB; anything past this is not one. */
 const MAX_ENVELOPE_BYTES = 1024 * 1024;
-
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
-/** Constant-time check of `Authorization: Bearer <notification secret>`. */
-export function notificationAuthorized(header: string | undefined, secret: string): boolean {
-  const presented = /^Bearer\s+(.+)$/i.exec(header ?? '')?.[1]?.trim() ?? '';
-  return timingSafeEqual(digest(presented), digest(secret)) && presented.length > 0;
-}
 
 /** Beyond this the rest of an oversized body is not even read: the connection is closed instead. */
 const MAX_DRAIN_BYTES = 64 * 1024 * 1024;
@@ -50,7 +42,7 @@ export function notificationRoutes() {
   const app = new Hono<AppEnv>();
   app.post('/', async (c) => {
     const { db, log, metrics, clock, config, details } = c.var.deps;
-    if (!notificationAuthorized(c.req.header('authorization'), c.var.deps.notificationSecret))
+    if (!bearerMatches(c.req.header('authorization'), c.var.deps.notificationSecret))
       throw new AppError(401, 'unauthorized', 'missing or wrong notification secret');
     const { bytes: raw, drained } = await readLimited(c.req.raw.body, MAX_ENVELOPE_BYTES);
     let body: unknown;

@@ -90,7 +90,6 @@ export function tokenRoutes() {
     if (!/^application\/x-www-form-urlencoded\b/i.test(type))
       throw invalidRequest('the token endpoint takes application/x-www-form-urlencoded bodies');
     const raw = await c.req.text();
-    if (Buffer.byteLength(raw) > MAX_FORM_BYTES) throw new AppError(413, 'payload_too_large', 'form body too large');
     const form = new URLSearchParams(raw);
     checkService(c, form.get('service'));
     const scopes = scopesOf(form.getAll('scope'));

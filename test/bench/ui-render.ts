@@ -10,19 +10,10 @@
  *
  * Called at the end of test/bench/run.ts; returns a markdown table.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createApp } from '../../src/app';
-import { resolveConfig } from '../../src/config/load';
-import type { ConfigInput } from '../../src/config/schema';
 import { manifests, projects, repositories, tags } from '../../src/db/schema';
-import { bootstrapInstance } from '../../src/identity/bootstrap';
-import { userPrincipal } from '../../src/identity/authenticate';
-import { createSession } from '../../src/identity/sessions';
-import { findUser } from '../../src/identity/users';
-import { buildInstance, type Instance } from '../../src/server';
+import type { Instance } from '../../src/server';
+import { startAppInstance } from '../support/instance';
 
 const ADMIN_PASSWORD = 'ui-bench-admin-password-1';
 const REPOSITORIES = 10_000;
@@ -95,31 +86,13 @@ function percentile(sorted: number[], p: number): number {
 }
 
 export async function benchUiRender(): Promise<string> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'wharf-ui-bench-'));
-  let instance: Instance | undefined;
+  const running = await startAppInstance('wharf-ui-bench-', ADMIN_PASSWORD);
   try {
-    const input: ConfigInput = {
-      listen: '127.0.0.1:0',
-      publicUrl: 'http://127.0.0.1:8080',
-      dataDir,
-      logLevel: 'silent',
-      admin: { password: ADMIN_PASSWORD },
-      registry: { manage: 'false' },
-      reconcileIntervalSeconds: 0,
-    };
-    const config = resolveConfig(input);
-    instance = await buildInstance(config);
-    const { deps } = instance;
-    await bootstrapInstance(deps, () => {});
+    const { instance, app } = running;
     const seedStart = performance.now();
     seed(instance);
     const seedMs = performance.now() - seedStart;
-
-    const admin = findUser(deps.db, 'admin');
-    if (!admin) throw new Error('ui-render bench: no admin user after bootstrap');
-    const session = createSession(deps, userPrincipal(admin, 'password'), {});
-    const cookie = `wharf_session=${session.cookieValue}`;
-    const app = createApp(deps);
+    const { cookie } = running.session('admin');
 
     const pages: Page[] = [
       { name: 'project page, 10 repositories', path: '/projects/small', expect: 'small/r00000' },
@@ -165,7 +138,6 @@ export async function benchUiRender(): Promise<string> {
     ];
     return lines.join('\n');
   } finally {
-    await instance?.close();
-    await rm(dataDir, { recursive: true, force: true });
+    await running.stop();
   }
 }

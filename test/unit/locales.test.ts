@@ -1,22 +1,15 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../src/app';
 import { resolveConfig } from '../../src/config/load';
-import { createLog } from '../../src/log';
-import { bootstrapInstance } from '../../src/identity/bootstrap';
 import { createSession } from '../../src/identity/sessions';
 import { createUser, findUser } from '../../src/identity/users';
 import { userPrincipal } from '../../src/identity/authenticate';
 import { createProject, setMember } from '../../src/access/projects';
 import { ensureRepository, upsertManifest, upsertTag } from '../../src/artifacts/state';
 import { recordAudit } from '../../src/audit/record';
-import { buildInstance, type Instance } from '../../src/server';
 import { chooseLocale, expandPlurals, fromAcceptLanguage, i18n, LOCALES, MESSAGES, type Locale } from '../../ui/i18n';
 import { localPath, registryHost } from '../../ui/view';
-import { freePort } from '../support/ports';
 import { ERROR_TEXTS } from '../../src/errors';
+import { startAppInstance, type AppInstance } from '../support/instance';
 
 const en = MESSAGES.en;
 const enKeys = Object.keys(en).sort();
@@ -115,31 +108,18 @@ describe('language choice and formatting', () => {
   });
 });
 
-let instance: Instance;
-let dataDir: string;
-let app: ReturnType<typeof createApp>;
+let running: AppInstance;
+let app: AppInstance['app'];
 let adminCookie: string;
 let adminCsrf: string;
 const DIGEST = `sha256:${'a'.repeat(64)}`;
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(path.join(os.tmpdir(), 'wharf-ui-unit-'));
-  const registryPort = await freePort();
-  const config = resolveConfig({
-    dataDir,
-    logLevel: 'silent',
-    admin: { password: 'admin-password-1' },
-    reconcileIntervalSeconds: 0,
-    registry: { manage: 'false', url: `http://127.0.0.1:${registryPort}`, listen: `127.0.0.1:${registryPort}` },
-  });
-  instance = await buildInstance(config, { log: createLog('silent') });
-  const { deps } = instance;
-  await bootstrapInstance(deps, () => {});
-  app = createApp(deps);
+  running = await startAppInstance('wharf-ui-unit-');
+  app = running.app;
+  const { deps } = running.instance;
   const admin = findUser(deps.db, 'admin')!;
-  const session = createSession(deps, userPrincipal(admin, 'password'), { ip: '127.0.0.1' });
-  adminCookie = `wharf_session=${session.cookieValue}`;
-  adminCsrf = session.csrfToken;
+  ({ cookie: adminCookie, csrf: adminCsrf } = running.session('admin'));
   const actor = { username: 'admin' };
   await createUser(deps.db, { username: 'alice', password: 'alice-password-1' }, actor);
   createProject(deps.db, userPrincipal(admin, 'password'), { name: 'team', public: false }, actor);
@@ -152,8 +132,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await instance?.close();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  await running?.stop();
 });
 
 /** Visible text of a page: tags, scripts and attribute values removed. */
@@ -278,8 +257,8 @@ describe('every page in every locale', () => {
   });
 
   it('a guest sees no delete or member controls, and a forged delete is refused', async () => {
-    const alice = findUser(instance.deps.db, 'alice')!;
-    const s = createSession(instance.deps, userPrincipal(alice, 'password'), {});
+    const alice = findUser(running.instance.deps.db, 'alice')!;
+    const s = createSession(running.instance.deps, userPrincipal(alice, 'password'), {});
     const cookie = `wharf_session=${s.cookieValue}`;
     const repo = await get('/repositories/team/app', 'en', cookie);
     expect(repo.status).toBe(200);
@@ -315,8 +294,8 @@ async function post(pathname: string, fields: Record<string, string | string[]>,
 
 describe('forms through the app', () => {
   it('projects are paged in the database, 25 a page', async () => {
-    const admin = userPrincipal(findUser(instance.deps.db, 'admin')!, 'password');
-    for (let i = 0; i < 30; i++) createProject(instance.deps.db, admin, { name: `bulk${String(i).padStart(2, '0')}` }, { username: 'admin' });
+    const admin = userPrincipal(findUser(running.instance.deps.db, 'admin')!, 'password');
+    for (let i = 0; i < 30; i++) createProject(running.instance.deps.db, admin, { name: `bulk${String(i).padStart(2, '0')}` }, { username: 'admin' });
     const first = await get('/projects?q=bulk', 'en');
     expect(first.body).toContain('Page 1 of 2');
     expect(first.body).toContain('bulk24');
@@ -328,7 +307,7 @@ describe('forms through the app', () => {
   });
 
   it('a project admin adds, changes and removes a member; a bad role is refused', async () => {
-    await createUser(instance.deps.db, { username: 'bob', password: 'bob-password-1' }, { username: 'admin' });
+    await createUser(running.instance.deps.db, { username: 'bob', password: 'bob-password-1' }, { username: 'admin' });
     let res = await post('/projects/team/members', { username: 'bob', role: 'developer' });
     expect(res.status).toBe(303);
     expect(res.location).toBe('/projects/team?done=memberSaved');
@@ -345,9 +324,9 @@ describe('forms through the app', () => {
 
   it('an admin makes a user admin and disables them; never themselves', async () => {
     expect((await post('/users/bob', { admin: 'true' })).location).toBe('/users?done=userUpdated');
-    expect(findUser(instance.deps.db, 'bob')!.admin).toBe(true);
+    expect(findUser(running.instance.deps.db, 'bob')!.admin).toBe(true);
     expect((await post('/users/bob', { disabled: 'true' })).status).toBe(303);
-    expect(findUser(instance.deps.db, 'bob')!.disabled).toBe(true);
+    expect(findUser(running.instance.deps.db, 'bob')!.disabled).toBe(true);
     const self = await post('/users/admin', { disabled: 'true' });
     expect(self.status).toBe(409);
     expect(self.body).toContain('alert-error');

@@ -1,12 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../src/app';
-import { resolveConfig } from '../../src/config/load';
-import { createLog } from '../../src/log';
 import { bootstrapInstance } from '../../src/identity/bootstrap';
-import { createSession } from '../../src/identity/sessions';
 import { createUser, findUser } from '../../src/identity/users';
 import { userPrincipal } from '../../src/identity/authenticate';
 import { verifyPassword } from '../../src/identity/passwords';
@@ -14,16 +7,16 @@ import { createProject, listMembers, setMember } from '../../src/access/projects
 import { listGroupRoles, setGroupRole } from '../../src/access/groups';
 import { createRobot, listRobots } from '../../src/access/robots';
 import { ensureRepository, findRepository, upsertManifest, upsertTag } from '../../src/artifacts/state';
-import { buildInstance, type Instance } from '../../src/server';
-import { freePort } from '../support/ports';
+import type { Instance } from '../../src/server';
+import { startAppInstance, type AppInstance } from '../support/instance';
 import { eq } from 'drizzle-orm';
 import { users } from '../../src/db/schema';
 import type { Log } from '../../src/log';
 import { i18n, LOCALES, type Locale } from '../../ui/i18n';
 
+let running: AppInstance;
 let instance: Instance;
-let dataDir: string;
-let app: ReturnType<typeof createApp>;
+let app: AppInstance['app'];
 const DIGEST = `sha256:${'b'.repeat(64)}`;
 const sessions: Record<string, { cookie: string; csrf: string }> = {};
 const actor = { username: 'admin' };
@@ -32,8 +25,7 @@ const db = () => instance.deps.db;
 const admin = () => userPrincipal(findUser(db(), 'admin')!, 'password');
 
 function signIn(username: string) {
-  const s = createSession(instance.deps, userPrincipal(findUser(db(), username)!, 'password'), { ip: '127.0.0.1' });
-  sessions[username] = { cookie: `wharf_session=${s.cookieValue}`, csrf: s.csrfToken };
+  sessions[username] = running.session(username);
 }
 
 async function get(pathname: string, as: string, lang: Locale = 'en') {
@@ -53,18 +45,8 @@ async function post(pathname: string, fields: Record<string, string>, as: string
 }
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(path.join(os.tmpdir(), 'wharf-ui-actions-'));
-  const registryPort = await freePort();
-  const config = resolveConfig({
-    dataDir,
-    logLevel: 'silent',
-    admin: { password: 'admin-password-1' },
-    reconcileIntervalSeconds: 0,
-    registry: { manage: 'false', url: `http://127.0.0.1:${registryPort}`, listen: `127.0.0.1:${registryPort}` },
-  });
-  instance = await buildInstance(config, { log: createLog('silent') });
-  await bootstrapInstance(instance.deps, () => {});
-  app = createApp(instance.deps);
+  running = await startAppInstance('wharf-ui-actions-');
+  ({ instance, app } = running);
   for (const u of ['alice', 'bob', 'carol', 'dave', 'erin']) await createUser(db(), { username: u, password: `${u}-password-1` }, actor);
   await createUser(db(), { username: 'ldapuser', source: 'ldap' }, actor);
   for (const p of ['team', 'empty']) createProject(db(), admin(), { name: p, public: false }, actor);
@@ -83,8 +65,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await instance?.close();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  await running?.stop();
 });
 
 describe('members: a project keeps a project admin; a mistyped name is told on the page', () => {

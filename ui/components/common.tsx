@@ -97,3 +97,15 @@ export const SearchForm: FC<{ v: View; action: string; id: string; q: string; la
     </button>
   </form>
 );
+
+/** The last step of a confirmation form: the danger button and the way back. */
+export const ConfirmButtons: FC<{ v: View; label: string; back: string }> = ({ v, label, back }) => (
+  <>
+    <button type="submit" class="danger">
+      {label}
+    </button>
+    <a href={back} class="button secondary">
+      {v.i18n.t('common.cancel')}
+    </a>
+  </>
+);

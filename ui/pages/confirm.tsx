@@ -1,5 +1,5 @@
 import type { FC } from 'hono/jsx';
-import { ErrorBox, PostForm } from '../components/common';
+import { ConfirmButtons, ErrorBox, PostForm } from '../components/common';
 import { Layout } from '../components/layout';
 import type { View } from '../view';
 
@@ -19,7 +19,6 @@ export interface ConfirmProps {
 
 /** A second step before something is deleted for good: a POST form with the CSRF token and a way back. */
 export const ConfirmPage: FC<ConfirmProps> = ({ v, title, facts, warning, action, fields, button, back, nav, error }) => {
-  const { t } = v.i18n;
   return (
     <Layout v={v} title={title} nav={nav}>
       <section class="card narrow">
@@ -38,12 +37,7 @@ export const ConfirmPage: FC<ConfirmProps> = ({ v, title, facts, warning, action
           {Object.entries(fields).map(([name, value]) => (
             <input type="hidden" name={name} value={value} />
           ))}
-          <button type="submit" class="danger">
-            {button}
-          </button>
-          <a href={back} class="button secondary">
-            {t('common.cancel')}
-          </a>
+          <ConfirmButtons v={v} label={button} back={back} />
         </PostForm>
       </section>
     </Layout>

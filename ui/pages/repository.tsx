@@ -1,5 +1,5 @@
 import type { FC } from 'hono/jsx';
-import { Empty, ErrorBox, Notice, Pager, PostForm, SearchForm, ShortDigest, Time } from '../components/common';
+import { ConfirmButtons, Empty, ErrorBox, Notice, Pager, PostForm, SearchForm, ShortDigest, Time } from '../components/common';
 import { Layout } from '../components/layout';
 import type { View } from '../view';
 
@@ -206,12 +206,7 @@ export const ConfirmDeletePage: FC<ConfirmDeleteProps> = ({ v, kind, repository,
               {t('delete.force')}
             </label>
           ) : null}
-          <button type="submit" class="danger">
-            {kind === 'tag' ? t('delete.confirmTag') : t('delete.confirmImage')}
-          </button>
-          <a href={back} class="button secondary">
-            {t('common.cancel')}
-          </a>
+          <ConfirmButtons v={v} label={kind === 'tag' ? t('delete.confirmTag') : t('delete.confirmImage')} back={back} />
         </PostForm>
       </section>
     </Layout>
