@@ -1,7 +1,8 @@
 import type { Clock } from './clock';
 import type { Config } from './config/schema';
 import type { Db } from './db/open';
-import type { CredentialCache, LoginThrottle } from './identity/authenticate';
+import type { CredentialCache } from './identity/credential-cache';
+import type { LoginThrottle } from './identity/throttle';
 import type { Log } from './log';
 import type { Metrics } from './metrics';
 import type { SigningKey } from './token/keys';

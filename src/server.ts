@@ -9,7 +9,8 @@ import type { Config } from './config/schema';
 import { openDatabase, type OpenDb } from './db/open';
 import type { Deps } from './deps';
 import type { AppEnv } from './http/env';
-import { CredentialCache, LoginThrottle } from './identity/authenticate';
+import { CredentialCache } from './identity/credential-cache';
+import { LoginThrottle } from './identity/throttle';
 import { bootstrapInstance } from './identity/bootstrap';
 import { createLog, type Log } from './log';
 import { createMetrics } from './metrics';
@@ -104,7 +105,12 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       metrics,
       notificationSecret,
       credentialCache: new CredentialCache(config.auth.credentialCacheSeconds * 1000, clock),
-      throttle: new LoginThrottle(clock, config.auth.maxFailures, config.auth.failureWindowSeconds * 1000, config.auth.lockoutSeconds * 1000),
+      throttle: new LoginThrottle(db, clock, {
+        maxFailures: config.auth.maxFailures,
+        maxFailuresPerAddress: config.auth.maxFailuresPerAddress,
+        windowMs: config.auth.failureWindowSeconds * 1000,
+        lockoutMs: config.auth.lockoutSeconds * 1000,
+      }),
       registryHealth: () => registry.ping(),
       registry,
       details,
@@ -203,6 +209,15 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
     void runReconcile();
     const interval = config.reconcileIntervalSeconds > 0 ? setInterval(runReconcile, config.reconcileIntervalSeconds * 1000) : null;
     interval?.unref();
+    // Dead login-throttle rows go in small batches, so a flood of failing names never grows the table for long.
+    const prune = setInterval(() => {
+      try {
+        deps.throttle.prune();
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'login throttle prune failed');
+      }
+    }, 60_000);
+    prune.unref();
 
     let stopped = false;
     return {
@@ -216,6 +231,7 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
         if (stopped) return;
         stopped = true;
         if (interval) clearInterval(interval);
+        clearInterval(prune);
         await supervisor?.stop();
         await Promise.all(
           [server, notifyServer].map(

@@ -23,7 +23,7 @@ import { DIGEST_RE, TAG_RE } from '../src/events/envelope';
 import { actorOf, clientIp, type AppContext, type AppEnv } from '../src/http/env';
 import { limitBody } from '../src/http/limits';
 import { clearSessionCookie, SESSION_COOKIE, sessionMiddleware, setSessionCookie } from '../src/http/session';
-import { authenticatePassword, touchLastLogin, userPrincipal } from '../src/identity/authenticate';
+import { authenticatePassword, userPrincipal } from '../src/identity/authenticate';
 import { anonymous, type Principal } from '../src/identity/principal';
 import { createSession, deleteSession } from '../src/identity/sessions';
 import { createPersonalToken, deletePersonalToken, listPersonalTokens } from '../src/identity/tokens';
@@ -317,7 +317,6 @@ export function uiRoutes(): Hono<AppEnv> {
     // A personal access token is a credential for scripts; a browser session needs the password.
     if (principal.via === 'token') return refuse('login.tokenRefused', 403);
     const session = createSession(c.var.deps, principal, ctx);
-    touchLastLogin(c.var.deps.db, principal.id);
     setSessionCookie(c, session.cookieValue, session.expiresAt);
     return c.redirect(next || '/projects', 303);
   });
@@ -752,7 +751,7 @@ export function uiRoutes(): Hono<AppEnv> {
     const username = c.req.param('username');
     const form = await formOf(c);
     try {
-      const user = await changePassword(c.var.deps.db, username, { newPassword: field(form, 'newPassword') }, { ...actorOf(c), admin: principal.admin });
+      const user = await changePassword(c.var.deps, username, { newPassword: field(form, 'newPassword') }, { ...actorOf(c), admin: principal.admin, via: principal.via });
       c.var.deps.credentialCache.dropUser(user.id);
     } catch (err) {
       if (err instanceof AppError && err.status === 404) throw err;
@@ -864,7 +863,7 @@ export function uiRoutes(): Hono<AppEnv> {
     if (newPassword !== field(form, 'repeatPassword')) return accountPage(c, { error: v.i18n.t('account.passwordsDiffer'), status: 400 });
     let user;
     try {
-      user = await changePassword(c.var.deps.db, principal.username, { oldPassword: field(form, 'oldPassword'), newPassword }, { ...actorOf(c), admin: principal.admin });
+      user = await changePassword(c.var.deps, principal.username, { oldPassword: field(form, 'oldPassword'), newPassword }, { ...actorOf(c), admin: principal.admin, via: principal.via });
     } catch (err) {
       return accountPage(c, { error: errorText(v, err), status: statusOf(err) });
     }

@@ -275,12 +275,12 @@ export function setMember(db: Db, principal: Principal, name: string, username: 
       username: actor.username,
       action: 'member_set',
       resourceType: 'member',
-      resource: username,
+      resource: user.username,
       project: name,
       sourceIp: actor.ip,
       detail: JSON.stringify({ role }),
     });
-    return { username, role };
+    return { username: user.username, role };
   });
 }
 
@@ -300,7 +300,7 @@ export function removeMember(db: Db, principal: Principal, name: string, usernam
       username: actor.username,
       action: 'member_remove',
       resourceType: 'member',
-      resource: username,
+      resource: user!.username,
       project: name,
       sourceIp: actor.ip,
     });

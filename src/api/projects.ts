@@ -1,3 +1,4 @@
+import { MAX_USERNAME_LENGTH } from '../identity/names';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import {
   createProject,
@@ -47,7 +48,7 @@ const RobotSchema = z
 const RobotCreatedSchema = RobotSchema.extend({ secret: z.string().openapi({ description: 'Shown once' }) }).openapi('RobotCreated');
 
 const ProjectParam = z.object({ project: z.string().min(1).max(300).openapi({ example: 'team' }) });
-const MemberParam = ProjectParam.extend({ username: z.string().min(1).max(64) });
+const MemberParam = ProjectParam.extend({ username: z.string().min(1).max(MAX_USERNAME_LENGTH) });
 
 const tags = ['projects'];
 

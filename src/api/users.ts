@@ -1,6 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { forbidden } from '../errors';
 import { actorOf, type AppEnv } from '../http/env';
+import { MAX_USERNAME_LENGTH } from '../identity/names';
 import { changePassword, createUser, deleteUser, getUser, listUsers, updateUser, userView } from '../identity/users';
 import { createPersonalToken, deletePersonalToken, listPersonalTokens } from '../identity/tokens';
 import { authRequired, json, jsonBody, listOf, PageQuery, pick, requireAdmin, requireUser } from './common';
@@ -18,7 +19,7 @@ export const UserSchema = z
   })
   .openapi('User');
 
-const Username = z.object({ username: z.string().min(1).max(64).openapi({ example: 'alice' }) });
+const Username = z.object({ username: z.string().min(1).max(MAX_USERNAME_LENGTH).openapi({ example: 'alice' }) });
 const Email = z.string().email().max(254);
 const Password = z.string().min(1).max(256);
 
@@ -36,7 +37,7 @@ export function userRoutes() {
       security: authRequired,
       request: {
         body: jsonBody(
-          z.object({ username: z.string().max(64), password: Password, email: Email.optional(), admin: z.boolean().optional() }).strict(),
+          z.object({ username: z.string().max(MAX_USERNAME_LENGTH), password: Password, email: Email.optional(), admin: z.boolean().optional() }).strict(),
         ),
       },
       responses: { 201: json(UserSchema, 'Created'), ...pick(400, 401, 403, 409) },
@@ -139,12 +140,12 @@ export function userRoutes() {
         params: Username,
         body: jsonBody(z.object({ oldPassword: Password.optional(), newPassword: Password }).strict()),
       },
-      responses: { 204: { description: 'Changed' }, ...pick(400, 401, 403, 404, 409) },
+      responses: { 204: { description: 'Changed' }, ...pick(400, 401, 403, 404, 409, 429) },
     }),
     async (c) => {
       const me = requireUser(c);
       const { username } = c.req.valid('param');
-      const user = await changePassword(c.var.deps.db, username, c.req.valid('json'), { ...actorOf(c), admin: me.admin });
+      const user = await changePassword(c.var.deps, username, c.req.valid('json'), { ...actorOf(c), admin: me.admin, via: me.via });
       c.var.deps.credentialCache.dropUser(user.id);
       return c.body(null, 204);
     },

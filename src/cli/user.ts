@@ -50,7 +50,7 @@ async function create(args: string[], io: Output): Promise<void> {
       await initialiseIfEmpty(instance, io, { creating: username });
       const user = await createUser(instance.deps.db, { username, password, email: values.email ?? null, admin: values.admin }, CLI_ACTOR);
       io.out(`created user ${user.username}${user.admin ? ' (system admin)' : ''}`);
-      if (given === undefined) io.out(`password: ${password}  (shown once; change it with: wharf user passwd ${user.username})`);
+      if (given === undefined) io.out(`password: ${password}  (shown once; change it with: wharf user passwd ${shellWord(user.username)})`);
     },
     { mayInitialise: true },
   );
@@ -64,7 +64,7 @@ async function passwd(args: string[], io: Output): Promise<void> {
   const password = given ?? randomSecret(18);
   assertPasswordPolicy(password);
   await withInstance(async ({ deps }) => {
-    await changePassword(deps.db, username, { newPassword: password }, CLI_ADMIN);
+    await changePassword(deps, username, { newPassword: password }, CLI_ADMIN);
     io.out(`changed the password of ${username} (refresh tokens issued before are revoked)`);
     if (given === undefined) io.out(`password: ${password}  (shown once)`);
   });
@@ -108,3 +108,6 @@ async function list(args: string[], io: Output): Promise<void> {
     io.out(`${all.length} user${all.length === 1 ? '' : 's'}`);
   });
 }
+
+/** A name as one shell word, so a printed command can be pasted as it is (`o'brien` → `'o'\''brien'`). */
+export const shellWord = (word: string): string => (/^[A-Za-z0-9._@%+=:,/-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`);

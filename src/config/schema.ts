@@ -73,6 +73,8 @@ export const configSchema = z
       .object({
         credentialCacheSeconds: z.coerce.number().int().min(0).max(60).default(60),
         maxFailures: positiveInt.default(10),
+        /** Failed logins from one client address, across all names, before that address is locked out; 0: no limit. */
+        maxFailuresPerAddress: z.coerce.number().int().min(0).default(100),
         failureWindowSeconds: positiveInt.default(300),
         lockoutSeconds: positiveInt.default(300),
         sessionHours: positiveInt.max(24 * 30).default(12),
@@ -124,6 +126,8 @@ export const configSchema = z
         adminGroup: z.string().default(''),
         timeoutMs: positiveInt.default(5000),
         groupRefreshSeconds: positiveInt.default(300),
+        /** While the directory cannot be reached, directory users keep their last known groups this long past a due refresh; then 503. Empty: groupRefreshSeconds. */
+        outageGraceSeconds: z.coerce.number().int().min(0).optional(),
       })
       .strict()
       .prefault({}),

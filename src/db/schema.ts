@@ -6,6 +6,8 @@ const now = sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`;
 export const users = sqliteTable('users', {
   id: integer('id').primaryKey({ autoIncrement: true }),
   username: text('username').notNull().unique(),
+  /** The name trimmed and case-folded: names are unique case-insensitively. Null only for rows made before it existed (filled at start). */
+  usernameKey: text('username_key'),
   email: text('email'),
   /** scrypt$N$r$p$salt$hash, or a bcrypt hash imported from htpasswd; null for directory users. */
   passwordHash: text('password_hash'),
@@ -19,7 +21,7 @@ export const users = sqliteTable('users', {
   lastLoginAt: text('last_login_at'),
   /** When a directory user's groups were last read from the directory. */
   groupsRefreshedAt: text('groups_refreshed_at'),
-});
+}, (t) => [uniqueIndex('users_username_key').on(t.usernameKey)]);
 
 export const projects = sqliteTable('projects', {
   id: integer('id').primaryKey({ autoIncrement: true }),
@@ -247,4 +249,20 @@ export const sessions = sqliteTable(
     userAgent: text('user_agent'),
   },
   (t) => [index('sessions_user').on(t.userId), index('sessions_expires').on(t.expiresAt)],
+);
+
+/**
+ * Failed logins per key (`name:<canonical name>` or `addr:<client address>`), shared by every Wharf
+ * instance on the database. Times are epoch milliseconds; a row is dead once `expiresAt` passed.
+ */
+export const loginThrottle = sqliteTable(
+  'login_throttle',
+  {
+    key: text('key').primaryKey(),
+    failures: integer('failures').notNull(),
+    windowStart: integer('window_start').notNull(),
+    lockedUntil: integer('locked_until').notNull().default(0),
+    expiresAt: integer('expires_at').notNull(),
+  },
+  (t) => [index('login_throttle_expires').on(t.expiresAt)],
 );

@@ -51,7 +51,7 @@ async function presentedCsrf(c: Context<AppEnv>): Promise<string> {
  */
 export const sessionMiddleware: MiddlewareHandler<AppEnv> = async (c, next) => {
   const cookie = getCookie(c, SESSION_COOKIE);
-  const session = cookie ? resolveSession(c.var.deps, cookie) : null;
+  const session = cookie ? await resolveSession(c.var.deps, cookie) : null;
   c.set('principal', session?.principal ?? anonymous);
   c.set('csrfToken', session?.csrfToken ?? '');
   if (session && !SAFE_METHODS.has(c.req.method) && !sameToken(await presentedCsrf(c), session.csrfToken))

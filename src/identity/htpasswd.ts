@@ -2,7 +2,8 @@ import type { Db } from '../db/open';
 import { AppError } from '../errors';
 import { hashKind } from './passwords';
 import type { Actor } from './principal';
-import { createUser, isValidUsername, USERNAME_RE } from './users';
+import { createUser } from './users';
+import { canonicalName, MAX_USERNAME_LENGTH, usernameProblem } from './names';
 
 /** One `user:hash` line of an htpasswd file. */
 export interface HtpasswdEntry {
@@ -77,20 +78,21 @@ export async function importHtpasswd(db: Db, text: string, actor: Actor): Promis
   const seen = new Map<string, number>();
   for (const entry of entries) {
     const skip = (reason: string) => report.skipped.push({ line: entry.line, username: entry.username, reason });
-    if (!USERNAME_RE.test(entry.username)) {
-      skip('invalid user name (letters, digits, ".", "_", "@" or "-", at most 64)');
+    const problem = usernameProblem(entry.username);
+    if (problem === 'user.badName') {
+      skip(`invalid user name (1-${MAX_USERNAME_LENGTH} characters, no colon, no control characters, no leading or trailing space)`);
       continue;
     }
-    if (!isValidUsername(entry.username)) {
-      skip('reserved user name (the audit log uses it for non-users)');
+    if (problem) {
+      skip('reserved user name (robot accounts and the audit log use such names)');
       continue;
     }
-    const first = seen.get(entry.username);
+    const first = seen.get(canonicalName(entry.username));
     if (first !== undefined) {
-      skip(`listed again (first on line ${first})`);
+      skip(`listed again (first on line ${first}; names are unique regardless of case)`);
       continue;
     }
-    seen.set(entry.username, entry.line);
+    seen.set(canonicalName(entry.username), entry.line);
     const unsupported = unsupportedHashReason(entry.hash);
     if (unsupported) {
       skip(unsupported);

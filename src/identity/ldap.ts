@@ -129,6 +129,18 @@ export class Directory {
     return { names: [...new Set(names)].sort(), admin };
   }
 
+  /** The entry's name, email and (when asked) groups and admin flag, read as the search account. */
+  private async describe(client: Client, entry: Entry, groups: boolean, asked: string): Promise<DirectoryUser> {
+    let names: string[] | null = null;
+    let admin = false;
+    if (groups) {
+      // Group lookups run as the search account: users often may not read groups.
+      await this.bindService(client);
+      ({ names, admin } = await this.groupsOf(client, entry.dn));
+    }
+    return { dn: entry.dn, username: first(entry[this.config.usernameAttribute]) ?? asked, email: first(entry[this.config.emailAttribute]), groups: names, admin };
+  }
+
   /**
    * The user, when the password is right; null for an unknown user or a wrong password. An empty
    * password is refused before the directory is asked: LDAP treats it as an anonymous bind.
@@ -145,20 +157,20 @@ export class Directory {
         if (err instanceof InvalidCredentialsError) return null;
         throw err;
       }
-      let names: string[] | null = null;
-      let admin = false;
-      if (opts.groups) {
-        // Group lookups run as the search account again: users often may not read groups.
-        await this.bindService(client);
-        ({ names, admin } = await this.groupsOf(client, entry.dn));
-      }
-      return {
-        dn: entry.dn,
-        username: first(entry[this.config.usernameAttribute]) ?? username,
-        email: first(entry[this.config.emailAttribute]),
-        groups: names,
-        admin,
-      };
+      return this.describe(client, entry, opts.groups, username);
+    });
+  }
+
+  /**
+   * What the directory says of a name now, with groups, without a password: how an account that
+   * signs in with a token or session follows the directory. Null when the entry is gone.
+   */
+  async lookup(username: string): Promise<DirectoryUser | null> {
+    if (!this.enabled || username === '' || username.length > 256) return null;
+    return this.withClient(async (client) => {
+      await this.bindService(client);
+      const entry = await this.findUser(client, username);
+      return entry ? this.describe(client, entry, true, username) : null;
     });
   }
 

@@ -1,3 +1,5 @@
+import type { User } from './users';
+
 /** Who is acting, for audit rows. */
 export interface Actor {
   username: string;
@@ -24,3 +26,12 @@ export const anonymous: Principal = { kind: 'anonymous', username: 'anonymous', 
 
 /** The token subject of Wharf's own registry calls; `$` keeps it apart from every user name. */
 export const INTERNAL_SUBJECT = 'wharf$internal';
+
+export const userPrincipal = (u: User, via: 'password' | 'token' | 'refresh' | 'session'): Principal => ({
+  kind: 'user',
+  id: u.id,
+  username: u.username,
+  admin: u.admin,
+  source: u.source,
+  via,
+});

@@ -3,10 +3,9 @@ import { eq, lt } from 'drizzle-orm';
 import type { Clock } from '../clock';
 import type { Db } from '../db/open';
 import { sessions } from '../db/schema';
-import { forbidden } from '../errors';
+import { AppError, forbidden } from '../errors';
 import { recordAudit } from '../audit/record';
-import type { LoginContext } from './authenticate';
-import { userPrincipal } from './authenticate';
+import { acceptUser, type AuthDeps, type LoginContext } from './authenticate';
 import type { Principal } from './principal';
 import { hashSecret } from './secrets';
 import { findUserById } from './users';
@@ -52,14 +51,22 @@ export function createSession(deps: SessionDeps, principal: Principal, ctx: Logi
   return { cookieValue, csrfToken, expiresAt };
 }
 
-/** The user behind a session cookie; null when it is unknown, expired, or the user changed password or was disabled. */
-export function resolveSession(deps: Pick<SessionDeps, 'db' | 'clock'>, cookieValue: string): { principal: Principal; csrfToken: string } | null {
+/**
+ * The user behind a session cookie; null when it is unknown, expired, the user changed password or
+ * was disabled, or (directory users) the directory no longer has them.
+ */
+export async function resolveSession(deps: AuthDeps, cookieValue: string): Promise<{ principal: Principal; csrfToken: string } | null> {
   if (!cookieValue || cookieValue.length > 128) return null;
   const row = deps.db.select().from(sessions).where(eq(sessions.idHash, hashSecret(cookieValue))).get();
   if (!row || Date.parse(row.expiresAt) <= deps.clock.now()) return null;
   const user = findUserById(deps.db, row.userId);
   if (!user || user.disabled || user.credentialVersion !== row.credentialVersion) return null;
-  return { principal: userPrincipal(user, 'session'), csrfToken: row.csrfToken };
+  try {
+    return { principal: await acceptUser(deps, user, 'session'), csrfToken: row.csrfToken };
+  } catch (err) {
+    if (err instanceof AppError && err.status === 401) return null;
+    throw err;
+  }
 }
 
 export function deleteSession(deps: Pick<SessionDeps, 'db'>, cookieValue: string, actor?: { username: string; ip?: string | null }): void {

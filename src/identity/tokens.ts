@@ -6,8 +6,8 @@ import { badRequest, conflict, forbidden, notFound } from '../errors';
 import { recordAudit } from '../audit/record';
 import type { Actor, Principal } from './principal';
 import { hashSecret, newSecret, sameHash } from './secrets';
-import { getUser, findUserById } from './users';
-import { userPrincipal } from './authenticate';
+import { getUser, findUserById, type User } from './users';
+import { canonicalName } from './names';
 
 export type PersonalToken = typeof personalTokens.$inferSelect;
 
@@ -69,14 +69,17 @@ export function deletePersonalToken(db: Db, principal: Principal, username: stri
   });
 }
 
-/** A user name with one of that user's personal access tokens; null when they do not match. */
-export function verifyPersonalToken(db: Db, clock: Clock, username: string, secret: string): Principal | null {
+/** The user of a personal access token presented with that user's name; null when they do not match. */
+export function verifyPersonalToken(db: Db, clock: Clock, username: string, secret: string): User | null {
   if (!secret.startsWith('wpat_') || secret.length > 256) return null;
   const row = db.select().from(personalTokens).where(eq(personalTokens.secretHash, hashSecret(secret))).get();
   if (!row || !sameHash(row.secretHash, hashSecret(secret))) return null;
   if (row.expiresAt && Date.parse(row.expiresAt) <= clock.now()) return null;
   const user = findUserById(db, row.userId);
-  if (!user || user.username !== username || user.disabled) return null;
-  db.update(personalTokens).set({ lastUsedAt: new Date(clock.now()).toISOString() }).where(eq(personalTokens.id, row.id)).run();
-  return userPrincipal(user, 'token');
+  if (!user || canonicalName(user.username) !== canonicalName(username) || user.disabled) return null;
+  // Last use to the minute: a token that pulls all day writes once a minute, not on every request.
+  const now = clock.now();
+  if (!row.lastUsedAt || Date.parse(row.lastUsedAt) <= now - 60_000)
+    db.update(personalTokens).set({ lastUsedAt: new Date(now).toISOString() }).where(eq(personalTokens.id, row.id)).run();
+  return user;
 }

@@ -3,24 +3,20 @@ import { contains } from '../db/search';
 import { preparedPerConnection } from '../db/prepared';
 import type { Db, Tx } from '../db/open';
 import { users } from '../db/schema';
-import { badRequest, conflict, forbidden, notFound } from '../errors';
+import { badRequest, conflict, fail, forbidden, notFound } from '../errors';
 import { recordAudit } from '../audit/record';
 import { hashPassword, verifyPassword } from './passwords';
+import { canonicalName, MAX_USERNAME_LENGTH, usernameProblem } from './names';
 import type { Actor } from './principal';
+import type { LoginThrottle } from './throttle';
 
 export type User = typeof users.$inferSelect;
 
-/** Letters, digits and . _ @ -; `$` and `+` stay reserved for robot accounts. */
-export const USERNAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
-
-/** Names the audit log uses for actors that are not users; no account may take them. */
-export const RESERVED_USERNAMES = new Set(['anonymous', 'system']);
-
-export const isValidUsername = (username: string) => USERNAME_RE.test(username) && !RESERVED_USERNAMES.has(username.toLowerCase());
+export { isValidUsername, RESERVED_USERNAMES } from './names';
 
 export function assertUsername(username: string): void {
-  if (!USERNAME_RE.test(username)) throw badRequest('user.badName');
-  if (!isValidUsername(username)) throw badRequest('user.reserved', { name: username });
+  const problem = usernameProblem(username);
+  if (problem) throw badRequest(problem, { name: username, max: MAX_USERNAME_LENGTH });
 }
 
 export function assertPasswordPolicy(password: string): void {
@@ -45,9 +41,17 @@ export function userView(u: User) {
 const userByName = preparedPerConnection((db) =>
   db.select().from(users).where(eq(users.username, sql.placeholder('username'))).prepare(),
 );
+const userByKey = preparedPerConnection((db) =>
+  db.select().from(users).where(eq(users.usernameKey, sql.placeholder('key'))).prepare(),
+);
 const userById = preparedPerConnection((db) => db.select().from(users).where(eq(users.id, sql.placeholder('id'))).prepare());
 
-export const findUser = (db: Tx, username: string): User | undefined => userByName(db).get({ username });
+/**
+ * The user of a name, case-insensitively. The exact spelling wins: accounts that differ only by case
+ * from an older one (made before names were unique case-insensitively) keep answering to theirs.
+ */
+export const findUser = (db: Tx, username: string): User | undefined =>
+  userByName(db).get({ username }) ?? userByKey(db).get({ key: canonicalName(username) });
 
 export const findUserById = (db: Tx, id: number): User | undefined => userById(db).get({ id });
 
@@ -79,6 +83,7 @@ export async function createUser(db: Db, input: CreateUserInput, actor: Actor): 
       .insert(users)
       .values({
         username: input.username,
+        usernameKey: canonicalName(input.username),
         email: input.email ?? null,
         admin: input.admin ?? false,
         source: input.source ?? 'local',
@@ -134,7 +139,7 @@ export function updateUser(db: Db, username: string, input: UpdateUserInput, act
       .where(eq(users.id, user.id))
       .returning()
       .get();
-    auditUserUpdate(tx, actor, username, input);
+    auditUserUpdate(tx, actor, user.username, input);
     return updated;
   });
 }
@@ -144,23 +149,51 @@ function auditUserUpdate(tx: Tx, actor: Actor, username: string, detail: object)
   recordAudit(tx, { username: actor.username, action: 'user_update', resourceType: 'user', resource: username, sourceIp: actor.ip, detail: JSON.stringify(detail) });
 }
 
+export interface PasswordChanger extends Actor {
+  admin: boolean;
+  /** How the caller proved who they are; a personal access token may not change a password. */
+  via?: 'password' | 'token' | 'session' | 'refresh';
+}
+
+/**
+ * Sets a password: a user their own (with the old one), a system admin anyone's. The new password
+ * is checked first and a wrong old one counts against the login throttle like a failed login, so
+ * this is no way round the lockout.
+ */
 export async function changePassword(
-  db: Db,
+  deps: { db: Db; throttle: Pick<LoginThrottle, 'locked' | 'fail'> },
   username: string,
   input: { oldPassword?: string; newPassword: string },
-  actor: Actor & { admin: boolean },
+  actor: PasswordChanger,
 ): Promise<User> {
-  const self = actor.username === username;
+  const { db } = deps;
+  if (actor.via === 'token') throw forbidden('password.notWithToken');
+  const self = canonicalName(actor.username) === canonicalName(username);
   // Checked before the lookup, so the answer tells a non-admin nothing about which users exist.
   if (!self && !actor.admin) throw forbidden();
   const user = getUser(db, username);
   if (user.source === 'ldap') throw conflict('user.directoryPassword');
+  assertPasswordPolicy(input.newPassword);
   if (self) {
     if (input.oldPassword === undefined) throw badRequest('password.oldRequired');
-    if (!user.passwordHash || !(await verifyPassword(input.oldPassword, user.passwordHash)))
+    const locked = deps.throttle.locked(user.username, actor.ip);
+    if (locked)
+      throw fail(429, 'too_many_requests', locked.kind === 'name' ? 'auth.throttled' : 'auth.addressThrottled', {}, { 'Retry-After': String(locked.retryAfter) });
+    if (!user.passwordHash || !(await verifyPassword(input.oldPassword, user.passwordHash))) {
+      deps.throttle.fail(user.username, actor.ip);
+      recordAudit(db, {
+        username: actor.username,
+        action: 'login_failed',
+        resourceType: 'user',
+        resource: user.username,
+        sourceIp: actor.ip,
+        userAgent: actor.userAgent ?? null,
+        outcome: 'failure',
+        detail: JSON.stringify({ password: 'oldPassword wrong' }),
+      });
       throw forbidden('password.oldWrong');
+    }
   }
-  assertPasswordPolicy(input.newPassword);
   const passwordHash = await hashPassword(input.newPassword);
   return db.transaction((tx) => {
     const updated = tx
@@ -173,7 +206,7 @@ export async function changePassword(
       .where(eq(users.id, user.id))
       .returning()
       .get();
-    auditUserUpdate(tx, actor, username, { password: 'changed' });
+    auditUserUpdate(tx, actor, user.username, { password: 'changed' });
     return updated;
   });
 }
@@ -187,7 +220,7 @@ export function deleteUser(db: Db, username: string, actor: Actor): void {
       username: actor.username,
       action: 'user_delete',
       resourceType: 'user',
-      resource: username,
+      resource: user.username,
       sourceIp: actor.ip,
     });
   });

@@ -5,8 +5,7 @@ import type { Db } from '../db/open';
 import { refreshTokens } from '../db/schema';
 import { AppError } from '../errors';
 import type { Principal } from '../identity/principal';
-import { findUserById } from '../identity/users';
-import { userPrincipal } from '../identity/authenticate';
+import { findUserById, type User } from '../identity/users';
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
@@ -31,7 +30,7 @@ export function createRefreshToken(db: Db, clock: Clock, principal: Principal, d
 const invalidGrant = () => new AppError(401, 'invalid_grant', 'refresh token is invalid, expired or revoked');
 
 /** The user a refresh token stands for; dead after expiry, revocation, password change or disable. */
-export function redeemRefreshToken(db: Db, clock: Clock, token: string): Principal {
+export function redeemRefreshToken(db: Db, clock: Clock, token: string): User {
   if (token.length > 512) throw invalidGrant();
   const row = db
     .select()
@@ -42,7 +41,7 @@ export function redeemRefreshToken(db: Db, clock: Clock, token: string): Princip
   const user = findUserById(db, row.userId);
   if (!user || user.disabled || user.credentialVersion !== row.credentialVersion) throw invalidGrant();
   db.update(refreshTokens).set({ lastUsedAt: new Date(clock.now()).toISOString() }).where(eq(refreshTokens.id, row.id)).run();
-  return userPrincipal(user, 'refresh');
+  return user;
 }
 
 /** Revokes every refresh token of a user. */

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { limitBody } from '../http/limits';
 import { AppError, invalidRequest } from '../errors';
-import { authenticatePassword } from '../identity/authenticate';
+import { acceptUser, authenticatePassword } from '../identity/authenticate';
 import { anonymous, type Principal } from '../identity/principal';
 import { parseBasicAuth } from '../http/basic';
 import { clientIp, type AppContext, type AppEnv } from '../http/env';
@@ -106,7 +106,7 @@ export function tokenRoutes() {
     } else if (grant === 'refresh_token') {
       const token = form.get('refresh_token');
       if (!token) throw invalidRequest('grant_type=refresh_token needs refresh_token');
-      principal = redeemRefreshToken(c.var.deps.db, c.var.deps.clock, token);
+      principal = await acceptUser(c.var.deps, redeemRefreshToken(c.var.deps.db, c.var.deps.clock, token), 'refresh');
     } else {
       throw new AppError(400, 'unsupported_grant_type', 'grant_type must be password or refresh_token');
     }

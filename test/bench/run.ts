@@ -272,7 +272,12 @@ export interface Scenario {
   ceiling?: boolean;
   /** Checked once before any load: throws when the endpoint does not answer as the scenario assumes. */
   verify?: (res: Response) => Promise<void>;
+  /** Prepares the server right before this scenario runs (after the scenarios before it). */
+  before?: (serverUrl: string) => Promise<string>;
 }
+
+/** Distinct failing names put into the login throttle before scenario (e). */
+const THROTTLE_NAMES = 200_000;
 
 const tokenQuery = (...scopes: string[]) =>
   `/service/token?service=${encodeURIComponent(BENCH_SERVICE)}${scopes.map((s) => `&scope=${encodeURIComponent(s)}`).join('')}`;
@@ -306,6 +311,18 @@ export const scenarios: Scenario[] = [
     path: tokenQuery('repository:team/app:pull,push'),
     headers: { authorization: basicAuth(BENCH_LDAP_USER, BENCH_LDAP_PASSWORD) },
     verify: grants('repository:team/app:pull,push'),
+  },
+  {
+    key: 'e',
+    name: `(e) token, anonymous pull of public pub/app, ${THROTTLE_NAMES.toLocaleString('en')} failing names in the throttle`,
+    path: tokenQuery('repository:pub/app:pull'),
+    verify: grants('repository:pub/app:pull'),
+    before: async (serverUrl) => {
+      const res = await fetch(`${serverUrl}/bench/throttle-fill`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ n: THROTTLE_NAMES }) });
+      if (!res.ok) throw new Error(`throttle fill: ${res.status} ${await res.text()}`);
+      const { ms } = (await res.json()) as { ms: number };
+      return `throttle filled with ${THROTTLE_NAMES.toLocaleString('en')} failing names in ${(ms / 1000).toFixed(1)} s (${((ms * 1000) / THROTTLE_NAMES).toFixed(1)} µs a failure)`;
+    },
   },
   {
     key: 'c',
@@ -362,7 +379,13 @@ export function formatRatios(results: { scenario: Scenario; result: ScenarioResu
     local && directory && local.result.requestsPerSecond
       ? `\nLDAP user vs local user, both with a warm credential cache: (d)/(b) = ${fmt((100 * directory.result.requestsPerSecond) / local.result.requestsPerSecond, 1)} %`
       : '';
-  return parts.length ? `Throughput relative to the ceiling: ${parts.join(', ')}${ldapLine}` : null;
+  const anonymous = results.find((r) => r.scenario.key === 'a');
+  const throttled = results.find((r) => r.scenario.key === 'e');
+  const throttleLine =
+    anonymous && throttled
+      ? `\nAnonymous token p50 with ${THROTTLE_NAMES.toLocaleString('en')} failing names in the throttle vs an empty one: (e)/(a) = ${fmt(throttled.result.p50Ms / anonymous.result.p50Ms, 2)}x (${fmt(throttled.result.p50Ms, 2)} ms vs ${fmt(anonymous.result.p50Ms, 2)} ms)`
+      : '';
+  return parts.length ? `Throughput relative to the ceiling: ${parts.join(', ')}${ldapLine}${throttleLine}` : null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -401,7 +424,9 @@ async function main(): Promise<number> {
     }
 
     const results: { scenario: Scenario; result: ScenarioResult }[] = [];
+    const notes: string[] = [];
     for (const s of chosen) {
+      if (s.before) notes.push(await s.before(server.url));
       process.stderr.write(`running ${s.name} ...\n`);
       const result = await runScenario(s.name, `${server.url}${s.path}`, { ...settings, headers: s.headers, serverPid: server.pid });
       results.push({ scenario: s, result });
@@ -421,6 +446,7 @@ async function main(): Promise<number> {
     ];
     const ratios = formatRatios(results);
     if (ratios) out.push(ratios);
+    out.push(...notes);
     out.push(`Server peak RSS (VmHWM): ${peak === null ? 'n/a' : mib(peak)}`);
     const bad = results.filter((r) => r.result.non2xx || r.result.errors);
     if (bad.length) out.push('', `**Warning:** non-2xx responses or errors in: ${bad.map((r) => r.scenario.key).join(', ')}`);

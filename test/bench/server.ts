@@ -2,7 +2,8 @@
  * Benchmark target: a Wharf in its own process (so it does not share an event loop with the load
  * generator), on a free loopback port with a temporary data directory and no registry.
  *
- * Adds `GET /bench/trivial` (the framework ceiling), seeds
+ * Adds `GET /bench/trivial` (the framework ceiling) and `POST /bench/throttle-fill {n}` (n distinct
+ * failing names into the login throttle), seeds
  *   - public project `pub`
  *   - project `team` with user `bench` (password `bench-password-1`) as developer
  *   - a real OpenLDAP (slapd) with user `ldapbench` in group `benchers`, developer of `team`
@@ -78,6 +79,8 @@ async function main(): Promise<void> {
       // No registry: the token endpoint does not need one. No periodic reconcile during the runs.
       registry: { manage: 'false' },
       reconcileIntervalSeconds: 0,
+      // The throttle fill comes from one address; only the per-name counts are under test.
+      auth: { maxFailuresPerAddress: 0 },
       ldap: {
         url: ldap.url,
         bindDN: ldap.readerDN,
@@ -92,6 +95,14 @@ async function main(): Promise<void> {
       announce: () => {},
       extend: (app) => {
         app.get('/bench/trivial', (c) => c.text('ok'));
+        // Fills the login throttle with distinct failing names through its own code path (the
+        // password hash is left out: it is not the throttle's cost).
+        app.post('/bench/throttle-fill', async (c) => {
+          const { n } = (await c.req.json()) as { n: number };
+          const t0 = performance.now();
+          for (let i = 0; i < n; i++) c.var.deps.throttle.fail(`bench-failing-${i}`, null);
+          return c.json({ n, ms: performance.now() - t0 });
+        });
       },
     });
     await seed(wharf.url);

@@ -151,6 +151,13 @@ describe('wharf user and bad input (no registry)', () => {
     ok(await wharf(['user', 'enable', 'alice'], env));
     expect(version()).toEqual({ v: 3, d: 0 });
 
+    // A name with a quote and a space: the printed command is one shell word, pasted as it is.
+    const quoted = await wharf(['user', 'create', "o'brien smith"], env);
+    ok(quoted);
+    expect(quoted.stdout).toContain(`wharf user passwd 'o'\\''brien smith'`);
+    ok(await wharf(['user', 'disable', "O'Brien Smith"], env));
+    expect(query<{ d: number }>(dataDir, "select disabled d from users where username = 'o''brien smith'")[0]!.d).toBe(1);
+
     // The CLI's own actor name cannot collide with a user's: a user named "cli" is managed like any other.
     ok(await wharf(['user', 'create', 'cli', '--password-stdin'], env, 'cli-password-1\n'));
     ok(await wharf(['user', 'disable', 'cli'], env));
@@ -171,6 +178,8 @@ describe('wharf user and bad input (no registry)', () => {
       ['(cli)', 'user_update', 'alice'],
       ['(cli)', 'user_update', 'bob'],
       ['(cli)', 'user_update', 'alice'],
+      ['(cli)', 'user_create', "o'brien smith"],
+      ['(cli)', 'user_update', "o'brien smith"],
       ['(cli)', 'user_create', 'cli'],
       ['(cli)', 'user_update', 'cli'],
       ['(cli)', 'user_update', 'cli'],
@@ -187,7 +196,7 @@ describe('wharf user and bad input (no registry)', () => {
       await Promise.all([
         wharf(['frobnicate'], env),
         wharf([], env),
-        wharf(['user', 'create', 'bad name!'], env),
+        wharf(['user', 'create', 'bad:name'], env),
         wharf(['user', 'create'], env),
         wharf(['import-htpasswd', path.join(work, 'no-such.htpasswd')], env),
         wharf(['backup', target], env),
@@ -257,6 +266,8 @@ describe('wharf import-htpasswd, then a real Wharf and registry', () => {
       ['-m', '-b', file, 'carol', 'pw3'], // MD5 (apr1)
       ['-s', '-b', file, 'dave', 'pw4'], // {SHA}
       ['-B', '-b', file, 'system', 'pw5'], // a name the audit log reserves
+      ['-B', '-b', file, "o'brien", 'pw6'], // any name HTTP Basic can carry
+      ['-B', '-b', file, 'Alice', 'pw7'], // alice again, in another case
     ]) {
       const r = await run('htpasswd', args);
       expect(r.code, r.stderr).toBe(0);
@@ -274,8 +285,10 @@ describe('wharf import-htpasswd, then a real Wharf and registry', () => {
     expect(imported.stdout).toMatch(/skipped line 3 \(carol\): an MD5 \(apr1\) hash/);
     expect(imported.stdout).toMatch(/skipped line 4 \(dave\): a SHA-1 hash/);
     expect(imported.stdout).toMatch(/skipped line 5 \(system\): reserved user name/);
-    expect(imported.stdout).toMatch(/skipped line 8: malformed line/);
-    expect(imported.stdout).toMatch(/^imported 2, skipped 4 \(/m);
+    expect(imported.stdout).toContain("imported o'brien (line 6)");
+    expect(imported.stdout).toMatch(/skipped line 7 \(Alice\): listed again \(first on line 1/);
+    expect(imported.stdout).toMatch(/skipped line 10: malformed line/);
+    expect(imported.stdout).toMatch(/^imported 3, skipped 5 \(/m);
     expect(imported.stdout).not.toMatch(/\$2[aby]\$|\$apr1\$|\{SHA\}/);
     expect(imported.stderr).toBe('');
 
@@ -283,13 +296,14 @@ describe('wharf import-htpasswd, then a real Wharf and registry', () => {
     const again = await wharf(['import-htpasswd', file], env);
     ok(again);
     expect(again.stdout).toMatch(/skipped line 1 \(alice\): already exists/);
-    expect(again.stdout).toMatch(/^imported 0, skipped 6 /m);
+    expect(again.stdout).toMatch(/^imported 0, skipped 8 /m);
 
     const audits = query<{ username: string; resource: string; detail: string }>(dataDir, "select username, resource, detail from audit where action = 'user_create' order by id");
     expect(audits.map((a) => [a.username, a.resource])).toEqual([
       ['system', 'admin'],
       ['(cli)', 'alice'],
       ['(cli)', 'bob'],
+      ['(cli)', "o'brien"],
     ]);
     expect(JSON.parse(audits[1]!.detail)).toMatchObject({ source: 'htpasswd', admin: false });
 

@@ -227,3 +227,169 @@ describe('TLS and several URLs', () => {
     }
   });
 });
+
+describe('directory accounts follow the directory on every credential path', () => {
+  let w: TestWharf;
+  const refreshSeconds = 1;
+  const graceSeconds = 3;
+  const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const pastRefresh = () => wait(refreshSeconds * 1000 + 600);
+
+  const postForm = async (form: Record<string, string>) => {
+    const res = await fetch(`${w.url}/service/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(form).toString(),
+    });
+    const body = (await res.json().catch(() => null)) as any;
+    return { status: res.status, access: body?.token ? (decodeJwt(body.token).access as unknown[]) : null };
+  };
+  const refreshToken = async (creds: string) => {
+    const res = await fetch(`${w.url}/service/token?service=wharf-registry&offline_token=true&client_id=test`, {
+      headers: { authorization: `Basic ${Buffer.from(creds).toString('base64')}` },
+    });
+    return ((await res.json()) as { refresh_token: string }).refresh_token;
+  };
+  const signIn = async (username: string, password: string) => {
+    const r = await w.api('POST', '/api/v1/session', { body: { username, password } });
+    expect(r.status).toBe(200);
+    return r.headers.get('set-cookie')!.split(';')[0]!;
+  };
+  const meWithCookie = async (cookie: string) => (await w.api('GET', '/api/v1/me', { headers: { cookie } })).status;
+
+  beforeAll(async () => {
+    for (const uid of ['frank', 'gina', 'hank', 'ivan']) await ldap.addUser({ uid, password: `${uid}-pass-1` });
+    await ldap.addGroup({ cn: 'builders', members: ['frank', 'gina', 'hank', 'ivan'] });
+    await ldap.addToGroup('registry-admins', 'hank');
+    w = await startTestWharf({
+      ldap: ldapConfig({ groupRefreshSeconds: refreshSeconds, outageGraceSeconds: graceSeconds }),
+      auth: { credentialCacheSeconds: 60 },
+    });
+    expect((await w.api('POST', '/api/v1/projects', { auth: admin, body: { name: 'build' } })).status).toBe(201);
+    expect((await w.api('PUT', '/api/v1/projects/build/groups/builders', { auth: admin, body: { role: 'developer' } })).status).toBe(200);
+  });
+  afterAll(() => w?.stop());
+
+  it('a personal token, a refresh token, a session and a cached password lose a group the directory took away', async () => {
+    const pat = (await w.api('POST', '/api/v1/users/frank/tokens', { auth: 'frank:frank-pass-1', body: { name: 'ci' } })).body.secret as string;
+    const refresh = await refreshToken('frank:frank-pass-1');
+    const cookie = await signIn('frank', 'frank-pass-1');
+    const push = [{ type: 'repository', name: 'build/app', actions: ['push'] }];
+    expect((await tokenFor(w, `frank:${pat}`, 'repository:build/app:push')).access).toEqual(push);
+    expect((await postForm({ grant_type: 'refresh_token', refresh_token: refresh, service: 'wharf-registry', scope: 'repository:build/app:push' })).access).toEqual(push);
+    expect((await w.api('GET', '/api/v1/projects/build', { headers: { cookie } })).status).toBe(200);
+
+    await ldap.removeFromGroup('builders', 'frank');
+    await pastRefresh();
+    expect((await tokenFor(w, `frank:${pat}`, 'repository:build/app:push')).access).toEqual([]);
+    expect((await postForm({ grant_type: 'refresh_token', refresh_token: refresh, service: 'wharf-registry', scope: 'repository:build/app:push' })).access).toEqual([]);
+    // The cached password (cache 60 s) answers without the directory, but the groups are read again.
+    expect((await tokenFor(w, 'frank:frank-pass-1', 'repository:build/app:push')).access).toEqual([]);
+    // The private project is no longer the session's to see.
+    expect((await w.api('GET', '/api/v1/projects/build', { headers: { cookie } })).status).toBe(404);
+  });
+
+  it('leaving the admin group ends system admin rights on a personal token', async () => {
+    const pat = (await w.api('POST', '/api/v1/users/hank/tokens', { auth: 'hank:hank-pass-1', body: { name: 'ci' } })).body.secret as string;
+    expect((await w.api('GET', '/api/v1/me', { auth: `hank:${pat}` })).body).toMatchObject({ admin: true });
+    await ldap.removeFromGroup('registry-admins', 'hank');
+    await pastRefresh();
+    expect((await w.api('GET', '/api/v1/me', { auth: `hank:${pat}` })).body).toMatchObject({ admin: false });
+    expect((await tokenFor(w, `hank:${pat}`, 'registry:catalog:*')).access).toEqual([]);
+  });
+
+  it('a user removed from the directory is refused on every path and their sessions end', async () => {
+    const pat = (await w.api('POST', '/api/v1/users/gina/tokens', { auth: 'gina:gina-pass-1', body: { name: 'ci' } })).body.secret as string;
+    const refresh = await refreshToken('gina:gina-pass-1');
+    const cookie = await signIn('gina', 'gina-pass-1');
+    expect(await meWithCookie(cookie)).toBe(200);
+    await ldap.removeUser('gina');
+    await pastRefresh();
+    expect((await tokenFor(w, `gina:${pat}`, 'repository:build/app:pull')).status).toBe(401);
+    expect((await postForm({ grant_type: 'refresh_token', refresh_token: refresh, service: 'wharf-registry' })).status).toBe(401);
+    expect((await tokenFor(w, 'gina:gina-pass-1', 'repository:build/app:pull')).status).toBe(401);
+    expect(await meWithCookie(cookie)).toBe(401);
+    const row = w.wharf.deps.db.select().from(users).where(eq(users.username, 'gina')).get()!;
+    expect(w.wharf.deps.db.select().from(userGroups).where(eq(userGroups.userId, row.id)).all()).toEqual([]);
+    // Back in the directory: the password signs in again, and so does the token.
+    await ldap.addUser({ uid: 'gina', password: 'gina-pass-2' });
+    expect((await tokenFor(w, 'gina:gina-pass-2', 'repository:build/app:pull')).status).toBe(200);
+    expect((await tokenFor(w, `gina:${pat}`, 'repository:build/app:pull')).status).toBe(200);
+  });
+
+  it('while the directory is down the last known state serves for the grace period, then 503', async () => {
+    const pat = (await w.api('POST', '/api/v1/users/ivan/tokens', { auth: 'ivan:ivan-pass-1', body: { name: 'ci' } })).body.secret as string;
+    const pull = [{ type: 'repository', name: 'build/app', actions: ['pull'] }];
+    await ldap.stop();
+    try {
+      await pastRefresh();
+      expect((await tokenFor(w, `ivan:${pat}`, 'repository:build/app:pull')).access).toEqual(pull);
+      await wait(graceSeconds * 1000);
+      const late = await tokenFor(w, `ivan:${pat}`, 'repository:build/app:pull');
+      expect(late.status).toBe(503);
+    } finally {
+      await ldap.start();
+    }
+    expect((await tokenFor(w, `ivan:${pat}`, 'repository:build/app:pull')).access).toEqual(pull);
+  });
+});
+
+describe('the login throttle and directory names', () => {
+  it('case and space variants of a directory name share one count, and an invalid name never reaches the directory', async () => {
+    const w = await startTestWharf({ ldap: ldapConfig(), auth: { maxFailures: 3, credentialCacheSeconds: 0 } });
+    try {
+      for (const creds of ['erin:wrong-1', 'ERIN:wrong-2', ' erin :erin-pass-1']) expect((await tokenFor(w, creds, 'repository:x/y:pull')).status, creds).toBe(401);
+      const locked = await tokenFor(w, 'Erin:erin-pass-1', 'repository:x/y:pull');
+      expect(locked.status).toBe(429);
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it('the directory spelling names the account: a login as ERIN is erin', async () => {
+    const w = await startTestWharf({ ldap: ldapConfig() });
+    try {
+      expect((await w.api('GET', '/api/v1/me', { auth: 'ERIN:erin-pass-1' })).body).toMatchObject({ username: 'erin', source: 'ldap' });
+      expect((await w.api('GET', '/api/v1/me', { auth: 'erin:erin-pass-1' })).body).toMatchObject({ username: 'erin' });
+      expect(w.wharf.deps.db.select().from(users).all().filter((u) => u.username.toLowerCase() === 'erin')).toHaveLength(1);
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it("a directory name with an apostrophe (o'brien) signs in", async () => {
+    await ldap.addUser({ uid: "o'brien", password: 'obrien-pass-1' });
+    const w = await startTestWharf({ ldap: ldapConfig() });
+    try {
+      expect((await w.api('GET', '/api/v1/me', { auth: "o'brien:obrien-pass-1" })).body).toMatchObject({ username: "o'brien", source: 'ldap' });
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it('unknown names, and right and wrong directory passwords, cost as much as a local check (the decoy hash)', async () => {
+    const w = await startTestWharf({ ldap: ldapConfig(), auth: { credentialCacheSeconds: 0, maxFailures: 1000 } });
+    try {
+      expect((await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'localuser', password: 'local-pass-1' } })).status).toBe(201);
+      const median = async (creds: string) => {
+        const times: number[] = [];
+        for (let i = 0; i < 7; i++) {
+          const t0 = performance.now();
+          await tokenFor(w, creds, 'repository:x/y:pull');
+          times.push(performance.now() - t0);
+        }
+        return times.sort((a, b) => a - b)[3]!;
+      };
+      const local = await median('localuser:wrong-password');
+      const unknown = await median('nobody-at-all:wrong-password');
+      const wrong = await median('bob:wrong-password');
+      const right = await median('bob:bob-pass-1');
+      // Without the decoy an unknown name answered about ten times faster than a local one.
+      expect(unknown / local, JSON.stringify({ local, unknown, wrong, right })).toBeGreaterThan(0.5);
+      expect(wrong / local).toBeGreaterThan(0.5);
+      expect(right / local).toBeGreaterThan(0.5);
+    } finally {
+      await w.stop();
+    }
+  });
+});

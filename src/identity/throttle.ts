@@ -1,0 +1,99 @@
+import { eq, inArray, lt, sql } from 'drizzle-orm';
+import type { Clock } from '../clock';
+import type { Db } from '../db/open';
+import { preparedPerConnection } from '../db/prepared';
+import { loginThrottle } from '../db/schema';
+import { canonicalName } from './names';
+
+export interface ThrottleOptions {
+  /** Failed passwords for one name within the window before the name is locked out. */
+  maxFailures: number;
+  /** Failed passwords from one client address, across names, before the address is locked out; 0: no limit. */
+  maxFailuresPerAddress: number;
+  windowMs: number;
+  lockoutMs: number;
+}
+
+export type ThrottleKind = 'name' | 'address';
+
+const rowOf = preparedPerConnection((db) =>
+  db.select().from(loginThrottle).where(eq(loginThrottle.key, sql.placeholder('key'))).prepare(),
+);
+
+const nameKey = (name: string) => `name:${canonicalName(name)}`;
+const addressKey = (address: string) => `addr:${address}`;
+
+/**
+ * Counts failed logins per name and per client address, in the database, so every Wharf instance on
+ * it sees the same counts. Each failure touches one row per key (O(1)); rows die when their window
+ * and lockout have passed, and `prune` removes them in batches.
+ */
+export class LoginThrottle {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly opts: ThrottleOptions,
+  ) {}
+
+  private keys(name: string, address: string | null | undefined): [string, ThrottleKind, number][] {
+    const keys: [string, ThrottleKind, number][] = [[nameKey(name), 'name', this.opts.maxFailures]];
+    if (address && this.opts.maxFailuresPerAddress > 0) keys.push([addressKey(address), 'address', this.opts.maxFailuresPerAddress]);
+    return keys;
+  }
+
+  /** Seconds until the name may try again from this address, and which lock holds it; null when it may now. */
+  locked(name: string, address?: string | null): { retryAfter: number; kind: ThrottleKind } | null {
+    const now = this.clock.now();
+    let worst: { retryAfter: number; kind: ThrottleKind } | null = null;
+    for (const [key, kind] of this.keys(name, address)) {
+      const row = rowOf(this.db).get({ key });
+      const left = row ? row.lockedUntil - now : 0;
+      if (left > 0 && (!worst || left > worst.retryAfter * 1000)) worst = { retryAfter: Math.ceil(left / 1000), kind };
+    }
+    return worst;
+  }
+
+  /** Seconds until the name may try again (0: now); the address limit counts too when given. */
+  retryAfter(name: string, address?: string | null): number {
+    return this.locked(name, address)?.retryAfter ?? 0;
+  }
+
+  fail(name: string, address?: string | null): void {
+    const now = this.clock.now();
+    const { windowMs, lockoutMs } = this.opts;
+    this.db.transaction((tx) => {
+      for (const [key, , max] of this.keys(name, address)) {
+        const row = rowOf(tx).get({ key });
+        const inWindow = !!row && row.windowStart > now - windowMs;
+        let failures = inWindow ? row.failures + 1 : 1;
+        let windowStart = inWindow ? row.windowStart : now;
+        let lockedUntil = row && row.lockedUntil > now ? row.lockedUntil : 0;
+        if (failures >= max) {
+          lockedUntil = now + lockoutMs;
+          failures = 0;
+          windowStart = now;
+        }
+        const values = { key, failures, windowStart, lockedUntil, expiresAt: Math.max(lockedUntil, windowStart + windowMs) };
+        tx.insert(loginThrottle).values(values).onConflictDoUpdate({ target: loginThrottle.key, set: values }).run();
+      }
+    });
+  }
+
+  /** A right password clears the name's failures (not the address's: a sprayer may know one password). */
+  succeed(name: string): void {
+    this.db.delete(loginThrottle).where(eq(loginThrottle.key, nameKey(name))).run();
+  }
+
+  /** Removes up to `batch` dead rows; returns how many. */
+  prune(batch = 5000): number {
+    const dead = this.db
+      .select({ key: loginThrottle.key })
+      .from(loginThrottle)
+      .where(lt(loginThrottle.expiresAt, this.clock.now()))
+      .limit(batch)
+      .all()
+      .map((r) => r.key);
+    if (dead.length === 0) return 0;
+    return this.db.delete(loginThrottle).where(inArray(loginThrottle.key, dead)).run().changes;
+  }
+}

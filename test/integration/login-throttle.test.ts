@@ -1,0 +1,197 @@
+import http from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { and, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/db/open';
+import { audit, loginThrottle, users } from '../../src/db/schema';
+import { LoginThrottle } from '../../src/identity/throttle';
+import { admin, startTestWharf, type TestWharf } from '../support/wharf';
+
+/** The login throttle: per name (canonical), per client address, in the database; and password changes as logins. */
+
+const PW = 'throttle-password-1';
+
+/** A token request from a chosen loopback address (127.0.0.0/8 is all local). */
+function tokenFrom(w: TestWharf, from: string, creds: string): Promise<{ status: number; body: any; retryAfter: string | undefined }> {
+  const url = new URL(`${w.url}/service/token?service=wharf-registry&scope=repository:x/y:pull`);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: url.hostname, port: url.port, path: url.pathname + url.search, localAddress: from, headers: { authorization: `Basic ${Buffer.from(creds).toString('base64')}` } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown = text;
+          try {
+            body = JSON.parse(text);
+          } catch {
+            // not JSON
+          }
+          resolve({ status: res.statusCode ?? 0, body, retryAfter: res.headers['retry-after'] as string | undefined });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('limits per name and per address', () => {
+  let w: TestWharf;
+  beforeAll(async () => {
+    w = await startTestWharf({ auth: { maxFailures: 3, maxFailuresPerAddress: 5, credentialCacheSeconds: 0 } });
+    for (const username of ['una', 'vic', 'Wes'])
+      expect((await w.api('POST', '/api/v1/users', { auth: admin, body: { username, password: PW } })).status).toBe(201);
+  });
+  afterAll(() => w?.stop());
+
+  it('case and space variants of a local name share one count', async () => {
+    for (const name of ['wes', 'WES', ' Wes']) expect((await tokenFrom(w, '127.0.0.11', `${name}:wrong`)).status, name).toBe(401);
+    const locked = await tokenFrom(w, '127.0.0.12', `Wes:${PW}`);
+    expect(locked.status).toBe(429);
+    expect(Number(locked.retryAfter)).toBeGreaterThan(0);
+  });
+
+  it('failures across many names from one address lock that address, not the others', async () => {
+    for (let i = 0; i < 5; i++) expect((await tokenFrom(w, '127.0.0.21', `sprayed-${i}:wrong`)).status).toBe(401);
+    // A right password from the spraying address is refused, with the address's reason.
+    const refused = await tokenFrom(w, '127.0.0.21', `una:${PW}`);
+    expect(refused.status).toBe(429);
+    expect(JSON.stringify(refused.body)).toContain('this address');
+    // The same user from another address is not affected, nor are the sprayed names elsewhere.
+    expect((await tokenFrom(w, '127.0.0.22', `una:${PW}`)).status).toBe(200);
+    expect((await tokenFrom(w, '127.0.0.22', `vic:${PW}`)).status).toBe(200);
+  });
+
+  it('a right password clears its name but not the address count', async () => {
+    for (let i = 0; i < 4; i++) expect((await tokenFrom(w, '127.0.0.31', `other-${i}:wrong`)).status).toBe(401);
+    expect((await tokenFrom(w, '127.0.0.31', `vic:${PW}`)).status).toBe(200);
+    expect((await tokenFrom(w, '127.0.0.31', 'other-9:wrong')).status).toBe(401);
+    expect((await tokenFrom(w, '127.0.0.31', `vic:${PW}`)).status).toBe(429);
+  });
+});
+
+describe('the throttle lives in the database', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'wharf-throttle-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('two instances on one database see the same lockout; dead rows are pruned', () => {
+    const file = path.join(dir, 'wharf.db');
+    const one = openDatabase(file);
+    const two = openDatabase(file);
+    let now = 1_000_000;
+    const clock = { now: () => now };
+    const opts = { maxFailures: 3, maxFailuresPerAddress: 0, windowMs: 60_000, lockoutMs: 120_000 };
+    try {
+      const a = new LoginThrottle(one.db, clock, opts);
+      const b = new LoginThrottle(two.db, clock, opts);
+      a.fail('Xena', '10.0.0.1');
+      b.fail('xena', '10.0.0.2');
+      expect(a.retryAfter('XENA')).toBe(0);
+      a.fail('xena ', null);
+      expect(b.retryAfter('xena')).toBe(120);
+      for (let i = 0; i < 1000; i++) b.fail(`name-${i}`, null);
+      expect(one.db.select().from(loginThrottle).all()).toHaveLength(1001);
+      now += 61_000;
+      // The windows of the one-failure names are over; the lockout is not.
+      expect(a.prune(400)).toBe(400);
+      expect(a.prune()).toBe(600);
+      expect(two.db.select({ key: loginThrottle.key }).from(loginThrottle).all()).toEqual([{ key: 'name:xena' }]);
+      now += 60_000;
+      expect(b.retryAfter('xena')).toBe(0);
+      expect(a.prune()).toBe(1);
+    } finally {
+      one.close();
+      two.close();
+    }
+  });
+});
+
+describe('a password change is a login', () => {
+  let w: TestWharf;
+  beforeAll(async () => {
+    w = await startTestWharf({ auth: { maxFailures: 3, credentialCacheSeconds: 0 } });
+    for (const username of ['yan', 'zed'])
+      expect((await w.api('POST', '/api/v1/users', { auth: admin, body: { username, password: PW } })).status).toBe(201);
+  });
+  afterAll(() => w?.stop());
+
+  const change = (auth: string, username: string, body: unknown) => w.api('PUT', `/api/v1/users/${username}/password`, { auth, body });
+
+  it('the new password is checked before the old one, so a short one says nothing of the old', async () => {
+    const r = await change(`yan:${PW}`, 'yan', { oldPassword: 'not-the-password', newPassword: 'short' });
+    expect(r.status).toBe(400);
+    expect(r.body.error.message).toContain('at least');
+    expect(w.wharf.deps.db.select().from(loginThrottle).all()).toEqual([]);
+  });
+
+  it('a wrong old password is audited and counts against the throttle: the third locks the name', async () => {
+    // A stolen session guessing the password: the session proves nothing about the password.
+    const signIn = await w.api('POST', '/api/v1/session', { body: { username: 'yan', password: PW } });
+    const headers = { cookie: signIn.headers.get('set-cookie')!.split(';')[0]!, 'x-csrf-token': signIn.body.csrfToken as string };
+    for (let i = 0; i < 3; i++) {
+      const r = await w.api('PUT', '/api/v1/users/yan/password', { headers, body: { oldPassword: `wrong-${i}-password`, newPassword: 'new-password-1' } });
+      expect(r.status).toBe(403);
+    }
+    const locked = await w.api('PUT', '/api/v1/users/yan/password', { headers, body: { oldPassword: PW, newPassword: 'new-password-1' } });
+    expect(locked.status).toBe(429);
+    const rows = w.wharf.deps.db.select().from(audit).where(and(eq(audit.action, 'login_failed'), eq(audit.resource, 'yan'))).all();
+    expect(rows.length).toBeGreaterThanOrEqual(3);
+    expect((await w.api('GET', '/api/v1/me', { auth: `yan:${PW}` })).status).toBe(429);
+    const r = await change(admin, 'yan', { newPassword: 'admin-reset-1' });
+    expect(r.status).toBe(204);
+  });
+
+  it('a personal access token cannot change the password; nothing changes', async () => {
+    const token = (await w.api('POST', '/api/v1/users/zed/tokens', { auth: `zed:${PW}`, body: { name: 'ci' } })).body.secret as string;
+    const before = w.wharf.deps.db.select().from(users).where(eq(users.username, 'zed')).get()!;
+    const r = await change(`zed:${token}`, 'zed', { oldPassword: PW, newPassword: 'new-password-2' });
+    expect(r.status).toBe(403);
+    expect(r.body.error.message).toContain('token');
+    expect(w.wharf.deps.db.select().from(users).where(eq(users.username, 'zed')).get()!.passwordHash).toBe(before.passwordHash);
+  });
+
+  it('a robot cannot change a password', async () => {
+    expect((await w.api('POST', '/api/v1/projects', { auth: admin, body: { name: 'pc' } })).status).toBe(201);
+    const robot = (await w.api('POST', '/api/v1/projects/pc/robots', { auth: admin, body: { name: 'ci', permissions: ['pull'] } })).body;
+    const r = await change(`${robot.name}:${robot.secret}`, 'zed', { newPassword: 'new-password-3' });
+    expect(r.status).toBe(403);
+  });
+});
+
+describe('last login', () => {
+  it('registry logins, tokens and API sessions set lastLoginAt, at most once a minute', async () => {
+    const w = await startTestWharf();
+    try {
+      expect((await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'lou', password: PW } })).status).toBe(201);
+      const lastLogin = () => w.wharf.deps.db.select().from(users).where(eq(users.username, 'lou')).get()!.lastLoginAt;
+      expect(lastLogin()).toBeNull();
+      const res = await fetch(`${w.url}/service/token?service=wharf-registry&scope=repository:x/y:pull`, {
+        headers: { authorization: `Basic ${Buffer.from(`lou:${PW}`).toString('base64')}` },
+      });
+      expect(res.status).toBe(200);
+      const first = lastLogin();
+      expect(first).not.toBeNull();
+      await new Promise((r) => setTimeout(r, 20));
+      expect((await w.api('POST', '/api/v1/session', { body: { username: 'lou', password: PW } })).status).toBe(200);
+      expect(lastLogin()).toBe(first);
+
+      w.wharf.deps.db.update(users).set({ lastLoginAt: '2020-01-01T00:00:00.000Z' }).where(eq(users.username, 'lou')).run();
+      expect((await w.api('POST', '/api/v1/session', { body: { username: 'lou', password: PW } })).status).toBe(200);
+      expect(lastLogin()! > '2026').toBe(true);
+
+      const token = (await w.api('POST', '/api/v1/users/lou/tokens', { auth: `lou:${PW}`, body: { name: 'ci' } })).body.secret as string;
+      w.wharf.deps.db.update(users).set({ lastLoginAt: null }).where(eq(users.username, 'lou')).run();
+      expect((await w.api('GET', '/api/v1/me', { auth: `lou:${token}` })).status).toBe(200);
+      expect(lastLogin()).not.toBeNull();
+    } finally {
+      await w.stop();
+    }
+  });
+});
