@@ -15,6 +15,7 @@ import { createLog, type Log } from './log';
 import { createMetrics } from './metrics';
 import { notificationListener, notificationUrl, writeRegistryConfig } from './registry/config';
 import { findRegistryBinary, RegistrySupervisor } from './registry/supervisor';
+import { createRegistryStorage, DATABASE_FILE, secureDataDir } from './data-dir';
 import { RegistryClient } from './registry/client';
 import { ManifestDetails } from './artifacts/details';
 import { Reconciler } from './artifacts/reconcile';
@@ -63,7 +64,8 @@ export interface Instance {
 export async function buildInstance(config: Config, opts: { log?: Log; clock?: Clock } = {}): Promise<Instance> {
   const log = opts.log ?? createLog(config.logLevel);
   const clock = opts.clock ?? systemClock;
-  const database = openDatabase(path.join(config.dataDir, 'wharf.db'));
+  secureDataDir(config, log);
+  const database = openDatabase(path.join(config.dataDir, DATABASE_FILE));
   const { db } = database;
   try {
     const key = await loadSigningKey({
@@ -181,6 +183,7 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
         }
         log.warn('no registry binary on PATH; not supervising a registry (run it yourself with the generated config)');
       } else {
+        createRegistryStorage(config);
         supervisor = new RegistrySupervisor({
           binary,
           configFile: registryConfigFile,

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
@@ -11,7 +11,10 @@ export const templatePath = path.resolve(path.dirname(fileURLToPath(import.meta.
 /** A secret kept in the data directory (0600), created on first use. */
 export function instanceSecret(dataDir: string, name: string): string {
   const file = path.join(dataDir, name);
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  if (existsSync(file)) {
+    chmodSync(file, 0o600);
+    return readFileSync(file, 'utf8').trim();
+  }
   const secret = randomSecret(32);
   writeSecretFile(file, secret + '\n');
   return secret;
