@@ -15,7 +15,8 @@ import { createLog, type Log } from './log';
 import { createMetrics } from './metrics';
 import { notificationListener, notificationUrl, writeRegistryConfig } from './registry/config';
 import { findRegistryBinary, RegistrySupervisor } from './registry/supervisor';
-import { createRegistryStorage, DATABASE_FILE, secureDataDir } from './data-dir';
+import { secretRedactor } from './registry/redact';
+import { createRegistryStorage, DATABASE_FILE, REGISTRY_PID_FILE, secureDataDir } from './data-dir';
 import { RegistryClient } from './registry/client';
 import { ManifestDetails } from './artifacts/details';
 import { Reconciler } from './artifacts/reconcile';
@@ -75,7 +76,14 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       certFile: config.token.certFile,
       commonName: `${config.token.issuer} token signer`,
     });
-    const { file: registryConfigFile, notificationSecret } = writeRegistryConfig(config, key.certFile);
+    const { file: registryConfigFile, notificationSecret, httpSecret } = writeRegistryConfig(config, key.certFile);
+    const redactRegistryOutput = secretRedactor([
+      notificationSecret,
+      httpSecret,
+      config.metrics.token,
+      config.ldap.bindPassword,
+      config.admin.password,
+    ]);
     const metrics = createMetrics();
     const registry = new RegistryClient(config.registry.url, {
       caFile: config.registry.caFile,
@@ -105,6 +113,7 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       key,
       metrics,
       notificationSecret,
+      redactRegistryOutput,
       credentialCache: new CredentialCache(config.auth.credentialCacheSeconds * 1000, clock),
       throttle: new LoginThrottle(clock, config.auth.maxFailures, config.auth.failureWindowSeconds * 1000, config.auth.lockoutSeconds * 1000),
       registryHealth: () => registry.ping(),
@@ -189,6 +198,9 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
           configFile: registryConfigFile,
           log: log.child({ component: 'registry' }),
           ready: () => registry.ping(),
+          redact: deps.redactRegistryOutput,
+          pidFile: path.join(config.dataDir, REGISTRY_PID_FILE),
+          listenPort: splitHostPort(config.registry.listen).port,
           onRestart: () => metrics.registryRestarts.inc(),
         });
         try {

@@ -74,10 +74,14 @@ export function renderRegistryConfig(
 }
 
 /** Writes $WHARF_DATA_DIR/registry-config.yml (0600: it holds the notification secret). */
-export function writeRegistryConfig(config: Config, certFile: string, loopbackPort?: number): { file: string; notificationSecret: string } {
+export function writeRegistryConfig(
+  config: Config,
+  certFile: string,
+  loopbackPort?: number,
+): { file: string; notificationSecret: string; httpSecret: string } {
   const notificationSecret = instanceSecret(config.dataDir, 'notification-secret');
   const httpSecret = instanceSecret(config.dataDir, 'registry-http-secret');
   const file = path.join(config.dataDir, 'registry-config.yml');
   writeSecretFile(file, renderRegistryConfig(config, { certFile, notificationSecret, httpSecret, loopbackPort }));
-  return { file, notificationSecret };
+  return { file, notificationSecret, httpSecret };
 }
