@@ -22,6 +22,8 @@ export interface Deps {
   credentialCache: CredentialCache;
   throttle: LoginThrottle;
   notificationSecret: string;
+  /** Removes Wharf's secrets and any credentials from the registry's output before it is logged or kept. */
+  redactRegistryOutput: (text: string) => string;
   /** Whether the registry answers; the health endpoint asks. */
   registryHealth: () => Promise<boolean>;
   registry: RegistryClient;

@@ -16,6 +16,8 @@ import { createLog, type Log } from './log';
 import { createMetrics } from './metrics';
 import { notificationListener, notificationUrl, writeRegistryConfig } from './registry/config';
 import { findRegistryBinary, RegistrySupervisor } from './registry/supervisor';
+import { secretRedactor } from './registry/redact';
+import { createRegistryStorage, DATABASE_FILE, REGISTRY_PID_FILE, secureDataDir } from './data-dir';
 import { RegistryClient } from './registry/client';
 import { ManifestDetails } from './artifacts/details';
 import { Reconciler } from './artifacts/reconcile';
@@ -64,7 +66,8 @@ export interface Instance {
 export async function buildInstance(config: Config, opts: { log?: Log; clock?: Clock } = {}): Promise<Instance> {
   const log = opts.log ?? createLog(config.logLevel);
   const clock = opts.clock ?? systemClock;
-  const database = openDatabase(path.join(config.dataDir, 'wharf.db'));
+  secureDataDir(config, log);
+  const database = openDatabase(path.join(config.dataDir, DATABASE_FILE));
   const { db } = database;
   try {
     const key = await loadSigningKey({
@@ -74,7 +77,14 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       certFile: config.token.certFile,
       commonName: `${config.token.issuer} token signer`,
     });
-    const { file: registryConfigFile, notificationSecret } = writeRegistryConfig(config, key.certFile);
+    const { file: registryConfigFile, notificationSecret, httpSecret } = writeRegistryConfig(config, key.certFile);
+    const redactRegistryOutput = secretRedactor([
+      notificationSecret,
+      httpSecret,
+      config.metrics.token,
+      config.ldap.bindPassword,
+      config.admin.password,
+    ]);
     const metrics = createMetrics();
     const registry = new RegistryClient(config.registry.url, {
       caFile: config.registry.caFile,
@@ -104,6 +114,7 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       key,
       metrics,
       notificationSecret,
+      redactRegistryOutput,
       credentialCache: new CredentialCache(config.auth.credentialCacheSeconds * 1000, clock),
       throttle: new LoginThrottle(db, clock, {
         maxFailures: config.auth.maxFailures,
@@ -187,11 +198,15 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
         }
         log.warn('no registry binary on PATH; not supervising a registry (run it yourself with the generated config)');
       } else {
+        createRegistryStorage(config);
         supervisor = new RegistrySupervisor({
           binary,
           configFile: registryConfigFile,
           log: log.child({ component: 'registry' }),
           ready: () => registry.ping(),
+          redact: deps.redactRegistryOutput,
+          pidFile: path.join(config.dataDir, REGISTRY_PID_FILE),
+          listenPort: splitHostPort(config.registry.listen).port,
           onRestart: () => metrics.registryRestarts.inc(),
         });
         try {

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
@@ -11,7 +11,10 @@ export const templatePath = path.resolve(path.dirname(fileURLToPath(import.meta.
 /** A secret kept in the data directory (0600), created on first use. */
 export function instanceSecret(dataDir: string, name: string): string {
   const file = path.join(dataDir, name);
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  if (existsSync(file)) {
+    chmodSync(file, 0o600);
+    return readFileSync(file, 'utf8').trim();
+  }
   const secret = randomSecret(32);
   writeSecretFile(file, secret + '\n');
   return secret;
@@ -71,10 +74,14 @@ export function renderRegistryConfig(
 }
 
 /** Writes $WHARF_DATA_DIR/registry-config.yml (0600: it holds the notification secret). */
-export function writeRegistryConfig(config: Config, certFile: string, loopbackPort?: number): { file: string; notificationSecret: string } {
+export function writeRegistryConfig(
+  config: Config,
+  certFile: string,
+  loopbackPort?: number,
+): { file: string; notificationSecret: string; httpSecret: string } {
   const notificationSecret = instanceSecret(config.dataDir, 'notification-secret');
   const httpSecret = instanceSecret(config.dataDir, 'registry-http-secret');
   const file = path.join(config.dataDir, 'registry-config.yml');
   writeSecretFile(file, renderRegistryConfig(config, { certFile, notificationSecret, httpSecret, loopbackPort }));
-  return { file, notificationSecret };
+  return { file, notificationSecret, httpSecret };
 }

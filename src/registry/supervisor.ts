@@ -1,7 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import type { Log } from '../log';
+import { forgetRegistry, recordRegistry, stopStaleRegistry } from './pid-file';
+import { listensOnPort } from './process';
 
 /** Finds the registry binary: the configured path, else `registry` or `docker-registry` on PATH. */
 export function findRegistryBinary(configured: string, envPath = process.env.PATH ?? ''): string | null {
@@ -27,6 +30,12 @@ export interface SupervisorOptions {
   log: Log;
   /** Polled after a start until it answers true. */
   ready: () => Promise<boolean>;
+  /** Removes secrets from the registry's output before it is logged or kept. */
+  redact: (text: string) => string;
+  /** Where the running registry is recorded, so the next Wharf can stop it if this one is killed. */
+  pidFile?: string;
+  /** The registry's listen port: a stale registry there would answer `ready` too, so ours must hold it. */
+  listenPort?: number;
   onRestart?: () => void;
   /** Backoff after a crash: doubles from min to max; reset after the process stayed up for `stableMs`. */
   minBackoffMs?: number;
@@ -34,13 +43,35 @@ export interface SupervisorOptions {
   stableMs?: number;
 }
 
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+const MAX_LINE = 2000;
+const KEPT_LINES = 20;
+
+/** The registry's own words for why it stopped: its last fatal or panic message, else its last lines. */
+export function exitReason(lines: readonly string[]): string {
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i]!;
+    const text = /level=(?:fatal|panic)\s+msg="((?:[^"\\]|\\.)*)"/.exec(line) ?? /"level":"(?:fatal|panic)".*?"msg":"((?:[^"\\]|\\.)*)"/.exec(line);
+    if (text) return text[1]!.replace(/\\(.)/g, '$1');
+    if (line.startsWith('panic: ')) return line;
+  }
+  return lines.slice(-3).join(' | ') || 'no output';
+}
+
 /**
- * Runs the registry as a child process: restarts it with backoff when it dies and says why, and
- * stops it with SIGTERM (then SIGKILL) on shutdown.
+ * Runs the registry as a child process: stops a registry a killed predecessor left behind,
+ * restarts it with backoff when it dies and says why, and stops it with SIGTERM (then SIGKILL)
+ * on shutdown.
  */
 export class RegistrySupervisor {
   private child: ChildProcess | null = null;
+  private closed: Promise<Exit> | null = null;
   private stopping = false;
+  private starting = false;
   private backoff: number;
   private restartTimer: NodeJS.Timeout | null = null;
   private lastLines: string[] = [];
@@ -56,35 +87,45 @@ export class RegistrySupervisor {
   }
 
   async start(readyTimeoutMs = 15_000): Promise<void> {
-    this.spawnOnce();
-    await this.waitReady(readyTimeoutMs);
+    if (this.opts.pidFile) await stopStaleRegistry(this.opts.pidFile, this.opts.configFile, this.opts.log);
+    this.starting = true;
+    try {
+      await this.waitReady(this.spawnOnce(), readyTimeoutMs);
+    } finally {
+      this.starting = false;
+    }
   }
 
-  private spawnOnce(): void {
-    const { binary, configFile, log } = this.opts;
+  private spawnOnce(): { child: ChildProcess; closed: Promise<Exit>; exit: () => Exit | null } {
+    const { binary, configFile, log, redact } = this.opts;
     const child = spawn(binary, ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.startedAt = Date.now();
     this.lastLines = [];
     log.info({ pid: child.pid, binary, configFile }, 'registry started');
-    const onData = (chunk: Buffer) => {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (!line.trim()) continue;
-        this.lastLines.push(line.slice(0, 2000));
-        if (this.lastLines.length > 20) this.lastLines.shift();
-        log.debug({ registry: line.slice(0, 2000) }, 'registry output');
-      }
+    if (this.opts.pidFile && child.pid) recordRegistry(this.opts.pidFile, child.pid, configFile);
+    // Whole lines only: a secret split across two chunks would slip past the redaction.
+    const onLine = (raw: string) => {
+      if (!raw.trim()) return;
+      const line = redact(raw).slice(0, MAX_LINE);
+      this.lastLines.push(line);
+      if (this.lastLines.length > KEPT_LINES) this.lastLines.shift();
+      log.debug({ registry: line }, 'registry output');
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    createInterface({ input: child.stdout!, crlfDelay: Infinity }).on('line', onLine);
+    createInterface({ input: child.stderr!, crlfDelay: Infinity }).on('line', onLine);
+    let exit: Exit | null = null;
+    // 'close' comes after the output is read to the end, so the registry's last words are in lastLines.
+    const closed = new Promise<Exit>((resolve) => child.once('close', (code, signal) => resolve((exit = { code, signal }))));
+    this.closed = closed;
     child.on('error', (err) => log.error({ err: err.message }, 'registry process error'));
-    child.on('exit', (code, signal) => {
+    void closed.then(({ code, signal }) => {
       if (this.child === child) this.child = null;
-      if (this.stopping) return;
+      if (this.stopping || this.starting) return;
       const upMs = Date.now() - this.startedAt;
       if (upMs > (this.opts.stableMs ?? 60_000)) this.backoff = this.opts.minBackoffMs ?? 500;
       log.error(
-        { code, signal, upMs, lastOutput: this.lastLines.slice(-5), restartInMs: this.backoff },
+        { code, signal, upMs, reason: exitReason(this.lastLines), lastOutput: this.lastLines.slice(-5), restartInMs: this.backoff },
         'registry exited; restarting',
       );
       this.restartTimer = setTimeout(() => {
@@ -96,28 +137,44 @@ export class RegistrySupervisor {
       }, this.backoff);
       this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs ?? 30_000);
     });
+    return { child, closed, exit: () => exit };
   }
 
-  private async waitReady(timeoutMs: number): Promise<void> {
+  /** Ready means our child answers and holds the port, not merely that something answers there. */
+  private ours(child: ChildProcess): boolean {
+    if (!this.opts.listenPort || !child.pid) return true;
+    return listensOnPort(child.pid, this.opts.listenPort) !== false;
+  }
+
+  private async waitReady(started: ReturnType<RegistrySupervisor['spawnOnce']>, timeoutMs: number): Promise<void> {
+    const { child, closed, exit } = started;
     const deadline = Date.now() + timeoutMs;
+    const exitedFirst = closed.then(() => false);
     while (Date.now() < deadline) {
-      if (await this.opts.ready()) return;
-      if (!this.child) break;
-      await new Promise((r) => setTimeout(r, 100));
+      const answered = await Promise.race([this.opts.ready(), exitedFirst]);
+      const ended = exit();
+      if (ended) {
+        const how = ended.signal ? `signal ${ended.signal}` : `code ${ended.code}`;
+        throw new Error(`registry exited during start (${how}): ${exitReason(this.lastLines)}`);
+      }
+      if (answered && this.ours(child)) return;
+      await Promise.race([new Promise((r) => setTimeout(r, 100)), exitedFirst]);
     }
-    throw new Error(`registry did not become ready within ${timeoutMs} ms: ${this.lastLines.slice(-3).join(' | ')}`);
+    throw new Error(`registry did not become ready within ${timeoutMs} ms: ${exitReason(this.lastLines)}`);
   }
 
   async stop(timeoutMs = 10_000): Promise<void> {
     this.stopping = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    await exited;
-    clearTimeout(timer);
-    this.opts.log.info('registry stopped');
+    const closed = this.closed;
+    if (child && closed && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      await closed;
+      clearTimeout(timer);
+      this.opts.log.info('registry stopped');
+    }
+    if (this.opts.pidFile) forgetRegistry(this.opts.pidFile);
   }
 }
