@@ -52,16 +52,19 @@ const signal = (pid: number, sig: NodeJS.Signals): void => {
   }
 };
 
-/** PIDs of the direct children of `pid` (any thread may have forked them). */
+/** PIDs of the direct children of `pid`, from each process's parent in /proc (no /proc children file here). */
 function childrenOf(pid: number): number[] {
   const found: number[] = [];
-  try {
-    for (const task of readdirSync(`/proc/${pid}/task`)) {
-      const text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
-      if (text) found.push(...text.split(/\s+/).map(Number));
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) found.push(Number(entry));
+    } catch {
+      // exited meanwhile
     }
-  } catch {
-    // gone already
   }
   return found;
 }
@@ -73,6 +76,15 @@ function runsIn(pid: number, dir: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Mount points inside `dir`, deepest first (dockerd bind-mounts its data root onto itself). */
+function mountsUnder(dir: string): string[] {
+  const points = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[4] ?? '')
+    .filter((point) => point.startsWith(`${dir}/`));
+  return [...new Set(points)].sort((a, b) => b.length - a.length);
 }
 
 async function waitGone(pid: number, ms: number): Promise<boolean> {
@@ -120,7 +132,7 @@ export async function startDockerd(opts: { readyTimeoutMs?: number } = {}): Prom
   // Remembered while dockerd runs: after it exits its children are re-parented and harder to find.
   let containerdPids: number[] = [];
   const noteContainerd = () => {
-    if (pid !== undefined) containerdPids = childrenOf(pid).filter((p) => runsIn(p, dir));
+    if (pid !== undefined) containerdPids = [...new Set([...containerdPids, ...childrenOf(pid).filter((p) => runsIn(p, dir))])];
   };
 
   let stopped = false;
@@ -143,6 +155,8 @@ export async function startDockerd(opts: { readyTimeoutMs?: number } = {}): Prom
         await waitGone(p, 5000);
       }
     }
+    // A dockerd that had to be killed leaves its mounts behind; a clean shutdown leaves none.
+    for (const point of mountsUnder(dir)) await run('umount', ['-l', point], { isolateHome: false, timeoutMs: 10_000 });
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
   };
 
