@@ -3,8 +3,9 @@ import { invalidRequest } from '../errors';
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * Parses `Authorization: Basic ...`. Returns null when the header is absent or another scheme;
- * throws 400 when it is Basic but malformed (bad base64, not UTF-8, no colon).
+ * Parses `Authorization: Basic ...`. Returns null when the header is absent, another scheme, or
+ * empty credentials (`Basic Og==`, which some clients send for "no user"); throws 400 when it is
+ * Basic but malformed (bad base64, not UTF-8, no colon, a password without a user).
  */
 export function parseBasicAuth(header: string | undefined): { username: string; password: string } | null {
   if (!header) return null;
@@ -19,7 +20,9 @@ export function parseBasicAuth(header: string | undefined): { username: string; 
   } catch {
     throw invalidRequest('Basic credentials must be UTF-8');
   }
+  if (decoded === ':') return null;
   const colon = decoded.indexOf(':');
-  if (colon <= 0) throw invalidRequest('malformed Basic authorization header');
+  if (colon < 0) throw invalidRequest('malformed Basic authorization header');
+  if (colon === 0) throw invalidRequest('Basic credentials with a password need a user name');
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }

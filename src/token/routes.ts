@@ -8,6 +8,7 @@ import { clientIp, type AppContext, type AppEnv } from '../http/env';
 import { parseScopes } from './scope';
 import { redeemRefreshToken } from './refresh';
 import { issueToken, type TokenServiceDeps } from './service';
+import { tokenErrorResponse } from './errors';
 
 /** More scopes than any client sends; beyond it the request is refused rather than processed. */
 const MAX_SCOPES = 100;
@@ -38,27 +39,27 @@ function scopesOf(values: string[]) {
   return parseScopes(values);
 }
 
-const outcomeOf = (err: unknown) => {
-  if (!(err instanceof AppError)) return 'error';
-  if (err.status === 401) return 'unauthorized';
-  if (err.status === 429) return 'throttled';
+const outcomeOf = (status: number) => {
+  if (status < 400) return 'issued';
+  if (status === 401) return 'unauthorized';
+  if (status === 429) return 'throttled';
+  if (status >= 500) return 'error';
   return 'bad_request';
 };
 
 /** The Distribution token endpoint: GET (docker, skopeo) and the OAuth2 form POST (containerd, docker refresh). */
 export function tokenRoutes() {
   const app = new Hono<AppEnv>();
+  app.onError(tokenErrorResponse);
 
   app.use(async (c, next) => {
     const { metrics } = c.var.deps;
     const end = metrics.tokenLatency.startTimer({ method: c.req.method });
     try {
       await next();
-      metrics.tokenRequests.inc({ outcome: c.res.status < 400 ? 'issued' : 'bad_request', method: c.req.method });
-    } catch (err) {
-      metrics.tokenRequests.inc({ outcome: outcomeOf(err), method: c.req.method });
-      throw err;
     } finally {
+      // Errors are already answers here: the token routes' own error handler ran.
+      metrics.tokenRequests.inc({ outcome: outcomeOf(c.res.status), method: c.req.method });
       end();
     }
   });

@@ -176,7 +176,7 @@ describe('when the directory is down', () => {
         expect(cached.code, cached.stderr).toBe(0);
         const fresh = await tokenFor(w, 'erin:erin-pass-1', 'repository:team/base:pull');
         expect(fresh.status).toBe(503);
-        expect(fresh.body.error).toMatchObject({ code: 'directory_unavailable' });
+        expect(fresh.body).toEqual({ errors: [{ code: 'UNAVAILABLE', message: 'the user directory cannot be reached; try again later' }] });
         // Local users are not affected.
         expect((await tokenFor(w, admin, 'repository:team/base:pull')).status).toBe(200);
         const health = await w.api('GET', '/api/v1/health');

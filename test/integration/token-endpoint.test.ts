@@ -9,6 +9,8 @@ import { audit, refreshTokens, users } from '../../src/db/schema';
 import { skopeoCopy } from '../support/clients';
 import { buildImage } from '../support/oci';
 import { admin, startTestWharf, type TestWharf } from '../support/wharf';
+import { startAppInstance } from '../support/instance';
+import { freePort } from '../support/ports';
 
 /** The token endpoint's GET and OAuth2 POST flows, refresh tokens, and what bad input gets. */
 
@@ -97,11 +99,11 @@ describe('GET flow', () => {
     expect(denied.some((r) => r.username === 'dave' && r.repository === 'team/app' && r.project === 'team')).toBe(true);
   });
 
-  it('wrong credentials: 401 with a JSON error and WWW-Authenticate: Basic', async () => {
+  it('wrong credentials: 401 with the registry error shape and WWW-Authenticate: Basic', async () => {
     const res = await tokenGet('service=wharf-registry&scope=repository:team/app:pull', { authorization: basic('carol:nope-nope') });
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toMatch(/^Basic /);
-    expect(await res.json()).toEqual({ error: { code: 'unauthorized', message: expect.any(String) } });
+    expect(await res.json()).toEqual({ errors: [{ code: 'UNAUTHORIZED', message: 'invalid username or password' }] });
   });
 
   it('offline_token=true returns a refresh token, stored only as a hash', async () => {
@@ -172,7 +174,11 @@ describe('OAuth2 POST flow', () => {
     expect((await w.api('PUT', '/api/v1/users/erin/password', { auth: admin, body: { newPassword: 'erin-new-password' } })).status).toBe(204);
     const dead = await redeem(beforeChange);
     expect(dead.status).toBe(401);
-    expect(((await dead.json()) as { error: { code: string } }).error.code).toBe('invalid_grant');
+    expect(await dead.json()).toEqual({
+      errors: [{ code: 'UNAUTHORIZED', message: 'refresh token is invalid, expired or revoked' }],
+      error: 'invalid_grant',
+      error_description: 'refresh token is invalid, expired or revoked',
+    });
 
     const t2 = ((await (await tokenPost({ grant_type: 'password', username: 'erin', password: 'erin-new-password', access_type: 'offline' })).json()) as {
       refresh_token: string;
@@ -236,7 +242,7 @@ describe('bad input never yields a 500', () => {
   it('unknown grant_type: 400 unsupported_grant_type', async () => {
     const res = await tokenPost({ grant_type: 'client_credentials', client_id: 'x' });
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('unsupported_grant_type');
+    expect(await res.json()).toMatchObject({ errors: [{ code: 'BAD_REQUEST' }], error: 'unsupported_grant_type' });
     const missing = await tokenPost({ username: 'carol', password: PASSWORD });
     expect(missing.status).toBe(400);
   });
@@ -312,5 +318,129 @@ describe('bad input never yields a 500', () => {
   it('an unknown service: 400', async () => {
     const res = await tokenGet('service=someone-else&scope=repository:team/app:pull');
     expect(res.status).toBe(400);
+  });
+});
+
+describe('errors in the shape clients print (API.md "Token endpoint errors")', () => {
+  const onlyRegistryShape = (body: Record<string, unknown>) => expect(Object.keys(body)).toEqual(['errors']);
+
+  it('GET: 400 and 401 answer {"errors":[{code,message}]} and nothing else', async () => {
+    const unknownService = await tokenGet('service=someone-else&scope=repository:team/app:pull');
+    expect(unknownService.status).toBe(400);
+    const bad = (await unknownService.json()) as Record<string, unknown>;
+    expect(bad).toEqual({ errors: [{ code: 'BAD_REQUEST', message: 'unknown service "someone-else"' }] });
+    onlyRegistryShape(bad);
+    const wrong = await tokenGet('service=wharf-registry', { authorization: basic('dave:not-his-password') });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('cache-control')).toBe('no-store');
+    onlyRegistryShape((await wrong.json()) as Record<string, unknown>);
+  });
+
+  it('POST: the same errors plus RFC 6749 error and error_description', async () => {
+    const wrong = await tokenPost({ grant_type: 'password', username: 'dave', password: 'not-his-password', service: 'wharf-registry' });
+    expect(wrong.status).toBe(401);
+    expect(await wrong.json()).toEqual({
+      errors: [{ code: 'UNAUTHORIZED', message: 'invalid username or password' }],
+      error: 'invalid_grant',
+      error_description: 'invalid username or password',
+    });
+    const missing = await tokenPost({ grant_type: 'password', username: 'dave' });
+    expect(missing.status).toBe(400);
+    expect(await missing.json()).toEqual({
+      errors: [{ code: 'BAD_REQUEST', message: 'grant_type=password needs username and password' }],
+      error: 'invalid_request',
+      error_description: 'grant_type=password needs username and password',
+    });
+    const unsupported = await tokenPost({ grant_type: 'client_credentials' });
+    expect(await unsupported.json()).toEqual({
+      errors: [{ code: 'BAD_REQUEST', message: 'grant_type must be password or refresh_token' }],
+      error: 'unsupported_grant_type',
+      error_description: 'grant_type must be password or refresh_token',
+    });
+    // Client input quoted in a message stays within the characters RFC 6749 allows.
+    const service = await tokenPost({ grant_type: 'password', username: 'dave', password: 'x', service: 'bad"\\é' });
+    expect(service.status).toBe(400);
+    const described = ((await service.json()) as { error_description: string }).error_description;
+    expect(described).toMatch(/^[\x20-\x21\x23-\x5b\x5d-\x7e]+$/);
+    const tooLarge = await tokenPost(`grant_type=password&username=dave&password=${'x'.repeat(100 * 1024)}`);
+    expect(tooLarge.status).toBe(413);
+    expect(await tooLarge.json()).toMatchObject({ errors: [{ code: 'BAD_REQUEST' }], error: 'invalid_request' });
+  });
+
+  it('a lockout is 429 TOOMANYREQUESTS with Retry-After, in both flows', async () => {
+    await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'locked-out', password: PASSWORD } });
+    for (let i = 0; i < 10; i++) await tokenGet('service=wharf-registry', { authorization: basic('locked-out:wrong-password') });
+    const get = await tokenGet('service=wharf-registry', { authorization: basic(`locked-out:${PASSWORD}`) });
+    expect(get.status).toBe(429);
+    expect(Number(get.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await get.json()).toEqual({ errors: [{ code: 'TOOMANYREQUESTS', message: 'too many failed logins for this user; try again later' }] });
+    const post = await tokenPost({ grant_type: 'password', username: 'locked-out', password: PASSWORD });
+    expect(post.status).toBe(429);
+    expect(Number(post.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await post.json()).toEqual({
+      errors: [{ code: 'TOOMANYREQUESTS', message: 'too many failed logins for this user; try again later' }],
+      error: 'invalid_grant',
+      error_description: 'too many failed logins for this user; try again later',
+    });
+  });
+
+  it('the API keeps its own error shape', async () => {
+    const res = await w.api('GET', '/api/v1/me', { auth: 'dave:not-his-password' });
+    expect(res.status).toBe(401);
+    expect(res.body).toEqual({ error: { code: 'unauthorized', message: 'invalid username or password' } });
+  });
+});
+
+describe('empty Basic credentials are anonymous', () => {
+  const EMPTY = 'Basic Og==';
+
+  it('the token endpoint gives Basic Og== an anonymous token (public projects only), in GET and POST', async () => {
+    expect((await w.api('POST', '/api/v1/projects', { auth: admin, body: { name: 'open', public: true } })).status).toBe(201);
+    const res = await tokenGet('service=wharf-registry&scope=repository:open/app:pull,push&scope=repository:team/app:pull', { authorization: EMPTY });
+    expect(res.status).toBe(200);
+    const claims = decodeJwt(((await res.json()) as { token: string }).token);
+    expect(claims.sub).toBe('');
+    expect(claims.access).toEqual([{ type: 'repository', name: 'open/app', actions: ['pull'] }]);
+    // The OAuth2 form has no Basic fallback; the header is ignored there as before.
+    const post = await tokenPost({ grant_type: 'password', username: 'dave', password: PASSWORD }, { authorization: EMPTY });
+    expect(post.status).toBe(200);
+  });
+
+  it('the API treats Basic Og== as anonymous too', async () => {
+    const projects = await w.api('GET', '/api/v1/projects', { headers: { authorization: EMPTY } });
+    expect(projects.status).toBe(200);
+    expect(projects.body.items.map((p: { name: string }) => p.name)).toContain('open');
+    expect(projects.body.items.map((p: { name: string }) => p.name)).not.toContain('team');
+    expect((await w.api('GET', '/api/v1/me', { headers: { authorization: EMPTY } })).status).toBe(401);
+  });
+
+  it('an empty user with a password stays refused: 400, in the token endpoint and the API', async () => {
+    const header = basic(':some-password');
+    const res = await tokenGet('service=wharf-registry&scope=repository:open/app:pull', { authorization: header });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ errors: [{ code: 'BAD_REQUEST', message: 'Basic credentials with a password need a user name' }] });
+    expect((await w.api('GET', '/api/v1/projects', { headers: { authorization: header } })).status).toBe(400);
+  });
+});
+
+describe('when the user directory cannot be reached', () => {
+  it('503 UNAVAILABLE in both flows (POST with error temporarily_unavailable)', async () => {
+    const dead = `ldap://127.0.0.1:${await freePort()}`;
+    const local = await startAppInstance('wharf-token-503-', 'admin-password-1', { ldap: { url: dead, baseDN: 'dc=example,dc=org', timeoutMs: 1000 } });
+    try {
+      const message = 'the user directory cannot be reached; try again later';
+      const get = await local.app.request('/service/token?service=wharf-registry', { headers: { authorization: basic('somebody:password-1') } });
+      expect(get.status).toBe(503);
+      expect(await get.json()).toEqual({ errors: [{ code: 'UNAVAILABLE', message }] });
+      const post = await local.app.request('/service/token', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'password', username: 'somebody', password: 'password-1' }).toString(),
+      });
+      expect(post.status).toBe(503);
+      expect(await post.json()).toEqual({ errors: [{ code: 'UNAVAILABLE', message }], error: 'temporarily_unavailable', error_description: message });
+    } finally {
+      await local.stop();
+    }
   });
 });

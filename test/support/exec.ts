@@ -23,6 +23,8 @@ export interface RunOptions {
    * The directory is removed afterwards. Default true.
    */
   isolateHome?: boolean | undefined;
+  /** Written to the process's stdin, which is then closed (e.g. for `--password-stdin`). */
+  input?: string | undefined;
 }
 
 export const DEFAULT_TIMEOUT_MS = 60_000;
@@ -46,7 +48,7 @@ export async function run(file: string, args: readonly string[], opts: RunOption
   Object.assign(env, opts.env ?? {});
   try {
     return await new Promise<ExecResult>((resolve) => {
-      execFile(
+      const child = execFile(
         file,
         [...args],
         { env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
@@ -79,6 +81,7 @@ export async function run(file: string, args: readonly string[], opts: RunOption
           resolve({ code, stdout: String(stdout ?? ''), stderr: String(stderr ?? '') + extra });
         },
       );
+      if (opts.input !== undefined) child.stdin?.end(opts.input);
     });
   } finally {
     if (home) await rm(home, { recursive: true, force: true });

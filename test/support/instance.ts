@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createApp } from '../../src/app';
 import { resolveConfig } from '../../src/config/load';
+import type { ConfigInput } from '../../src/config/schema';
 import { userPrincipal } from '../../src/identity/authenticate';
 import { bootstrapInstance } from '../../src/identity/bootstrap';
 import { createSession } from '../../src/identity/sessions';
@@ -25,10 +26,11 @@ export interface AppInstance {
  * A bootstrapped Wharf (admin, default project) in this process, with no registry and no HTTP
  * listener: for pages and services that never call the registry.
  */
-export async function startAppInstance(prefix: string, adminPassword = 'admin-password-1'): Promise<AppInstance> {
+export async function startAppInstance(prefix: string, adminPassword = 'admin-password-1', overrides: Partial<ConfigInput> = {}): Promise<AppInstance> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), prefix));
   const registryPort = await freePort();
   const config = resolveConfig({
+    ...overrides,
     dataDir,
     logLevel: 'silent',
     admin: { password: adminPassword },
