@@ -1,3 +1,4 @@
+import type { BlockList } from 'node:net';
 import type { Clock } from './clock';
 import type { Config } from './config/schema';
 import type { Db } from './db/open';
@@ -21,6 +22,8 @@ export interface Deps {
   credentialCache: CredentialCache;
   throttle: LoginThrottle;
   notificationSecret: string;
+  /** config.trustProxy as a matcher; null when no proxy is trusted. */
+  trustedProxies: BlockList | null;
   /** Whether the registry answers; the health endpoint asks. */
   registryHealth: () => Promise<boolean>;
   registry: RegistryClient;

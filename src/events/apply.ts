@@ -16,6 +16,7 @@ import {
 } from '../artifacts/state';
 import { addressOf, type RegistryEvent } from './envelope';
 import { noteChange } from '../artifacts/changes';
+import { grantAddress } from '../token/grants';
 
 /** Audit rows of repeated identical pulls fold into one per this bucket (the counts stay exact). */
 export const PULL_AUDIT_BUCKET_MS = 60_000;
@@ -26,6 +27,13 @@ export interface ApplyResult {
   failed: { id: string; reason: string }[];
   /** Manifests whose size and children should be fetched from the registry. */
   fetch: { repository: string; digest: string }[];
+}
+
+export interface ApplyOptions {
+  defaultProject: string;
+  nowMs: number;
+  /** token.expiresIn: how long a grant can explain the events after it. */
+  tokenLifetimeSeconds: number;
 }
 
 function eventTime(e: RegistryEvent, nowMs: number): string {
@@ -84,9 +92,11 @@ const knownManifest = (tx: Tx, repositoryId: number, digest: string): boolean =>
     .get();
 
 /** Applies one event; false when it left the tag state alone. */
-function applyOne(tx: Tx, e: RegistryEvent, defaultProject: string, nowMs: number, fetch: ApplyResult['fetch']): boolean {
-  const at = eventTime(e, nowMs);
+function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: ApplyResult['fetch']): boolean {
+  const { defaultProject } = opts;
+  const at = eventTime(e, opts.nowMs);
   const actor = e.actor?.name || 'anonymous';
+  const claimedAddr = addressOf(e.request?.addr);
   const repository = e.target.repository;
   const internal = actor === INTERNAL_SUBJECT;
   const row = {
@@ -99,7 +109,9 @@ function applyOne(tx: Tx, e: RegistryEvent, defaultProject: string, nowMs: numbe
     tag: e.target.tag ?? null,
     digest: e.target.digest ?? null,
     mediaType: e.target.mediaType ?? null,
-    sourceIp: addressOf(e.request?.addr),
+    // The registry copies request.addr from the client's X-Forwarded-For: kept, labelled, never the source.
+    sourceIp: internal ? null : grantAddress(tx, e.actor?.name ?? '', repository, Date.parse(at), opts.tokenLifetimeSeconds),
+    detail: claimedAddr ? JSON.stringify({ claimedAddr }) : null,
     userAgent: e.request?.useragent?.slice(0, 512) ?? null,
   };
 
@@ -146,7 +158,7 @@ function applyOne(tx: Tx, e: RegistryEvent, defaultProject: string, nowMs: numbe
  * Applies events in order, each once: an id seen before changes nothing. Each event runs in its own
  * savepoint, so one that fails is reported and the rest still land.
  */
-export function applyEvents(db: Db, events: RegistryEvent[], defaultProject: string, nowMs: number): ApplyResult {
+export function applyEvents(db: Db, events: RegistryEvent[], opts: ApplyOptions): ApplyResult {
   const result: ApplyResult = { applied: 0, duplicates: 0, failed: [], fetch: [] };
   db.transaction((tx) => {
     for (const e of events) {
@@ -157,7 +169,7 @@ export function applyEvents(db: Db, events: RegistryEvent[], defaultProject: str
             result.duplicates++;
             return;
           }
-          if (applyOne(sp, e, defaultProject, nowMs, result.fetch)) noteChange(db, e.target.repository);
+          if (applyOne(sp, e, opts, result.fetch)) noteChange(db, e.target.repository);
           result.applied++;
         });
       } catch (err) {
