@@ -303,6 +303,45 @@ describe('events from a real registry', () => {
     expect(afterFirst.find((t) => t.name === '1.0')!.pullCount).toBe(before.find((t) => t.name === '1.0')!.pullCount + 1);
   });
 
+  it('distribution v3: a v2+json envelope with OCI-descriptor targets, then a tag delete that removes only that tag', async () => {
+    const digest = `sha256:${'e'.repeat(64)}`;
+    const target = {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest,
+      size: 321,
+      artifactType: 'application/vnd.example.sbom.v1+json',
+      annotations: { 'org.opencontainers.image.title': 'sbom' },
+      urls: ['https://mirror.example.org/x'],
+      data: Buffer.from('{}').toString('base64'),
+      repository: 'team/v3',
+    };
+    const post = (events: unknown[], type: string) =>
+      readFile(path.join(w.dataDir, 'notification-secret'), 'utf8').then((secret) =>
+        fetch(`${w.url}/service/notifications`, { method: 'POST', headers: { authorization: `Bearer ${secret.trim()}`, 'content-type': type }, body: JSON.stringify({ events }) }),
+      );
+    const v2 = 'application/vnd.docker.distribution.events.v2+json';
+    const pushed = await post(
+      ['a', 'b'].map((tag) => ({ id: randomUUID(), timestamp: '2024-05-01T10:00:00.123456789Z', action: 'push', target: { ...target, tag }, request: { method: 'PUT' }, actor: { name: 'pusher' } })),
+      v2,
+    );
+    expect(await pushed.json()).toMatchObject({ applied: 2, rejected: 0 });
+    const deleted = await post([{ id: randomUUID(), action: 'delete', target: { repository: 'team/v3', tag: 'a' }, request: { method: 'DELETE' }, actor: { name: 'pusher' } }], `${v2}; charset=utf-8`);
+    expect(await deleted.json()).toMatchObject({ applied: 1, rejected: 0 });
+    const tagsLeft = (await w.api('GET', '/api/v1/repositories/team%2Fv3/tags', { auth: admin })).body.items;
+    expect(tagsLeft.map((t: { name: string; digest: string }) => [t.name, t.digest])).toEqual([['b', digest]]);
+    const db = w.wharf.deps.db;
+    const repo = db.select().from(repositories).where(eq(repositories.name, 'team/v3')).get()!;
+    expect(db.select({ d: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, repo.id)).all()).toEqual([{ d: digest }]);
+    // Without a content type, or with v1's, the envelope is read the same way.
+    const plain = await fetch(`${w.url}/service/notifications`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${(await readFile(path.join(w.dataDir, 'notification-secret'), 'utf8')).trim()}` },
+      body: JSON.stringify({ events: [{ id: randomUUID(), action: 'delete', target: { repository: 'team/v3', tag: 'b' }, actor: { name: 'pusher' } }] }),
+    });
+    expect(await plain.json()).toMatchObject({ applied: 1 });
+    expect((await w.api('GET', '/api/v1/repositories/team%2Fv3/tags', { auth: admin })).body.total).toBe(0);
+  });
+
   it('a wrong or missing secret is refused and stores nothing', async () => {
     const event = {
       id: randomUUID(),
