@@ -1,3 +1,4 @@
+import type { BlockList } from 'node:net';
 import type { Clock } from './clock';
 import type { Config } from './config/schema';
 import type { Db } from './db/open';
@@ -24,6 +25,8 @@ export interface Deps {
   notificationSecret: string;
   /** Removes Wharf's secrets and any credentials from the registry's output before it is logged or kept. */
   redactRegistryOutput: (text: string) => string;
+  /** config.trustProxy as a matcher; null when no proxy is trusted. */
+  trustedProxies: BlockList | null;
   /** Whether the registry answers; the health endpoint asks. */
   registryHealth: () => Promise<boolean>;
   registry: RegistryClient;

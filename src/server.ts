@@ -7,6 +7,7 @@ import { createApp, createNotificationApp } from './app';
 import { systemClock, type Clock } from './clock';
 import type { Config } from './config/schema';
 import { openDatabase, type OpenDb } from './db/open';
+import { trustedProxyList } from './http/client-address';
 import type { Deps } from './deps';
 import type { AppEnv } from './http/env';
 import { CredentialCache } from './identity/credential-cache';
@@ -115,6 +116,7 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       metrics,
       notificationSecret,
       redactRegistryOutput,
+      trustedProxies: trustedProxyList(config.trustProxy),
       credentialCache: new CredentialCache(config.auth.credentialCacheSeconds * 1000, clock),
       throttle: new LoginThrottle(db, clock, {
         maxFailures: config.auth.maxFailures,

@@ -19,7 +19,7 @@ import { findRepository, tagsOfDigest } from '../src/artifacts/state';
 import { listAudit } from '../src/audit/list';
 import { recordAudit } from '../src/audit/record';
 import { AppError, badRequest, fail, forbidden, notFound, unauthorized } from '../src/errors';
-import { DIGEST_RE, TAG_RE } from '../src/events/envelope';
+import { REGISTRY_DIGEST_RE, TAG_RE } from '../src/events/envelope';
 import { actorOf, clientIp, type AppContext, type AppEnv } from '../src/http/env';
 import { limitBody } from '../src/http/limits';
 import { clearSessionCookie, SESSION_COOKIE, sessionMiddleware, setSessionCookie } from '../src/http/session';
@@ -596,7 +596,7 @@ export function uiRoutes(): Hono<AppEnv> {
   /** The confirmation of an image delete: the tags that go with it and the tagged indexes that list it. */
   const imageConfirmation = (c: AppContext, name: string, digest: string, extra: { error?: string; status?: ContentfulStatusCode } = {}) => {
     const { repository } = deletable(c, name);
-    if (!DIGEST_RE.test(digest)) throw notFound('image.notFound', { digest, repository: name });
+    if (!REGISTRY_DIGEST_RE.test(digest)) throw notFound('image.notFound', { digest, repository: name });
     const db = c.var.deps.db;
     const tags = tagsOfDigest(db, repository.id, digest).sort();
     const indexes = taggedParents(db, repository.id, digest).map((index) => ({ digest: index, tags: tagsOfDigest(db, repository.id, index).sort() }));
@@ -614,7 +614,7 @@ export function uiRoutes(): Hono<AppEnv> {
     const name = field(form, 'repository');
     const digest = field(form, 'digest');
     const { projectName } = deletable(c, name);
-    if (!DIGEST_RE.test(digest)) throw notFound('image.notFound', { digest, repository: name });
+    if (!REGISTRY_DIGEST_RE.test(digest)) throw notFound('image.notFound', { digest, repository: name });
     try {
       await deleteImage(deleteDeps(c), c.var.principal, name, digest, { force: field(form, 'force') === 'true' }, actorOf(c));
     } catch (err) {

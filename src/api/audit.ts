@@ -16,17 +16,24 @@ const AuditSchema = z
     tag: z.string().nullable(),
     digest: z.string().nullable(),
     mediaType: z.string().nullable(),
-    sourceIp: z.string().nullable(),
+    sourceIp: z.string().nullable().openapi({ description: 'Verified client address; for registry events, that of the token request that authorized them' }),
+    claimedAddr: z.string().nullable().openapi({ description: 'Address the registry reported for the request (client-supplied X-Forwarded-For), unverified' }),
     userAgent: z.string().nullable(),
     outcome: z.string(),
     count: z.number().int().openapi({ description: 'Repeated pulls folded into this row' }),
   })
   .openapi('AuditEntry');
 
+/** RFC 3339 (a date alone is midnight UTC); only years the stored time strings can hold compare correctly. */
+const RFC3339_RE = /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}:\d{2})?)?$/;
 const isoTime = z
   .string()
   .max(64)
-  .refine((v) => !Number.isNaN(Date.parse(v)), 'expected an RFC 3339 time');
+  .refine((v) => {
+    if (!RFC3339_RE.test(v)) return false;
+    const t = Date.parse(v);
+    return Number.isFinite(t) && /^\d{4}-/.test(new Date(t).toISOString());
+  }, 'expected an RFC 3339 time between years 0000 and 9999');
 
 export function auditRoutes() {
   const app = new OpenAPIHono<AppEnv>();

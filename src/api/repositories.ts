@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { listRepositories, listTags } from '../artifacts/list';
 import { deleteImage, deleteRepository, deleteTag, type DeleteDeps } from '../artifacts/delete';
-import { DIGEST_RE, TAG_RE } from '../events/envelope';
+import { REGISTRY_DIGEST_RE, TAG_RE } from '../events/envelope';
 import { actorOf, type AppContext } from '../http/env';
 import { isValidRepositoryName } from '../access/roles';
 import { badRequest } from '../errors';
@@ -53,7 +53,7 @@ function validRepository(name: string): string {
 }
 
 const TagParam = RepositoryParam.extend({ tag: z.string().min(1).max(128).regex(TAG_RE, 'invalid tag') });
-const DigestParam = RepositoryParam.extend({ digest: z.string().max(200).regex(DIGEST_RE, 'invalid digest') });
+const DigestParam = RepositoryParam.extend({ digest: z.string().max(200).regex(REGISTRY_DIGEST_RE, 'expected sha256:<64 hex> or sha512:<128 hex>') });
 
 export function repositoryRoutes() {
   const app = new OpenAPIHono<AppEnv>();

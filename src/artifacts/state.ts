@@ -18,11 +18,11 @@ const system = { username: 'system' };
 export const findRepository = (tx: Tx, name: string): Repository | undefined =>
   tx.select().from(repositories).where(eq(repositories.name, name)).get();
 
-/** The repository row, created with its project (private, no members) when missing. */
-export function ensureRepository(tx: Tx, name: string, defaultProject: string): Repository {
+/** The repository row, created with its project (private, no members; made by `creator`) when missing. */
+export function ensureRepository(tx: Tx, name: string, defaultProject: string, creator: { username: string } = system): Repository {
   const existing = findRepository(tx, name);
   if (existing) return existing;
-  const project = ensureProject(tx, projectOf(name, defaultProject), false, system);
+  const project = ensureProject(tx, projectOf(name, defaultProject), false, creator);
   return tx.insert(repositories).values({ name, projectId: project.id }).returning().get();
 }
 

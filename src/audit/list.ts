@@ -4,6 +4,17 @@ import { audit, projects } from '../db/schema';
 import { memberOfProject } from '../access/projects';
 import type { Principal } from '../identity/principal';
 
+/** The unverified address a registry event reported, kept in the row's detail. */
+function claimedAddrOf(detail: string | null): string | null {
+  if (!detail?.includes('claimedAddr')) return null;
+  try {
+    const value = (JSON.parse(detail) as { claimedAddr?: unknown }).claimedAddr;
+    return typeof value === 'string' ? value : null;
+  } catch {
+    return null;
+  }
+}
+
 export interface AuditQuery {
   project?: string;
   repository?: string;
@@ -60,6 +71,7 @@ export function listAudit(db: Tx, principal: Principal & { kind: 'user' }, q: Au
       digest: r.digest,
       mediaType: r.mediaType,
       sourceIp: r.sourceIp,
+      claimedAddr: claimedAddrOf(r.detail),
       userAgent: r.userAgent,
       outcome: r.outcome,
       count: r.count,

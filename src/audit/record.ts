@@ -6,6 +6,7 @@ export const AUDIT_ACTIONS = [
   'push',
   'pull',
   'delete',
+  'blob_delete',
   'login',
   'login_failed',
   'logout',

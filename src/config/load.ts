@@ -20,6 +20,7 @@ export const envOverrides: Record<string, string[]> = {
   WHARF_ADMIN_PASSWORD: ['admin', 'password'],
   WHARF_LOG_LEVEL: ['logLevel'],
   WHARF_METRICS_TOKEN: ['metrics', 'token'],
+  WHARF_TRUST_PROXY: ['trustProxy'],
 };
 
 function setPath(target: Record<string, unknown>, keys: string[], value: unknown): void {

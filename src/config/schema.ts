@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LOOPBACK_PROXIES, parseProxyEntry } from '../http/client-address';
 
 const hostPort = z
   .string()
@@ -24,14 +25,27 @@ const tlsPair = z
 
 const positiveInt = z.coerce.number().int().positive();
 
+/** false, true (loopback) or a list of proxy addresses/CIDRs; from the environment `true`, `false` or `a,b`. */
+const trustProxy = z
+  .preprocess(
+    (v) => (typeof v !== 'string' ? v : v.trim() === 'true' ? true : v.trim() === 'false' ? false : v.split(',').map((x) => x.trim()).filter(Boolean)),
+    z.union([z.boolean(), z.array(z.string()).max(256)], { error: 'expected true, false or a list of proxy addresses/CIDRs' }),
+  )
+  .superRefine((v, ctx) => {
+    const bad = Array.isArray(v) ? v.find((entry) => parseProxyEntry(entry) === null) : undefined;
+    if (bad !== undefined) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(bad.slice(0, 64))} is not an IP address or CIDR (e.g. 10.0.0.0/8)` });
+  })
+  .default(false)
+  .transform((v): false | string[] => (v === true ? [...LOOPBACK_PROXIES] : v === false || v.length === 0 ? false : v));
+
 export const configSchema = z
   .object({
     listen: hostPort.default('0.0.0.0:8080'),
     publicUrl: httpUrl.default('http://localhost:8080'),
     dataDir: z.string().min(1).default('./data'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    /** Trust X-Forwarded-For from a reverse proxy for the client address. */
-    trustProxy: z.boolean().default(false),
+    /** Proxies whose X-Forwarded-For is believed for the client address (see clientAddress). */
+    trustProxy,
     tls: tlsPair.prefault({}),
     admin: z
       .object({ password: z.string().default('') })

@@ -266,3 +266,23 @@ export const loginThrottle = sqliteTable(
   },
   (t) => [index('login_throttle_expires').on(t.expiresAt)],
 );
+
+/**
+ * The latest token grant per subject and repository, with the address that asked for it: the
+ * verified source of that subject's pushes, pulls and deletes (the event's own address is claimed).
+ */
+export const tokenGrants = sqliteTable(
+  'token_grants',
+  {
+    /** The token's `sub`: a user or robot name, '' for anonymous. */
+    subject: text('subject').notNull(),
+    repository: text('repository').notNull(),
+    ip: text('ip'),
+    issuedAtMs: integer('issued_at_ms').notNull(),
+    /** When `ip` became the latest address: earlier events came from another one. */
+    ipSinceMs: integer('ip_since_ms').notNull(),
+    /** Until then a grant to another address may still be in use, so no event can be pinned to one address. */
+    ambiguousUntilMs: integer('ambiguous_until_ms').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.subject, t.repository] })],
+);

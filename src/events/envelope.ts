@@ -13,6 +13,8 @@ export const MANIFEST_MEDIA_TYPES = new Set([
 ]);
 
 export const DIGEST_RE = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
+/** The digests the registry accepts in a request path: anything else it refuses, so Wharf refuses it first. */
+export const REGISTRY_DIGEST_RE = /^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 export const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 const eventSchema = z.object({

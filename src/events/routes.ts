@@ -64,7 +64,11 @@ export function notificationRoutes() {
       metrics.eventsReceived.inc({ action: 'unknown', outcome: 'rejected' });
     }
     if (parsed.ignored > 0) metrics.eventsReceived.inc({ action: 'blob', outcome: 'ignored' }, parsed.ignored);
-    const result = applyEvents(db, parsed.events, config.defaultProject.name, clock.now());
+    const result = applyEvents(db, parsed.events, {
+      defaultProject: config.defaultProject.name,
+      nowMs: clock.now(),
+      tokenLifetimeSeconds: config.token.expiresIn,
+    });
     const failedIds = new Set(result.failed.map((f) => f.id));
     for (const f of result.failed) log.error({ eventId: f.id, reason: f.reason }, 'registry event could not be applied');
     for (const e of parsed.events)

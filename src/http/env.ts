@@ -1,6 +1,7 @@
 import type { HttpBindings } from '@hono/node-server';
 import type { Context } from 'hono';
 import type { Deps } from '../deps';
+import { clientAddress } from './client-address';
 import type { Actor, Principal } from '../identity/principal';
 
 export interface AppEnv {
@@ -15,13 +16,9 @@ export interface AppEnv {
 
 export type AppContext = Context<AppEnv>;
 
-/** The client's address: the socket peer, or the first X-Forwarded-For hop behind a trusted proxy. */
+/** The client's address: the socket peer, or the nearest untrusted X-Forwarded-For hop behind trusted proxies. */
 export function clientIp(c: AppContext): string | null {
-  if (c.var.deps.config.trustProxy) {
-    const forwarded = c.req.header('x-forwarded-for');
-    if (forwarded) return forwarded.split(',')[0]!.trim().slice(0, 64);
-  }
-  return c.env?.incoming?.socket?.remoteAddress ?? null;
+  return clientAddress(c.env?.incoming?.socket?.remoteAddress, c.req.header('x-forwarded-for'), c.var.deps.trustedProxies);
 }
 
 export function actorOf(c: AppContext): Actor {

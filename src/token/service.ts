@@ -10,6 +10,7 @@ import { issuedAtOf, signRegistryJwt, type AccessEntry } from './issue';
 import { tokenCacheFor, type ReusedToken } from './cache';
 import type { Scope } from './scope';
 import { createRefreshToken } from './refresh';
+import { recordGrants } from './grants';
 
 export interface TokenServiceDeps {
   db: Db;
@@ -71,11 +72,16 @@ export interface IssueRequest {
   login: boolean;
 }
 
+/** The token's `sub`, which the registry's events report as `actor.name`. */
+const subjectOf = (principal: Principal): string => (principal.kind === 'anonymous' ? '' : principal.username);
+
 export async function issueToken(deps: TokenServiceDeps, req: IssueRequest): Promise<TokenResponse> {
   // Authentication happened before this call and the access decision happens here, on every request.
   const { access: asked, denied } = grantAccess(deps, req.principal, req.scopes);
   const access = asked.filter((a) => a.actions.length > 0);
   const signed = await registryToken(deps, req, access);
+  const granted = access.filter((a) => a.type === 'repository').map((a) => a.name);
+  if (granted.length > 0) recordGrants(deps.db, subjectOf(req.principal), granted, req.ip ?? null, deps.clock.now(), deps.expiresIn);
   const response: TokenResponse = {
     token: signed.token,
     access_token: signed.token,
@@ -101,7 +107,7 @@ async function registryToken(deps: TokenServiceDeps, req: IssueRequest, access: 
   const claims = {
     issuer: deps.issuer,
     service: deps.service,
-    subject: principal.kind === 'anonymous' ? '' : principal.username,
+    subject: subjectOf(principal),
     access,
     expiresIn: deps.expiresIn,
     nowMs,

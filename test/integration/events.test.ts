@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { audit, manifests, repositories, tags } from '../../src/db/schema';
+import { audit, manifests, projects, repositories, tags } from '../../src/db/schema';
 import { skopeoCopy, skopeoDelete, skopeoInspect } from '../support/clients';
 import { ctrPull, startContainerd, type ContainerdHandle } from '../support/containerd';
 import { buildImage, buildIndex, type BuiltImage, type BuiltIndex } from '../support/oci';
@@ -154,13 +154,16 @@ describe('events from a real registry', () => {
     expect(db.select().from(audit).where(eq(audit.username, 'wharf$internal')).all()).toEqual([]);
   });
 
-  it('pull counts: one client pull counts once, for the repository and the tag', async () => {
+  it('pull counts: every GET of a top-level manifest counts; HEADs and the platform GETs of an index do not', async () => {
+    // An index of its own: containerd would skip the GET of content it already holds.
+    const fresh = await buildIndex(path.join(work, 'counted-idx'), { tag: 'multi' });
     await push(w, `oci:${imageB.dir}:v1`, 'team/counted:1');
-    await push(w, `oci:${index.dir}:multi`, 'team/counted-index:1');
+    await push(w, `oci:${fresh.dir}:multi`, 'team/counted-index:1');
     await waitFor(async () => (await w.api('GET', '/api/v1/repositories?q=counted', { auth: admin })).body.total === 2);
     await w.wharf.deps.details.idle();
-    expect((await skopeoInspect(`docker://${w.registry}/team/counted:1`, `viewer:${PASSWORD}`)).code).toBe(0);
-    // ctr resolves the tag (HEAD), then fetches the index and one child by digest: still one pull.
+    // Three pulls in a row by one user are three pulls (skopeo GETs the manifest by tag).
+    for (let i = 0; i < 3; i++) expect((await skopeoInspect(`docker://${w.registry}/team/counted:1`, `viewer:${PASSWORD}`)).code).toBe(0);
+    // ctr resolves the tag (HEAD), then GETs the index and one child by digest: one pull.
     expect((await ctrPull(containerd.address, `${w.registry}/team/counted-index:1`, { user: `viewer:${PASSWORD}` })).code).toBe(0);
     const counts = async () =>
       Object.fromEntries(
@@ -171,17 +174,82 @@ describe('events from a real registry', () => {
       );
     await waitFor(async () => {
       const c = await counts();
-      return c['team/counted'] === 1 && c['team/counted-index'] === 1;
+      return c['team/counted'] === 3 && c['team/counted-index'] === 1;
+    }).catch(async (err) => {
+      throw new Error(`${err.message}: ${JSON.stringify(await counts())}`);
     });
-    // Give late events a moment: the counts must not grow past one.
+    // Give late events a moment: the counts must not grow further.
     await new Promise((r) => setTimeout(r, 1500));
-    expect(await counts()).toEqual({ 'team/counted': 1, 'team/counted-index': 1 });
+    expect(await counts()).toEqual({ 'team/counted': 3, 'team/counted-index': 1 });
+    expect((await w.api('GET', '/api/v1/repositories/team%2Fcounted/tags', { auth: admin })).body.items[0]).toMatchObject({ name: '1', pullCount: 3 });
     const tag = (await w.api('GET', '/api/v1/repositories/team%2Fcounted-index/tags', { auth: admin })).body.items[0];
     expect(tag).toMatchObject({ name: '1', pullCount: 1 });
     expect(tag.lastPulledAt).toBeTruthy();
+    const total = (rows: { count: number }[]) => rows.reduce((n, r) => n + r.count, 0);
+    const counted = (await w.api('GET', '/api/v1/audit?action=pull&repository=team%2Fcounted', { auth: admin })).body.items;
+    expect(total(counted)).toBe(3);
     const rows = (await w.api('GET', '/api/v1/audit?action=pull&repository=team%2Fcounted-index', { auth: admin })).body.items;
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ username: 'viewer', tag: '1', digest: index.indexDigest });
+    expect(rows[0]).toMatchObject({ username: 'viewer', digest: fresh.indexDigest, count: 1 });
+  });
+
+  it('pull counts: N pull events of one actor posted to the endpoint count N; HEADs count nothing; the audit folds them', async () => {
+    const repo = 'team/fleet';
+    const digest = `sha256:${'f'.repeat(64)}`;
+    const manifestType = 'application/vnd.oci.image.manifest.v1+json';
+    await notify(w, { events: [{ id: randomUUID(), action: 'push', target: { mediaType: manifestType, repository: repo, digest, tag: 'ci' }, actor: { name: 'pusher' } }] });
+    const at = new Date().toISOString();
+    const pull = (method: string, tag?: string) => ({
+      id: randomUUID(),
+      timestamp: at,
+      action: 'pull',
+      target: { mediaType: manifestType, repository: repo, digest, ...(tag ? { tag } : {}) },
+      request: { method, addr: '10.1.2.3:4000', useragent: 'ci-runner' },
+      actor: { name: 'robot$team+ci' },
+    });
+    const N = 40;
+    const events = [...Array.from({ length: N / 2 }, () => pull('GET', 'ci')), ...Array.from({ length: N / 2 }, () => pull('GET')), pull('HEAD', 'ci'), pull('HEAD')];
+    for (let i = 0; i < events.length; i += 7) {
+      const res = await notify(w, { events: events.slice(i, i + 7) });
+      expect(res.status).toBe(200);
+    }
+    const r = (await w.api('GET', `/api/v1/repositories?q=fleet`, { auth: admin })).body.items[0];
+    expect(r).toMatchObject({ name: repo, pullCount: N, lastPulledAt: at });
+    expect((await w.api('GET', '/api/v1/repositories/team%2Ffleet/tags', { auth: admin })).body.items[0]).toMatchObject({ name: 'ci', pullCount: N, lastPulledAt: at });
+    const rows = (await w.api('GET', '/api/v1/audit?action=pull&repository=team%2Ffleet', { auth: admin })).body.items as { tag: string | null; count: number }[];
+    // One row per tag as asked (by tag, by digest) in this minute, each with its count.
+    expect(rows.map((x) => [x.tag ?? '', x.count]).sort()).toEqual([
+      ['', N / 2],
+      ['ci', N / 2],
+    ]);
+  });
+
+  it('a blob delete is audited as one, leaves tags alone; a push that makes a project records its pusher', async () => {
+    // An admin push into a project nobody made yet creates it, with the pusher as its creator.
+    await push(w, `oci:${imageA.dir}:v1`, 'fresh/blobby:1');
+    await waitFor(async () => (await w.api('GET', '/api/v1/repositories/fresh%2Fblobby/tags', { auth: admin })).body.total === 1);
+    const project = (await w.api('GET', '/api/v1/projects/fresh', { auth: admin })).body;
+    expect(project).toMatchObject({ name: 'fresh' });
+    const db = w.wharf.deps.db;
+    expect(db.select().from(projects).where(eq(projects.name, 'fresh')).get()!.createdBy).toBe('admin');
+    const created = (await w.api('GET', '/api/v1/audit?action=project_create&project=fresh', { auth: admin })).body.items;
+    expect(created.map((r: { username: string }) => r.username)).toEqual(['admin']);
+
+    // The registry sends a blob delete as {action: delete, target: {digest, repository}}, like a manifest's.
+    const tagsBefore = db.select().from(tags).all();
+    const token = await (
+      await fetch(`${w.url}/service/token?service=wharf-registry&scope=repository:fresh/blobby:delete`, { headers: { authorization: `Basic ${Buffer.from(admin).toString('base64')}` } })
+    ).json();
+    const layer = imageA.layerDigests[0]!;
+    const del = await fetch(`http://${w.registry}/v2/fresh/blobby/blobs/${layer}`, { method: 'DELETE', headers: { authorization: `Bearer ${(token as { token: string }).token}` } });
+    expect(del.status).toBe(202);
+    await waitFor(async () => (await w.api('GET', '/api/v1/audit?action=blob_delete&repository=fresh%2Fblobby', { auth: admin })).body.total === 1);
+    const row = (await w.api('GET', '/api/v1/audit?action=blob_delete&repository=fresh%2Fblobby', { auth: admin })).body.items[0];
+    expect(row).toMatchObject({ username: 'admin', resourceType: 'blob', resource: `fresh/blobby@${layer}`, digest: layer });
+    expect((await w.api('GET', '/api/v1/audit?action=delete&repository=fresh%2Fblobby', { auth: admin })).body.total).toBe(0);
+    expect((await w.api('GET', '/api/v1/audit?action=image_delete&repository=fresh%2Fblobby', { auth: admin })).body.total).toBe(0);
+    expect(db.select().from(tags).all()).toEqual(tagsBefore);
+    expect((await wharfView(w))['fresh/blobby']).toEqual({ '1': imageA.manifestDigest });
   });
 
   it('visibility: a guest sees the project, a stranger gets 404, anonymous sees nothing private', async () => {
@@ -233,6 +301,45 @@ describe('events from a real registry', () => {
     expect(w.wharf.deps.db.select().from(tags).all()).toEqual(afterFirst);
     expect(w.wharf.deps.db.select().from(audit).all().length).toBe(auditCount);
     expect(afterFirst.find((t) => t.name === '1.0')!.pullCount).toBe(before.find((t) => t.name === '1.0')!.pullCount + 1);
+  });
+
+  it('distribution v3: a v2+json envelope with OCI-descriptor targets, then a tag delete that removes only that tag', async () => {
+    const digest = `sha256:${'e'.repeat(64)}`;
+    const target = {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest,
+      size: 321,
+      artifactType: 'application/vnd.example.sbom.v1+json',
+      annotations: { 'org.opencontainers.image.title': 'sbom' },
+      urls: ['https://mirror.example.org/x'],
+      data: Buffer.from('{}').toString('base64'),
+      repository: 'team/v3',
+    };
+    const post = (events: unknown[], type: string) =>
+      readFile(path.join(w.dataDir, 'notification-secret'), 'utf8').then((secret) =>
+        fetch(`${w.url}/service/notifications`, { method: 'POST', headers: { authorization: `Bearer ${secret.trim()}`, 'content-type': type }, body: JSON.stringify({ events }) }),
+      );
+    const v2 = 'application/vnd.docker.distribution.events.v2+json';
+    const pushed = await post(
+      ['a', 'b'].map((tag) => ({ id: randomUUID(), timestamp: '2024-05-01T10:00:00.123456789Z', action: 'push', target: { ...target, tag }, request: { method: 'PUT' }, actor: { name: 'pusher' } })),
+      v2,
+    );
+    expect(await pushed.json()).toMatchObject({ applied: 2, rejected: 0 });
+    const deleted = await post([{ id: randomUUID(), action: 'delete', target: { repository: 'team/v3', tag: 'a' }, request: { method: 'DELETE' }, actor: { name: 'pusher' } }], `${v2}; charset=utf-8`);
+    expect(await deleted.json()).toMatchObject({ applied: 1, rejected: 0 });
+    const tagsLeft = (await w.api('GET', '/api/v1/repositories/team%2Fv3/tags', { auth: admin })).body.items;
+    expect(tagsLeft.map((t: { name: string; digest: string }) => [t.name, t.digest])).toEqual([['b', digest]]);
+    const db = w.wharf.deps.db;
+    const repo = db.select().from(repositories).where(eq(repositories.name, 'team/v3')).get()!;
+    expect(db.select({ d: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, repo.id)).all()).toEqual([{ d: digest }]);
+    // Without a content type, or with v1's, the envelope is read the same way.
+    const plain = await fetch(`${w.url}/service/notifications`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${(await readFile(path.join(w.dataDir, 'notification-secret'), 'utf8')).trim()}` },
+      body: JSON.stringify({ events: [{ id: randomUUID(), action: 'delete', target: { repository: 'team/v3', tag: 'b' }, actor: { name: 'pusher' } }] }),
+    });
+    expect(await plain.json()).toMatchObject({ applied: 1 });
+    expect((await w.api('GET', '/api/v1/repositories/team%2Fv3/tags', { auth: admin })).body.total).toBe(0);
   });
 
   it('a wrong or missing secret is refused and stores nothing', async () => {

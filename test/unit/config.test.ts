@@ -107,6 +107,7 @@ describe('WHARF_* overrides', () => {
     WHARF_METRICS_TOKEN: ['a-metrics-token-of-32-characters', 'a-metrics-token-of-32-characters'],
     WHARF_ADMIN_PASSWORD: ['s3cret-pass', 's3cret-pass'],
     WHARF_LOG_LEVEL: ['debug', 'debug'],
+    WHARF_TRUST_PROXY: ['10.0.0.0/8, 192.168.1.7,::1', ['10.0.0.0/8', '192.168.1.7', '::1']],
   };
 
   it('this table covers every variable of envOverrides', () => {
@@ -205,6 +206,9 @@ describe('invalid configuration', () => {
     ['keyFile without certFile', { token: { keyFile: '/k' } }, 'token'],
     ['tls half set', { tls: { certFile: '/c' } }, 'tls'],
     ['trustProxy as a string', { trustProxy: 'yes' }, 'trustProxy'],
+    ['trustProxy with a host name', { trustProxy: ['proxy.example.org'] }, 'trustProxy'],
+    ['trustProxy with a prefix too long', { trustProxy: ['10.0.0.0/33'] }, 'trustProxy'],
+    ['trustProxy with a number', { trustProxy: 1 }, 'trustProxy'],
     ['credentialCacheSeconds above 60', { auth: { credentialCacheSeconds: 61 } }, 'auth.credentialCacheSeconds'],
     ['a nested unknown key', { token: { expiresin: 60 } }, 'token'],
     ['a section that is not a mapping', { registry: 'oops' }, 'registry'],

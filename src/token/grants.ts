@@ -1,0 +1,66 @@
+import { and, eq, sql } from 'drizzle-orm';
+import type { Tx } from '../db/open';
+import { preparedPerConnection } from '../db/prepared';
+import { tokenGrants } from '../db/schema';
+
+/**
+ * Which address a registry event came from. The registry fills an event's address from the
+ * client's X-Forwarded-For, so it proves nothing; the token request that authorized the operation
+ * came to Wharf and its address is checked (see clientIp). Each grant of a repository to a subject
+ * is remembered with its address; an event by that subject on that repository is pinned to the
+ * address only while exactly one address can hold a valid token for it.
+ */
+
+/** The registry accepts a token this long after its expiry. */
+export const REGISTRY_EXPIRY_LEEWAY_MS = 60_000;
+
+const upsertGrant = preparedPerConnection((db) =>
+  db
+    .insert(tokenGrants)
+    .values({
+      subject: sql.placeholder('subject'),
+      repository: sql.placeholder('repository'),
+      ip: sql.placeholder('ip'),
+      issuedAtMs: sql.placeholder('now'),
+      ipSinceMs: sql.placeholder('now'),
+    })
+    .onConflictDoUpdate({
+      target: [tokenGrants.subject, tokenGrants.repository],
+      // SET expressions all read the row as it was, so the old address and issue time decide here.
+      set: {
+        ambiguousUntilMs: sql`CASE WHEN ${tokenGrants.ip} IS excluded.ip THEN ${tokenGrants.ambiguousUntilMs} ELSE max(${tokenGrants.ambiguousUntilMs}, ${tokenGrants.issuedAtMs} + ${sql.placeholder('validMs')}) END`,
+        ipSinceMs: sql`CASE WHEN ${tokenGrants.ip} IS excluded.ip THEN ${tokenGrants.ipSinceMs} ELSE excluded.issued_at_ms END`,
+        ip: sql`excluded.ip`,
+        issuedAtMs: sql`excluded.issued_at_ms`,
+      },
+    })
+    .prepare(),
+);
+
+const grantOf = preparedPerConnection((db) =>
+  db
+    .select()
+    .from(tokenGrants)
+    .where(and(eq(tokenGrants.subject, sql.placeholder('subject')), eq(tokenGrants.repository, sql.placeholder('repository'))))
+    .prepare(),
+);
+
+/** Remembers that `subject` ('' for anonymous) was granted these repositories from `ip` now. */
+export function recordGrants(db: Tx, subject: string, repositories: string[], ip: string | null, nowMs: number, lifetimeSeconds: number): void {
+  const validMs = lifetimeSeconds * 1000 + REGISTRY_EXPIRY_LEEWAY_MS;
+  const statement = upsertGrant(db);
+  for (const repository of repositories) statement.run({ subject, repository, ip, now: nowMs, validMs });
+}
+
+/**
+ * The address of the token behind an event by `subject` on `repository` at `atMs`, or null when
+ * no unexpired grant explains it or several addresses could have held one.
+ */
+export function grantAddress(db: Tx, subject: string, repository: string, atMs: number, lifetimeSeconds: number): string | null {
+  const grant = grantOf(db).get({ subject, repository });
+  if (!grant || grant.ip === null) return null;
+  if (atMs > grant.issuedAtMs + lifetimeSeconds * 1000 + REGISTRY_EXPIRY_LEEWAY_MS) return null;
+  // Before this address asked, or while another address's token may still be in use.
+  if (atMs < grant.ipSinceMs || atMs <= grant.ambiguousUntilMs) return null;
+  return grant.ip;
+}
