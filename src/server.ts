@@ -22,6 +22,8 @@ import { Directory } from './identity/ldap';
 import { signRegistryToken } from './token/issue';
 import { INTERNAL_SUBJECT } from './identity/principal';
 import { loadSigningKey } from './token/keys';
+import { StorageAlarm } from './db/storage';
+import { scheduleAuditRetention } from './audit/retention';
 import path from 'node:path';
 
 export interface Wharf {
@@ -110,6 +112,7 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       details,
       reconciler,
       directory: new Directory(config.ldap, log.child({ component: 'ldap' })),
+      storageAlarm: new StorageAlarm(clock, log),
     };
     return {
       deps,
@@ -203,6 +206,7 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
     void runReconcile();
     const interval = config.reconcileIntervalSeconds > 0 ? setInterval(runReconcile, config.reconcileIntervalSeconds * 1000) : null;
     interval?.unref();
+    const auditRetention = scheduleAuditRetention({ db: deps.db, clock: deps.clock, log, retentionDays: config.audit.retentionDays });
 
     let stopped = false;
     return {
@@ -216,6 +220,7 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
         if (stopped) return;
         stopped = true;
         if (interval) clearInterval(interval);
+        await auditRetention.stop();
         await supervisor?.stop();
         await Promise.all(
           [server, notifyServer].map(

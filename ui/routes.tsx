@@ -29,6 +29,7 @@ import { createSession, deleteSession } from '../src/identity/sessions';
 import { createPersonalToken, deletePersonalToken, listPersonalTokens } from '../src/identity/tokens';
 import { changePassword, createUser, deleteUser, getUser, listUsers, updateUser } from '../src/identity/users';
 import { RegistryError } from '../src/registry/client';
+import { isStorageFailure, storageFull } from '../src/db/storage';
 import { chooseLocale, i18n, isLocale, LANG_COOKIE, type MessageKey } from './i18n';
 import { AccountPage } from './pages/account';
 import { AUDIT_ACTIONS, AuditPage, type AuditFilters } from './pages/audit';
@@ -242,6 +243,11 @@ export function uiRoutes(): Hono<AppEnv> {
     // After a refused POST the language selector returns to a page that can be shown again.
     const v = view(c, c.req.method === 'GET' || c.req.method === 'HEAD' ? undefined : '/projects');
     const { t } = v.i18n;
+    if (isStorageFailure(err)) {
+      c.var.deps?.storageAlarm.report(err, c.req.path);
+      const full = storageFull();
+      return render(c, <ErrorPage v={v} title={t('error.unavailable')} detail={localizedError(v, full) ?? undefined} />, 503);
+    }
     if (err instanceof AppError) {
       const detail = localizedError(v, err) ?? undefined;
       return render(c, <ErrorPage v={v} title={t(STATUS_TITLES[err.status] ?? 'error.generic')} detail={detail} />, err.status as ContentfulStatusCode);

@@ -16,6 +16,7 @@ import {
 } from '../artifacts/state';
 import { addressOf, type RegistryEvent } from './envelope';
 import { noteChange } from '../artifacts/changes';
+import { isStorageFailure } from '../db/storage';
 
 /** Pulls of the same manifest by the same actor within this window fold into one audit row. */
 export const PULL_FOLD_MS = 10_000;
@@ -121,18 +122,28 @@ export function applyEvents(db: Db, events: RegistryEvent[], defaultProject: str
   const result: ApplyResult = { applied: 0, duplicates: 0, failed: [], fetch: [] };
   db.transaction((tx) => {
     for (const e of events) {
+      // The savepoint's own rollback fails once SQLite has ended the transaction, hiding the cause.
+      let cause: unknown;
       try {
         tx.transaction((sp) => {
-          const fresh = sp.insert(eventsSeen).values({ id: e.id }).onConflictDoNothing().run().changes;
-          if (fresh === 0) {
-            result.duplicates++;
-            return;
+          try {
+            const fresh = sp.insert(eventsSeen).values({ id: e.id }).onConflictDoNothing().run().changes;
+            if (fresh === 0) {
+              result.duplicates++;
+              return;
+            }
+            applyOne(sp, e, defaultProject, nowMs, result.fetch);
+            if (e.action !== 'pull') noteChange(db, e.target.repository);
+            result.applied++;
+          } catch (err) {
+            cause = err;
+            throw err;
           }
-          applyOne(sp, e, defaultProject, nowMs, result.fetch);
-          if (e.action !== 'pull') noteChange(db, e.target.repository);
-          result.applied++;
         });
       } catch (err) {
+        // A full disk (or any error that ended the transaction) fails the whole delivery: the
+        // registry sends it again later, and nothing of it was kept.
+        if (isStorageFailure(cause ?? err) || !db.$client.inTransaction) throw cause ?? err;
         result.failed.push({ id: e.id, reason: (err as Error).message.slice(0, 200) });
       }
     }
