@@ -14,6 +14,7 @@ import type { Deps } from './deps';
 import { AppError, fail, forbidden, unauthorized } from './errors';
 import { bearerMatches } from './http/bearer';
 import { RegistryError } from './registry/client';
+import { isStorageFailure, storageFull } from './db/storage';
 import type { AppContext, AppEnv } from './http/env';
 import { tokenRoutes } from './token/routes';
 import { notificationRoutes } from './events/routes';
@@ -22,6 +23,11 @@ import { uiRoutes } from '../ui/routes';
 const errorBody = (code: string, message: string) => ({ error: { code, message } });
 
 function onError(err: Error, c: AppContext) {
+  if (isStorageFailure(err)) {
+    c.var.deps?.storageAlarm.report(err, c.req.path);
+    const full = storageFull();
+    return c.json(errorBody(full.code, full.message), full.status, full.headers);
+  }
   if (err instanceof AppError) return c.json(errorBody(err.code, err.message), err.status, err.headers);
   if (err instanceof RegistryError) {
     c.var.deps?.log.warn({ err: err.message, path: c.req.path }, 'registry call failed');

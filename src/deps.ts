@@ -11,6 +11,7 @@ import type { RegistryClient } from './registry/client';
 import type { ManifestDetails } from './artifacts/details';
 import type { Reconciler } from './artifacts/reconcile';
 import type { Directory } from './identity/ldap';
+import type { StorageAlarm } from './db/storage';
 
 /** Everything the app needs, built once by main.ts (or a test) and passed down; no module singletons. */
 export interface Deps {
@@ -34,4 +35,6 @@ export interface Deps {
   reconciler: Reconciler;
   /** LDAP / Active Directory; `enabled` is false while ldap.url is empty. */
   directory: Directory;
+  /** Says once a minute that the disk is full, instead of once per refused request. */
+  storageAlarm: StorageAlarm;
 }

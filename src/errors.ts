@@ -65,6 +65,7 @@ export const ERROR_TEXTS = {
   'delete.inIndex': '{digest} is part of the tagged index {index}; delete the index, or pass force=true',
   'delete.registryRefused': 'the registry refused to delete {digest} ({reason})',
   'page.notFound': 'page not found',
+  'storage.full': 'Wharf cannot write to its storage (disk full or failing); try again later',
 } as const satisfies Record<string, string>;
 
 export type ErrorKey = keyof typeof ERROR_TEXTS;

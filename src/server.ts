@@ -26,6 +26,8 @@ import { Directory } from './identity/ldap';
 import { signRegistryToken } from './token/issue';
 import { INTERNAL_SUBJECT } from './identity/principal';
 import { loadSigningKey } from './token/keys';
+import { StorageAlarm } from './db/storage';
+import { scheduleAuditRetention } from './audit/retention';
 import path from 'node:path';
 
 export interface Wharf {
@@ -129,6 +131,7 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       details,
       reconciler,
       directory: new Directory(config.ldap, log.child({ component: 'ldap' })),
+      storageAlarm: new StorageAlarm(clock, log),
     };
     return {
       deps,
@@ -235,6 +238,7 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
       }
     }, 60_000);
     prune.unref();
+    const auditRetention = scheduleAuditRetention({ db: deps.db, clock: deps.clock, log, retentionDays: config.audit.retentionDays });
 
     let stopped = false;
     return {
@@ -249,6 +253,7 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
         stopped = true;
         if (interval) clearInterval(interval);
         clearInterval(prune);
+        await auditRetention.stop();
         await supervisor?.stop();
         await Promise.all(
           [server, notifyServer].map(

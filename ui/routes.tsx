@@ -9,7 +9,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { listGroupRoles, removeGroupRole, setGroupRole } from '../src/access/groups';
 import { createRobot, deleteRobot, listRobots, updateRobot } from '../src/access/robots';
-import { assertDeletable, createProject, deleteProject, listMembers, listProjects, removeMember, repositoryCount, seesMembers, setMember, updateProject, visibleProject } from '../src/access/projects';
+import { assertDeletable, createProjectReportingLeftovers, deleteProject, listMembers, listProjects, removeMember, repositoryCount, seesMembers, setMember, updateProject, visibleProject } from '../src/access/projects';
 import { repositoryActions } from '../src/access/resolve';
 import { isValidRepositoryName, REPOSITORY_ACTIONS, ROLES, type RepositoryAction, type Role } from '../src/access/roles';
 import { deleteImage, deleteRepository, deleteTag, taggedParents, type DeleteDeps } from '../src/artifacts/delete';
@@ -29,6 +29,7 @@ import { createSession, deleteSession } from '../src/identity/sessions';
 import { createPersonalToken, deletePersonalToken, listPersonalTokens } from '../src/identity/tokens';
 import { changePassword, createUser, deleteUser, getUser, listUsers, updateUser } from '../src/identity/users';
 import { RegistryError } from '../src/registry/client';
+import { isStorageFailure, storageFull } from '../src/db/storage';
 import { chooseLocale, i18n, isLocale, LANG_COOKIE, type MessageKey } from './i18n';
 import { AccountPage } from './pages/account';
 import { AUDIT_ACTIONS, AuditPage, type AuditFilters } from './pages/audit';
@@ -73,6 +74,7 @@ class SignInRequired extends Error {}
 
 const NOTICES: Record<string, MessageKey> = {
   projectCreated: 'notice.projectCreated',
+  projectCreatedLeftovers: 'notice.projectCreated',
   memberSaved: 'notice.memberSaved',
   memberRemoved: 'notice.memberRemoved',
   visibilitySaved: 'notice.visibilitySaved',
@@ -242,6 +244,11 @@ export function uiRoutes(): Hono<AppEnv> {
     // After a refused POST the language selector returns to a page that can be shown again.
     const v = view(c, c.req.method === 'GET' || c.req.method === 'HEAD' ? undefined : '/projects');
     const { t } = v.i18n;
+    if (isStorageFailure(err)) {
+      c.var.deps?.storageAlarm.report(err, c.req.path);
+      const full = storageFull();
+      return render(c, <ErrorPage v={v} title={t('error.unavailable')} detail={localizedError(v, full) ?? undefined} />, 503);
+    }
     if (err instanceof AppError) {
       const detail = localizedError(v, err) ?? undefined;
       return render(c, <ErrorPage v={v} title={t(STATUS_TITLES[err.status] ?? 'error.generic')} detail={detail} />, err.status as ContentfulStatusCode);
@@ -357,18 +364,19 @@ export function uiRoutes(): Hono<AppEnv> {
     const principal = signedInUser(c);
     const form = await formOf(c);
     const draft = { name: field(form, 'name').trim(), public: field(form, 'public') === 'true' };
+    let leftovers: string[] | null;
     try {
-      createProject(c.var.deps.db, principal, draft, actorOf(c));
+      leftovers = (await createProjectReportingLeftovers(c.var.deps, principal, draft, actorOf(c))).leftoverRepositories;
     } catch (err) {
       return projectsPage(c, { error: errorText(view(c), err), draft, status: statusOf(err) });
     }
-    return c.redirect(`/projects/${encodeURIComponent(draft.name)}?done=projectCreated`, 303);
+    return c.redirect(`/projects/${encodeURIComponent(draft.name)}?done=${leftovers?.length ? 'projectCreatedLeftovers' : 'projectCreated'}`, 303);
   });
 
   const projectPage = (
     c: AppContext,
     name: string,
-    extra: { error?: string; status?: ContentfulStatusCode; createdRobot?: { name: string; secret: string } } = {},
+    extra: { error?: string; status?: ContentfulStatusCode; createdRobot?: { name: string; secret: string }; leftovers?: string[] } = {},
   ) => {
     const { db, config } = c.var.deps;
     const principal = c.var.principal;
@@ -398,12 +406,20 @@ export function uiRoutes(): Hono<AppEnv> {
         createdRobot={extra.createdRobot}
         error={extra.error}
         notice={noticeOf(c, v)}
+        warning={extra.leftovers?.length ? v.i18n.t('notice.leftoverRepositories', { count: extra.leftovers.length, names: extra.leftovers.join(', ') }) : null}
       />,
       extra.status,
     );
   };
 
-  ui.get('/projects/:name', (c) => projectPage(c, c.req.param('name')));
+  ui.get('/projects/:name', async (c) => {
+    const name = c.req.param('name');
+    // Right after creating: what the registry still holds under the name, asked again rather than taken from the link.
+    if (c.req.query('done') !== 'projectCreatedLeftovers' || c.var.principal.kind !== 'user') return projectPage(c, name);
+    visibleProject(c.var.deps.db, c.var.principal, name);
+    const leftovers = await c.var.deps.registry.catalogUnder(`${name}/`).catch(() => []);
+    return projectPage(c, name, { leftovers });
+  });
 
   /** Runs a project form's action; on refusal shows the project page again with the reason. */
   const projectAction = (path: string, action: (c: AppContext, name: string, form: Form) => void, done: string) =>

@@ -7,6 +7,8 @@ import { badRequest, conflict, forbidden, notFound, unauthorized } from '../erro
 import { recordAudit } from '../audit/record';
 import type { Actor, Principal } from '../identity/principal';
 import { findUser } from '../identity/users';
+import type { RegistryClient } from '../registry/client';
+import type { Log } from '../log';
 import { canManageProject, canSeeProject, highestRole, isValidProjectName, PROJECT_NAME_MAX, type Role } from './roles';
 
 export type Project = typeof projects.$inferSelect;
@@ -140,6 +142,31 @@ export function createProject(db: Db, principal: Principal, input: { name: strin
     });
     return project;
   });
+}
+
+export interface CreatedProject {
+  project: Project;
+  /** Repositories the registry still lists under this name (left by an earlier project); null when it could not be asked. */
+  leftoverRepositories: string[] | null;
+}
+
+/**
+ * Creates a project, then asks the registry for repositories already under its name: a project
+ * deleted earlier leaves them in the catalog, with their layers, until garbage collection.
+ */
+export async function createProjectReportingLeftovers(
+  deps: { db: Db; registry: RegistryClient; log: Log },
+  principal: Principal,
+  input: { name: string; public?: boolean },
+  actor: Actor,
+): Promise<CreatedProject> {
+  const project = createProject(deps.db, principal, input, actor);
+  try {
+    return { project, leftoverRepositories: await deps.registry.catalogUnder(`${project.name}/`) };
+  } catch (err) {
+    deps.log.warn({ err: (err as Error).message, project: project.name }, 'could not ask the registry for repositories left under a new project');
+    return { project, leftoverRepositories: null };
+  }
 }
 
 /** Creates a project with no members (default project, adopted repositories). */

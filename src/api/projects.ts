@@ -1,7 +1,7 @@
 import { MAX_USERNAME_LENGTH } from '../identity/names';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import {
-  createProject,
+  createProjectReportingLeftovers,
   deleteProject,
   listMembers,
   listProjects,
@@ -31,6 +31,17 @@ export const ProjectSchema = z
     repositoryCount: z.number().int().optional(),
   })
   .openapi('Project');
+
+const ProjectCreatedSchema = ProjectSchema.extend({
+  leftoverRepositories: z
+    .array(z.string())
+    .optional()
+    .openapi({ description: 'Present when the registry still lists repositories under this name, left by an earlier project of the same name' }),
+  leftoverNote: z.string().optional().openapi({ description: 'What the leftover repositories mean and what to do about them' }),
+}).openapi('ProjectCreated');
+
+const leftoverNote = (n: number) =>
+  `the registry still holds ${n} ${n === 1 ? 'repository' : 'repositories'} of an earlier project with this name; their images are deleted, but their layers stay in the registry until garbage collection runs, and anyone who may pull here can read them by digest`;
 
 const MemberSchema = z.object({ username: z.string(), role: Role }).openapi('Member');
 
@@ -63,12 +74,13 @@ export function projectRoutes() {
       summary: 'Create a project; the creator becomes its projectAdmin',
       security: authRequired,
       request: { body: jsonBody(z.object({ name: z.string().max(300), public: z.boolean().optional() }).strict()) },
-      responses: { 201: json(ProjectSchema, 'Created'), ...pick(400, 401, 403, 409) },
+      responses: { 201: json(ProjectCreatedSchema, 'Created'), ...pick(400, 401, 403, 409) },
     }),
-    (c) => {
+    async (c) => {
       const me = requireUser(c);
-      const project = createProject(c.var.deps.db, me, c.req.valid('json'), actorOf(c));
-      return c.json(projectView(project, { role: 'projectAdmin', repositoryCount: 0 }), 201);
+      const { project, leftoverRepositories } = await createProjectReportingLeftovers(c.var.deps, me, c.req.valid('json'), actorOf(c));
+      const leftovers = leftoverRepositories?.length ? { leftoverRepositories, leftoverNote: leftoverNote(leftoverRepositories.length) } : {};
+      return c.json({ ...projectView(project, { role: 'projectAdmin', repositoryCount: 0 }), ...leftovers }, 201);
     },
   );
 

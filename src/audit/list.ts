@@ -1,6 +1,6 @@
-import { and, desc, eq, gte, lte, or, inArray, count, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gt, gte, lte, max, or, count, sql, type SQL } from 'drizzle-orm';
 import type { Tx } from '../db/open';
-import { audit, projects } from '../db/schema';
+import { audit, projects, users } from '../db/schema';
 import { memberOfProject } from '../access/projects';
 import type { Principal } from '../identity/principal';
 
@@ -26,20 +26,39 @@ export interface AuditQuery {
   pageSize: number;
 }
 
+/** The id of the row that recorded the latest creation of a user or project of this name (0 when there is none). */
+function creationRowId(db: Tx, action: 'user_create' | 'project_create', name: string): number {
+  return db.select({ id: max(audit.id) }).from(audit).where(and(eq(audit.action, action), eq(audit.resource, name))).get()?.id ?? 0;
+}
+
+/**
+ * Rows from a user's or project's creation on: a re-used name must not show its predecessor's
+ * rows. Times share one format (ISO 8601, milliseconds, Z), so they compare as text; within the
+ * creation's own millisecond the creation row's id tells the predecessor's rows from the new ones.
+ */
+function since(db: Tx, createdAt: string, action: 'user_create' | 'project_create', name: string): SQL {
+  return or(gt(audit.time, createdAt), and(eq(audit.time, createdAt), gte(audit.id, creationRowId(db, action, name))))!;
+}
+
 /**
  * Audit rows the principal may read: everything for system admins; otherwise the rows of projects
- * they are a member of, and their own.
+ * they are a member of and their own, each from the project's or their own creation on.
  */
 export function listAudit(db: Tx, principal: Principal & { kind: 'user' }, q: AuditQuery) {
   const conditions: (SQL | undefined)[] = [];
   if (!principal.admin) {
+    const me = db.select({ createdAt: users.createdAt }).from(users).where(eq(users.id, principal.id)).get();
     const mine = db
-      .select({ name: projects.name })
+      .select({ name: projects.name, createdAt: projects.createdAt })
       .from(projects)
       .where(memberOfProject(db, principal.id))
-      .all()
-      .map((r) => r.name);
-    conditions.push(or(eq(audit.username, principal.username), mine.length ? inArray(audit.project, mine) : undefined));
+      .all();
+    conditions.push(
+      or(
+        me ? and(eq(audit.username, principal.username), since(db, me.createdAt, 'user_create', principal.username)) : undefined,
+        ...mine.map((p) => and(eq(audit.project, p.name), since(db, p.createdAt, 'project_create', p.name))),
+      ) ?? sql`0`,
+    );
   }
   if (q.project) conditions.push(eq(audit.project, q.project));
   if (q.repository) conditions.push(eq(audit.repository, q.repository));

@@ -123,6 +123,13 @@ export const configSchema = z
       .strict()
       .prefault({}),
     reconcileIntervalSeconds: z.coerce.number().int().min(0).default(600),
+    audit: z
+      .object({
+        /** Audit rows older than this many days are purged; 0 keeps them forever. */
+        retentionDays: z.coerce.number().int().min(0).max(36500).default(90),
+      })
+      .strict()
+      .prefault({}),
     ldap: z
       .object({
         url: z.string().default(''),

@@ -6,7 +6,8 @@ import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import * as schema from './schema';
 
-export type Db = BetterSQLite3Database<typeof schema>;
+/** `$client` is the better-sqlite3 connection, for what drizzle does not expose (is a transaction open). */
+export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
 /** The database handle or a transaction on it: services accept either. */
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0] | Db;
 

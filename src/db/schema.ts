@@ -86,8 +86,11 @@ export const audit = sqliteTable(
     /** Folded repeats of the same pull within a short window. */
     count: integer('count').notNull().default(1),
     detail: text('detail'),
+    /** Repeats of the same entry within one time bucket share this key and bump `count`; null for rows that never fold. */
+    foldKey: text('fold_key'),
   },
   (t) => [
+    uniqueIndex('audit_fold_key').on(t.foldKey),
     index('audit_time').on(t.time),
     index('audit_action_time').on(t.action, t.time),
     index('audit_user_time').on(t.username, t.time),

@@ -17,6 +17,7 @@ import {
 import { addressOf, type RegistryEvent } from './envelope';
 import { noteChange } from '../artifacts/changes';
 import { grantAddress } from '../token/grants';
+import { isStorageFailure } from '../db/storage';
 
 /** Audit rows of repeated identical pulls fold into one per this bucket (the counts stay exact). */
 export const PULL_AUDIT_BUCKET_MS = 60_000;
@@ -162,17 +163,27 @@ export function applyEvents(db: Db, events: RegistryEvent[], opts: ApplyOptions)
   const result: ApplyResult = { applied: 0, duplicates: 0, failed: [], fetch: [] };
   db.transaction((tx) => {
     for (const e of events) {
+      // The savepoint's own rollback fails once SQLite has ended the transaction, hiding the cause.
+      let cause: unknown;
       try {
         tx.transaction((sp) => {
-          const fresh = sp.insert(eventsSeen).values({ id: e.id }).onConflictDoNothing().run().changes;
-          if (fresh === 0) {
-            result.duplicates++;
-            return;
+          try {
+            const fresh = sp.insert(eventsSeen).values({ id: e.id }).onConflictDoNothing().run().changes;
+            if (fresh === 0) {
+              result.duplicates++;
+              return;
+            }
+            if (applyOne(sp, e, opts, result.fetch)) noteChange(db, e.target.repository);
+            result.applied++;
+          } catch (err) {
+            cause = err;
+            throw err;
           }
-          if (applyOne(sp, e, opts, result.fetch)) noteChange(db, e.target.repository);
-          result.applied++;
         });
       } catch (err) {
+        // A full disk (or any error that ended the transaction) fails the whole delivery: the
+        // registry sends it again later, and nothing of it was kept.
+        if (isStorageFailure(cause ?? err) || !db.$client.inTransaction) throw cause ?? err;
         result.failed.push({ id: e.id, reason: (err as Error).message.slice(0, 200) });
       }
     }

@@ -34,9 +34,10 @@ async function readLimited(body: ReadableStream<Uint8Array> | null, limit: numbe
 }
 
 /**
- * The registry's webhook. Once the secret is right it always answers 200: the registry retries a
- * failed delivery forever and blocks every later event behind it, so invalid input is logged,
- * counted and dropped instead of refused.
+ * The registry's webhook. Once the secret is right it answers 200 for any input: the registry
+ * retries a failed delivery forever and blocks every later event behind it, so invalid input is
+ * logged, counted and dropped instead of refused. Only a full disk gets 503 (see onError): then
+ * the retry is wanted, and the delivery lands once there is space.
  */
 export function notificationRoutes() {
   const app = new Hono<AppEnv>();

@@ -3,7 +3,7 @@ import type { Db } from '../db/open';
 import { users } from '../db/schema';
 import type { Deps } from '../deps';
 import { fail } from '../errors';
-import { recordAudit } from '../audit/record';
+import { FOLD_BUCKET_MS, recordFolded } from '../audit/record';
 import { verifyRobot } from '../access/robots';
 import { decoyHash, hashKind, hashPassword, verifyPassword } from './passwords';
 import { userPrincipal, type Principal } from './principal';
@@ -150,8 +150,9 @@ async function upgradeHash(db: Db, user: User, password: string): Promise<void> 
     .run();
 }
 
-export function recordFailure(deps: Pick<AuthDeps, 'db'>, username: string, ctx: LoginContext, outcome: string): void {
-  recordAudit(deps.db, {
+/** A failed login; repeats for one name from one address fold into one row per minute. */
+export function recordFailure(deps: Pick<AuthDeps, 'db' | 'clock'>, username: string, ctx: LoginContext, outcome: string): void {
+  recordFolded(deps.db, {
     username: username.slice(0, 256),
     action: 'login_failed',
     resourceType: 'user',
@@ -159,7 +160,7 @@ export function recordFailure(deps: Pick<AuthDeps, 'db'>, username: string, ctx:
     sourceIp: ctx.ip ?? null,
     userAgent: ctx.userAgent?.slice(0, 512) ?? null,
     outcome,
-  });
+  }, { atMs: deps.clock.now(), bucketMs: FOLD_BUCKET_MS });
 }
 
 export { userPrincipal };

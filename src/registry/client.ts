@@ -104,6 +104,21 @@ export class RegistryClient {
     return names;
   }
 
+  /**
+   * Up to `limit` catalog names that start with `prefix`, read from the first name after it (the
+   * catalog is sorted), so a large registry is not listed whole.
+   */
+  async catalogUnder(prefix: string, limit = 100): Promise<string[]> {
+    const access: AccessEntry[] = [{ type: 'registry', name: 'catalog', actions: ['*'] }];
+    const res = await this.call('GET', `/v2/_catalog?n=${limit}&last=${encodeURIComponent(prefix)}`, access);
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw new RegistryError(`catalog: registry answered ${res.statusCode}`, res.statusCode);
+    }
+    const body = (await res.body.json()) as { repositories?: string[] };
+    return (body.repositories ?? []).filter((name) => name.startsWith(prefix));
+  }
+
   /** The repository's tags, or null when the registry does not know the repository. */
   async tags(repository: string, pageSize = 1000): Promise<string[] | null> {
     const all: string[] = [];

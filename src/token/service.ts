@@ -1,6 +1,6 @@
 import type { Clock } from '../clock';
 import type { Db } from '../db/open';
-import { recordAudit } from '../audit/record';
+import { FOLD_BUCKET_MS, recordAudit, recordFolded } from '../audit/record';
 import { repositoryActions } from '../access/resolve';
 import type { RepositoryAction } from '../access/roles';
 import type { Principal } from '../identity/principal';
@@ -134,9 +134,10 @@ function writeTokenAudit(deps: TokenServiceDeps, req: IssueRequest, denied: Toke
   const base = { username: req.principal.username, sourceIp: req.ip ?? null, userAgent: req.userAgent?.slice(0, 512) ?? null };
   if (req.login && req.principal.kind === 'user' && (req.scopes.length === 0 || req.offline))
     recordAudit(deps.db, { ...base, action: 'login', resourceType: 'user', resource: req.principal.username });
+  const bucket = { atMs: deps.clock.now(), bucketMs: FOLD_BUCKET_MS };
   for (const d of denied.slice(0, 20)) {
     const isCatalog = d.name === 'registry:catalog';
-    recordAudit(deps.db, {
+    recordFolded(deps.db, {
       ...base,
       action: 'token_denied',
       resourceType: isCatalog ? 'registry' : 'repository',
@@ -145,6 +146,6 @@ function writeTokenAudit(deps: TokenServiceDeps, req: IssueRequest, denied: Toke
       repository: isCatalog ? null : d.name,
       outcome: 'denied',
       detail: JSON.stringify({ actions: d.actions }),
-    });
+    }, bucket);
   }
 }

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { resolveConfig } from '../../src/config/load';
 import type { ConfigInput } from '../../src/config/schema';
-import { createLog } from '../../src/log';
+import type { Clock } from '../../src/clock';
+import { createLog, type Log } from '../../src/log';
 import { startWharf, type Wharf } from '../../src/server';
 import { freePort } from './ports';
 
@@ -24,7 +25,7 @@ export interface TestWharf {
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
 /** A real Wharf on free loopback ports, supervising a real registry on its own temporary storage. */
-export async function startTestWharf(overrides: DeepPartial<ConfigInput> = {}, opts: { dataDir?: string; manage?: boolean } = {}): Promise<TestWharf> {
+export async function startTestWharf(overrides: DeepPartial<ConfigInput> = {}, opts: { dataDir?: string; manage?: boolean; clock?: Clock; log?: Log } = {}): Promise<TestWharf> {
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'wharf-test-')));
   const wharfPort = await freePort();
   const registryPort = await freePort();
@@ -44,7 +45,7 @@ export async function startTestWharf(overrides: DeepPartial<ConfigInput> = {}, o
     },
   } as ConfigInput;
   const config = resolveConfig(input);
-  const wharf = await startWharf(config, { log: createLog(config.logLevel), announce: () => {} });
+  const wharf = await startWharf(config, { log: opts.log ?? createLog(config.logLevel), clock: opts.clock, announce: () => {} });
   const url = wharf.url;
   return {
     wharf,

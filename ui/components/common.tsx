@@ -30,6 +30,13 @@ export const Notice: FC<{ message?: string | null | undefined }> = ({ message })
     </p>
   ) : null;
 
+export const Warning: FC<{ message?: string | null | undefined }> = ({ message }) =>
+  message ? (
+    <p class="alert alert-warn" role="status">
+      {message}
+    </p>
+  ) : null;
+
 export const Badge: FC<PropsWithChildren<{ kind: 'public' | 'private' | 'admin' | 'disabled' | 'role' | 'ok' | 'bad' | 'warn' }>> = ({ kind, children }) => (
   <span class={`badge badge-${kind}`}>{children}</span>
 );

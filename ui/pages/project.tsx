@@ -1,5 +1,5 @@
 import type { FC } from 'hono/jsx';
-import { Badge, Empty, ErrorBox, Notice, Pager, PostForm, RoleName, Time } from '../components/common';
+import { Badge, Empty, ErrorBox, Notice, Pager, PostForm, RoleName, Time, Warning } from '../components/common';
 import { Layout } from '../components/layout';
 import type { View } from '../view';
 
@@ -34,6 +34,8 @@ export interface ProjectProps {
   createdRobot?: { name: string; secret: string } | null;
   error?: string | null;
   notice?: string | null;
+  /** Shown after creating, when the registry still holds repositories under the name. */
+  warning?: string | null;
 }
 
 export interface RobotRow {
@@ -108,7 +110,7 @@ const RoleSelect: FC<{ v: View; selected?: string; id?: string }> = ({ v, select
 );
 
 export const ProjectPage: FC<ProjectProps> = (props) => {
-  const { v, project, role, canManage, repositories, repositoryTotal, deletable, page, pageSize, members, groups, ldap, registryHost, robots, createdRobot, error, notice } = props;
+  const { v, project, role, canManage, repositories, repositoryTotal, deletable, page, pageSize, members, groups, ldap, registryHost, robots, createdRobot, error, notice, warning } = props;
   // The server refuses to take the role from the last projectAdmin (unless a system admin asks): no controls for it.
   const directAdmins = (members ?? []).filter((m) => m.role === 'projectAdmin');
   const soleAdmin = !v.principal.admin && directAdmins.length === 1 && !groups.some((g) => g.role === 'projectAdmin') ? directAdmins[0]!.username : null;
@@ -130,6 +132,7 @@ export const ProjectPage: FC<ProjectProps> = (props) => {
       </div>
       <ErrorBox message={error} />
       <Notice message={notice} />
+      <Warning message={warning} />
 
       <section>
         <h2>{t('project.repositories')}</h2>
