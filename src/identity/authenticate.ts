@@ -3,6 +3,7 @@ import type { Db } from '../db/open';
 import { users } from '../db/schema';
 import type { Deps } from '../deps';
 import { fail } from '../errors';
+import { bestEffortWrite } from '../db/storage';
 import { FOLD_BUCKET_MS, recordFolded } from '../audit/record';
 import { verifyRobot } from '../access/robots';
 import { decoyHash, hashKind, hashPassword, verifyPassword } from './passwords';
@@ -13,7 +14,7 @@ import { directoryLogin, followDirectory, type DirectoryLoginDeps } from './dire
 import { canonicalName, ROBOT_PREFIX, usernameProblem } from './names';
 import type { ThrottleKind } from './throttle';
 
-export type AuthDeps = Pick<Deps, 'db' | 'clock' | 'credentialCache' | 'throttle' | 'directory' | 'log' | 'config'>;
+export type AuthDeps = Pick<Deps, 'db' | 'clock' | 'credentialCache' | 'throttle' | 'directory' | 'log' | 'config' | 'storageAlarm'>;
 
 export interface LoginContext {
   ip?: string | null;
@@ -54,7 +55,7 @@ export function directoryDeps(deps: AuthDeps): DirectoryLoginDeps {
 export async function acceptUser(deps: AuthDeps, user: User, via: 'password' | 'token' | 'refresh' | 'session'): Promise<Principal> {
   const current = await followDirectory(directoryDeps(deps), user);
   if (!current) throw invalidCredentials();
-  if (via !== 'session') noteLogin(deps.db, current, deps.clock.now());
+  if (via !== 'session') bestEffortWrite(deps.storageAlarm, 'last login', () => noteLogin(deps.db, current, deps.clock.now()));
   return userPrincipal(current, via);
 }
 
@@ -107,7 +108,7 @@ export async function authenticatePassword(deps: AuthDeps, username: string, pas
     // passwords take the same time as a local account's check.
     const [found] = await Promise.all([directoryLogin(directoryDeps(deps), username, password, user), verifyPassword(password, decoyHash)]);
     if (!found || found.disabled) return refuse(deps, username, ctx);
-    deps.throttle.succeed(found.username);
+    bestEffortWrite(deps.storageAlarm, 'login throttle', () => deps.throttle.succeed(found.username));
     deps.credentialCache.set(key, found.id, found.credentialVersion);
     return userPrincipal(found, 'password');
   }
@@ -117,7 +118,7 @@ export async function authenticatePassword(deps: AuthDeps, username: string, pas
     if (user && deps.directory.enabled) warnIfShadowed(deps, username);
     return refuse(deps, username, ctx);
   }
-  deps.throttle.succeed(username);
+  bestEffortWrite(deps.storageAlarm, 'login throttle', () => deps.throttle.succeed(username));
   if (hashKind(user.passwordHash!) !== 'scrypt') await upgradeHash(deps.db, user, password);
   const fresh = findUserById(deps.db, user.id)!;
   deps.credentialCache.set(key, fresh.id, fresh.credentialVersion);

@@ -1,6 +1,7 @@
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { AppError } from '../errors';
+import { isStorageFailure, storageFull } from '../db/storage';
 import type { AppContext } from '../http/env';
 
 /**
@@ -39,7 +40,10 @@ export function tokenErrorResponse(err: Error, c: AppContext): Response {
   let code: string;
   let message: string;
   let headers: Record<string, string> = {};
-  if (err instanceof AppError) {
+  if (isStorageFailure(err)) {
+    c.var.deps?.storageAlarm.report(err, c.req.path);
+    ({ status, code, message, headers } = storageFull());
+  } else if (err instanceof AppError) {
     ({ status, code, message, headers } = err);
   } else if (err instanceof HTTPException && err.status < 500) {
     status = err.status as ContentfulStatusCode;

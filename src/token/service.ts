@@ -11,6 +11,7 @@ import { tokenCacheFor, type ReusedToken } from './cache';
 import type { Scope } from './scope';
 import { createRefreshToken } from './refresh';
 import { recordGrants } from './grants';
+import { bestEffortWrite, type StorageAlarm } from '../db/storage';
 
 export interface TokenServiceDeps {
   db: Db;
@@ -21,6 +22,7 @@ export interface TokenServiceDeps {
   expiresIn: number;
   refreshTokenDays: number;
   defaultProject: string;
+  storageAlarm?: Pick<StorageAlarm, 'report'>;
 }
 
 export interface TokenGrant {
@@ -81,7 +83,8 @@ export async function issueToken(deps: TokenServiceDeps, req: IssueRequest): Pro
   const access = asked.filter((a) => a.actions.length > 0);
   const signed = await registryToken(deps, req, access);
   const granted = access.filter((a) => a.type === 'repository').map((a) => a.name);
-  if (granted.length > 0) recordGrants(deps.db, subjectOf(req.principal), granted, req.ip ?? null, deps.clock.now(), deps.expiresIn);
+  if (granted.length > 0)
+    bestEffortWrite(deps.storageAlarm, 'token grants', () => recordGrants(deps.db, subjectOf(req.principal), granted, req.ip ?? null, deps.clock.now(), deps.expiresIn));
   const response: TokenResponse = {
     token: signed.token,
     access_token: signed.token,

@@ -253,6 +253,24 @@ describe('the web interface, end to end', () => {
     expect(dialogs).toEqual([]);
   });
 
+  it('a user name shaped like markup is shown as text on every page that names it', async () => {
+    await signOut();
+    await signIn('admin', ADMIN_PASSWORD);
+    const evil = '<img src=x onerror=alert(3)> o\'brien & "co"';
+    expect((await w.api('POST', '/api/v1/users', { auth: admin, body: { username: evil, password: 'markup-password-1' } })).status).toBe(201);
+    expect((await w.api('PUT', `/api/v1/projects/webapp/members/${encodeURIComponent(evil)}`, { auth: admin, body: { role: 'guest' } })).status).toBe(200);
+    for (const url of ['/users', '/projects/webapp', '/audit']) {
+      await page.goto(url);
+      await expect(page.locator('main').textContent()).resolves.toContain(evil);
+      expect(await page.locator('main img').count(), url).toBe(0);
+    }
+    await page.waitForTimeout(200);
+    expect(dialogs).toEqual([]);
+    expect((await w.api('DELETE', `/api/v1/projects/webapp/members/${encodeURIComponent(evil)}`, { auth: admin })).status).toBe(204);
+    await signOut();
+    await signIn('dana', DANA);
+  });
+
   it('switching to 简体中文 translates the navigation and the choice is remembered', async () => {
     await page.goto('/projects');
     await Promise.all([page.waitForURL(/\/projects$/), page.locator('#lang-select').selectOption('zh-CN')]);
