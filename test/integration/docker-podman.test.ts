@@ -171,10 +171,11 @@ describe('pull counting', () => {
       return r.status === 200 ? (r.body.items as { name: string; pullCount: number }[]).find((t) => t.name === '1') : undefined;
     };
     await waitFor(tagOf, 10_000, 'the push notification');
-    // Three pulls as three fresh hosts make them: the image is removed first each time (an engine
-    // that still holds the manifest only sends a HEAD, which is not a pull).
+    // Three pulls as three fresh hosts make them: the image and its cached manifest go first each
+    // time (an engine that still holds the manifest only sends a HEAD, which is not a pull).
     for (let i = 0; i < 3; i++) {
       expectOk(await dev.run(['rmi', `${registry}/team/counted:1`]), `docker rmi ${i + 1}`);
+      await dockerd!.forgetManifests();
       expectOk(await dev.run(['pull', `${registry}/team/counted:1`]), `docker pull ${i + 1}`);
     }
     // Every pull event is folded into the audit row's count, so this says the notifications landed.

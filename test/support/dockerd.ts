@@ -27,6 +27,11 @@ export interface DockerdHandle {
   client(name: string): Promise<DockerClient>;
   /** Makes a one-layer image from a tiny tarball (`docker import`): there is no internet here. */
   importImage(ref: string, content?: string): Promise<void>;
+  /**
+   * Drops the manifests the engine keeps in its containerd content store: an engine that still has
+   * a tag's manifest only asks the registry with a HEAD, so the next pull GETs it as a fresh host would.
+   */
+  forgetManifests(): Promise<void>;
   /** The last lines dockerd wrote, for failure messages. */
   logTail(): string;
   /** SIGTERM dockerd (SIGKILL after 15 s), then its containerd child by PID, then remove the dir. Idempotent. */
@@ -210,6 +215,15 @@ export async function startDockerd(opts: { readyTimeoutMs?: number } = {}): Prom
       const r = await docker(['import', join(src, 'image.tar'), ref], adminConfig);
       await rm(src, { recursive: true, force: true });
       if (r.code !== 0) throw new Error(`docker import ${ref} failed: ${r.stderr}`);
+    },
+    async forgetManifests() {
+      const ctr = (args: string[]) => run('ctr', ['--address', join(dir, 'e', 'containerd', 'containerd.sock'), '-n', 'moby', ...args], { isolateHome: false });
+      const listed = await ctr(['content', 'ls', '-q']);
+      if (listed.code !== 0) throw new Error(`ctr content ls failed: ${listed.stderr}`);
+      const digests = listed.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+      if (digests.length === 0) return;
+      const removed = await ctr(['content', 'rm', ...digests]);
+      if (removed.code !== 0) throw new Error(`ctr content rm failed: ${removed.stderr}`);
     },
     logTail: () => log,
     stop,
