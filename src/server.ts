@@ -13,6 +13,7 @@ import type { AppEnv } from './http/env';
 import { CredentialCache } from './identity/credential-cache';
 import { LoginThrottle } from './identity/throttle';
 import { bootstrapInstance } from './identity/bootstrap';
+import { pruneAuditBudget } from './audit/record';
 import { createLog, type Log } from './log';
 import { createMetrics } from './metrics';
 import { notificationListener, notificationUrl, writeRegistryConfig } from './registry/config';
@@ -229,12 +230,14 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
     void runReconcile();
     const interval = config.reconcileIntervalSeconds > 0 ? setInterval(runReconcile, config.reconcileIntervalSeconds * 1000) : null;
     interval?.unref();
-    // Dead login-throttle rows go in small batches, so a flood of failing names never grows the table for long.
+    // Dead login-throttle and audit-budget rows go in small batches, so a flood of failing names
+    // never grows those tables for long.
     const prune = setInterval(() => {
       try {
         deps.throttle.prune();
+        pruneAuditBudget(deps.db, deps.clock.now());
       } catch (err) {
-        log.warn({ err: (err as Error).message }, 'login throttle prune failed');
+        log.warn({ err: (err as Error).message }, 'login throttle or audit budget prune failed');
       }
     }, 60_000);
     prune.unref();

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { sql } from 'drizzle-orm';
-import { audit } from '../db/schema';
-import type { Tx } from '../db/open';
+import { eq, inArray, lt, sql } from 'drizzle-orm';
+import { audit, auditBudget } from '../db/schema';
+import type { Db, Tx } from '../db/open';
 import { isoTime } from '../clock';
 
 /** Every action the audit log records. */
@@ -47,6 +47,9 @@ export function recordAudit(tx: Tx, entry: AuditEntry): void {
 /** Denials and failed logins of one subject, address and target fold into one row per minute. */
 export const FOLD_BUCKET_MS = 60_000;
 
+/** Distinct denial or failed-login rows one caller (subject and address) adds per minute before they fold into one. */
+export const DISTINCT_ROWS_PER_MINUTE = 20;
+
 export interface FoldBucket {
   /** When this occurrence happened (the injected clock's milliseconds). */
   atMs: number;
@@ -54,18 +57,57 @@ export interface FoldBucket {
   bucketMs: number;
 }
 
+const bucketStart = (bucket: FoldBucket) => Math.floor(bucket.atMs / bucket.bucketMs) * bucket.bucketMs;
+
+const hashOf = (parts: unknown[]) => createHash('sha256').update(JSON.stringify(parts)).digest('base64url');
+
+const foldKeyOf = (entry: AuditEntry, bucket: FoldBucket) =>
+  hashOf([entry.action, entry.username, entry.sourceIp ?? null, entry.resource ?? null, entry.outcome ?? null, entry.detail ?? null, bucketStart(bucket), bucket.bucketMs]);
+
 /**
  * Writes an audit row, or adds one to the `count` of the row of the same entry in the same time
  * bucket. The fold key (action, subject, source, resource, outcome, detail and the bucket's start)
  * is unique-indexed, so finding the row to bump is one index lookup.
  */
 export function recordFolded(tx: Tx, entry: AuditEntry, bucket: FoldBucket): void {
-  const start = Math.floor(bucket.atMs / bucket.bucketMs) * bucket.bucketMs;
-  const foldKey = createHash('sha256')
-    .update(JSON.stringify([entry.action, entry.username, entry.sourceIp ?? null, entry.resource ?? null, entry.outcome ?? null, entry.detail ?? null, start, bucket.bucketMs]))
-    .digest('base64url');
   tx.insert(audit)
-    .values({ ...entry, time: isoTime(bucket.atMs), foldKey })
+    .values({ ...entry, time: isoTime(bucket.atMs), foldKey: foldKeyOf(entry, bucket) })
     .onConflictDoUpdate({ target: audit.foldKey, set: { count: sql`${audit.count} + 1` } })
     .run();
+}
+
+export interface FoldCap {
+  /** What the cap counts for, e.g. action, subject and address. */
+  scope: unknown[];
+  /** Distinct rows the scope may add per bucket; past it, new targets fold into one overflow row. */
+  maxRows: number;
+  /** What the overflow row says instead of the target. */
+  overflow: Partial<AuditEntry>;
+}
+
+/**
+ * recordFolded with a cap on distinct rows per scope and bucket: one caller sending a new target
+ * on every request (random repository or user names) adds at most `maxRows` rows a bucket plus
+ * one overflow row that counts the rest. Each call is a few primary-key or unique-index lookups.
+ */
+export function recordFoldedCapped(tx: Tx, entry: AuditEntry, bucket: FoldBucket, cap: FoldCap): void {
+  const foldKey = foldKeyOf(entry, bucket);
+  const bumped = tx.update(audit).set({ count: sql`${audit.count} + 1` }).where(eq(audit.foldKey, foldKey)).run().changes;
+  if (bumped > 0) return;
+  const start = bucketStart(bucket);
+  const used = tx
+    .insert(auditBudget)
+    .values({ key: hashOf([...cap.scope, start, bucket.bucketMs]), rows: 1, expiresAt: start + bucket.bucketMs })
+    .onConflictDoUpdate({ target: auditBudget.key, set: { rows: sql`${auditBudget.rows} + 1` } })
+    .returning({ rows: auditBudget.rows })
+    .get()!.rows;
+  if (used <= cap.maxRows) tx.insert(audit).values({ ...entry, time: isoTime(bucket.atMs), foldKey }).run();
+  else recordFolded(tx, { ...entry, ...cap.overflow }, bucket);
+}
+
+/** Removes up to `batch` dead budget rows; returns how many. */
+export function pruneAuditBudget(db: Db, nowMs: number, batch = 5000): number {
+  const dead = db.select({ key: auditBudget.key }).from(auditBudget).where(lt(auditBudget.expiresAt, nowMs)).limit(batch).all().map((r) => r.key);
+  if (dead.length === 0) return 0;
+  return db.delete(auditBudget).where(inArray(auditBudget.key, dead)).run().changes;
 }

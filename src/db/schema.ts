@@ -289,3 +289,18 @@ export const tokenGrants = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.subject, t.repository] })],
 );
+
+/**
+ * How many distinct folded audit rows a scope (an action, subject and address) has added in one
+ * time bucket: past a cap, further targets fold into one overflow row, so random names cannot grow
+ * the audit log by a row each. Dead once `expiresAt` (epoch ms) has passed.
+ */
+export const auditBudget = sqliteTable(
+  'audit_budget',
+  {
+    key: text('key').primaryKey(),
+    rows: integer('rows').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+  },
+  (t) => [index('audit_budget_expires').on(t.expiresAt)],
+);

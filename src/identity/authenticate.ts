@@ -4,7 +4,7 @@ import { users } from '../db/schema';
 import type { Deps } from '../deps';
 import { fail } from '../errors';
 import { bestEffortWrite } from '../db/storage';
-import { FOLD_BUCKET_MS, recordFolded } from '../audit/record';
+import { DISTINCT_ROWS_PER_MINUTE, FOLD_BUCKET_MS, recordFoldedCapped } from '../audit/record';
 import { verifyRobot } from '../access/robots';
 import { decoyHash, hashKind, hashPassword, verifyPassword } from './passwords';
 import { userPrincipal, type Principal } from './principal';
@@ -153,7 +153,7 @@ async function upgradeHash(db: Db, user: User, password: string): Promise<void> 
 
 /** A failed login; repeats for one name from one address fold into one row per minute. */
 export function recordFailure(deps: Pick<AuthDeps, 'db' | 'clock'>, username: string, ctx: LoginContext, outcome: string): void {
-  recordFolded(deps.db, {
+  recordFoldedCapped(deps.db, {
     username: username.slice(0, 256),
     action: 'login_failed',
     resourceType: 'user',
@@ -161,7 +161,12 @@ export function recordFailure(deps: Pick<AuthDeps, 'db' | 'clock'>, username: st
     sourceIp: ctx.ip ?? null,
     userAgent: ctx.userAgent?.slice(0, 512) ?? null,
     outcome,
-  }, { atMs: deps.clock.now(), bucketMs: FOLD_BUCKET_MS });
+  }, { atMs: deps.clock.now(), bucketMs: FOLD_BUCKET_MS }, {
+    // Spraying many names from one address adds at most this many rows a minute.
+    scope: ['login_failed', ctx.ip ?? null, outcome],
+    maxRows: DISTINCT_ROWS_PER_MINUTE,
+    overflow: { username: 'anonymous', resource: '*', detail: JSON.stringify({ more: 'names past the per-minute limit' }) },
+  });
 }
 
 export { userPrincipal };

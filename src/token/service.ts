@@ -1,6 +1,6 @@
 import type { Clock } from '../clock';
 import type { Db } from '../db/open';
-import { FOLD_BUCKET_MS, recordAudit, recordFolded } from '../audit/record';
+import { DISTINCT_ROWS_PER_MINUTE, FOLD_BUCKET_MS, recordAudit, recordFoldedCapped } from '../audit/record';
 import { repositoryActions } from '../access/resolve';
 import type { RepositoryAction } from '../access/roles';
 import type { Principal } from '../identity/principal';
@@ -140,7 +140,7 @@ function writeTokenAudit(deps: TokenServiceDeps, req: IssueRequest, denied: Toke
   const bucket = { atMs: deps.clock.now(), bucketMs: FOLD_BUCKET_MS };
   for (const d of denied.slice(0, 20)) {
     const isCatalog = d.name === 'registry:catalog';
-    recordFolded(deps.db, {
+    recordFoldedCapped(deps.db, {
       ...base,
       action: 'token_denied',
       resourceType: isCatalog ? 'registry' : 'repository',
@@ -149,6 +149,11 @@ function writeTokenAudit(deps: TokenServiceDeps, req: IssueRequest, denied: Toke
       repository: isCatalog ? null : d.name,
       outcome: 'denied',
       detail: JSON.stringify({ actions: d.actions }),
-    }, bucket);
+    }, bucket, {
+      // A caller naming a new repository on every request adds at most this many rows a minute.
+      scope: ['token_denied', base.username, base.sourceIp],
+      maxRows: DISTINCT_ROWS_PER_MINUTE,
+      overflow: { resource: '*', project: null, repository: null, detail: JSON.stringify({ more: 'repositories past the per-minute limit' }) },
+    });
   }
 }

@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { audit, repositories, tags, users } from '../../src/db/schema';
+import { audit, auditBudget, repositories, tags, users } from '../../src/db/schema';
+import { pruneAuditBudget } from '../../src/audit/record';
 import { userPrincipal } from '../../src/identity/authenticate';
 import { createSession } from '../../src/identity/sessions';
 import { findUser } from '../../src/identity/users';
@@ -83,6 +84,45 @@ describe('denials and failed logins fold into one row per subject, address and m
       ['throttled', 15],
     ]);
     expect(JSON.stringify(rows)).not.toContain('wrong-');
+  });
+
+  it('a caller naming a new repository on every request adds at most 20 rows a minute plus one that counts the rest', async () => {
+    clock.advance(MINUTE);
+    const before = deniedRows().length;
+    for (let i = 0; i < 100; i++) {
+      const res = await fetch(`${w.url}/service/token?service=wharf-registry&scope=${encodeURIComponent(`repository:secret/random-${i}:pull`)}`);
+      expect(res.status).toBe(200);
+    }
+    const rows = deniedRows().slice(before);
+    expect(rows).toHaveLength(21);
+    const overflow = rows.filter((r) => r.resource === '*');
+    expect(overflow).toHaveLength(1);
+    expect(overflow[0]!.count).toBe(80);
+    expect(rows.reduce((n, r) => n + r.count, 0)).toBe(100);
+    // A repository named before the cap keeps folding into its own row.
+    await fetch(`${w.url}/service/token?service=wharf-registry&scope=${encodeURIComponent('repository:secret/random-0:pull')}`);
+    expect(deniedRows().find((r) => r.repository === 'secret/random-0' && r.time >= rows[0]!.time)!.count).toBe(2);
+  });
+
+  it('spraying many names from one address adds at most 20 failed-login rows a minute plus one', async () => {
+    clock.advance(MINUTE);
+    const failed = () => w.wharf.deps.db.select().from(audit).where(eq(audit.action, 'login_failed')).all();
+    const before = failed().length;
+    for (let i = 0; i < 50; i++) {
+      const res = await fetch(`${w.url}/service/token?service=wharf-registry`, { headers: { authorization: basic(`sprayed-${i}:wrong`) } });
+      expect(res.status).toBe(401);
+    }
+    const rows = failed().slice(before);
+    expect(rows).toHaveLength(21);
+    expect(rows.filter((r) => r.resource === '*').map((r) => [r.username, r.count])).toEqual([['anonymous', 30]]);
+    // The per-minute tallies die with their minute.
+    const { db } = w.wharf.deps;
+    pruneAuditBudget(db, clock.now());
+    const current = db.select().from(auditBudget).all();
+    expect(current.length).toBeGreaterThan(0);
+    expect(current.every((r) => r.expiresAt > clock.now())).toBe(true);
+    expect(pruneAuditBudget(db, clock.now() + MINUTE)).toBe(current.length);
+    expect(db.select().from(auditBudget).all()).toEqual([]);
   });
 });
 
