@@ -14,6 +14,7 @@ import { CredentialCache } from './identity/credential-cache';
 import { LoginThrottle } from './identity/throttle';
 import { bootstrapInstance } from './identity/bootstrap';
 import { pruneAuditBudget } from './audit/record';
+import { pruneGrants } from './token/grants';
 import { createLog, type Log } from './log';
 import { createMetrics } from './metrics';
 import { notificationListener, notificationUrl, writeRegistryConfig } from './registry/config';
@@ -230,14 +231,15 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
     void runReconcile();
     const interval = config.reconcileIntervalSeconds > 0 ? setInterval(runReconcile, config.reconcileIntervalSeconds * 1000) : null;
     interval?.unref();
-    // Dead login-throttle and audit-budget rows go in small batches, so a flood of failing names
-    // never grows those tables for long.
+    // Dead login-throttle, audit-budget and token-grant rows go in small batches, so a flood of
+    // failing names or made-up repositories never grows those tables for long.
     const prune = setInterval(() => {
       try {
         deps.throttle.prune();
         pruneAuditBudget(deps.db, deps.clock.now());
+        pruneGrants(deps.db, deps.clock.now(), config.token.expiresIn);
       } catch (err) {
-        log.warn({ err: (err as Error).message }, 'login throttle or audit budget prune failed');
+        log.warn({ err: (err as Error).message }, 'prune of throttle, audit budget or token grants failed');
       }
     }, 60_000);
     prune.unref();

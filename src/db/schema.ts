@@ -287,7 +287,7 @@ export const tokenGrants = sqliteTable(
     /** Until then a grant to another address may still be in use, so no event can be pinned to one address. */
     ambiguousUntilMs: integer('ambiguous_until_ms').notNull().default(0),
   },
-  (t) => [primaryKey({ columns: [t.subject, t.repository] })],
+  (t) => [primaryKey({ columns: [t.subject, t.repository] }), index('token_grants_issued').on(t.issuedAtMs)],
 );
 
 /**

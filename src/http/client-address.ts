@@ -14,6 +14,20 @@ export function normalizeAddress(addr: string): string {
   return mapped ? mapped[1]! : addr.toLowerCase();
 }
 
+/**
+ * The network a client address stands for in per-address limits: an IPv4 address itself, an IPv6
+ * address's /64 (one host is handed a whole /64 and can rotate through it at will).
+ */
+export function addressNetwork(addr: string): string {
+  const a = normalizeAddress(addr);
+  if (isIP(a) !== 6) return a;
+  const [head = '', tail = ''] = a.split('::', 2);
+  const left = head ? head.split(':') : [];
+  const right = a.includes('::') ? (tail ? tail.split(':') : []) : [];
+  const groups = a.includes('::') ? [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
+  return `${groups.slice(0, 4).map((g) => (g === '' ? '0' : g.replace(/^0+(?=.)/, ''))).join(':')}::/64`;
+}
+
 /** An address or CIDR for the trusted-proxy list; null when it is neither. */
 export function parseProxyEntry(entry: string): { address: string; prefix?: number; family: 'ipv4' | 'ipv6' } | null {
   const [rawAddress, rawPrefix, ...rest] = entry.trim().split('/');

@@ -4,7 +4,7 @@ import { users } from '../db/schema';
 import type { Deps } from '../deps';
 import { fail } from '../errors';
 import { bestEffortWrite } from '../db/storage';
-import { DISTINCT_ROWS_PER_MINUTE, FOLD_BUCKET_MS, recordFoldedCapped } from '../audit/record';
+import { DISTINCT_ROWS_PER_MINUTE, FOLD_BUCKET_MS, recordFolded, recordFoldedCapped } from '../audit/record';
 import { verifyRobot } from '../access/robots';
 import { decoyHash, hashKind, hashPassword, verifyPassword } from './passwords';
 import { userPrincipal, type Principal } from './principal';
@@ -87,28 +87,38 @@ export async function authenticatePassword(deps: AuthDeps, username: string, pas
     const owner = verifyPersonalToken(deps.db, deps.clock, username, password);
     if (owner) return acceptUser(deps, owner, 'token');
   }
-  const locked = deps.throttle.locked(username, ctx.ip);
+  // An existing account is throttled by its own key: twins that differ only by case (older
+  // accounts) never share or reset each other's count.
+  const user = findUser(deps.db, username);
+  const throttleName = user?.usernameKey ?? canonicalName(username);
+  const known = !!user;
+  const locked = deps.throttle.locked(throttleName, ctx.ip);
   if (locked) {
-    recordFailure(deps, username, ctx, 'throttled');
+    recordFailure(deps, username, ctx, 'throttled', known);
     throw tooManyAttempts(locked.retryAfter, locked.kind);
   }
-  // A name no account can have is refused before the directory is asked.
-  if (usernameProblem(username)) return refuse(deps, username, ctx);
   const key = deps.credentialCache.key(username, password);
   const cached = deps.credentialCache.get(key);
   if (cached) {
-    const user = findUserById(deps.db, cached.userId);
-    if (user && !user.disabled && user.credentialVersion === cached.credentialVersion && canonicalName(user.username) === canonicalName(username))
-      return acceptUser(deps, user, 'password');
+    const hit = findUserById(deps.db, cached.userId);
+    if (hit && !hit.disabled && hit.credentialVersion === cached.credentialVersion && hit.id === user?.id) return acceptUser(deps, hit, 'password');
     deps.credentialCache.dropUser(cached.userId);
   }
-  const user = findUser(deps.db, username);
+  // Counted before the check, so a burst of parallel guesses cannot all pass the lock.
+  const attempt = deps.throttle.attempt(throttleName, ctx.ip);
+  if ('retryAfter' in attempt) {
+    recordFailure(deps, username, ctx, 'throttled', known);
+    throw tooManyAttempts(attempt.retryAfter, attempt.kind);
+  }
+  const succeed = () => bestEffortWrite(deps.storageAlarm, 'login throttle', () => deps.throttle.succeed(throttleName, ctx.ip, attempt));
+  // A name no account can have is refused before the directory is asked.
+  if (!user && usernameProblem(username)) return refuse(deps, username, ctx, known);
   if (deps.directory.enabled && (!user || user.source === 'ldap')) {
-    // The decoy hash runs beside the directory, so known and unknown names, right and wrong
-    // passwords take the same time as a local account's check.
+    // The decoy hash runs beside the directory, so an unknown name, a wrong and a right directory
+    // password all cost at least a local account's check.
     const [found] = await Promise.all([directoryLogin(directoryDeps(deps), username, password, user), verifyPassword(password, decoyHash)]);
-    if (!found || found.disabled) return refuse(deps, username, ctx);
-    bestEffortWrite(deps.storageAlarm, 'login throttle', () => deps.throttle.succeed(found.username));
+    if (!found || found.disabled) return refuse(deps, username, ctx, known);
+    succeed();
     deps.credentialCache.set(key, found.id, found.credentialVersion);
     return userPrincipal(found, 'password');
   }
@@ -116,19 +126,18 @@ export async function authenticatePassword(deps: AuthDeps, username: string, pas
   const ok = (await verifyPassword(password, hash)) && !!user && !!user.passwordHash && !user.disabled && password.length > 0;
   if (!ok || !user) {
     if (user && deps.directory.enabled) warnIfShadowed(deps, username);
-    return refuse(deps, username, ctx);
+    return refuse(deps, username, ctx, known);
   }
-  bestEffortWrite(deps.storageAlarm, 'login throttle', () => deps.throttle.succeed(username));
+  succeed();
   if (hashKind(user.passwordHash!) !== 'scrypt') await upgradeHash(deps.db, user, password);
   const fresh = findUserById(deps.db, user.id)!;
   deps.credentialCache.set(key, fresh.id, fresh.credentialVersion);
   return acceptUser(deps, fresh, 'password');
 }
 
-/** A wrong password (or a name no account can have): counted for the name and the address, audited, 401. */
-function refuse(deps: AuthDeps, username: string, ctx: LoginContext): never {
-  deps.throttle.fail(username, ctx.ip);
-  recordFailure(deps, username, ctx, 'failure');
+/** A wrong password (or a name no account can have), already counted by the attempt: audited, 401. */
+function refuse(deps: AuthDeps, username: string, ctx: LoginContext, known: boolean): never {
+  recordFailure(deps, username, ctx, 'failure', known);
   throw invalidCredentials();
 }
 
@@ -152,17 +161,24 @@ async function upgradeHash(db: Db, user: User, password: string): Promise<void> 
 }
 
 /** A failed login; repeats for one name from one address fold into one row per minute. */
-export function recordFailure(deps: Pick<AuthDeps, 'db' | 'clock'>, username: string, ctx: LoginContext, outcome: string): void {
-  recordFoldedCapped(deps.db, {
+/**
+ * Audits a failed login, folded per name, address and minute. Failures for names no account has
+ * are capped per address (spraying random names adds a bounded number of rows); an existing
+ * account's failures always keep their own row, so an attack on it cannot hide in the overflow.
+ */
+export function recordFailure(deps: Pick<AuthDeps, 'db' | 'clock'>, username: string, ctx: LoginContext, outcome: string, known = false): void {
+  const entry = {
     username: username.slice(0, 256),
-    action: 'login_failed',
+    action: 'login_failed' as const,
     resourceType: 'user',
     resource: username.slice(0, 256),
     sourceIp: ctx.ip ?? null,
     userAgent: ctx.userAgent?.slice(0, 512) ?? null,
     outcome,
-  }, { atMs: deps.clock.now(), bucketMs: FOLD_BUCKET_MS }, {
-    // Spraying many names from one address adds at most this many rows a minute.
+  };
+  const bucket = { atMs: deps.clock.now(), bucketMs: FOLD_BUCKET_MS };
+  if (known) return recordFolded(deps.db, entry, bucket);
+  recordFoldedCapped(deps.db, entry, bucket, {
     scope: ['login_failed', ctx.ip ?? null, outcome],
     maxRows: DISTINCT_ROWS_PER_MINUTE,
     overflow: { username: 'anonymous', resource: '*', detail: JSON.stringify({ more: 'names past the per-minute limit' }) },

@@ -4,6 +4,7 @@ import type { Db } from '../db/open';
 import { preparedPerConnection } from '../db/prepared';
 import { loginThrottle } from '../db/schema';
 import { canonicalName } from './names';
+import { addressNetwork } from '../http/client-address';
 
 export interface ThrottleOptions {
   /** Failed passwords for one name within the window before the name is locked out. */
@@ -16,12 +17,23 @@ export interface ThrottleOptions {
 
 export type ThrottleKind = 'name' | 'address';
 
+export interface ThrottleLock {
+  retryAfter: number;
+  kind: ThrottleKind;
+}
+
+/** An attempt counted before its check; `succeed` hands it back. */
+export interface AttemptTicket {
+  /** By key: the row before this attempt counted, and the lock time its count set (-1: none). */
+  before: Record<string, { row: typeof loginThrottle.$inferSelect; lockSet: number }>;
+}
+
 const rowOf = preparedPerConnection((db) =>
   db.select().from(loginThrottle).where(eq(loginThrottle.key, sql.placeholder('key'))).prepare(),
 );
 
 const nameKey = (name: string) => `name:${canonicalName(name)}`;
-const addressKey = (address: string) => `addr:${address}`;
+const addressKey = (address: string) => `addr:${addressNetwork(address)}`;
 
 /**
  * Counts failed logins per name and per client address, in the database, so every Wharf instance on
@@ -42,9 +54,9 @@ export class LoginThrottle {
   }
 
   /** Seconds until the name may try again from this address, and which lock holds it; null when it may now. */
-  locked(name: string, address?: string | null): { retryAfter: number; kind: ThrottleKind } | null {
+  locked(name: string, address?: string | null): ThrottleLock | null {
     const now = this.clock.now();
-    let worst: { retryAfter: number; kind: ThrottleKind } | null = null;
+    let worst: ThrottleLock | null = null;
     for (const [key, kind] of this.keys(name, address)) {
       const row = rowOf(this.db).get({ key });
       const left = row ? row.lockedUntil - now : 0;
@@ -58,9 +70,41 @@ export class LoginThrottle {
     return this.locked(name, address)?.retryAfter ?? 0;
   }
 
+  /** Counts one failure for the name and the address. */
   fail(name: string, address?: string | null): void {
+    this.count(name, address);
+  }
+
+  /**
+   * Counts a password attempt before its check, so parallel guesses cannot all pass a check made
+   * before any of them failed: a ticket when it may go ahead (already counted; `succeed` hands it
+   * back), else the lock that refuses it.
+   */
+  attempt(name: string, address?: string | null): ThrottleLock | AttemptTicket {
+    return this.db.transaction(() => this.locked(name, address) ?? { before: this.count(name, address) });
+  }
+
+  /** A right password: the name's count goes; the address gets this attempt back, not the rest (a sprayer may know one password). */
+  succeed(name: string, address?: string | null, ticket?: AttemptTicket): void {
+    this.db.transaction((tx) => {
+      tx.delete(loginThrottle).where(eq(loginThrottle.key, nameKey(name))).run();
+      if (!ticket || !address || this.opts.maxFailuresPerAddress <= 0) return;
+      const key = addressKey(address);
+      const before = ticket.before[key];
+      const row = rowOf(tx).get({ key });
+      if (!row || !before) return;
+      // The attempt's own lock is undone with it; a lock set since by others stays.
+      const restored = row.lockedUntil === before.lockSet ? { ...before.row } : { ...row, failures: Math.max(0, row.failures - 1) };
+      if (restored.failures === 0 && restored.lockedUntil <= this.clock.now()) tx.delete(loginThrottle).where(eq(loginThrottle.key, key)).run();
+      else tx.update(loginThrottle).set(restored).where(eq(loginThrottle.key, key)).run();
+    });
+  }
+
+  /** Adds one failure to each key; returns each key's row as it was before, and the lock this count set. */
+  private count(name: string, address?: string | null): AttemptTicket['before'] {
     const now = this.clock.now();
     const { windowMs, lockoutMs } = this.opts;
+    const before: AttemptTicket['before'] = {};
     this.db.transaction((tx) => {
       for (const [key, , max] of this.keys(name, address)) {
         const row = rowOf(tx).get({ key });
@@ -68,20 +112,19 @@ export class LoginThrottle {
         let failures = inWindow ? row.failures + 1 : 1;
         let windowStart = inWindow ? row.windowStart : now;
         let lockedUntil = row && row.lockedUntil > now ? row.lockedUntil : 0;
+        let lockSet = -1;
         if (failures >= max) {
           lockedUntil = now + lockoutMs;
+          lockSet = lockedUntil;
           failures = 0;
           windowStart = now;
         }
         const values = { key, failures, windowStart, lockedUntil, expiresAt: Math.max(lockedUntil, windowStart + windowMs) };
+        before[key] = { row: row ?? { ...values, failures: 0, lockedUntil: 0 }, lockSet };
         tx.insert(loginThrottle).values(values).onConflictDoUpdate({ target: loginThrottle.key, set: values }).run();
       }
     });
-  }
-
-  /** A right password clears the name's failures (not the address's: a sprayer may know one password). */
-  succeed(name: string): void {
-    this.db.delete(loginThrottle).where(eq(loginThrottle.key, nameKey(name))).run();
+    return before;
   }
 
   /** Removes up to `batch` dead rows; returns how many. */

@@ -161,26 +161,29 @@ export interface PasswordChanger extends Actor {
  * this is no way round the lockout.
  */
 export async function changePassword(
-  deps: { db: Db; throttle: Pick<LoginThrottle, 'locked' | 'fail'> },
+  deps: { db: Db; throttle: Pick<LoginThrottle, 'attempt' | 'succeed'> },
   username: string,
   input: { oldPassword?: string; newPassword: string },
   actor: PasswordChanger,
 ): Promise<User> {
   const { db } = deps;
   if (actor.via === 'token') throw forbidden('password.notWithToken');
-  const self = canonicalName(actor.username) === canonicalName(username);
   // Checked before the lookup, so the answer tells a non-admin nothing about which users exist.
-  if (!self && !actor.admin) throw forbidden();
+  if (canonicalName(actor.username) !== canonicalName(username) && !actor.admin) throw forbidden();
   const user = getUser(db, username);
+  // The account itself, not a twin that differs only by case.
+  const self = user.username === actor.username;
+  if (!self && !actor.admin) throw forbidden();
   if (user.source === 'ldap') throw conflict('user.directoryPassword');
   assertPasswordPolicy(input.newPassword);
   if (self) {
     if (input.oldPassword === undefined) throw badRequest('password.oldRequired');
-    const locked = deps.throttle.locked(user.username, actor.ip);
-    if (locked)
-      throw fail(429, 'too_many_requests', locked.kind === 'name' ? 'auth.throttled' : 'auth.addressThrottled', {}, { 'Retry-After': String(locked.retryAfter) });
+    const throttleName = user.usernameKey ?? canonicalName(user.username);
+    // Counted before the check, like a login: parallel guesses cannot all pass the lock.
+    const attempt = deps.throttle.attempt(throttleName, actor.ip);
+    if ('retryAfter' in attempt)
+      throw fail(429, 'too_many_requests', attempt.kind === 'name' ? 'auth.throttled' : 'auth.addressThrottled', {}, { 'Retry-After': String(attempt.retryAfter) });
     if (!user.passwordHash || !(await verifyPassword(input.oldPassword, user.passwordHash))) {
-      deps.throttle.fail(user.username, actor.ip);
       recordAudit(db, {
         username: actor.username,
         action: 'login_failed',
@@ -193,6 +196,7 @@ export async function changePassword(
       });
       throw forbidden('password.oldWrong');
     }
+    deps.throttle.succeed(throttleName, actor.ip, attempt);
   }
   const passwordHash = await hashPassword(input.newPassword);
   return db.transaction((tx) => {

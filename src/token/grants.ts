@@ -1,5 +1,5 @@
-import { and, eq, sql } from 'drizzle-orm';
-import type { Tx } from '../db/open';
+import { and, eq, lt, sql } from 'drizzle-orm';
+import type { Db, Tx } from '../db/open';
 import { preparedPerConnection } from '../db/prepared';
 import { tokenGrants } from '../db/schema';
 
@@ -63,4 +63,24 @@ export function grantAddress(db: Tx, subject: string, repository: string, atMs: 
   // Before this address asked, or while another address's token may still be in use.
   if (atMs < grant.ipSinceMs || atMs <= grant.ambiguousUntilMs) return null;
   return grant.ip;
+}
+
+/** How long past a token's validity its grant is kept, for events the registry delivers late (it retries). */
+export const GRANT_KEPT_MS = 60 * 60_000;
+
+/** Removes up to `batch` grants no event can be pinned to any more; returns how many. */
+export function pruneGrants(db: Db, nowMs: number, lifetimeSeconds: number, batch = 5000): number {
+  const before = nowMs - lifetimeSeconds * 1000 - REGISTRY_EXPIRY_LEEWAY_MS - GRANT_KEPT_MS;
+  const dead = db
+    .select({ subject: tokenGrants.subject, repository: tokenGrants.repository })
+    .from(tokenGrants)
+    .where(lt(tokenGrants.issuedAtMs, before))
+    .limit(batch)
+    .all();
+  let removed = 0;
+  db.transaction((tx) => {
+    for (const g of dead)
+      removed += tx.delete(tokenGrants).where(and(eq(tokenGrants.subject, g.subject), eq(tokenGrants.repository, g.repository), lt(tokenGrants.issuedAtMs, before))).run().changes;
+  });
+  return removed;
 }

@@ -115,6 +115,9 @@ describe('denials and failed logins fold into one row per subject, address and m
     const rows = failed().slice(before);
     expect(rows).toHaveLength(21);
     expect(rows.filter((r) => r.resource === '*').map((r) => [r.username, r.count])).toEqual([['anonymous', 30]]);
+    // Past the cap, an existing account's failures still get their own row: an attack on it cannot hide.
+    await fetch(`${w.url}/service/token?service=wharf-registry`, { headers: { authorization: basic('victim:still-wrong') } });
+    expect(failed().slice(before).filter((r) => r.resource === 'victim').map((r) => r.count)).toEqual([1]);
     // The per-minute tallies die with their minute.
     const { db } = w.wharf.deps;
     pruneAuditBudget(db, clock.now());
@@ -182,6 +185,7 @@ describe.skipIf(!canMountTmpfs())('with the data directory on a full disk (a 4 M
     const { db } = w.wharf.deps;
     const session = createSession(w.wharf.deps, userPrincipal(findUser(db, 'admin')!, 'password'), { ip: '127.0.0.1' });
     const secret = (await readFile(path.join(w.dataDir, 'notification-secret'), 'utf8')).trim();
+    expect((await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'uncached', password: 'uncached-password-1' } })).status).toBe(201);
     // Everything SQLite had in its write-ahead log goes to the database file, so any write needs new space.
     w.wharf.database.sqlite.pragma('wal_checkpoint(TRUNCATE)');
     // A tiny page cache makes SQLite write pages out during a transaction, not only at commit: the
@@ -197,6 +201,12 @@ describe.skipIf(!canMountTmpfs())('with the data directory on a full disk (a 4 M
       expect(res.headers.get('retry-after')).toBe('60');
       // The token endpoint answers in the registry's error shape, so docker prints the reason.
       expect(await res.json()).toEqual({ errors: [{ code: 'UNAVAILABLE', message: expect.stringMatching(/storage/) }] });
+    }
+    // A password that is checked (not cached) is counted first: on a full disk right and wrong
+    // answer alike, so the status says nothing about the password, and no guess goes uncounted.
+    for (const password of ['uncached-password-1', 'wrong-password-1']) {
+      const res = await fetch(`${w.url}/service/token?service=wharf-registry`, { headers: { authorization: basic(`uncached:${password}`) } });
+      expect(res.status, password).toBe(503);
     }
     // The API.
     const created = await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'newbie', password: 'newbie-password-1' } });

@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/open';
 import { audit, loginThrottle, users } from '../../src/db/schema';
 import { LoginThrottle } from '../../src/identity/throttle';
-import { admin, startTestWharf, type TestWharf } from '../support/wharf';
+import { fillUsernameKeys } from '../../src/identity/bootstrap';
+import { recordGrants, pruneGrants, grantAddress } from '../../src/token/grants';
+import { admin, ADMIN_PASSWORD, startTestWharf, type TestWharf } from '../support/wharf';
 
 /** The login throttle: per name (canonical), per client address, in the database; and password changes as logins. */
 
@@ -74,6 +76,56 @@ describe('limits per name and per address', () => {
   });
 });
 
+describe('attempts are counted before they are checked', () => {
+  it('a burst of parallel wrong passwords gets at most maxFailures answers; the rest and the right one wait', async () => {
+    const w = await startTestWharf({ auth: { maxFailures: 3, credentialCacheSeconds: 0 } });
+    try {
+      expect((await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'burst', password: PW } })).status).toBe(201);
+      const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => tokenFrom(w, '127.0.0.41', `burst:wrong-${i}`)));
+      expect(answers.filter((a) => a.status === 401)).toHaveLength(3);
+      expect(answers.filter((a) => a.status === 429)).toHaveLength(37);
+      expect((await tokenFrom(w, '127.0.0.42', `burst:${PW}`)).status).toBe(429);
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it('accounts that differ only by case (made before names were unique) keep apart counts, and neither is the other', async () => {
+    const w = await startTestWharf({ auth: { maxFailures: 3, credentialCacheSeconds: 0 } });
+    try {
+      const { db } = w.wharf.deps;
+      expect((await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'bob', password: PW } })).status).toBe(201);
+      // An older database: a second account whose name differs only by case, without its key yet.
+      db.insert(users).values({ username: 'Bob', passwordHash: db.select().from(users).where(eq(users.username, 'bob')).get()!.passwordHash }).run();
+      fillUsernameKeys(db, { warn: () => {} });
+      for (let i = 0; i < 2; i++) expect((await tokenFrom(w, '127.0.0.51', `bob:wrong-${i}`)).status).toBe(401);
+      // The twin's right password does not reset bob's count.
+      expect((await tokenFrom(w, '127.0.0.52', `Bob:${PW}`)).status).toBe(200);
+      expect((await tokenFrom(w, '127.0.0.51', 'bob:wrong-3')).status).toBe(401);
+      expect((await tokenFrom(w, '127.0.0.53', `bob:${PW}`)).status).toBe(429);
+      // Bob changing bob's password is someone else's change: refused without a word about the old one.
+      const r = await w.api('PUT', '/api/v1/users/bob/password', { auth: `Bob:${PW}`, body: { oldPassword: PW, newPassword: 'taken-over-1' } });
+      expect(r.status).toBe(403);
+      expect(r.body.error.message).not.toContain('oldPassword');
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it('an old account with a name now reserved still signs in with its password', async () => {
+    const w = await startTestWharf();
+    try {
+      const { db } = w.wharf.deps;
+      const hash = db.select().from(users).where(eq(users.username, 'admin')).get()!.passwordHash;
+      db.insert(users).values({ username: 'System', passwordHash: hash }).run();
+      fillUsernameKeys(db, { warn: () => {} });
+      expect((await tokenFrom(w, '127.0.0.61', `System:${ADMIN_PASSWORD}`)).status).toBe(200);
+    } finally {
+      await w.stop();
+    }
+  });
+});
+
 describe('the throttle lives in the database', () => {
   let dir: string;
   beforeAll(async () => {
@@ -106,6 +158,12 @@ describe('the throttle lives in the database', () => {
       now += 60_000;
       expect(b.retryAfter('xena')).toBe(0);
       expect(a.prune()).toBe(1);
+
+      // Token grants (the addresses of push and pull rows) are pruned once no event can use them.
+      recordGrants(one.db, '', ['pub/made-up-1', 'pub/made-up-2'], '10.0.0.9', now, 900);
+      expect(grantAddress(two.db, '', 'pub/made-up-1', now + 1000, 900)).toBe('10.0.0.9');
+      expect(pruneGrants(two.db, now + 900_000, 900)).toBe(0);
+      expect(pruneGrants(two.db, now + 900_000 + 60_000 + 3_600_001, 900)).toBe(2);
     } finally {
       one.close();
       two.close();

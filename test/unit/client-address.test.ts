@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/load';
-import { clientAddress, trustedProxyList } from '../../src/http/client-address';
+import { addressNetwork, clientAddress, trustedProxyList } from '../../src/http/client-address';
 
 /** The client address behind trusted proxies: X-Forwarded-For read from the right. */
 
@@ -62,5 +62,17 @@ describe('clientAddress', () => {
 
   it('refuses entries that are not addresses', () => {
     expect(() => trustedProxyList(['proxy.local'])).toThrow();
+  });
+});
+
+describe('addressNetwork', () => {
+  it('keys IPv6 clients by their /64 and IPv4 clients by their address', () => {
+    expect(addressNetwork('2001:db8:1:2:3:4:5:6')).toBe('2001:db8:1:2::/64');
+    expect(addressNetwork('2001:DB8:0001:0002:ffff::1')).toBe('2001:db8:1:2::/64');
+    expect(addressNetwork('2001:db8:1:2::9')).toBe(addressNetwork('2001:db8:1:2:aaaa:bbbb:cccc:dddd'));
+    expect(addressNetwork('2001:db8:1:3::9')).not.toBe(addressNetwork('2001:db8:1:2::9'));
+    expect(addressNetwork('64:ff9b::1.2.3.4')).toBe('64:ff9b:0:0::/64');
+    expect(addressNetwork('::ffff:10.1.2.3')).toBe('10.1.2.3');
+    expect(addressNetwork('10.1.2.3')).toBe('10.1.2.3');
   });
 });

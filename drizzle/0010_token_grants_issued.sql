@@ -1,0 +1,1 @@
+CREATE INDEX `token_grants_issued` ON `token_grants` (`issued_at_ms`);
