@@ -373,21 +373,23 @@ describe('the login throttle and directory names', () => {
       expect((await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'localuser', password: 'local-pass-1' } })).status).toBe(201);
       const median = async (creds: string) => {
         const times: number[] = [];
-        for (let i = 0; i < 7; i++) {
+        for (let i = 0; i < 9; i++) {
           const t0 = performance.now();
           await tokenFor(w, creds, 'repository:x/y:pull');
           times.push(performance.now() - t0);
         }
-        return times.sort((a, b) => a - b)[3]!;
+        return times.sort((a, b) => a - b)[4]!;
       };
       const local = await median('localuser:wrong-password');
       const unknown = await median('nobody-at-all:wrong-password');
       const wrong = await median('bob:wrong-password');
       const right = await median('bob:bob-pass-1');
-      // Without the decoy an unknown name answered about ten times faster than a local one.
-      expect(unknown / local, JSON.stringify({ local, unknown, wrong, right })).toBeGreaterThan(0.5);
-      expect(wrong / local).toBeGreaterThan(0.5);
-      expect(right / local).toBeGreaterThan(0.5);
+      // Without the decoy an unknown name answered about ten times faster than a local one; the
+      // bound leaves room for a busy machine.
+      const seen = JSON.stringify({ local, unknown, wrong, right });
+      expect(unknown / local, seen).toBeGreaterThan(0.4);
+      expect(wrong / local, seen).toBeGreaterThan(0.4);
+      expect(right / local, seen).toBeGreaterThan(0.4);
     } finally {
       await w.stop();
     }
