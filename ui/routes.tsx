@@ -1,6 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { sql } from 'drizzle-orm';
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { Child } from 'hono/jsx';
 import { getCookie, setCookie } from 'hono/cookie';
@@ -17,7 +16,8 @@ import { listTags, visibleRepository } from '../src/artifacts/list';
 import { listRepositories } from '../src/artifacts/list';
 import { findRepository, tagsOfDigest } from '../src/artifacts/state';
 import { listAudit } from '../src/audit/list';
-import { recordAudit } from '../src/audit/record';
+import { startReconcile } from '../src/artifacts/reconcile';
+import { checkHealth } from '../src/health';
 import { AppError, badRequest, fail, forbidden, notFound, unauthorized } from '../src/errors';
 import { REGISTRY_DIGEST_RE, TAG_RE } from '../src/events/envelope';
 import { actorOf, clientIp, type AppContext, type AppEnv } from '../src/http/env';
@@ -895,20 +895,14 @@ export function uiRoutes(): Hono<AppEnv> {
   // ---- system (system admins) ----
   ui.get('/system', async (c) => {
     adminUser(c);
-    const { db, registryHealth, directory, reconciler, config, clock } = c.var.deps;
+    const { reconciler, config, clock } = c.var.deps;
     const v = view(c);
-    let database: 'ok' | 'error' = 'ok';
-    try {
-      db.get(sql`select 1`);
-    } catch {
-      database = 'error';
-    }
-    const [registryUp, ldapUp] = await Promise.all([registryHealth().catch(() => false), directory.ping().catch(() => false)]);
+    const { database, registry, ldap } = await checkHealth(c.var.deps);
     return render(
       c,
       <SystemPage
         v={v}
-        health={{ database, registry: registryUp ? 'ok' : 'unreachable', ldap: !directory.enabled ? 'disabled' : ldapUp ? 'ok' : 'degraded' }}
+        health={{ database, registry, ldap }}
         facts={{ publicUrl: config.publicUrl, registryUrl: config.registry.url, registryHost: pullHost(c), defaultProject: config.defaultProject.name }}
         reconcile={{ running: reconciler.running, last: reconciler.last }}
         now={new Date(clock.now()).toISOString()}
@@ -919,10 +913,7 @@ export function uiRoutes(): Hono<AppEnv> {
 
   ui.post('/system/reconcile', (c) => {
     adminUser(c);
-    const { reconciler, db, log } = c.var.deps;
-    const actor = actorOf(c);
-    recordAudit(db, { username: actor.username, action: 'reconcile', resourceType: 'system', resource: 'tag-state', sourceIp: actor.ip });
-    reconciler.run().catch((err: Error) => log.warn({ err: err.message }, 'reconcile failed'));
+    startReconcile(c.var.deps, actorOf(c));
     return c.redirect('/system?done=reconcileStarted', 303);
   });
 
