@@ -6,11 +6,13 @@ import { getCookie, setCookie } from 'hono/cookie';
 import { html } from 'hono/html';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { z } from 'zod';
 import { listGroupRoles, removeGroupRole, setGroupRole } from '../src/access/groups';
 import { createRobot, deleteRobot, listRobots, updateRobot } from '../src/access/robots';
 import { assertDeletable, createProjectReportingLeftovers, deleteProject, listMembers, listProjects, removeMember, repositoryCount, seesMembers, setMember, updateProject, visibleProject } from '../src/access/projects';
 import { repositoryActions } from '../src/access/resolve';
-import { isValidRepositoryName, REPOSITORY_ACTIONS, ROLES, type RepositoryAction, type Role } from '../src/access/roles';
+import { isValidRepositoryName, REPOSITORY_ACTIONS, type RepositoryAction, type Role } from '../src/access/roles';
+import { CreateRobotSchema, RoleInputSchema } from '../src/access/schemas';
 import { deleteImage, deleteRepository, deleteTag, taggedParents, type DeleteDeps } from '../src/artifacts/delete';
 import { listTags, visibleRepository } from '../src/artifacts/list';
 import { listRepositories } from '../src/artifacts/list';
@@ -18,7 +20,7 @@ import { findRepository, tagsOfDigest } from '../src/artifacts/state';
 import { listAudit } from '../src/audit/list';
 import { startReconcile } from '../src/artifacts/reconcile';
 import { checkHealth } from '../src/health';
-import { AppError, badRequest, fail, forbidden, notFound, unauthorized } from '../src/errors';
+import { AppError, badRequest, fail, forbidden, invalidRequest, notFound, unauthorized } from '../src/errors';
 import { REGISTRY_DIGEST_RE, TAG_RE } from '../src/events/envelope';
 import { actorOf, clientIp, type AppContext, type AppEnv } from '../src/http/env';
 import { limitBody } from '../src/http/limits';
@@ -27,7 +29,8 @@ import { authenticatePassword, userPrincipal } from '../src/identity/authenticat
 import { anonymous, type Principal } from '../src/identity/principal';
 import { createSession, deleteSession } from '../src/identity/sessions';
 import { createPersonalToken, deletePersonalToken, listPersonalTokens } from '../src/identity/tokens';
-import { changePassword, createUser, deleteUser, getUser, listUsers, updateUser } from '../src/identity/users';
+import { CreatePersonalTokenSchema, CreateUserSchema, EXPIRY_DAYS } from '../src/identity/schemas';
+import { assertPasswordPolicy, assertUsername, changePassword, createUser, deleteUser, getUser, listUsers, updateUser } from '../src/identity/users';
 import { RegistryError } from '../src/registry/client';
 import { isStorageFailure, storageFull } from '../src/db/storage';
 import { chooseLocale, i18n, isLocale, LANG_COOKIE, type MessageKey } from './i18n';
@@ -159,12 +162,27 @@ const field = (form: Form, name: string) => {
   return typeof v === 'string' ? v : '';
 };
 
-/** The `role` field of a member or group form; 400 for anything but a known role. */
-function formRole(form: Form): Role {
-  const role = field(form, 'role');
-  if (!(ROLES as readonly string[]).includes(role)) throw badRequest('form.unknownRole');
-  return role as Role;
+/** What a form's refused field says, by field name; the domain's own check may throw the error itself. */
+type FieldProblems = Partial<Record<string, () => AppError | void>>;
+
+/** Form fields checked with the domain's input schema, the one the API uses; a refused field becomes its localized error. */
+function formInput<S extends z.ZodType>(schema: S, input: Record<string, unknown>, problems: FieldProblems): z.output<S> {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const name = String(issue.path[0] ?? '');
+  throw problems[name]?.() ?? invalidRequest(`${name}: ${issue.message}`);
 }
+
+/** The `expiresInDays` field of a token or robot form: empty means no expiry. */
+const expiryField = (form: Form) => {
+  const days = field(form, 'expiresInDays').trim();
+  return days ? { expiresInDays: Number(days) } : {};
+};
+const badExpiry = () => badRequest('form.badExpiry', EXPIRY_DAYS);
+
+/** The `role` field of a member or group form; 400 for anything but a known role. */
+const formRole = (form: Form): Role => formInput(RoleInputSchema, { role: field(form, 'role') }, { role: () => badRequest('form.unknownRole') }).role;
 
 function noticeOf(c: AppContext, v: View): string | null {
   const done = c.req.query('done') ?? '';
@@ -528,13 +546,14 @@ export function uiRoutes(): Hono<AppEnv> {
     const form = await formOf(c);
     const wanted = (Array.isArray(form.permissions) ? form.permissions : [form.permissions]).filter((p): p is string => typeof p === 'string');
     const permissions = REPOSITORY_ACTIONS.filter((a) => wanted.includes(a)) as RepositoryAction[];
-    const days = field(form, 'expiresInDays').trim();
     try {
-      const expiresInDays = days ? Number(days) : undefined;
-      if (expiresInDays !== undefined && (!Number.isInteger(expiresInDays) || expiresInDays < 1 || expiresInDays > 3650))
-        throw badRequest('form.badExpiry', { min: 1, max: 3650 });
+      const input = formInput(CreateRobotSchema, { name: field(form, 'name').trim(), permissions, ...expiryField(form) }, {
+        name: () => badRequest('robot.badName'),
+        permissions: () => badRequest('robot.noPermissions'),
+        expiresInDays: badExpiry,
+      });
       const { db, clock } = c.var.deps;
-      const created = createRobot(db, clock, principal, name, { name: field(form, 'name').trim(), permissions, ...(expiresInDays ? { expiresInDays } : {}) }, actorOf(c));
+      const created = createRobot(db, clock, principal, name, input, actorOf(c));
       // The secret is in this response only.
       return projectPage(c, name, { createdRobot: { name: created.name, secret: created.secret } });
     } catch (err) {
@@ -735,9 +754,14 @@ export function uiRoutes(): Hono<AppEnv> {
     adminUser(c);
     const form = await formOf(c);
     const draft = { username: field(form, 'username').trim(), email: field(form, 'email').trim(), admin: field(form, 'admin') === 'true' };
+    const password = field(form, 'password');
     try {
-      if (draft.email && !/^[^\s@]+@[^\s@]+$/.test(draft.email)) throw badRequest('form.badEmail');
-      await createUser(c.var.deps.db, { username: draft.username, password: field(form, 'password'), email: draft.email || null, admin: draft.admin }, actorOf(c));
+      const input = formInput(CreateUserSchema, { username: draft.username, password, email: draft.email || undefined, admin: draft.admin }, {
+        username: () => assertUsername(draft.username),
+        password: () => assertPasswordPolicy(password),
+        email: () => badRequest('form.badEmail'),
+      });
+      await createUser(c.var.deps.db, { ...input, email: input.email ?? null }, actorOf(c));
     } catch (err) {
       return usersPage(c, { error: errorText(view(c), err), draft, status: statusOf(err) });
     }
@@ -745,7 +769,7 @@ export function uiRoutes(): Hono<AppEnv> {
   });
 
   ui.post('/users/:username', async (c) => {
-    adminUser(c);
+    const principal = adminUser(c);
     const username = c.req.param('username');
     const form = await formOf(c);
     const input: { admin?: boolean; disabled?: boolean } = {};
@@ -753,8 +777,7 @@ export function uiRoutes(): Hono<AppEnv> {
     if (field(form, 'disabled')) input.disabled = field(form, 'disabled') === 'true';
     if (input.admin === undefined && input.disabled === undefined) throw badRequest('form.nothingToChange');
     try {
-      const user = updateUser(c.var.deps.db, username, input, actorOf(c));
-      c.var.deps.credentialCache.dropUser(user.id);
+      updateUser(c.var.deps, username, input, { ...actorOf(c), admin: principal.admin });
     } catch (err) {
       if (err instanceof AppError && err.status === 404) throw err;
       return usersPage(c, { error: errorText(view(c), err), status: statusOf(err) });
@@ -767,8 +790,7 @@ export function uiRoutes(): Hono<AppEnv> {
     const username = c.req.param('username');
     const form = await formOf(c);
     try {
-      const user = await changePassword(c.var.deps, username, { newPassword: field(form, 'newPassword') }, { ...actorOf(c), admin: principal.admin, via: principal.via });
-      c.var.deps.credentialCache.dropUser(user.id);
+      await changePassword(c.var.deps, username, { newPassword: field(form, 'newPassword') }, { ...actorOf(c), admin: principal.admin, via: principal.via });
     } catch (err) {
       if (err instanceof AppError && err.status === 404) throw err;
       return usersPage(c, { error: errorText(view(c), err), status: statusOf(err) });
@@ -804,11 +826,8 @@ export function uiRoutes(): Hono<AppEnv> {
   ui.post('/users/:username/delete', async (c) => {
     adminUser(c);
     const username = c.req.param('username');
-    const { db, credentialCache } = c.var.deps;
     try {
-      const user = getUser(db, username);
-      deleteUser(db, username, actorOf(c));
-      credentialCache.dropUser(user.id);
+      deleteUser(c.var.deps, username, actorOf(c));
     } catch (err) {
       if (err instanceof AppError && err.status === 404) throw err;
       return usersPage(c, { error: errorText(view(c), err), status: statusOf(err) });
@@ -845,14 +864,13 @@ export function uiRoutes(): Hono<AppEnv> {
   ui.post('/account/tokens', async (c) => {
     const principal = signedInUser(c);
     const form = await formOf(c);
-    const name = field(form, 'name').trim();
-    const days = field(form, 'expiresInDays').trim();
     try {
-      const expiresInDays = days ? Number(days) : undefined;
-      if (expiresInDays !== undefined && (!Number.isInteger(expiresInDays) || expiresInDays < 1 || expiresInDays > 3650))
-        throw badRequest('form.badExpiry', { min: 1, max: 3650 });
+      const input = formInput(CreatePersonalTokenSchema, { name: field(form, 'name').trim(), ...expiryField(form) }, {
+        name: () => badRequest('token.badName'),
+        expiresInDays: badExpiry,
+      });
       const { db, clock } = c.var.deps;
-      const created = createPersonalToken(db, clock, principal, principal.username, { name, ...(expiresInDays ? { expiresInDays } : {}) }, actorOf(c));
+      const created = createPersonalToken(db, clock, principal, principal.username, input, actorOf(c));
       // The secret is in this response only: it is not stored and never shown again.
       return accountPage(c, { created: { name: created.name, secret: created.secret } });
     } catch (err) {
@@ -883,7 +901,6 @@ export function uiRoutes(): Hono<AppEnv> {
     } catch (err) {
       return accountPage(c, { error: errorText(v, err), status: statusOf(err) });
     }
-    c.var.deps.credentialCache.dropUser(user.id);
     // Changing the password ends every session of the user, this one too: start a fresh one.
     const old = getCookie(c, SESSION_COOKIE);
     if (old) deleteSession(c.var.deps, old);
