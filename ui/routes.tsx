@@ -9,7 +9,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
 import { listGroupRoles, removeGroupRole, setGroupRole } from '../src/access/groups';
 import { createRobot, deleteRobot, listRobots, updateRobot } from '../src/access/robots';
-import { assertDeletable, createProjectReportingLeftovers, deleteProject, listMembers, listProjects, removeMember, repositoryCount, seesMembers, setMember, updateProject, visibleProject } from '../src/access/projects';
+import { assertDeletable, createProjectReportingLeftovers, deleteProject, listMembers, listProjects, lockedProjectAdmin, removeMember, repositoryCount, seesMembers, setMember, updateProject, visibleProject } from '../src/access/projects';
 import { repositoryActions } from '../src/access/resolve';
 import { isValidRepositoryName, REPOSITORY_ACTIONS, type RepositoryAction, type Role } from '../src/access/roles';
 import { CreateRobotSchema, RoleInputSchema } from '../src/access/schemas';
@@ -417,6 +417,7 @@ export function uiRoutes(): Hono<AppEnv> {
         page={page}
         pageSize={UI_PAGE_SIZE}
         members={seesMembers(principal, access) ? listMembers(db, principal, name) : null}
+        lockedMember={seesMembers(principal, access) ? (lockedProjectAdmin(db, principal, access.project.id)?.username ?? null) : null}
         groups={config.ldap.url && seesMembers(principal, access) ? listGroupRoles(db, principal, name) : []}
         ldap={!!config.ldap.url}
         registryHost={pullHost(c)}

@@ -24,6 +24,8 @@ export interface ProjectProps {
   pageSize: number;
   /** Null when the visitor may not see who belongs to the project (anonymous, non-members of a public project). */
   members: { username: string; role: string }[] | null;
+  /** The member whose role the visitor may not change or remove (the project's last projectAdmin), as the service decides. */
+  lockedMember: string | null;
   groups: { group: string; role: string }[];
   /** Whether a directory is configured: directory groups can then be given roles. */
   ldap: boolean;
@@ -110,10 +112,8 @@ const RoleSelect: FC<{ v: View; selected?: string; id?: string }> = ({ v, select
 );
 
 export const ProjectPage: FC<ProjectProps> = (props) => {
-  const { v, project, role, canManage, repositories, repositoryTotal, deletable, page, pageSize, members, groups, ldap, registryHost, robots, createdRobot, error, notice, warning } = props;
-  // The server refuses to take the role from the last projectAdmin (unless a system admin asks): no controls for it.
-  const directAdmins = (members ?? []).filter((m) => m.role === 'projectAdmin');
-  const soleAdmin = !v.principal.admin && directAdmins.length === 1 && !groups.some((g) => g.role === 'projectAdmin') ? directAdmins[0]!.username : null;
+  const { v, project, role, canManage, repositories, repositoryTotal, deletable, page, pageSize, members, lockedMember, groups, ldap, registryHost, robots, createdRobot, error, notice, warning } =
+    props;
   const { t } = v.i18n;
   const base = `/projects/${encodeURIComponent(project.name)}`;
   return (
@@ -197,7 +197,7 @@ export const ProjectPage: FC<ProjectProps> = (props) => {
                     name={m.username}
                     role={m.role}
                     idPrefix="role"
-                    locked={soleAdmin === m.username}
+                    locked={lockedMember === m.username}
                   />
                 ))}
               </tbody>
