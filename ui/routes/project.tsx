@@ -78,13 +78,14 @@ export function projectPages(): Hono<AppEnv> {
   });
 
   /** Runs a project form's action; on refusal shows the project page again with the reason. */
-  const projectAction = (path: string, action: (c: AppContext, name: string, form: Form) => void, done: string) =>
+  const projectAction = (path: string, action: (c: AppContext, name: string, form: Form) => unknown, done: string) =>
     ui.post(path, async (c) => {
       signedInUser(c);
       const name = c.req.param('name')!;
       const form = await formOf(c);
       try {
-        action(c, name, form);
+        // Awaited whatever it returns: a service that answers with a promise must not have its refusal dropped.
+        await action(c, name, form);
       } catch (err) {
         if (projectGone(err)) throw err;
         return projectPage(c, name, { error: errorText(view(c), err), status: statusOf(err) });
