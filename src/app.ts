@@ -1,8 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { limitBody } from './http/limits';
-import { HTTPException } from 'hono/http-exception';
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { authenticate, basicPrincipal } from './api/common';
 import { projectRoutes } from './api/projects';
 import { systemRoutes } from './api/system';
@@ -11,35 +9,20 @@ import { repositoryRoutes } from './api/repositories';
 import { auditRoutes } from './api/audit';
 import { sessionRoutes } from './api/session';
 import type { Deps } from './deps';
-import { AppError, fail, forbidden, unauthorized } from './errors';
+import { AppError, forbidden, unauthorized } from './errors';
 import { bearerMatches } from './http/bearer';
-import { RegistryError } from './registry/client';
-import { isStorageFailure, storageFull } from './db/storage';
+import { sameOriginWrites } from './http/csrf';
+import { answerError } from './http/error-answer';
 import type { AppContext, AppEnv } from './http/env';
 import { tokenRoutes } from './token/routes';
 import { notificationRoutes } from './events/routes';
-import { uiRoutes } from '../ui/routes';
+import { uiRoutes } from '../ui/routes/index';
 
 const errorBody = (code: string, message: string) => ({ error: { code, message } });
 
 function onError(err: Error, c: AppContext) {
-  if (isStorageFailure(err)) {
-    c.var.deps?.storageAlarm.report(err, c.req.path);
-    const full = storageFull();
-    return c.json(errorBody(full.code, full.message), full.status, full.headers);
-  }
-  if (err instanceof AppError) return c.json(errorBody(err.code, err.message), err.status, err.headers);
-  if (err instanceof RegistryError) {
-    c.var.deps?.log.warn({ err: err.message, path: c.req.path }, 'registry call failed');
-    return c.json(errorBody('registry_unavailable', 'the registry did not answer as expected; try again later'), 503);
-  }
-  if (err instanceof HTTPException) {
-    const status = err.status as ContentfulStatusCode;
-    const code = status === 413 ? 'payload_too_large' : status < 500 ? 'invalid_request' : 'internal';
-    return c.json(errorBody(code, err.message || 'invalid request'), status);
-  }
-  c.var.deps?.log.error({ err: { message: err.message, stack: err.stack }, path: c.req.path }, 'unhandled error');
-  return c.json(errorBody('internal', 'internal error'), 500);
+  const answer = answerError(err, c);
+  return c.json(errorBody(answer.code, answer.message), answer.status, answer.headers);
 }
 
 /** Validation failures of any /api/v1 route: 400 with the first problem, named by its field. */
@@ -50,29 +33,6 @@ const validationHook = (result: { success: boolean; error?: unknown }, c: AppCon
   const where = first?.path.length ? `${first.path.map(String).join('.')}: ` : '';
   const message = first?.code === 'unrecognized_keys' ? `unknown field ${first.keys?.join(', ')}` : first?.message;
   return c.json(errorBody('invalid_request', `${where}${message ?? 'invalid input'}`), 400);
-};
-
-/**
- * A browser that has cached Basic credentials for Wharf sends them along with a form another site
- * posts here. Session callers need a CSRF token anyway; for everyone else a state-changing request
- * that a browser marks as coming from another site (Sec-Fetch-Site, else an Origin that is not
- * this host) is refused before any credential is looked at. Scripts send neither header.
- */
-const sameOriginWrites: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const method = c.req.method;
-  if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return next();
-  const site = c.req.header('sec-fetch-site');
-  const origin = c.req.header('origin');
-  let foreign = site === 'cross-site' || site === 'same-site';
-  if (!site && origin) {
-    try {
-      foreign = origin === 'null' || new URL(origin).host !== c.req.header('host');
-    } catch {
-      foreign = true;
-    }
-  }
-  if (foreign) throw fail(403, 'csrf', 'csrf');
-  return next();
 };
 
 export function createApi() {

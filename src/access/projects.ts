@@ -268,24 +268,34 @@ export function listMembers(db: Tx, principal: Principal, name: string) {
 }
 
 /**
- * Refuses to take the projectAdmin role from the last user who has it (directly or through a
- * directory group): the project would be left with nobody to manage it but the system admins,
- * and a projectAdmin removing themselves would lose a private project at once. System admins may.
+ * The one user whose projectAdmin role the caller may not take away (demote or remove), or null:
+ * the last user who has it, when no directory group has it either. The project would be left with
+ * nobody to manage it but the system admins, and a projectAdmin removing themselves would lose a
+ * private project at once. System admins may.
  */
-function keepAnAdmin(tx: Tx, principal: Principal, projectId: number, projectName: string, userId: number): void {
-  if (principal.admin) return;
+export function lockedProjectAdmin(tx: Tx, principal: Principal, projectId: number): { userId: number; username: string } | null {
+  if (principal.admin) return null;
   const admins = tx
-    .select({ userId: members.userId })
+    .select({ userId: members.userId, username: users.username })
     .from(members)
+    .innerJoin(users, eq(users.id, members.userId))
     .where(and(eq(members.projectId, projectId), eq(members.role, 'projectAdmin')))
     .all();
-  if (!admins.some((a) => a.userId === userId) || admins.length > 1) return;
+  if (admins.length !== 1) return null;
   const groupAdmins = tx
     .select({ n: count() })
     .from(groupMembers)
     .where(and(eq(groupMembers.projectId, projectId), eq(groupMembers.role, 'projectAdmin')))
     .get()!.n;
-  if (groupAdmins === 0) throw conflict('member.lastAdmin', { project: projectName });
+  return groupAdmins === 0 ? admins[0]! : null;
+}
+
+/** Whether the caller may change this member's role or remove them (see lockedProjectAdmin). */
+export const canChangeRole = (tx: Tx, principal: Principal, projectId: number, userId: number): boolean =>
+  lockedProjectAdmin(tx, principal, projectId)?.userId !== userId;
+
+function keepAnAdmin(tx: Tx, principal: Principal, projectId: number, projectName: string, userId: number): void {
+  if (!canChangeRole(tx, principal, projectId, userId)) throw conflict('member.lastAdmin', { project: projectName });
 }
 
 export function setMember(db: Db, principal: Principal, name: string, username: string, role: Role, actor: Actor) {

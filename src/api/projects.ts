@@ -12,13 +12,14 @@ import {
   updateProject,
   visibleProject,
 } from '../access/projects';
-import { REPOSITORY_ACTIONS, ROLES } from '../access/roles';
+import { REPOSITORY_ACTIONS } from '../access/roles';
+import { CreateProjectSchema, CreateRobotSchema, RoleInputSchema, RoleSchema, UpdateProjectSchema, UpdateRobotSchema } from '../access/schemas';
 import { createRobot, deleteRobot, listRobots, updateRobot } from '../access/robots';
 import { listGroupRoles, removeGroupRole, setGroupRole } from '../access/groups';
 import { actorOf, type AppEnv } from '../http/env';
 import { authRequired, json, jsonBody, listOf, PageQuery, pick, requireUser, security } from './common';
 
-const Role = z.enum(ROLES);
+const Role = RoleSchema;
 
 export const ProjectSchema = z
   .object({
@@ -73,7 +74,7 @@ export function projectRoutes() {
       tags,
       summary: 'Create a project; the creator becomes its projectAdmin',
       security: authRequired,
-      request: { body: jsonBody(z.object({ name: z.string().max(300), public: z.boolean().optional() }).strict()) },
+      request: { body: jsonBody(CreateProjectSchema) },
       responses: { 201: json(ProjectCreatedSchema, 'Created'), ...pick(400, 401, 403, 409) },
     }),
     async (c) => {
@@ -128,7 +129,7 @@ export function projectRoutes() {
       tags,
       summary: 'Change project settings (projectAdmin)',
       security: authRequired,
-      request: { params: ProjectParam, body: jsonBody(z.object({ public: z.boolean().optional() }).strict()) },
+      request: { params: ProjectParam, body: jsonBody(UpdateProjectSchema) },
       responses: { 200: json(ProjectSchema), ...pick(400, 401, 403, 404) },
     }),
     (c) => {
@@ -182,7 +183,7 @@ export function projectRoutes() {
       tags,
       summary: 'Add a member or change their role (projectAdmin)',
       security: authRequired,
-      request: { params: MemberParam, body: jsonBody(z.object({ role: Role }).strict()) },
+      request: { params: MemberParam, body: jsonBody(RoleInputSchema) },
       responses: { 200: json(MemberSchema), ...pick(400, 401, 403, 404) },
     }),
     (c) => {
@@ -234,7 +235,7 @@ export function projectRoutes() {
       tags: ['groups'],
       summary: "Give a directory group a role in the project (projectAdmin); its members' effective role is their highest",
       security: authRequired,
-      request: { params: GroupParam, body: jsonBody(z.object({ role: Role }).strict()) },
+      request: { params: GroupParam, body: jsonBody(RoleInputSchema) },
       responses: { 200: json(GroupSchema), ...pick(400, 401, 403, 404) },
     }),
     (c) => {
@@ -271,15 +272,7 @@ export function projectRoutes() {
       security: authRequired,
       request: {
         params: ProjectParam,
-        body: jsonBody(
-          z
-            .object({
-              name: z.string().max(64),
-              permissions: z.array(z.enum(REPOSITORY_ACTIONS)).min(1).max(3),
-              expiresInDays: z.number().int().min(1).max(3650).optional(),
-            })
-            .strict(),
-        ),
+        body: jsonBody(CreateRobotSchema),
       },
       responses: { 201: json(RobotCreatedSchema, 'Created'), ...pick(400, 401, 403, 404, 409) },
     }),
@@ -310,7 +303,7 @@ export function projectRoutes() {
       tags: ['robots'],
       summary: 'Disable or enable a robot account (projectAdmin)',
       security: authRequired,
-      request: { params: RobotParam, body: jsonBody(z.object({ disabled: z.boolean().optional() }).strict()) },
+      request: { params: RobotParam, body: jsonBody(UpdateRobotSchema) },
       responses: { 200: json(RobotSchema), ...pick(400, 401, 403, 404) },
     }),
     (c) => {

@@ -1,9 +1,8 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { sql } from 'drizzle-orm';
-import type { AppEnv } from '../http/env';
+import { startReconcile } from '../artifacts/reconcile';
+import { checkHealth } from '../health';
+import { actorOf, type AppEnv } from '../http/env';
 import { authRequired, json, pick, requireAdmin, requireUser } from './common';
-import { recordAudit } from '../audit/record';
-import { actorOf } from '../http/env';
 
 const HealthSchema = z
   .object({
@@ -29,19 +28,8 @@ export function systemRoutes() {
       responses: { 200: json(HealthSchema, 'Healthy'), 503: json(HealthSchema, 'Unhealthy') },
     }),
     async (c) => {
-      const { db, registryHealth, directory } = c.var.deps;
-      let database: 'ok' | 'error' = 'ok';
-      try {
-        db.get(sql`select 1`);
-      } catch {
-        database = 'error';
-      }
-      const [registryUp, ldapUp] = await Promise.all([registryHealth(), directory.ping()]);
-      const registry = registryUp ? 'ok' : 'unreachable';
-      const ldap = !directory.enabled ? 'disabled' : ldapUp ? 'ok' : 'degraded';
-      const healthy = database === 'ok' && registry === 'ok';
-      const status = !healthy ? 'unhealthy' : ldap === 'degraded' ? 'degraded' : 'healthy';
-      return c.json({ status, database, registry, ldap } as const, healthy ? 200 : 503);
+      const health = await checkHealth(c.var.deps);
+      return c.json(health, health.status === 'unhealthy' ? 503 : 200);
     },
   );
 
@@ -71,10 +59,7 @@ export function systemRoutes() {
     }),
     (c) => {
       requireAdmin(c);
-      const { reconciler, db, log } = c.var.deps;
-      const actor = actorOf(c);
-      recordAudit(db, { username: actor.username, action: 'reconcile', resourceType: 'system', resource: 'tag-state', sourceIp: actor.ip });
-      reconciler.run().catch((err: Error) => log.warn({ err: err.message }, 'reconcile failed'));
+      startReconcile(c.var.deps, actorOf(c));
       return c.json({ status: 'started' as const }, 202);
     },
   );

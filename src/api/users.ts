@@ -1,8 +1,8 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { forbidden } from '../errors';
 import { actorOf, type AppEnv } from '../http/env';
 import { MAX_USERNAME_LENGTH } from '../identity/names';
-import { changePassword, createUser, deleteUser, getUser, listUsers, updateUser, userView } from '../identity/users';
+import { ChangePasswordSchema, CreatePersonalTokenSchema, CreateUserSchema, UpdateUserSchema } from '../identity/schemas';
+import { changePassword, createUser, deleteUser, listUsers, updateUser, userView, viewableUser } from '../identity/users';
 import { createPersonalToken, deletePersonalToken, listPersonalTokens } from '../identity/tokens';
 import { authRequired, json, jsonBody, listOf, PageQuery, pick, requireAdmin, requireUser } from './common';
 
@@ -20,8 +20,6 @@ export const UserSchema = z
   .openapi('User');
 
 const Username = z.object({ username: z.string().min(1).max(MAX_USERNAME_LENGTH).openapi({ example: 'alice' }) });
-const Email = z.string().email().max(254);
-const Password = z.string().min(1).max(256);
 
 const tags = ['users'];
 
@@ -36,9 +34,7 @@ export function userRoutes() {
       summary: 'Create a user (system admins)',
       security: authRequired,
       request: {
-        body: jsonBody(
-          z.object({ username: z.string().max(MAX_USERNAME_LENGTH), password: Password, email: Email.optional(), admin: z.boolean().optional() }).strict(),
-        ),
+        body: jsonBody(CreateUserSchema),
       },
       responses: { 201: json(UserSchema, 'Created'), ...pick(400, 401, 403, 409) },
     }),
@@ -79,9 +75,7 @@ export function userRoutes() {
     }),
     (c) => {
       const me = requireUser(c);
-      const { username } = c.req.valid('param');
-      if (!me.admin && me.username !== username) throw forbidden();
-      return c.json(userView(getUser(c.var.deps.db, username)), 200);
+      return c.json(userView(viewableUser(c.var.deps.db, me, c.req.valid('param').username)), 200);
     },
   );
 
@@ -94,17 +88,13 @@ export function userRoutes() {
       security: authRequired,
       request: {
         params: Username,
-        body: jsonBody(z.object({ email: Email.nullable().optional(), admin: z.boolean().optional(), disabled: z.boolean().optional() }).strict()),
+        body: jsonBody(UpdateUserSchema),
       },
       responses: { 200: json(UserSchema), ...pick(400, 401, 403, 404, 409) },
     }),
     (c) => {
       const me = requireUser(c);
-      const { username } = c.req.valid('param');
-      const body = c.req.valid('json');
-      if (!me.admin && (me.username !== username || body.admin !== undefined || body.disabled !== undefined)) throw forbidden();
-      const user = updateUser(c.var.deps.db, username, body, actorOf(c));
-      c.var.deps.credentialCache.dropUser(user.id);
+      const user = updateUser(c.var.deps, c.req.valid('param').username, c.req.valid('json'), { ...actorOf(c), admin: me.admin });
       return c.json(userView(user), 200);
     },
   );
@@ -121,10 +111,7 @@ export function userRoutes() {
     }),
     (c) => {
       requireAdmin(c);
-      const { username } = c.req.valid('param');
-      const user = getUser(c.var.deps.db, username);
-      deleteUser(c.var.deps.db, username, actorOf(c));
-      c.var.deps.credentialCache.dropUser(user.id);
+      deleteUser(c.var.deps, c.req.valid('param').username, actorOf(c));
       return c.body(null, 204);
     },
   );
@@ -138,15 +125,14 @@ export function userRoutes() {
       security: authRequired,
       request: {
         params: Username,
-        body: jsonBody(z.object({ oldPassword: Password.optional(), newPassword: Password }).strict()),
+        body: jsonBody(ChangePasswordSchema),
       },
       responses: { 204: { description: 'Changed' }, ...pick(400, 401, 403, 404, 409, 429) },
     }),
     async (c) => {
       const me = requireUser(c);
       const { username } = c.req.valid('param');
-      const user = await changePassword(c.var.deps, username, c.req.valid('json'), { ...actorOf(c), admin: me.admin, via: me.via });
-      c.var.deps.credentialCache.dropUser(user.id);
+      await changePassword(c.var.deps, username, c.req.valid('json'), { ...actorOf(c), admin: me.admin, via: me.via });
       return c.body(null, 204);
     },
   );
@@ -164,7 +150,7 @@ export function userRoutes() {
       security: authRequired,
       request: {
         params: Username,
-        body: jsonBody(z.object({ name: z.string().max(64), expiresInDays: z.number().int().min(1).max(3650).optional() }).strict()),
+        body: jsonBody(CreatePersonalTokenSchema),
       },
       responses: { 201: json(TokenSchema.extend({ secret: z.string() }).openapi('PersonalTokenCreated'), 'Created'), ...pick(400, 401, 403, 404, 409) },
     }),

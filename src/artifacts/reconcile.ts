@@ -4,6 +4,8 @@ import { manifests, repositories, tags } from '../db/schema';
 import type { Log } from '../log';
 import { isValidRepositoryName } from '../access/roles';
 import type { ManifestHead, RegistryClient } from '../registry/client';
+import { recordAudit } from '../audit/record';
+import type { Actor } from '../identity/principal';
 import { changeMark } from './changes';
 import { dropRepositoryIfEmpty, ensureRepository, findRepository, removeManifest, removeTag, upsertManifest, upsertTag } from './state';
 
@@ -202,4 +204,10 @@ export class Reconciler {
       });
     return this.current;
   }
+}
+
+/** A reconcile someone asked for (API or page): audited at once, run in the background. */
+export function startReconcile(deps: { db: Db; reconciler: Reconciler; log: Log }, actor: Actor): void {
+  recordAudit(deps.db, { username: actor.username, action: 'reconcile', resourceType: 'system', resource: 'tag-state', sourceIp: actor.ip });
+  deps.reconciler.run().catch((err: Error) => deps.log.warn({ err: err.message }, 'reconcile failed'));
 }

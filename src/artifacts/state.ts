@@ -3,6 +3,7 @@ import type { Tx } from '../db/open';
 import { manifests, repositories, tags } from '../db/schema';
 import { ensureProject } from '../access/projects';
 import { projectOf } from '../access/roles';
+import { SYSTEM_ACTOR } from '../identity/principal';
 
 /**
  * Wharf's own tag state: repositories, manifests and tags as the registry's events and reconcile
@@ -13,13 +14,11 @@ export type Repository = typeof repositories.$inferSelect;
 export type ManifestRow = typeof manifests.$inferSelect;
 export type TagRow = typeof tags.$inferSelect;
 
-const system = { username: 'system' };
-
 export const findRepository = (tx: Tx, name: string): Repository | undefined =>
   tx.select().from(repositories).where(eq(repositories.name, name)).get();
 
 /** The repository row, created with its project (private, no members; made by `creator`) when missing. */
-export function ensureRepository(tx: Tx, name: string, defaultProject: string, creator: { username: string } = system): Repository {
+export function ensureRepository(tx: Tx, name: string, defaultProject: string, creator: { username: string } = SYSTEM_ACTOR): Repository {
   const existing = findRepository(tx, name);
   if (existing) return existing;
   const project = ensureProject(tx, projectOf(name, defaultProject), false, creator);

@@ -1,4 +1,5 @@
 import { randomSecret } from '../identity/passwords';
+import { EmailSchema } from '../identity/schemas';
 import { assertPasswordPolicy, assertUsername, changePassword, createUser, getUser, listUsers, updateUser, userView } from '../identity/users';
 import { CLI_ACTOR, CLI_ADMIN, initialiseIfEmpty, withInstance, type Output } from './context';
 import { UsageError } from './errors';
@@ -40,7 +41,7 @@ async function create(args: string[], io: Output): Promise<void> {
     'password-stdin': { type: 'boolean', default: false },
   });
   const username = oneName(positionals, usage);
-  if (values.email !== undefined && !/^[^\s@]+@[^\s@]+$/.test(values.email)) throw new UsageError(`--email: "${values.email}" is not an e-mail address`);
+  if (values.email !== undefined && !EmailSchema.safeParse(values.email).success) throw new UsageError(`--email: "${values.email}" is not an e-mail address`);
   assertUsername(username);
   const given = values['password-stdin'] ? await readPasswordFromStdin() : undefined;
   const password = given ?? randomSecret(18);
@@ -80,7 +81,7 @@ async function setDisabled(sub: 'disable' | 'enable', args: string[], io: Output
       io.out(`user ${username} is already ${disabled ? 'disabled' : 'enabled'}`);
       return;
     }
-    updateUser(deps.db, username, { disabled }, CLI_ACTOR);
+    updateUser(deps, username, { disabled }, CLI_ADMIN);
     io.out(disabled ? `disabled user ${username} (no more logins; refresh tokens issued before are revoked)` : `enabled user ${username}`);
   });
 }

@@ -7,8 +7,7 @@ import { users } from '../db/schema';
 import { ensureProject } from '../access/projects';
 import { createUser, RESERVED_USERNAMES } from './users';
 import { randomSecret } from './passwords';
-
-const system = { username: 'system' };
+import { SYSTEM_ACTOR } from './principal';
 
 /**
  * First start: the `admin` user (password from WHARF_ADMIN_PASSWORD, else a random one announced
@@ -21,11 +20,11 @@ export async function bootstrapInstance(deps: Pick<Deps, 'db' | 'config' | 'log'
   if (existing === 0) {
     const given = config.admin.password;
     const password = given || randomSecret(18);
-    await createUser(db, { username: 'admin', password, admin: true }, system);
+    await createUser(db, { username: 'admin', password, admin: true }, SYSTEM_ACTOR);
     if (given) log.info('created user admin with the password from WHARF_ADMIN_PASSWORD');
     else announce(`Wharf: created user "admin" with password ${password} (shown once; change it with PUT /api/v1/users/admin/password)`);
   }
-  db.transaction((tx) => ensureProject(tx, config.defaultProject.name, config.defaultProject.public, system));
+  db.transaction((tx) => ensureProject(tx, config.defaultProject.name, config.defaultProject.public, SYSTEM_ACTOR));
   // Accounts made before these names were reserved keep working, but the audit log cannot tell
   // their rows from those of anonymous callers or of Wharf itself.
   const reserved = db

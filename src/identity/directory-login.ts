@@ -8,6 +8,7 @@ import type { Log } from '../log';
 import type { Directory, DirectoryUser } from './ldap';
 import { canonicalName, isValidUsername } from './names';
 import { findUser, type User } from './users';
+import { SYSTEM_ACTOR } from './principal';
 
 export interface DirectoryLoginDeps {
   db: Db;
@@ -78,7 +79,7 @@ export async function directoryLogin(deps: DirectoryLoginDeps, username: string,
         .returning()
         .get();
       recordAudit(tx, {
-        username: 'system',
+        username: SYSTEM_ACTOR.username,
         action: 'user_create',
         resourceType: 'user',
         resource: name,
@@ -129,7 +130,7 @@ function endDirectoryAccess(deps: DirectoryLoginDeps, user: User): void {
       .where(eq(users.id, user.id))
       .run();
     if (user.groupsRefreshedAt !== null)
-      recordAudit(tx, { username: 'system', action: 'user_update', resourceType: 'user', resource: user.username, detail: JSON.stringify({ directory: 'entry gone' }) });
+      recordAudit(tx, { username: SYSTEM_ACTOR.username, action: 'user_update', resourceType: 'user', resource: user.username, detail: JSON.stringify({ directory: 'entry gone' }) });
   });
   deps.log.warn({ username: user.username }, 'directory user no longer in the directory; access refused');
 }

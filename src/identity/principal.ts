@@ -24,6 +24,9 @@ export type Principal =
 
 export const anonymous: Principal = { kind: 'anonymous', username: 'anonymous', admin: false };
 
+/** Wharf itself in audit rows (first start, adopted repositories, directory sync); a reserved user name. */
+export const SYSTEM_ACTOR: Actor = { username: 'system' };
+
 /** The token subject of Wharf's own registry calls; `$` keeps it apart from every user name. */
 export const INTERNAL_SUBJECT = 'wharf$internal';
 

@@ -9,6 +9,18 @@ import { hashPassword, verifyPassword } from './passwords';
 import { canonicalName, MAX_USERNAME_LENGTH, usernameProblem } from './names';
 import type { Actor } from './principal';
 import type { LoginThrottle } from './throttle';
+import type { CredentialCache } from './credential-cache';
+
+/** What a change to a user's credentials needs besides the database: the cache of verified credentials to drop them from. */
+export interface UserChangeDeps {
+  db: Db;
+  credentialCache: Pick<CredentialCache, 'dropUser'>;
+}
+
+/** Who changes a user: a system admin may change anyone, others only themselves. */
+export interface UserChanger extends Actor {
+  admin: boolean;
+}
 
 export type User = typeof users.$inferSelect;
 
@@ -59,6 +71,12 @@ export function getUser(db: Tx, username: string): User {
   const user = findUser(db, username);
   if (!user) throw notFound('user.notFound', { name: username });
   return user;
+}
+
+/** A user as the caller may see it: themselves, or anyone for a system admin; 403 before the lookup otherwise. */
+export function viewableUser(db: Tx, caller: UserChanger, username: string): User {
+  if (!caller.admin && caller.username !== username) throw forbidden();
+  return getUser(db, username);
 }
 
 export interface CreateUserInput {
@@ -123,8 +141,10 @@ export interface UpdateUserInput {
   disabled?: boolean;
 }
 
-export function updateUser(db: Db, username: string, input: UpdateUserInput, actor: Actor): User {
-  return db.transaction((tx) => {
+/** Admins change anything of anyone; a user only their own email (403 before the lookup otherwise). */
+export function updateUser(deps: UserChangeDeps, username: string, input: UpdateUserInput, actor: UserChanger): User {
+  if (!actor.admin && (actor.username !== username || input.admin !== undefined || input.disabled !== undefined)) throw forbidden();
+  const updated = deps.db.transaction((tx) => {
     const user = getUser(tx, username);
     if (user.username === actor.username && (input.admin === false || input.disabled === true))
       throw conflict('user.selfLockout');
@@ -142,6 +162,8 @@ export function updateUser(db: Db, username: string, input: UpdateUserInput, act
     auditUserUpdate(tx, actor, user.username, input);
     return updated;
   });
+  deps.credentialCache.dropUser(updated.id);
+  return updated;
 }
 
 /** The audit row of a change to a user; `detail` names what changed (never a secret). */
@@ -149,8 +171,7 @@ function auditUserUpdate(tx: Tx, actor: Actor, username: string, detail: object)
   recordAudit(tx, { username: actor.username, action: 'user_update', resourceType: 'user', resource: username, sourceIp: actor.ip, detail: JSON.stringify(detail) });
 }
 
-export interface PasswordChanger extends Actor {
-  admin: boolean;
+export interface PasswordChanger extends UserChanger {
   /** How the caller proved who they are; a personal access token may not change a password. */
   via?: 'password' | 'token' | 'session' | 'refresh';
 }
@@ -161,7 +182,7 @@ export interface PasswordChanger extends Actor {
  * this is no way round the lockout.
  */
 export async function changePassword(
-  deps: { db: Db; throttle: Pick<LoginThrottle, 'attempt' | 'succeed'> },
+  deps: UserChangeDeps & { throttle: Pick<LoginThrottle, 'attempt' | 'succeed'> },
   username: string,
   input: { oldPassword?: string; newPassword: string },
   actor: PasswordChanger,
@@ -199,7 +220,7 @@ export async function changePassword(
     deps.throttle.succeed(throttleName, actor.ip, attempt);
   }
   const passwordHash = await hashPassword(input.newPassword);
-  return db.transaction((tx) => {
+  const updated = db.transaction((tx) => {
     const updated = tx
       .update(users)
       .set({
@@ -213,10 +234,12 @@ export async function changePassword(
     auditUserUpdate(tx, actor, user.username, { password: 'changed' });
     return updated;
   });
+  deps.credentialCache.dropUser(updated.id);
+  return updated;
 }
 
-export function deleteUser(db: Db, username: string, actor: Actor): void {
-  db.transaction((tx) => {
+export function deleteUser(deps: UserChangeDeps, username: string, actor: Actor): void {
+  const deleted = deps.db.transaction((tx) => {
     const user = getUser(tx, username);
     if (user.username === actor.username) throw conflict('user.deleteSelf');
     tx.delete(users).where(eq(users.id, user.id)).run();
@@ -227,5 +250,7 @@ export function deleteUser(db: Db, username: string, actor: Actor): void {
       resource: user.username,
       sourceIp: actor.ip,
     });
+    return user;
   });
+  deps.credentialCache.dropUser(deleted.id);
 }

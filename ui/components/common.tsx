@@ -84,6 +84,22 @@ export const RoleName: FC<{ v: View; role: string | null | undefined }> = ({ v, 
 
 export const Empty: FC<{ children?: Child }> = ({ children }) => <p class="empty muted">{children}</p>;
 
+/**
+ * The pages' list table: the header cells once and a row per item, or the empty note (nothing
+ * when there is none) for no items. `bodies` is for items that render their own tbody.
+ */
+export function ListTable<T>({ items, empty, class: cls, head, row, bodies = false }: { items: readonly T[]; empty?: Child; class?: string; head: Child; row: (item: T) => Child; bodies?: boolean }) {
+  if (items.length === 0) return empty === undefined ? null : <Empty>{empty}</Empty>;
+  return (
+    <table class={cls ? `list ${cls}` : 'list'}>
+      <thead>
+        <tr>{head}</tr>
+      </thead>
+      {bodies ? items.map(row) : <tbody>{items.map(row)}</tbody>}
+    </table>
+  );
+}
+
 /** The GET search box of a list: `q`, searched in the database. */
 export const SearchForm: FC<{ v: View; action: string; id: string; q: string; label: string; placeholder?: string; maxlength?: number }> = ({
   v,

@@ -1,5 +1,5 @@
 import type { FC } from 'hono/jsx';
-import { Badge, Empty, ErrorBox, Notice, PostForm, Time } from '../components/common';
+import { Badge, ErrorBox, ListTable, Notice, PostForm, Time } from '../components/common';
 import { Layout } from '../components/layout';
 import type { View } from '../view';
 
@@ -57,43 +57,39 @@ export const AccountPage: FC<AccountProps> = ({ v, user, tokens, registryHost, c
       <section>
         <h2>{t('account.tokens')}</h2>
         <p class="muted">{t('account.tokensHelp')}</p>
-        {tokens.length === 0 ? (
-          <Empty>{t('account.noTokens')}</Empty>
-        ) : (
-          <table class="list">
-            <thead>
-              <tr>
-                <th>{t('account.tokenName')}</th>
-                <th>{t('account.created')}</th>
-                <th>{t('account.expires')}</th>
-                <th>{t('account.lastUsed')}</th>
-                <th>{t('common.actions')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {tokens.map((tok) => (
-                <tr data-token={tok.name}>
-                  <td>{tok.name}</td>
-                  <td>
-                    <Time v={v} iso={tok.createdAt} />
-                  </td>
-                  <td>{tok.expiresAt ? <Time v={v} iso={tok.expiresAt} /> : <span class="muted">{t('account.noExpiry')}</span>}</td>
-                  <td>
-                    <Time v={v} iso={tok.lastUsedAt} />
-                  </td>
-                  <td>
-                    <PostForm v={v} action="/account/tokens/revoke" class="row-form">
-                      <input type="hidden" name="name" value={tok.name} />
-                      <button type="submit" class="danger small">
-                        {t('account.revoke')}
-                      </button>
-                    </PostForm>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        <ListTable
+          items={tokens}
+          empty={t('account.noTokens')}
+          head={
+            <>
+              <th>{t('account.tokenName')}</th>
+              <th>{t('account.created')}</th>
+              <th>{t('account.expires')}</th>
+              <th>{t('account.lastUsed')}</th>
+              <th>{t('common.actions')}</th>
+            </>
+          }
+          row={(tok) => (
+            <tr data-token={tok.name}>
+              <td>{tok.name}</td>
+              <td>
+                <Time v={v} iso={tok.createdAt} />
+              </td>
+              <td>{tok.expiresAt ? <Time v={v} iso={tok.expiresAt} /> : <span class="muted">{t('account.noExpiry')}</span>}</td>
+              <td>
+                <Time v={v} iso={tok.lastUsedAt} />
+              </td>
+              <td>
+                <PostForm v={v} action="/account/tokens/revoke" class="row-form">
+                  <input type="hidden" name="name" value={tok.name} />
+                  <button type="submit" class="danger small">
+                    {t('account.revoke')}
+                  </button>
+                </PostForm>
+              </td>
+            </tr>
+          )}
+        />
         <div class="card">
           <h3>{t('account.newToken')}</h3>
           <PostForm v={v} action="/account/tokens" class="inline-form">

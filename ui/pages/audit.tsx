@@ -1,5 +1,5 @@
 import type { FC } from 'hono/jsx';
-import { Badge, Empty, ErrorBox, Pager, ShortDigest, Time } from '../components/common';
+import { Badge, ErrorBox, ListTable, Pager, ShortDigest, Time } from '../components/common';
 import { Layout } from '../components/layout';
 import { AUDIT_ACTIONS, type AuditAction } from '../../src/audit/record';
 import type { View } from '../view';
@@ -88,49 +88,46 @@ export const AuditPage: FC<{ v: View; filters: AuditFilters; items: AuditRow[]; 
       <p class="muted small-text">{t('audit.utcNote')}</p>
       <ErrorBox message={error} />
       <p class="muted">{t('audit.count', { count: total })}</p>
-      {items.length === 0 ? (
-        <Empty>{t('audit.none')}</Empty>
-      ) : (
-        <table class="list audit">
-          <thead>
-            <tr>
-              <th>{t('audit.time')}</th>
-              <th>{t('audit.user')}</th>
-              <th>{t('audit.action')}</th>
-              <th>{t('audit.resource')}</th>
-              <th>{t('audit.project')}</th>
-              <th>{t('repository.digest')}</th>
-              <th>{t('audit.sourceIp')}</th>
-              <th>{t('audit.outcome')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((r) => (
-              <tr>
-                <td>
-                  <Time v={v} iso={r.time} />
-                </td>
-                <td>{r.username}</td>
-                <td>
-                  {actionLabel(v, r.action)}
-                  {r.count > 1 ? <span class="muted"> ×{v.i18n.number(r.count)}</span> : null}
-                </td>
-                <td class="wrap">{r.resource}</td>
-                <td>{r.project ?? ''}</td>
-                <td>{r.digest ? <ShortDigest digest={r.digest} /> : null}</td>
-                <td>{r.sourceIp ?? ''}</td>
-                <td>
-                  {r.outcome === 'success' ? (
-                    <Badge kind="ok">{t('audit.success')}</Badge>
-                  ) : (
-                    <Badge kind="bad">{r.outcome === 'failure' ? t('audit.failure') : r.outcome}</Badge>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <ListTable
+        items={items}
+        empty={t('audit.none')}
+        class="audit"
+        head={
+          <>
+            <th>{t('audit.time')}</th>
+            <th>{t('audit.user')}</th>
+            <th>{t('audit.action')}</th>
+            <th>{t('audit.resource')}</th>
+            <th>{t('audit.project')}</th>
+            <th>{t('repository.digest')}</th>
+            <th>{t('audit.sourceIp')}</th>
+            <th>{t('audit.outcome')}</th>
+          </>
+        }
+        row={(r) => (
+          <tr>
+            <td>
+              <Time v={v} iso={r.time} />
+            </td>
+            <td>{r.username}</td>
+            <td>
+              {actionLabel(v, r.action)}
+              {r.count > 1 ? <span class="muted"> ×{v.i18n.number(r.count)}</span> : null}
+            </td>
+            <td class="wrap">{r.resource}</td>
+            <td>{r.project ?? ''}</td>
+            <td>{r.digest ? <ShortDigest digest={r.digest} /> : null}</td>
+            <td>{r.sourceIp ?? ''}</td>
+            <td>
+              {r.outcome === 'success' ? (
+                <Badge kind="ok">{t('audit.success')}</Badge>
+              ) : (
+                <Badge kind="bad">{r.outcome === 'failure' ? t('audit.failure') : r.outcome}</Badge>
+              )}
+            </td>
+          </tr>
+        )}
+      />
       <Pager v={v} path="/audit" query={{ ...filters }} page={page} pageSize={pageSize} total={total} />
     </Layout>
   );

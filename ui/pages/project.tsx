@@ -1,5 +1,5 @@
 import type { FC } from 'hono/jsx';
-import { Badge, Empty, ErrorBox, Notice, Pager, PostForm, RoleName, Time, Warning } from '../components/common';
+import { Badge, ErrorBox, ListTable, Notice, Pager, PostForm, RoleName, Time, Warning } from '../components/common';
 import { Layout } from '../components/layout';
 import type { View } from '../view';
 
@@ -24,6 +24,8 @@ export interface ProjectProps {
   pageSize: number;
   /** Null when the visitor may not see who belongs to the project (anonymous, non-members of a public project). */
   members: { username: string; role: string }[] | null;
+  /** The member whose role the visitor may not change or remove (the project's last projectAdmin), as the service decides. */
+  lockedMember: string | null;
   groups: { group: string; role: string }[];
   /** Whether a directory is configured: directory groups can then be given roles. */
   ldap: boolean;
@@ -110,10 +112,8 @@ const RoleSelect: FC<{ v: View; selected?: string; id?: string }> = ({ v, select
 );
 
 export const ProjectPage: FC<ProjectProps> = (props) => {
-  const { v, project, role, canManage, repositories, repositoryTotal, deletable, page, pageSize, members, groups, ldap, registryHost, robots, createdRobot, error, notice, warning } = props;
-  // The server refuses to take the role from the last projectAdmin (unless a system admin asks): no controls for it.
-  const directAdmins = (members ?? []).filter((m) => m.role === 'projectAdmin');
-  const soleAdmin = !v.principal.admin && directAdmins.length === 1 && !groups.some((g) => g.role === 'projectAdmin') ? directAdmins[0]!.username : null;
+  const { v, project, role, canManage, repositories, repositoryTotal, deletable, page, pageSize, members, lockedMember, groups, ldap, registryHost, robots, createdRobot, error, notice, warning } =
+    props;
   const { t } = v.i18n;
   const base = `/projects/${encodeURIComponent(project.name)}`;
   return (
@@ -136,90 +136,81 @@ export const ProjectPage: FC<ProjectProps> = (props) => {
 
       <section>
         <h2>{t('project.repositories')}</h2>
-        {repositories.length === 0 ? (
-          <Empty>
-            {t('project.noRepositories')} <code>{`docker push ${registryHost}/${project.name}/IMAGE:TAG`}</code>
-          </Empty>
-        ) : (
-          <table class="list">
-            <thead>
-              <tr>
-                <th>{t('repository.name')}</th>
-                <th class="num">{t('repository.tags')}</th>
-                <th class="num">{t('repository.pulls')}</th>
-                <th>{t('repository.lastPush')}</th>
-                <th>{t('repository.lastPull')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {repositories.map((r) => (
-                <tr>
-                  <td>
-                    <a href={`/repositories/${r.name.split('/').map(encodeURIComponent).join('/')}`}>{r.name}</a>
-                  </td>
-                  <td class="num">{v.i18n.number(r.tagCount)}</td>
-                  <td class="num">{v.i18n.number(r.pullCount)}</td>
-                  <td>
-                    <Time v={v} iso={r.lastPushedAt} />
-                  </td>
-                  <td>
-                    <Time v={v} iso={r.lastPulledAt} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        <ListTable
+          items={repositories}
+          empty={
+            <>
+              {t('project.noRepositories')} <code>{`docker push ${registryHost}/${project.name}/IMAGE:TAG`}</code>
+            </>
+          }
+          head={
+            <>
+              <th>{t('repository.name')}</th>
+              <th class="num">{t('repository.tags')}</th>
+              <th class="num">{t('repository.pulls')}</th>
+              <th>{t('repository.lastPush')}</th>
+              <th>{t('repository.lastPull')}</th>
+            </>
+          }
+          row={(r) => (
+            <tr>
+              <td>
+                <a href={`/repositories/${r.name.split('/').map(encodeURIComponent).join('/')}`}>{r.name}</a>
+              </td>
+              <td class="num">{v.i18n.number(r.tagCount)}</td>
+              <td class="num">{v.i18n.number(r.pullCount)}</td>
+              <td>
+                <Time v={v} iso={r.lastPushedAt} />
+              </td>
+              <td>
+                <Time v={v} iso={r.lastPulledAt} />
+              </td>
+            </tr>
+          )}
+        />
         <Pager v={v} path={base} query={{}} page={page} pageSize={pageSize} total={repositoryTotal} />
       </section>
 
       {members ? (
         <section>
           <h2>{t('project.members')}</h2>
-          {members.length === 0 ? (
-            <Empty>{t('project.noMembers')}</Empty>
-          ) : (
-            <table class="list">
-              <thead>
-                <tr>
-                  <th>{t('project.member')}</th>
-                  <th>{t('project.role')}</th>
-                  {canManage ? <th>{t('common.actions')}</th> : null}
-                </tr>
-              </thead>
-              <tbody>
-                {members.map((m) => (
-                  <RoleRow
-                    v={v}
-                    canManage={canManage}
-                    action={`${base}/members`}
-                    field="username"
-                    name={m.username}
-                    role={m.role}
-                    idPrefix="role"
-                    locked={soleAdmin === m.username}
-                  />
-                ))}
-              </tbody>
-            </table>
-          )}
+          <ListTable
+            items={members}
+            empty={t('project.noMembers')}
+            head={
+              <>
+                <th>{t('project.member')}</th>
+                <th>{t('project.role')}</th>
+                {canManage ? <th>{t('common.actions')}</th> : null}
+              </>
+            }
+            row={(m) => (
+              <RoleRow
+                v={v}
+                canManage={canManage}
+                action={`${base}/members`}
+                field="username"
+                name={m.username}
+                role={m.role}
+                idPrefix="role"
+                locked={lockedMember === m.username}
+              />
+            )}
+          />
           {groups.length > 0 ? (
             <>
               <h3>{t('project.groups')}</h3>
-              <table class="list">
-                <thead>
-                  <tr>
+              <ListTable
+                items={groups}
+                head={
+                  <>
                     <th>{t('project.group')}</th>
                     <th>{t('project.role')}</th>
                     {canManage ? <th>{t('common.actions')}</th> : null}
-                  </tr>
-                </thead>
-                <tbody>
-                  {groups.map((g) => (
-                    <RoleRow v={v} canManage={canManage} action={`${base}/groups`} field="group" name={g.group} role={g.role} idPrefix="group-role" />
-                  ))}
-                </tbody>
-              </table>
+                  </>
+                }
+                row={(g) => <RoleRow v={v} canManage={canManage} action={`${base}/groups`} field="group" name={g.group} role={g.role} idPrefix="group-role" />}
+              />
             </>
           ) : null}
           {canManage ? (
@@ -275,50 +266,46 @@ export const ProjectPage: FC<ProjectProps> = (props) => {
               </p>
             </div>
           ) : null}
-          {robots.length === 0 ? (
-            <Empty>{t('robots.none')}</Empty>
-          ) : (
-            <table class="list">
-              <thead>
-                <tr>
-                  <th>{t('robots.account')}</th>
-                  <th>{t('robots.permissions')}</th>
-                  <th>{t('account.expires')}</th>
-                  <th>{t('account.lastUsed')}</th>
-                  <th>{t('common.actions')}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {robots.map((r) => (
-                  <tr data-robot={r.name}>
-                    <td>
-                      <code>{r.name}</code> {r.disabled ? <Badge kind="disabled">{t('users.disabled')}</Badge> : null}
-                    </td>
-                    <td>{r.permissions.map((p) => t(`robots.perm.${p as (typeof PERMISSIONS)[number]}`)).join(', ')}</td>
-                    <td>{r.expiresAt ? <Time v={v} iso={r.expiresAt} /> : <span class="muted">{t('account.noExpiry')}</span>}</td>
-                    <td>
-                      <Time v={v} iso={r.lastUsedAt} />
-                    </td>
-                    <td class="actions">
-                      <PostForm v={v} action={`${base}/robots/update`} class="row-form">
-                        <input type="hidden" name="robot" value={r.name} />
-                        <input type="hidden" name="disabled" value={r.disabled ? 'false' : 'true'} />
-                        <button type="submit" class="secondary small">
-                          {r.disabled ? t('users.enable') : t('users.disable')}
-                        </button>
-                      </PostForm>
-                      <PostForm v={v} action={`${base}/robots/delete`} class="row-form">
-                        <input type="hidden" name="robot" value={r.name} />
-                        <button type="submit" class="danger small">
-                          {t('robots.delete')}
-                        </button>
-                      </PostForm>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          )}
+          <ListTable
+            items={robots}
+            empty={t('robots.none')}
+            head={
+              <>
+                <th>{t('robots.account')}</th>
+                <th>{t('robots.permissions')}</th>
+                <th>{t('account.expires')}</th>
+                <th>{t('account.lastUsed')}</th>
+                <th>{t('common.actions')}</th>
+              </>
+            }
+            row={(r) => (
+              <tr data-robot={r.name}>
+                <td>
+                  <code>{r.name}</code> {r.disabled ? <Badge kind="disabled">{t('users.disabled')}</Badge> : null}
+                </td>
+                <td>{r.permissions.map((p) => t(`robots.perm.${p as (typeof PERMISSIONS)[number]}`)).join(', ')}</td>
+                <td>{r.expiresAt ? <Time v={v} iso={r.expiresAt} /> : <span class="muted">{t('account.noExpiry')}</span>}</td>
+                <td>
+                  <Time v={v} iso={r.lastUsedAt} />
+                </td>
+                <td class="actions">
+                  <PostForm v={v} action={`${base}/robots/update`} class="row-form">
+                    <input type="hidden" name="robot" value={r.name} />
+                    <input type="hidden" name="disabled" value={r.disabled ? 'false' : 'true'} />
+                    <button type="submit" class="secondary small">
+                      {r.disabled ? t('users.enable') : t('users.disable')}
+                    </button>
+                  </PostForm>
+                  <PostForm v={v} action={`${base}/robots/delete`} class="row-form">
+                    <input type="hidden" name="robot" value={r.name} />
+                    <button type="submit" class="danger small">
+                      {t('robots.delete')}
+                    </button>
+                  </PostForm>
+                </td>
+              </tr>
+            )}
+          />
           <div class="card">
             <h3>{t('robots.new')}</h3>
             <PostForm v={v} action={`${base}/robots`} class="inline-form">

@@ -1,5 +1,5 @@
 import type { FC } from 'hono/jsx';
-import { Badge, Empty, ErrorBox, Notice, Pager, PostForm, RoleName, SearchForm, Time } from '../components/common';
+import { Badge, ErrorBox, ListTable, Notice, Pager, PostForm, RoleName, SearchForm, Time } from '../components/common';
 import { Layout } from '../components/layout';
 import type { View } from '../view';
 
@@ -37,40 +37,36 @@ export const ProjectsPage: FC<ProjectsProps> = ({ v, items, total, q, page, page
       <ErrorBox message={error} />
       <Notice message={notice} />
       {q ? <p class="muted">{t('projects.resultsFor', { q, count: total })}</p> : null}
-      {items.length === 0 ? (
-        <Empty>{q ? t('projects.noMatch') : t('projects.none')}</Empty>
-      ) : (
-        <table class="list">
-          <thead>
-            <tr>
-              <th>{t('projects.name')}</th>
-              <th>{t('projects.visibility')}</th>
-              {signedIn ? <th>{t('projects.yourRole')}</th> : null}
-              <th class="num">{t('projects.repositories')}</th>
-              <th>{t('projects.createdBy')}</th>
-              <th>{t('projects.createdAt')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((p) => (
-              <tr>
-                <td>
-                  <a href={`/projects/${encodeURIComponent(p.name)}`}>{p.name}</a>
-                </td>
-                <td>{p.public ? <Badge kind="public">{t('projects.public')}</Badge> : <Badge kind="private">{t('projects.private')}</Badge>}</td>
-                {signedIn ? (
-                  <td>{p.role ? <RoleName v={v} role={p.role} /> : v.principal.admin ? t('users.admin') : <span class="muted">{t('role.none')}</span>}</td>
-                ) : null}
-                <td class="num">{v.i18n.number(p.repositoryCount)}</td>
-                <td>{p.createdBy}</td>
-                <td>
-                  <Time v={v} iso={p.createdAt} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <ListTable
+        items={items}
+        empty={q ? t('projects.noMatch') : t('projects.none')}
+        head={
+          <>
+            <th>{t('projects.name')}</th>
+            <th>{t('projects.visibility')}</th>
+            {signedIn ? <th>{t('projects.yourRole')}</th> : null}
+            <th class="num">{t('projects.repositories')}</th>
+            <th>{t('projects.createdBy')}</th>
+            <th>{t('projects.createdAt')}</th>
+          </>
+        }
+        row={(p) => (
+          <tr>
+            <td>
+              <a href={`/projects/${encodeURIComponent(p.name)}`}>{p.name}</a>
+            </td>
+            <td>{p.public ? <Badge kind="public">{t('projects.public')}</Badge> : <Badge kind="private">{t('projects.private')}</Badge>}</td>
+            {signedIn ? (
+              <td>{p.role ? <RoleName v={v} role={p.role} /> : v.principal.admin ? t('users.admin') : <span class="muted">{t('role.none')}</span>}</td>
+            ) : null}
+            <td class="num">{v.i18n.number(p.repositoryCount)}</td>
+            <td>{p.createdBy}</td>
+            <td>
+              <Time v={v} iso={p.createdAt} />
+            </td>
+          </tr>
+        )}
+      />
       <Pager v={v} path="/projects" query={{ q }} page={page} pageSize={pageSize} total={total} />
       {signedIn ? (
         <section class="card">

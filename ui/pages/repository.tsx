@@ -1,5 +1,5 @@
 import type { FC } from 'hono/jsx';
-import { ConfirmButtons, Empty, ErrorBox, Notice, Pager, PostForm, SearchForm, ShortDigest, Time } from '../components/common';
+import { ConfirmButtons, ErrorBox, ListTable, Notice, Pager, PostForm, SearchForm, ShortDigest, Time } from '../components/common';
 import { Layout } from '../components/layout';
 import type { View } from '../view';
 
@@ -58,74 +58,74 @@ export const RepositoryPage: FC<RepositoryProps> = (props) => {
         <SearchForm v={v} action={here} id="tag-q" q={q} label={t('repository.searchTags')} />
       </div>
       {q ? <p class="muted">{t('repository.resultsFor', { q, count: total })}</p> : null}
-      {tags.length === 0 ? (
-        <Empty>{q ? t('repository.noMatch') : t('repository.noTags')}</Empty>
-      ) : (
-        <table class="list tags">
-          <thead>
+      <ListTable
+        items={tags}
+        empty={q ? t('repository.noMatch') : t('repository.noTags')}
+        class="tags"
+        bodies
+        head={
+          <>
+            <th>{t('repository.tag')}</th>
+            <th>{t('repository.digest')}</th>
+            <th class="num">{t('repository.size')}</th>
+            <th>{t('repository.platforms')}</th>
+            <th>{t('repository.pushed')}</th>
+            <th class="num">{t('repository.pulls')}</th>
+            <th>{t('repository.lastPull')}</th>
+            {canDelete ? <th>{t('common.actions')}</th> : null}
+          </>
+        }
+        row={(tag) => {
+        const command = `docker pull ${registryHost}/${name}:${tag.name}`;
+        return (
+          <tbody data-tag={tag.name}>
             <tr>
-              <th>{t('repository.tag')}</th>
-              <th>{t('repository.digest')}</th>
-              <th class="num">{t('repository.size')}</th>
-              <th>{t('repository.platforms')}</th>
-              <th>{t('repository.pushed')}</th>
-              <th class="num">{t('repository.pulls')}</th>
-              <th>{t('repository.lastPull')}</th>
-              {canDelete ? <th>{t('common.actions')}</th> : null}
+              <td>
+                <strong class="tag-name">{tag.name}</strong>
+              </td>
+              <td>
+                <ShortDigest digest={tag.digest} />
+              </td>
+              <td class="num">{tag.size === null ? <span class="muted">{t('common.unknown')}</span> : v.i18n.bytes(tag.size)}</td>
+              <td>{tag.platforms.length ? tag.platforms.map(platformText).join(', ') : <span class="muted">{t('common.unknown')}</span>}</td>
+              <td>
+                <Time v={v} iso={tag.pushedAt} />
+                <div class="muted small-text">{tag.pushedBy ? t('repository.by', { user: tag.pushedBy }) : null}</div>
+              </td>
+              <td class="num">{v.i18n.number(tag.pullCount)}</td>
+              <td>
+                <Time v={v} iso={tag.lastPulledAt} />
+              </td>
+              {canDelete ? (
+                <td class="actions">
+                  <a
+                    class="button danger small"
+                    href={`/delete/tag?${new URLSearchParams({ repository: name, tag: tag.name }).toString()}`}
+                  >
+                    {t('repository.deleteTag')}
+                  </a>{' '}
+                  <a
+                    class="button danger small outline"
+                    href={`/delete/image?${new URLSearchParams({ repository: name, digest: tag.digest }).toString()}`}
+                  >
+                    {t('repository.deleteImage')}
+                  </a>
+                </td>
+              ) : null}
             </tr>
-          </thead>
-          {tags.map((tag) => {
-            const command = `docker pull ${registryHost}/${name}:${tag.name}`;
-            return (
-              <tbody data-tag={tag.name}>
-                <tr>
-                  <td>
-                    <strong class="tag-name">{tag.name}</strong>
-                  </td>
-                  <td>
-                    <ShortDigest digest={tag.digest} />
-                  </td>
-                  <td class="num">{tag.size === null ? <span class="muted">{t('common.unknown')}</span> : v.i18n.bytes(tag.size)}</td>
-                  <td>{tag.platforms.length ? tag.platforms.map(platformText).join(', ') : <span class="muted">{t('common.unknown')}</span>}</td>
-                  <td>
-                    <Time v={v} iso={tag.pushedAt} />
-                    <div class="muted small-text">{tag.pushedBy ? t('repository.by', { user: tag.pushedBy }) : null}</div>
-                  </td>
-                  <td class="num">{v.i18n.number(tag.pullCount)}</td>
-                  <td>
-                    <Time v={v} iso={tag.lastPulledAt} />
-                  </td>
-                  {canDelete ? (
-                    <td class="actions">
-                      <a
-                        class="button danger small"
-                        href={`/delete/tag?${new URLSearchParams({ repository: name, tag: tag.name }).toString()}`}
-                      >
-                        {t('repository.deleteTag')}
-                      </a>{' '}
-                      <a
-                        class="button danger small outline"
-                        href={`/delete/image?${new URLSearchParams({ repository: name, digest: tag.digest }).toString()}`}
-                      >
-                        {t('repository.deleteImage')}
-                      </a>
-                    </td>
-                  ) : null}
-                </tr>
-                <tr class="cmd-row">
-                  <td colspan={canDelete ? 8 : 7}>
-                    <div class="pull-cmd">
-                      <code data-copy="" data-copy-label={t('common.copy')} data-copied-label={t('common.copied')}>
-                        {command}
-                      </code>
-                    </div>
-                  </td>
-                </tr>
-              </tbody>
-            );
-          })}
-        </table>
-      )}
+            <tr class="cmd-row">
+              <td colspan={canDelete ? 8 : 7}>
+                <div class="pull-cmd">
+                  <code data-copy="" data-copy-label={t('common.copy')} data-copied-label={t('common.copied')}>
+                    {command}
+                  </code>
+                </div>
+              </td>
+            </tr>
+          </tbody>
+        );
+        }}
+      />
       <Pager v={v} path={here} query={{ q }} page={page} pageSize={pageSize} total={total} />
       <p class="muted small-text">{t('repository.hostNote', { host: registryHost })}</p>
       {canDelete ? (

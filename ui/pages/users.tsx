@@ -1,5 +1,5 @@
 import type { FC } from 'hono/jsx';
-import { Badge, Empty, ErrorBox, Notice, Pager, PostForm, SearchForm, Time } from '../components/common';
+import { Badge, ErrorBox, ListTable, Notice, Pager, PostForm, SearchForm, Time } from '../components/common';
 import { Layout } from '../components/layout';
 import type { View } from '../view';
 
@@ -36,84 +36,80 @@ export const UsersPage: FC<UsersProps> = ({ v, items, total, q, page, pageSize, 
       </div>
       <ErrorBox message={error} />
       <Notice message={notice} />
-      {items.length === 0 ? (
-        <Empty>{t('users.none')}</Empty>
-      ) : (
-        <table class="list">
-          <thead>
-            <tr>
-              <th>{t('login.username')}</th>
-              <th>{t('users.email')}</th>
-              <th>{t('users.source')}</th>
-              <th>{t('users.status')}</th>
-              <th>{t('users.lastLogin')}</th>
-              <th>{t('common.actions')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((u) => {
-              const action = `/users/${encodeURIComponent(u.username)}`;
-              return (
-                <tr data-user={u.username}>
-                  <td>{u.username}</td>
-                  <td>{u.email ?? ''}</td>
-                  <td>{t(u.source === 'ldap' ? 'users.sourceLdap' : u.source === 'htpasswd' ? 'users.sourceHtpasswd' : 'users.sourceLocal')}</td>
-                  <td>
-                    {u.admin ? <Badge kind="admin">{t('users.admin')}</Badge> : null} {u.disabled ? <Badge kind="disabled">{t('users.disabled')}</Badge> : null}
-                    {!u.admin && !u.disabled ? <span class="muted">{t('users.regular')}</span> : null}
-                  </td>
-                  <td>
-                    <Time v={v} iso={u.lastLoginAt} />
-                  </td>
-                  <td class="actions">
-                    {u.username === me ? (
-                      <span class="muted">{t('users.you')}</span>
-                    ) : (
-                      <>
-                        <PostForm v={v} action={action} class="row-form">
-                          <input type="hidden" name="admin" value={u.admin ? 'false' : 'true'} />
-                          <button type="submit" class="secondary small">
-                            {u.admin ? t('users.revokeAdmin') : t('users.makeAdmin')}
-                          </button>
-                        </PostForm>
-                        <PostForm v={v} action={action} class="row-form">
-                          <input type="hidden" name="disabled" value={u.disabled ? 'false' : 'true'} />
-                          <button type="submit" class={u.disabled ? 'secondary small' : 'danger small'}>
-                            {u.disabled ? t('users.enable') : t('users.disable')}
-                          </button>
-                        </PostForm>
-                        {u.source === 'ldap' ? null : (
-                          <PostForm v={v} action={`${action}/password`} class="row-form">
-                            <label class="visually-hidden" for={`pw-${u.username}`}>
-                              {t('users.newPassword')}
-                            </label>
-                            <input
-                              id={`pw-${u.username}`}
-                              name="newPassword"
-                              type="password"
-                              required
-                              minlength={8}
-                              maxlength={256}
-                              autocomplete="new-password"
-                              placeholder={t('users.newPassword')}
-                            />
-                            <button type="submit" class="secondary small">
-                              {t('users.resetPassword')}
-                            </button>
-                          </PostForm>
-                        )}
-                        <a href={`${action}/delete`} class="button danger small">
-                          {t('users.delete')}
-                        </a>
-                      </>
+      <ListTable
+        items={items}
+        empty={t('users.none')}
+        head={
+          <>
+            <th>{t('login.username')}</th>
+            <th>{t('users.email')}</th>
+            <th>{t('users.source')}</th>
+            <th>{t('users.status')}</th>
+            <th>{t('users.lastLogin')}</th>
+            <th>{t('common.actions')}</th>
+          </>
+        }
+        row={(u) => {
+          const action = `/users/${encodeURIComponent(u.username)}`;
+          return (
+            <tr data-user={u.username}>
+              <td>{u.username}</td>
+              <td>{u.email ?? ''}</td>
+              <td>{t(u.source === 'ldap' ? 'users.sourceLdap' : u.source === 'htpasswd' ? 'users.sourceHtpasswd' : 'users.sourceLocal')}</td>
+              <td>
+                {u.admin ? <Badge kind="admin">{t('users.admin')}</Badge> : null} {u.disabled ? <Badge kind="disabled">{t('users.disabled')}</Badge> : null}
+                {!u.admin && !u.disabled ? <span class="muted">{t('users.regular')}</span> : null}
+              </td>
+              <td>
+                <Time v={v} iso={u.lastLoginAt} />
+              </td>
+              <td class="actions">
+                {u.username === me ? (
+                  <span class="muted">{t('users.you')}</span>
+                ) : (
+                  <>
+                    <PostForm v={v} action={action} class="row-form">
+                      <input type="hidden" name="admin" value={u.admin ? 'false' : 'true'} />
+                      <button type="submit" class="secondary small">
+                        {u.admin ? t('users.revokeAdmin') : t('users.makeAdmin')}
+                      </button>
+                    </PostForm>
+                    <PostForm v={v} action={action} class="row-form">
+                      <input type="hidden" name="disabled" value={u.disabled ? 'false' : 'true'} />
+                      <button type="submit" class={u.disabled ? 'secondary small' : 'danger small'}>
+                        {u.disabled ? t('users.enable') : t('users.disable')}
+                      </button>
+                    </PostForm>
+                    {u.source === 'ldap' ? null : (
+                      <PostForm v={v} action={`${action}/password`} class="row-form">
+                        <label class="visually-hidden" for={`pw-${u.username}`}>
+                          {t('users.newPassword')}
+                        </label>
+                        <input
+                          id={`pw-${u.username}`}
+                          name="newPassword"
+                          type="password"
+                          required
+                          minlength={8}
+                          maxlength={256}
+                          autocomplete="new-password"
+                          placeholder={t('users.newPassword')}
+                        />
+                        <button type="submit" class="secondary small">
+                          {t('users.resetPassword')}
+                        </button>
+                      </PostForm>
                     )}
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      )}
+                    <a href={`${action}/delete`} class="button danger small">
+                      {t('users.delete')}
+                    </a>
+                  </>
+                )}
+              </td>
+            </tr>
+          );
+        }}
+      />
       <Pager v={v} path="/users" query={{ q }} page={page} pageSize={pageSize} total={total} />
       <section class="card">
         <h2>{t('users.create')}</h2>

@@ -1,0 +1,24 @@
+import { z } from 'zod';
+import { ExpiresInDaysSchema } from '../identity/schemas';
+import { REPOSITORY_ACTIONS, ROLES } from './roles';
+
+/** Input of the access services, checked the same way by the API's routes and the web forms. */
+
+export const RoleSchema = z.enum(ROLES);
+
+export const CreateProjectSchema = z.object({ name: z.string().max(300), public: z.boolean().optional() }).strict();
+
+export const UpdateProjectSchema = z.object({ public: z.boolean().optional() }).strict();
+
+/** A member's or a directory group's role in a project. */
+export const RoleInputSchema = z.object({ role: RoleSchema }).strict();
+
+export const CreateRobotSchema = z
+  .object({
+    name: z.string().max(64),
+    permissions: z.array(z.enum(REPOSITORY_ACTIONS)).min(1).max(3),
+    expiresInDays: ExpiresInDaysSchema.optional(),
+  })
+  .strict();
+
+export const UpdateRobotSchema = z.object({ disabled: z.boolean().optional() }).strict();

@@ -1,0 +1,26 @@
+import { sql } from 'drizzle-orm';
+import type { Deps } from './deps';
+
+export interface Health {
+  /** degraded: only the directory is unreachable; unhealthy: the database or the registry is. */
+  status: 'healthy' | 'degraded' | 'unhealthy';
+  database: 'ok' | 'error';
+  registry: 'ok' | 'unreachable';
+  ldap: 'ok' | 'degraded' | 'disabled';
+}
+
+/** Wharf's parts as the health endpoint and the system page report them; a failing probe counts as down. */
+export async function checkHealth(deps: Pick<Deps, 'db' | 'registryHealth' | 'directory'>): Promise<Health> {
+  const { db, registryHealth, directory } = deps;
+  let database: Health['database'] = 'ok';
+  try {
+    db.get(sql`select 1`);
+  } catch {
+    database = 'error';
+  }
+  const [registryUp, ldapUp] = await Promise.all([registryHealth().catch(() => false), directory.ping().catch(() => false)]);
+  const registry = registryUp ? 'ok' : 'unreachable';
+  const ldap = !directory.enabled ? 'disabled' : ldapUp ? 'ok' : 'degraded';
+  const healthy = database === 'ok' && registry === 'ok';
+  return { status: !healthy ? 'unhealthy' : ldap === 'degraded' ? 'degraded' : 'healthy', database, registry, ldap };
+}

@@ -1,0 +1,205 @@
+import { Hono } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { listGroupRoles, removeGroupRole, setGroupRole } from '../../src/access/groups';
+import {
+  assertDeletable,
+  deleteProject,
+  listMembers,
+  lockedProjectAdmin,
+  removeMember,
+  seesMembers,
+  setMember,
+  updateProject,
+  visibleProject,
+} from '../../src/access/projects';
+import { createRobot, deleteRobot, listRobots, updateRobot } from '../../src/access/robots';
+import { REPOSITORY_ACTIONS, type RepositoryAction } from '../../src/access/roles';
+import { CreateRobotSchema } from '../../src/access/schemas';
+import { listRepositories } from '../../src/artifacts/list';
+import { badRequest, forbidden } from '../../src/errors';
+import { actorOf, type AppContext, type AppEnv } from '../../src/http/env';
+import { ConfirmPage } from '../pages/confirm';
+import { ProjectPage } from '../pages/project';
+import { UI_PAGE_SIZE } from '../view';
+import { errorText, projectGone, statusOf } from './page-errors';
+import { badExpiry, expiryField, field, formInput, formOf, formRole, noticeOf, pageOf, pullHost, render, signedInUser, view, type Form } from './request';
+
+/** One project's page: its repositories, members, directory groups, robots, settings, and deleting it. */
+export function projectPages(): Hono<AppEnv> {
+  const ui = new Hono<AppEnv>();
+
+  const projectPage = (
+    c: AppContext,
+    name: string,
+    extra: { error?: string; status?: ContentfulStatusCode; createdRobot?: { name: string; secret: string }; leftovers?: string[] } = {},
+  ) => {
+    const { db, config } = c.var.deps;
+    const principal = c.var.principal;
+    const base = `/projects/${encodeURIComponent(name)}`;
+    const v = view(c, extra.error || extra.createdRobot ? base : undefined);
+    const access = visibleProject(db, principal, name);
+    const manages = access.canManage && principal.kind === 'user';
+    const page = pageOf(c);
+    const repos = listRepositories(db, principal, { project: name, page, pageSize: UI_PAGE_SIZE });
+    return render(
+      c,
+      <ProjectPage
+        v={v}
+        project={access.project}
+        role={access.role}
+        canManage={manages}
+        repositories={repos.items}
+        repositoryTotal={repos.total}
+        deletable={repos.total === 0 && name !== config.defaultProject.name}
+        page={page}
+        pageSize={UI_PAGE_SIZE}
+        members={seesMembers(principal, access) ? listMembers(db, principal, name) : null}
+        lockedMember={seesMembers(principal, access) ? (lockedProjectAdmin(db, principal, access.project.id)?.username ?? null) : null}
+        groups={config.ldap.url && seesMembers(principal, access) ? listGroupRoles(db, principal, name) : []}
+        ldap={!!config.ldap.url}
+        registryHost={pullHost(c)}
+        robots={manages ? listRobots(db, principal, name) : null}
+        createdRobot={extra.createdRobot}
+        error={extra.error}
+        notice={noticeOf(c, v)}
+        warning={extra.leftovers?.length ? v.i18n.t('notice.leftoverRepositories', { count: extra.leftovers.length, names: extra.leftovers.join(', ') }) : null}
+      />,
+      extra.status,
+    );
+  };
+
+  ui.get('/projects/:name', async (c) => {
+    const name = c.req.param('name');
+    // Right after creating: what the registry still holds under the name, asked again rather than taken from the link.
+    if (c.req.query('done') !== 'projectCreatedLeftovers' || c.var.principal.kind !== 'user') return projectPage(c, name);
+    visibleProject(c.var.deps.db, c.var.principal, name);
+    const leftovers = await c.var.deps.registry.catalogUnder(`${name}/`).catch(() => []);
+    return projectPage(c, name, { leftovers });
+  });
+
+  /** Runs a project form's action; on refusal shows the project page again with the reason. */
+  const projectAction = (path: string, action: (c: AppContext, name: string, form: Form) => unknown, done: string) =>
+    ui.post(path, async (c) => {
+      signedInUser(c);
+      const name = c.req.param('name')!;
+      const form = await formOf(c);
+      try {
+        // Awaited whatever it returns: a service that answers with a promise must not have its refusal dropped.
+        await action(c, name, form);
+      } catch (err) {
+        if (projectGone(err)) throw err;
+        return projectPage(c, name, { error: errorText(view(c), err), status: statusOf(err) });
+      }
+      return c.redirect(`/projects/${encodeURIComponent(name)}?done=${done}`, 303);
+    });
+
+  projectAction(
+    '/projects/:name/members',
+    (c, name, form) => {
+      setMember(c.var.deps.db, c.var.principal, name, field(form, 'username').trim(), formRole(form), actorOf(c));
+    },
+    'memberSaved',
+  );
+  projectAction(
+    '/projects/:name/members/remove',
+    (c, name, form) => removeMember(c.var.deps.db, c.var.principal, name, field(form, 'username'), actorOf(c)),
+    'memberRemoved',
+  );
+  projectAction(
+    '/projects/:name/visibility',
+    (c, name, form) => updateProject(c.var.deps.db, c.var.principal, name, { public: field(form, 'public') === 'true' }, actorOf(c)),
+    'visibilitySaved',
+  );
+
+  projectAction(
+    '/projects/:name/robots/delete',
+    (c, name, form) => deleteRobot(c.var.deps.db, c.var.principal, name, field(form, 'robot'), actorOf(c)),
+    'robotDeleted',
+  );
+
+  projectAction(
+    '/projects/:name/robots/update',
+    (c, name, form) => {
+      const disabled = field(form, 'disabled');
+      if (disabled !== 'true' && disabled !== 'false') throw badRequest('form.nothingToChange');
+      updateRobot(c.var.deps.db, c.var.principal, name, field(form, 'robot'), { disabled: disabled === 'true' }, actorOf(c));
+    },
+    'robotUpdated',
+  );
+
+  projectAction(
+    '/projects/:name/groups',
+    (c, name, form) => {
+      setGroupRole(c.var.deps.db, c.var.principal, name, field(form, 'group').trim(), formRole(form), actorOf(c));
+    },
+    'groupSaved',
+  );
+  projectAction(
+    '/projects/:name/groups/remove',
+    (c, name, form) => removeGroupRole(c.var.deps.db, c.var.principal, name, field(form, 'group'), actorOf(c)),
+    'groupRemoved',
+  );
+
+  /** The second step before a project is deleted: only for those who manage it. */
+  ui.get('/projects/:name/delete', (c) => {
+    signedInUser(c);
+    const name = c.req.param('name');
+    const access = visibleProject(c.var.deps.db, c.var.principal, name);
+    if (!access.canManage) throw forbidden('project.deleteNeedsAdmin');
+    assertDeletable(c.var.deps.db, access.project, c.var.deps.config.defaultProject.name);
+    const v = view(c);
+    const { t } = v.i18n;
+    const base = `/projects/${encodeURIComponent(name)}`;
+    return render(
+      c,
+      <ConfirmPage
+        v={v}
+        nav="projects"
+        title={t('delete.projectTitle')}
+        facts={[[t('projects.name'), name]]}
+        warning={t('delete.projectWarning')}
+        action={`${base}/delete`}
+        fields={{}}
+        button={t('delete.confirmProject')}
+        back={base}
+      />,
+    );
+  });
+
+  ui.post('/projects/:name/delete', async (c) => {
+    const principal = signedInUser(c);
+    const name = c.req.param('name');
+    const { db, config } = c.var.deps;
+    try {
+      deleteProject(db, principal, name, config.defaultProject.name, actorOf(c));
+    } catch (err) {
+      if (projectGone(err)) throw err;
+      return projectPage(c, name, { error: errorText(view(c), err), status: statusOf(err) });
+    }
+    return c.redirect('/projects?done=projectDeleted', 303);
+  });
+
+  ui.post('/projects/:name/robots', async (c) => {
+    const principal = signedInUser(c);
+    const name = c.req.param('name');
+    const form = await formOf(c);
+    const wanted = (Array.isArray(form.permissions) ? form.permissions : [form.permissions]).filter((p): p is string => typeof p === 'string');
+    const permissions = REPOSITORY_ACTIONS.filter((a) => wanted.includes(a)) as RepositoryAction[];
+    try {
+      const input = formInput(CreateRobotSchema, { name: field(form, 'name').trim(), permissions, ...expiryField(form) }, {
+        name: () => badRequest('robot.badName'),
+        permissions: () => badRequest('robot.noPermissions'),
+        expiresInDays: badExpiry,
+      });
+      const { db, clock } = c.var.deps;
+      const created = createRobot(db, clock, principal, name, input, actorOf(c));
+      // The secret is in this response only.
+      return projectPage(c, name, { createdRobot: { name: created.name, secret: created.secret } });
+    } catch (err) {
+      if (projectGone(err)) throw err;
+      return projectPage(c, name, { error: errorText(view(c), err), status: statusOf(err) });
+    }
+  });
+
+  return ui;
+}

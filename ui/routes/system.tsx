@@ -1,0 +1,37 @@
+import { Hono } from 'hono';
+import { startReconcile } from '../../src/artifacts/reconcile';
+import { checkHealth } from '../../src/health';
+import { actorOf, type AppEnv } from '../../src/http/env';
+import { SystemPage } from '../pages/system';
+import { adminUser, noticeOf, pullHost, render, view } from './request';
+
+/** Health, configuration and reconcile, for system admins. */
+export function systemPages(): Hono<AppEnv> {
+  const ui = new Hono<AppEnv>();
+
+  ui.get('/system', async (c) => {
+    adminUser(c);
+    const { reconciler, config, clock } = c.var.deps;
+    const v = view(c);
+    const { database, registry, ldap } = await checkHealth(c.var.deps);
+    return render(
+      c,
+      <SystemPage
+        v={v}
+        health={{ database, registry, ldap }}
+        facts={{ publicUrl: config.publicUrl, registryUrl: config.registry.url, registryHost: pullHost(c), defaultProject: config.defaultProject.name }}
+        reconcile={{ running: reconciler.running, last: reconciler.last }}
+        now={new Date(clock.now()).toISOString()}
+        notice={noticeOf(c, v)}
+      />,
+    );
+  });
+
+  ui.post('/system/reconcile', (c) => {
+    adminUser(c);
+    startReconcile(c.var.deps, actorOf(c));
+    return c.redirect('/system?done=reconcileStarted', 303);
+  });
+
+  return ui;
+}
