@@ -1,29 +1,19 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { header, listenerApi, type ListenerApiClient } from '../support/api-client';
+import { expect, it } from 'vitest';
+import { header } from '../support/api-client';
 import { auditRows } from '../support/audit-trail';
 import { expectErrorShape } from '../support/refusals';
-import { CAST_PASSWORD as PW, createCast } from '../support/role-matrix';
-import { admin, startTestWharf, type TestWharf } from '../support/wharf';
+import { CAST, CAST_PASSWORD as PW } from '../support/role-matrix';
+import { admin } from '../support/wharf';
+import { listenerSuite } from '../support/api-suite';
 
 /** What /api/v1 does about browsers on a real socket (the Host header is the socket's; no registry): cross-site writes and caching. */
 
-let w: TestWharf;
-let api: ListenerApiClient;
-let ALICE: string;
-
-beforeAll(async () => {
-  w = await startTestWharf({}, { manage: false });
-  api = listenerApi(w);
-  ({ projectAdmin: ALICE } = await createCast(api));
-});
-
-afterAll(async () => {
-  await w?.stop();
-});
+const suite = listenerSuite();
+const { projectAdmin: ALICE } = CAST;
 
 it('a state-changing request marked cross-site is refused before credentials are looked at, even with valid Basic credentials', async () => {
-  const host = new URL(w.url).host;
-  const before = auditRows(api, 'user_create').length;
+  const host = new URL(suite.api.url).host;
+  const before = auditRows(suite.api, 'user_create').length;
   const attempts: Record<string, string>[] = [
     { 'sec-fetch-site': 'cross-site' },
     { 'sec-fetch-site': 'same-site' },
@@ -32,24 +22,24 @@ it('a state-changing request marked cross-site is refused before credentials are
     { origin: 'not a url' },
   ];
   for (const headers of attempts) {
-    const r = await api.call('POST', '/api/v1/users', { auth: admin, headers, body: { username: 'csrf-victim', password: PW } });
+    const r = await suite.api.call('POST', '/api/v1/users', { auth: admin, headers, body: { username: 'csrf-victim', password: PW } });
     expectErrorShape(r, 403);
   }
-  expect(auditRows(api, 'user_create').length).toBe(before);
-  expect((await api.call('GET', '/api/v1/users/csrf-victim', { auth: admin })).status).toBe(404);
+  expect(auditRows(suite.api, 'user_create').length).toBe(before);
+  expect((await suite.api.call('GET', '/api/v1/users/csrf-victim', { auth: admin })).status).toBe(404);
   // Reads are not affected, nor are same-origin writes or scripts that send neither header.
-  expect((await api.call('GET', '/api/v1/users', { auth: admin, headers: { 'sec-fetch-site': 'cross-site' } })).status).toBe(200);
-  const sameOrigin = await api.call('POST', '/api/v1/users', { auth: admin, headers: { origin: `http://${host}` }, body: { username: 'csrf-ok-1', password: PW } });
+  expect((await suite.api.call('GET', '/api/v1/users', { auth: admin, headers: { 'sec-fetch-site': 'cross-site' } })).status).toBe(200);
+  const sameOrigin = await suite.api.call('POST', '/api/v1/users', { auth: admin, headers: { origin: `http://${host}` }, body: { username: 'csrf-ok-1', password: PW } });
   expect(sameOrigin.status).toBe(201);
-  const fetchSite = await api.call('POST', '/api/v1/users', { auth: admin, headers: { 'sec-fetch-site': 'same-origin' }, body: { username: 'csrf-ok-2', password: PW } });
+  const fetchSite = await suite.api.call('POST', '/api/v1/users', { auth: admin, headers: { 'sec-fetch-site': 'same-origin' }, body: { username: 'csrf-ok-2', password: PW } });
   expect(fetchSite.status).toBe(201);
-  for (const u of ['csrf-ok-1', 'csrf-ok-2']) expect((await api.call('DELETE', `/api/v1/users/${u}`, { auth: admin })).status).toBe(204);
+  for (const u of ['csrf-ok-1', 'csrf-ok-2']) expect((await suite.api.call('DELETE', `/api/v1/users/${u}`, { auth: admin })).status).toBe(204);
 });
 
 it('API answers are never cached: Cache-Control no-store, also on the one answer that carries a new secret', async () => {
-  const created = await api.call('POST', '/api/v1/users/alice/tokens', { auth: ALICE, body: { name: 'nocache' } });
+  const created = await suite.api.call('POST', '/api/v1/users/alice/tokens', { auth: ALICE, body: { name: 'nocache' } });
   expect(created.status).toBe(201);
   expect(header(created, 'cache-control')).toBe('no-store');
-  expect(header(await api.call('GET', '/api/v1/projects', { auth: ALICE }), 'cache-control')).toBe('no-store');
-  expect((await api.call('DELETE', '/api/v1/users/alice/tokens/nocache', { auth: ALICE })).status).toBe(204);
+  expect(header(await suite.api.call('GET', '/api/v1/projects', { auth: ALICE }), 'cache-control')).toBe('no-store');
+  expect((await suite.api.call('DELETE', '/api/v1/users/alice/tokens/nocache', { auth: ALICE })).status).toBe(204);
 });

@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { listenerApi, type ListenerApiClient } from '../support/api-client';
+import { expect, it } from 'vitest';
 import { refused, refusedAny } from '../support/refusals';
-import { arrangeProject, createCast, uniqueName, type Cast } from '../support/role-matrix';
-import { admin, startTestWharf, type TestWharf } from '../support/wharf';
+import { CAST, arrangeProject, uniqueName } from '../support/role-matrix';
+import { admin } from '../support/wharf';
+import { listenerSuite } from '../support/api-suite';
 
 /**
  * Paths sent byte for byte to a listening Wharf (fetch would normalise `..` and `%2e%2e`), so it
@@ -10,19 +10,7 @@ import { admin, startTestWharf, type TestWharf } from '../support/wharf';
  * and never reach a private project. Each test makes its own private `alpha` and public `pubproj`.
  */
 
-let w: TestWharf;
-let api: ListenerApiClient;
-let cast: Cast;
-
-beforeAll(async () => {
-  w = await startTestWharf({}, { manage: false });
-  api = listenerApi(w);
-  cast = await createCast(api);
-});
-
-afterAll(async () => {
-  await w?.stop();
-});
+const suite = listenerSuite();
 
 type Caller = 'alice' | 'outsider' | 'admin';
 
@@ -51,16 +39,16 @@ const pathTricks: [string, string, string, Caller][] = [
 ];
 
 it.each(pathTricks)('path trick (%s): 400 or 404', async (_label, method, template, caller) => {
-  const alpha = (await arrangeProject(api, cast, uniqueName('alpha'))).name;
-  const pubproj = (await arrangeProject(api, cast, uniqueName('pubproj'), { public: true })).name;
+  const alpha = (await arrangeProject(suite.api, uniqueName('alpha'))).name;
+  const pubproj = (await arrangeProject(suite.api, uniqueName('pubproj'), { public: true })).name;
   const path = template.replaceAll('{alpha}', alpha).replaceAll('{ALPHA}', alpha.toUpperCase()).replaceAll('{pubproj}', pubproj);
-  const auth = { alice: cast.projectAdmin, outsider: cast.outsider, admin }[caller];
+  const auth = { alice: CAST.projectAdmin, outsider: CAST.outsider, admin }[caller];
   const body = method === 'PATCH' ? '{"public":true}' : method === 'PUT' ? JSON.stringify(path.includes('/password') ? { newPassword: 'x-password-1' } : { role: 'projectAdmin' }) : undefined;
-  const r = await refusedAny(api, [400, 404], () => api.raw(method, path, { auth, body, headers: body ? { 'content-type': 'application/json' } : {} }));
+  const r = await refusedAny(suite.api, [400, 404], () => suite.api.raw(method, path, { auth, body, headers: body ? { 'content-type': 'application/json' } : {} }));
   // never a list of alpha's members through a trick
   expect(JSON.stringify(r.body)).not.toContain('projectAdmin');
 });
 
 it('a 301-character project in the path is a 400 (over the parameter limit)', async () => {
-  await refused(api, 400, () => api.call('GET', `/api/v1/projects/${'x'.repeat(301)}`, { auth: admin }));
+  await refused(suite.api, 400, () => suite.api.call('GET', `/api/v1/projects/${'x'.repeat(301)}`, { auth: admin }));
 });

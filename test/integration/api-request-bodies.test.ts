@@ -1,32 +1,22 @@
 import http from 'node:http';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { header, listenerApi, type Answer, type ListenerApiClient } from '../support/api-client';
+import { expect, it } from 'vitest';
+import { header, type Answer } from '../support/api-client';
 import { expectErrorShape, refused, refusedAny } from '../support/refusals';
-import { CAST_PASSWORD as PW, createCast, uniqueName } from '../support/role-matrix';
-import { admin, startTestWharf, type TestWharf } from '../support/wharf';
+import { CAST, CAST_PASSWORD as PW, uniqueName } from '../support/role-matrix';
+import { admin } from '../support/wharf';
+import { listenerSuite } from '../support/api-suite';
 
 /**
  * Request bodies on a real socket (no registry): the size limit with Content-Length and chunked,
  * keep-alive after a 413, and bodies that are not JSON (or carry no content type, which fetch would add).
  */
 
-let w: TestWharf;
-let api: ListenerApiClient;
-let ALICE: string;
-
-beforeAll(async () => {
-  w = await startTestWharf({}, { manage: false });
-  api = listenerApi(w);
-  ({ projectAdmin: ALICE } = await createCast(api));
-});
-
-afterAll(async () => {
-  await w?.stop();
-});
+const suite = listenerSuite();
+const { projectAdmin: ALICE } = CAST;
 
 async function alpha(): Promise<string> {
   const name = uniqueName('alpha');
-  expect((await api.call('POST', '/api/v1/projects', { auth: ALICE, body: { name } })).status).toBe(201);
+  expect((await suite.api.call('POST', '/api/v1/projects', { auth: ALICE, body: { name } })).status).toBe(201);
   return name;
 }
 
@@ -34,15 +24,15 @@ it('a 2 MB body: 413 with the error shape (with Content-Length and chunked)', as
   const project = await alpha();
   const big = JSON.stringify({ name: 'bigproj', public: true, pad: 'x'.repeat(2 * 1024 * 1024) });
   const json = { 'content-type': 'application/json' };
-  await refused(api, 413, () => api.raw('POST', '/api/v1/projects', { auth: ALICE, body: big, headers: json }));
-  await refused(api, 413, () =>
-    api.raw('POST', '/api/v1/users', { auth: admin, body: JSON.stringify({ username: 'biguser', password: 'x'.repeat(2 * 1024 * 1024) }), headers: json }),
+  await refused(suite.api, 413, () => suite.api.raw('POST', '/api/v1/projects', { auth: ALICE, body: big, headers: json }));
+  await refused(suite.api, 413, () =>
+    suite.api.raw('POST', '/api/v1/users', { auth: admin, body: JSON.stringify({ username: 'biguser', password: 'x'.repeat(2 * 1024 * 1024) }), headers: json }),
   );
-  await refused(api, 413, () => api.raw('POST', '/api/v1/projects', { auth: ALICE, body: big, chunked: true, headers: json }));
-  await refused(api, 413, () => api.raw('PATCH', `/api/v1/projects/${project}`, { auth: ALICE, body: big, chunked: true, headers: json }));
+  await refused(suite.api, 413, () => suite.api.raw('POST', '/api/v1/projects', { auth: ALICE, body: big, chunked: true, headers: json }));
+  await refused(suite.api, 413, () => suite.api.raw('PATCH', `/api/v1/projects/${project}`, { auth: ALICE, body: big, chunked: true, headers: json }));
   // just under the limit is read and validated normally (unknown field -> 400, not 413)
   const almost = JSON.stringify({ name: 'bigproj', pad: 'x'.repeat(1000 * 1024) });
-  await refused(api, 400, () => api.raw('POST', '/api/v1/projects', { auth: ALICE, body: almost, headers: json }));
+  await refused(suite.api, 400, () => suite.api.raw('POST', '/api/v1/projects', { auth: ALICE, body: almost, headers: json }));
 });
 
 // HTTP/1.1: a 413 sent while the client is still uploading makes it see a reset. An oversized
@@ -53,10 +43,10 @@ it('after a 413 the keep-alive connection stays usable', async () => {
   try {
     const big = JSON.stringify({ name: 'bigproj', pad: 'x'.repeat(2 * 1024 * 1024) });
     for (let i = 0; i < 3; i++) {
-      const r = await api.raw('POST', '/api/v1/projects', { auth: ALICE, body: big, headers: { 'content-type': 'application/json' }, agent });
+      const r = await suite.api.raw('POST', '/api/v1/projects', { auth: ALICE, body: big, headers: { 'content-type': 'application/json' }, agent });
       expectErrorShape(r, 413);
       expect(String(header(r, 'connection')).toLowerCase()).not.toBe('close');
-      const next = await api.raw('GET', '/api/v1/me', { auth: ALICE, agent }).catch((err: Error) => ({ status: -1, body: String(err), headers: {} }) as Answer);
+      const next = await suite.api.raw('GET', '/api/v1/me', { auth: ALICE, agent }).catch((err: Error) => ({ status: -1, body: String(err), headers: {} }) as Answer);
       expect(next.status, `next request on the same connection: ${JSON.stringify(next.body)}`).toBe(200);
     }
   } finally {
@@ -81,7 +71,7 @@ it('a body with a non-JSON content type (or none): 400 or 415, nothing changed',
     ['PATCH', `/api/v1/projects/${project}`, ALICE, '{"public":true}', undefined],
   ];
   for (const [method, path, auth, body, type] of cases) {
-    const r = await refusedAny(api, [400, 415], () => api.raw(method, path, { auth, body, headers: type ? { 'content-type': type } : {} }));
+    const r = await refusedAny(suite.api, [400, 415], () => suite.api.raw(method, path, { auth, body, headers: type ? { 'content-type': type } : {} }));
     expect(r.body.error.code.length).toBeGreaterThan(0);
   }
 });

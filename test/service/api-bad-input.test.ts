@@ -1,9 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inProcessApi, type ApiClient, type CallOptions } from '../support/api-client';
-import { startAppInstance, type AppInstance } from '../support/instance';
+import { describe, expect, it } from 'vitest';
 import { expectErrorShape, refused } from '../support/refusals';
-import { CAST_PASSWORD as PW, createCast, uniqueName } from '../support/role-matrix';
+import { CAST, CAST_PASSWORD as PW, uniqueName } from '../support/role-matrix';
 import { admin } from '../support/wharf';
+import { inProcessSuite } from '../support/api-suite';
 
 /**
  * Bad input to /api/v1 in-process: names, unknown fields, wrong types, bodies that are not a JSON
@@ -11,21 +10,9 @@ import { admin } from '../support/wharf';
  * name `alpha` get a project of alice's made for the test.
  */
 
-let running: AppInstance;
-let api: ApiClient;
-let ALICE: string;
-
-const call = (method: string, path: string, opts?: CallOptions) => api.call(method, path, opts);
-
-beforeAll(async () => {
-  running = await startAppInstance('wharf-api-bad-input-');
-  api = inProcessApi(running);
-  ({ projectAdmin: ALICE } = await createCast(api));
-});
-
-afterAll(async () => {
-  await running?.stop();
-});
+const suite = inProcessSuite('wharf-api-bad-input-');
+const { call } = suite;
+const { projectAdmin: ALICE } = CAST;
 
 // The tables below are written before any project exists; the placeholder becomes a fresh project of alice's.
 const ALPHA = '{alpha}';
@@ -61,7 +48,7 @@ describe('names', () => {
     ['newline', 'a\nb'],
   ];
   it.each(badProjectNames)('POST /projects with a bad name (%s): 400', async (_label, name) => {
-    await refused(api, 400, () => call('POST', '/api/v1/projects', { auth: ALICE, body: { name } }));
+    await refused(suite.api, 400, () => call('POST', '/api/v1/projects', { auth: ALICE, body: { name } }));
   });
 
   it('a 128-character lowercase name is accepted (the documented maximum)', async () => {
@@ -91,7 +78,7 @@ describe('names', () => {
     ['reserved for the CLI', '(cli)'],
   ];
   it.each(badUsernames)('POST /users with a bad username (%s): 400', async (_label, username) => {
-    await refused(api, 400, () => call('POST', '/api/v1/users', { auth: admin, body: { username, password: PW } }));
+    await refused(suite.api, 400, () => call('POST', '/api/v1/users', { auth: admin, body: { username, password: PW } }));
   });
 
   it('a 255-character username is accepted', async () => {
@@ -116,7 +103,7 @@ describe('names', () => {
   it('names are unique regardless of case, and sign in under any case', async () => {
     expect((await call('POST', '/api/v1/users', { auth: admin, body: { username: 'Mixed.Case', password: PW } })).status).toBe(201);
     for (const other of ['mixed.case', 'MIXED.CASE']) {
-      const r = await refused(api, 409, () => call('POST', '/api/v1/users', { auth: admin, body: { username: other, password: PW } }));
+      const r = await refused(suite.api, 409, () => call('POST', '/api/v1/users', { auth: admin, body: { username: other, password: PW } }));
       expect(r.body.error.code).toBe('conflict');
     }
     for (const spelled of ['mixed.case', 'MIXED.CASE', 'Mixed.Case'])
@@ -146,7 +133,7 @@ describe('bodies', () => {
   ];
   it.each(unknownFields)('unknown JSON field (%s): 400 naming the field', async (_label, method, template, body, role) => {
     const path = await withAlpha(template);
-    const r = await refused(api, 400, () => call(method, path, { auth: who(role), body }));
+    const r = await refused(suite.api, 400, () => call(method, path, { auth: who(role), body }));
     expect(r.body.error.message).toMatch(/unknown field|unrecognized/i);
   });
 
@@ -176,7 +163,7 @@ describe('bodies', () => {
   ];
   it.each(wrongTypes)('wrong type or value (%s): 400', async (_label, method, template, body, role) => {
     const path = await withAlpha(template);
-    await refused(api, 400, () => call(method, path, { auth: who(role), body }));
+    await refused(suite.api, 400, () => call(method, path, { auth: who(role), body }));
   });
 
   const bodyEndpoints: [string, string, 'admin' | 'alice'][] = [
@@ -191,20 +178,20 @@ describe('bodies', () => {
   it.each(bodyEndpoints)('%s %s with invalid JSON text: 400', async (method, template, role) => {
     const path = await withAlpha(template);
     for (const text of ['{"name":', "{'public': true}", '{"public": tru}', 'undefined', '\u0000']) {
-      await refused(api, 400, () => call(method, path, { auth: who(role), body: text, headers: { 'content-type': 'application/json' } }));
+      await refused(suite.api, 400, () => call(method, path, { auth: who(role), body: text, headers: { 'content-type': 'application/json' } }));
     }
   });
 
   it.each(bodyEndpoints)('%s %s with a JSON array, string, number or null body: 400', async (method, template, role) => {
     const path = await withAlpha(template);
     for (const text of ['[{"name":"arr","public":true,"role":"guest","newPassword":"x-password-1","username":"arr","password":"x-password-1"}]', '[]', '"alpha"', '42', 'null']) {
-      await refused(api, 400, () => call(method, path, { auth: who(role), body: text, headers: { 'content-type': 'application/json' } }));
+      await refused(suite.api, 400, () => call(method, path, { auth: who(role), body: text, headers: { 'content-type': 'application/json' } }));
     }
   });
 
   it.each(bodyEndpoints)('%s %s with an empty JSON body: 400', async (method, template, role) => {
     const path = await withAlpha(template);
-    await refused(api, 400, () => call(method, path, { auth: who(role), body: '', headers: { 'content-type': 'application/json' } }));
+    await refused(suite.api, 400, () => call(method, path, { auth: who(role), body: '', headers: { 'content-type': 'application/json' } }));
   });
 });
 

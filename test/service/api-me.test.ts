@@ -1,27 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inProcessApi, type ApiClient, type CallOptions } from '../support/api-client';
-import { startAppInstance, type AppInstance } from '../support/instance';
+import { describe, expect, it } from 'vitest';
 import { expectErrorShape } from '../support/refusals';
-import { CAST_PASSWORD as PW, createCast } from '../support/role-matrix';
+import { CAST, CAST_PASSWORD as PW } from '../support/role-matrix';
 import { admin } from '../support/wharf';
+import { inProcessSuite } from '../support/api-suite';
 
 /** GET /api/v1/me in-process: who the caller is, and the one 401 for every kind of wrong credential. */
 
-let running: AppInstance;
-let api: ApiClient;
-let ALICE: string, GUEST: string;
-
-const call = (method: string, path: string, opts?: CallOptions) => api.call(method, path, opts);
-
-beforeAll(async () => {
-  running = await startAppInstance('wharf-api-me-');
-  api = inProcessApi(running);
-  ({ projectAdmin: ALICE, guest: GUEST } = await createCast(api));
-});
-
-afterAll(async () => {
-  await running?.stop();
-});
+const suite = inProcessSuite('wharf-api-me-');
+const { call } = suite;
+const { projectAdmin: ALICE, guest: GUEST } = CAST;
 
 describe('the caller', () => {
   it('GET /me answers the caller {username, admin, source}', async () => {

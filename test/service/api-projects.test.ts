@@ -1,13 +1,12 @@
 import { asc, eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { members, projects, users } from '../../src/db/schema';
-import { inProcessApi, type ApiClient, type CallOptions } from '../support/api-client';
 import { expectProject } from '../support/api-shapes';
 import { auditRows, expectAudit } from '../support/audit-trail';
-import { startAppInstance, type AppInstance } from '../support/instance';
 import { expectErrorShape, refused } from '../support/refusals';
-import { arrangeProject, CAST_PASSWORD as PW, createCast, createUser, expectRoles, uniqueName, type Cast } from '../support/role-matrix';
+import { CAST, arrangeProject, CAST_PASSWORD as PW, createUser, expectRoles, uniqueName } from '../support/role-matrix';
 import { admin } from '../support/wharf';
+import { inProcessSuite } from '../support/api-suite';
 
 /**
  * /api/v1/projects in-process (no registry is asked): create, list, read, change and delete, who
@@ -15,24 +14,10 @@ import { admin } from '../support/wharf';
  * Each test arranges the projects it needs; the cast (alice, dev1, guest1, outsider) plays the roles.
  */
 
-let running: AppInstance;
-let api: ApiClient;
-let cast: Cast;
-let ALICE: string, DEV: string, GUEST: string, OUTSIDER: string;
-
-const call = (method: string, path: string, opts?: CallOptions) => api.call(method, path, opts);
-const db = () => api.deps.db;
-
-beforeAll(async () => {
-  running = await startAppInstance('wharf-api-projects-');
-  api = inProcessApi(running);
-  cast = await createCast(api);
-  ({ projectAdmin: ALICE, developer: DEV, guest: GUEST, outsider: OUTSIDER } = cast);
-});
-
-afterAll(async () => {
-  await running?.stop();
-});
+const suite = inProcessSuite('wharf-api-projects-');
+const { call } = suite;
+const db = () => suite.api.deps.db;
+const { projectAdmin: ALICE, developer: DEV, guest: GUEST, outsider: OUTSIDER } = CAST;
 
 /** Names of the projects a user may see, from the tables (admin: all). */
 function visibleNames(username: string | null): string[] {
@@ -48,8 +33,8 @@ function visibleNames(username: string | null): string[] {
 /** A private `alpha` and a public `pubproj`, both alice's, with dev1 and guest1 as members. */
 async function alphaAndPubproj() {
   return {
-    alpha: await arrangeProject(api, cast, uniqueName('alpha')),
-    pubproj: await arrangeProject(api, cast, uniqueName('pubproj'), { public: true }),
+    alpha: await arrangeProject(suite.api, uniqueName('alpha')),
+    pubproj: await arrangeProject(suite.api, uniqueName('pubproj'), { public: true }),
   };
 }
 
@@ -68,7 +53,7 @@ describe('creating projects', () => {
     expect(m.body).toEqual([{ username: 'dev1', role: 'projectAdmin' }]);
     const g = await call('GET', '/api/v1/projects/gamma', { auth: DEV });
     expectProject(g.body, { name: 'gamma', role: 'projectAdmin', repositoryCount: 0 });
-    const row = expectAudit(api, 'project_create', 'gamma', 'dev1', 'gamma');
+    const row = expectAudit(suite.api, 'project_create', 'gamma', 'dev1', 'gamma');
     expect(row.resourceType).toBe('project');
     // the creator can manage it: add a member
     expect((await call('PUT', '/api/v1/projects/gamma/members/outsider', { auth: DEV, body: { role: 'guest' } })).status).toBe(200);
@@ -90,24 +75,24 @@ describe('creating projects', () => {
 
   it('POST /projects for an existing name: 409 (also for a private project of someone else), nothing changed', async () => {
     const { alpha } = await alphaAndPubproj();
-    await refused(api, 409, () => call('POST', '/api/v1/projects', { auth: ALICE, body: { name: alpha.name } }));
-    await refused(api, 409, () => call('POST', '/api/v1/projects', { auth: OUTSIDER, body: { name: alpha.name, public: true } }));
-    await refused(api, 409, () => call('POST', '/api/v1/projects', { auth: OUTSIDER, body: { name: 'library' } }));
+    await refused(suite.api, 409, () => call('POST', '/api/v1/projects', { auth: ALICE, body: { name: alpha.name } }));
+    await refused(suite.api, 409, () => call('POST', '/api/v1/projects', { auth: OUTSIDER, body: { name: alpha.name, public: true } }));
+    await refused(suite.api, 409, () => call('POST', '/api/v1/projects', { auth: OUTSIDER, body: { name: 'library' } }));
   });
 
   it('POST /projects anonymously: 401', async () => {
-    await refused(api, 401, () => call('POST', '/api/v1/projects', { body: { name: 'anonproj' } }));
+    await refused(suite.api, 401, () => call('POST', '/api/v1/projects', { body: { name: 'anonproj' } }));
   });
 
   it('parallel POST /projects of one name by different users: exactly one 201, one projectAdmin', async () => {
     const racer = uniqueName('racer');
-    await createUser(api, racer);
+    await createUser(suite.api, racer);
     const who = [ALICE, DEV, GUEST, OUTSIDER, `${racer}:${PW}`, admin];
     const results = await Promise.all(who.map((auth) => call('POST', '/api/v1/projects', { auth, body: { name: 'race-proj' } })));
     expect(results.map((r) => r.status).sort()).toEqual([201, 409, 409, 409, 409, 409]);
     const winner = results.find((r) => r.status === 201)!.body.createdBy;
     expect((await call('GET', '/api/v1/projects/race-proj/members', { auth: admin })).body).toEqual([{ username: winner, role: 'projectAdmin' }]);
-    expect(auditRows(api, 'project_create', 'race-proj')).toHaveLength(1);
+    expect(auditRows(suite.api, 'project_create', 'race-proj')).toHaveLength(1);
   });
 });
 
@@ -218,35 +203,35 @@ describe('changing and deleting projects', () => {
     const r = await call('PATCH', `/api/v1/projects/${toggle}`, { auth: ALICE, body: { public: true } });
     expect(r.status).toBe(200);
     expectProject(r.body, { name: toggle, public: true });
-    expectAudit(api, 'project_update', toggle, 'alice', toggle);
+    expectAudit(suite.api, 'project_update', toggle, 'alice', toggle);
     expect((await call('GET', `/api/v1/projects/${toggle}`)).status).toBe(200);
     const back = await call('PATCH', `/api/v1/projects/${toggle}`, { auth: admin, body: { public: false } });
     expect(back.body.public).toBe(false);
-    expectAudit(api, 'project_update', toggle, 'admin', toggle);
+    expectAudit(suite.api, 'project_update', toggle, 'admin', toggle);
     expectErrorShape(await call('GET', `/api/v1/projects/${toggle}`), 404);
   });
 
   it('PATCH project: robot/developer/guest 403, outsider 404 (private) / 403 (public), anonymous 401; nothing changed', async () => {
     const { alpha, pubproj } = await alphaAndPubproj();
-    await expectRoles(api, alpha, { anonymous: 401, robot: 403, outsider: 404, guest: 403, developer: 403 }, (auth) =>
+    await expectRoles(suite.api, alpha, { anonymous: 401, robot: 403, outsider: 404, guest: 403, developer: 403 }, (auth) =>
       call('PATCH', `/api/v1/projects/${alpha.name}`, auth ? { auth, body: { public: true } } : { body: { public: true } }),
     );
-    await expectRoles(api, pubproj, { anonymous: 401, robot: 403, outsider: 403, guest: 403, developer: 403 }, (auth) =>
+    await expectRoles(suite.api, pubproj, { anonymous: 401, robot: 403, outsider: 403, guest: 403, developer: 403 }, (auth) =>
       call('PATCH', `/api/v1/projects/${pubproj.name}`, auth ? { auth, body: { public: false } } : { body: { public: false } }),
     );
-    await refused(api, 404, () => call('PATCH', '/api/v1/projects/no-such-project', { auth: admin, body: { public: true } }));
+    await refused(suite.api, 404, () => call('PATCH', '/api/v1/projects/no-such-project', { auth: admin, body: { public: true } }));
   });
 
   it('DELETE project: robot/developer/guest 403, outsider 404 / 403, anonymous 401, the default project 409; nothing changed', async () => {
     const { alpha, pubproj } = await alphaAndPubproj();
-    await expectRoles(api, alpha, { anonymous: 401, robot: 403, outsider: 404, guest: 403, developer: 403 }, (auth) =>
+    await expectRoles(suite.api, alpha, { anonymous: 401, robot: 403, outsider: 404, guest: 403, developer: 403 }, (auth) =>
       call('DELETE', `/api/v1/projects/${alpha.name}`, { auth }),
     );
-    await expectRoles(api, pubproj, { anonymous: 401, robot: 403, outsider: 403, guest: 403, developer: 403 }, (auth) =>
+    await expectRoles(suite.api, pubproj, { anonymous: 401, robot: 403, outsider: 403, guest: 403, developer: 403 }, (auth) =>
       call('DELETE', `/api/v1/projects/${pubproj.name}`, { auth }),
     );
-    await refused(api, 404, () => call('DELETE', '/api/v1/projects/no-such-project', { auth: admin }));
-    await refused(api, 409, () => call('DELETE', '/api/v1/projects/library', { auth: admin }));
+    await refused(suite.api, 404, () => call('DELETE', '/api/v1/projects/no-such-project', { auth: admin }));
+    await refused(suite.api, 409, () => call('DELETE', '/api/v1/projects/library', { auth: admin }));
   });
 
   it('DELETE project (projectAdmin): 204, gone with its members, project_delete audited, name reusable', async () => {
@@ -260,7 +245,7 @@ describe('changing and deleting projects', () => {
     expectErrorShape(await call('GET', `/api/v1/projects/${toggle}/members`, { auth: admin }), 404);
     const gone = db().select().from(projects).where(eq(projects.name, toggle)).get();
     expect(gone).toBeUndefined();
-    const row = expectAudit(api, 'project_delete', toggle, 'alice', toggle);
+    const row = expectAudit(suite.api, 'project_delete', toggle, 'alice', toggle);
     expect(row.resourceType).toBe('project');
     expect((await call('GET', '/api/v1/projects?pageSize=500', { auth: DEV })).body.items.map((p: any) => p.name)).not.toContain(toggle);
     // re-created by someone else: a fresh project, dev1 is no longer a member
@@ -269,6 +254,6 @@ describe('changing and deleting projects', () => {
     expect((await call('GET', `/api/v1/projects/${toggle}/members`, { auth: OUTSIDER })).body).toEqual([{ username: 'outsider', role: 'projectAdmin' }]);
     expectErrorShape(await call('GET', `/api/v1/projects/${toggle}`, { auth: DEV }), 404);
     expect((await call('DELETE', `/api/v1/projects/${toggle}`, { auth: admin })).status).toBe(204);
-    expectAudit(api, 'project_delete', toggle, 'admin', toggle);
+    expectAudit(suite.api, 'project_delete', toggle, 'admin', toggle);
   });
 });

@@ -1,13 +1,12 @@
 import { count, eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { audit, users } from '../../src/db/schema';
-import { inProcessApi, type ApiClient, type CallOptions } from '../support/api-client';
 import { expectUser } from '../support/api-shapes';
 import { auditRows, expectAudit } from '../support/audit-trail';
-import { startAppInstance, type AppInstance } from '../support/instance';
 import { expectErrorShape, refused } from '../support/refusals';
-import { arrangeProject, CAST_PASSWORD as PW, createCast, createUser, expectRoles, uniqueName, type Cast } from '../support/role-matrix';
+import { CAST, arrangeProject, CAST_PASSWORD as PW, createUser, expectRoles, uniqueName } from '../support/role-matrix';
 import { admin, ADMIN_PASSWORD } from '../support/wharf';
+import { inProcessSuite } from '../support/api-suite';
 
 /**
  * /api/v1/users in-process (no registry is asked): create, list, read, change and delete, who may
@@ -15,30 +14,16 @@ import { admin, ADMIN_PASSWORD } from '../support/wharf';
  * in any answer. Each test makes the users it changes; the cast (alice, dev1, guest1, outsider) only asks.
  */
 
-let running: AppInstance;
-let api: ApiClient;
-let cast: Cast;
-let ALICE: string, DEV: string, GUEST: string, OUTSIDER: string;
-
-const call = (method: string, path: string, opts?: CallOptions) => api.call(method, path, opts);
-const db = () => api.deps.db;
-
-beforeAll(async () => {
-  running = await startAppInstance('wharf-api-users-');
-  api = inProcessApi(running);
-  cast = await createCast(api);
-  ({ projectAdmin: ALICE, developer: DEV, guest: GUEST, outsider: OUTSIDER } = cast);
-});
-
-afterAll(async () => {
-  await running?.stop();
-});
+const suite = inProcessSuite('wharf-api-users-');
+const { call } = suite;
+const db = () => suite.api.deps.db;
+const { projectAdmin: ALICE, developer: DEV, guest: GUEST, outsider: OUTSIDER } = CAST;
 
 describe('creating users', () => {
   it('POST /users (admin): 201 with the user, no hash, and a user_create audit row', async () => {
-    const r = await createUser(api, 'carol', { email: 'carol@example.org' });
+    const r = await createUser(suite.api, 'carol', { email: 'carol@example.org' });
     expectUser(r.body, { username: 'carol', email: 'carol@example.org', admin: false, disabled: false, source: 'local', lastLoginAt: null });
-    expectAudit(api, 'user_create', 'carol', 'admin');
+    expectAudit(suite.api, 'user_create', 'carol', 'admin');
     // the new user can log in with the password given
     expect((await call('GET', '/api/v1/me', { auth: `carol:${PW}` })).body).toEqual({ username: 'carol', admin: false, source: 'local' });
     // the stored hash is scrypt and never the password itself
@@ -56,30 +41,30 @@ describe('creating users', () => {
   });
 
   it('POST /users can create another system admin', async () => {
-    const r = await createUser(api, 'admin2', { admin: true });
+    const r = await createUser(suite.api, 'admin2', { admin: true });
     expectUser(r.body, { username: 'admin2', admin: true, email: null });
     expect((await call('GET', '/api/v1/me', { auth: `admin2:${PW}` })).body.admin).toBe(true);
     expect((await call('GET', '/api/v1/users', { auth: `admin2:${PW}` })).status).toBe(200);
   });
 
   it('POST /users with a duplicate username: 409, nothing changed', async () => {
-    await createUser(api, 'taken');
-    await refused(api, 409, () => call('POST', '/api/v1/users', { auth: admin, body: { username: 'taken', password: 'another-password' } }));
-    await refused(api, 409, () => call('POST', '/api/v1/users', { auth: admin, body: { username: 'admin', password: 'another-password', admin: false } }));
+    await createUser(suite.api, 'taken');
+    await refused(suite.api, 409, () => call('POST', '/api/v1/users', { auth: admin, body: { username: 'taken', password: 'another-password' } }));
+    await refused(suite.api, 409, () => call('POST', '/api/v1/users', { auth: admin, body: { username: 'admin', password: 'another-password', admin: false } }));
     // the original password of the first one still works
     expect((await call('GET', '/api/v1/me', { auth: `taken:${PW}` })).status).toBe(200);
   });
 
   it('POST /users: anonymous 401, non-admin 403, nothing created', async () => {
-    const team = await arrangeProject(api, cast, uniqueName('team'));
-    await expectRoles(api, team, { anonymous: 401, robot: 403, outsider: 403, guest: 403, developer: 403, projectAdmin: 403 }, (auth, role) =>
+    const team = await arrangeProject(suite.api, uniqueName('team'));
+    await expectRoles(suite.api, team, { anonymous: 401, robot: 403, outsider: 403, guest: 403, developer: 403, projectAdmin: 403 }, (auth, role) =>
       call('POST', '/api/v1/users', { auth, body: { username: 'sneaky', password: PW, ...(role === 'anonymous' ? {} : { admin: true }) } }),
     );
     expect(db().select().from(users).where(eq(users.username, 'sneaky')).get()).toBeUndefined();
   });
 
   it('POST /users with a too short password: 400', async () => {
-    await refused(api, 400, () => call('POST', '/api/v1/users', { auth: admin, body: { username: 'shorty', password: 'short' } }));
+    await refused(suite.api, 400, () => call('POST', '/api/v1/users', { auth: admin, body: { username: 'shorty', password: 'short' } }));
   });
 
   it('parallel POST /users of one name: exactly one 201, the rest 409, never 500', async () => {
@@ -88,14 +73,14 @@ describe('creating users', () => {
     );
     expect(results.map((r) => r.status).sort()).toEqual([201, 409, 409, 409, 409, 409]);
     expect(db().select().from(users).where(eq(users.username, 'racer')).all()).toHaveLength(1);
-    expect(auditRows(api, 'user_create', 'racer')).toHaveLength(1);
+    expect(auditRows(suite.api, 'user_create', 'racer')).toHaveLength(1);
   });
 });
 
 describe('listing and reading users', () => {
   it('GET /users (admin): {items,total}, paged, searchable, no hashes', async () => {
     const listed = uniqueName('listed');
-    await createUser(api, listed, { email: `${listed}@example.org` });
+    await createUser(suite.api, listed, { email: `${listed}@example.org` });
     const all = await call('GET', '/api/v1/users', { auth: admin });
     expect(all.status).toBe(200);
     expect(Object.keys(all.body).sort()).toEqual(['items', 'total']);
@@ -168,11 +153,11 @@ describe('listing and reading users', () => {
 
 describe('changing users', () => {
   it('PATCH /users/{username} (admin): changes email/admin/disabled, writes user_update', async () => {
-    await createUser(api, 'patchme');
+    await createUser(suite.api, 'patchme');
     const r = await call('PATCH', '/api/v1/users/patchme', { auth: admin, body: { email: 'p@example.org' } });
     expect(r.status).toBe(200);
     expectUser(r.body, { username: 'patchme', email: 'p@example.org', admin: false, disabled: false });
-    const row = expectAudit(api, 'user_update', 'patchme', 'admin');
+    const row = expectAudit(suite.api, 'user_update', 'patchme', 'admin');
     expect(row.detail ?? '').not.toContain('scrypt$');
 
     const promoted = await call('PATCH', '/api/v1/users/patchme', { auth: admin, body: { admin: true } });
@@ -189,7 +174,7 @@ describe('changing users', () => {
   });
 
   it('PATCH disabled:true locks the user out of the API at once; disabled:false lets them back', async () => {
-    await createUser(api, 'tobedisabled');
+    await createUser(suite.api, 'tobedisabled');
     expect((await call('GET', '/api/v1/me', { auth: `tobedisabled:${PW}` })).status).toBe(200); // now in the credential cache
     const r = await call('PATCH', '/api/v1/users/tobedisabled', { auth: admin, body: { disabled: true } });
     expect(r.status).toBe(200);
@@ -200,52 +185,52 @@ describe('changing users', () => {
   });
 
   it('PATCH self (non-admin): own email yes; own admin/disabled 403; other users 403; anonymous 401', async () => {
-    await createUser(api, 'selfish', { email: 'selfish@example.org' });
+    await createUser(suite.api, 'selfish', { email: 'selfish@example.org' });
     const SELF = `selfish:${PW}`;
     const r = await call('PATCH', '/api/v1/users/selfish', { auth: SELF, body: { email: 'selfish2@example.org' } });
     expect(r.status).toBe(200);
     expect(r.body.email).toBe('selfish2@example.org');
-    expectAudit(api, 'user_update', 'selfish', 'selfish');
+    expectAudit(suite.api, 'user_update', 'selfish', 'selfish');
 
-    await refused(api, 403, () => call('PATCH', '/api/v1/users/selfish', { auth: SELF, body: { admin: true } }));
-    await refused(api, 403, () => call('PATCH', '/api/v1/users/selfish', { auth: SELF, body: { disabled: false } }));
-    await refused(api, 403, () => call('PATCH', '/api/v1/users/selfish', { auth: SELF, body: { email: 'x@example.org', admin: true } }));
-    await refused(api, 403, () => call('PATCH', '/api/v1/users/alice', { auth: SELF, body: { email: 'evil@example.org' } }));
-    await refused(api, 403, () => call('PATCH', '/api/v1/users/admin', { auth: ALICE, body: { disabled: true } }));
-    await refused(api, 401, () => call('PATCH', '/api/v1/users/alice', { body: { email: 'evil@example.org' } }));
+    await refused(suite.api, 403, () => call('PATCH', '/api/v1/users/selfish', { auth: SELF, body: { admin: true } }));
+    await refused(suite.api, 403, () => call('PATCH', '/api/v1/users/selfish', { auth: SELF, body: { disabled: false } }));
+    await refused(suite.api, 403, () => call('PATCH', '/api/v1/users/selfish', { auth: SELF, body: { email: 'x@example.org', admin: true } }));
+    await refused(suite.api, 403, () => call('PATCH', '/api/v1/users/alice', { auth: SELF, body: { email: 'evil@example.org' } }));
+    await refused(suite.api, 403, () => call('PATCH', '/api/v1/users/admin', { auth: ALICE, body: { disabled: true } }));
+    await refused(suite.api, 401, () => call('PATCH', '/api/v1/users/alice', { body: { email: 'evil@example.org' } }));
   });
 
   it('PATCH: the admin cannot disable or demote themselves (409), nothing changed', async () => {
-    await refused(api, 409, () => call('PATCH', '/api/v1/users/admin', { auth: admin, body: { disabled: true } }));
-    await refused(api, 409, () => call('PATCH', '/api/v1/users/admin', { auth: admin, body: { admin: false } }));
-    await refused(api, 409, () => call('PATCH', '/api/v1/users/admin', { auth: admin, body: { email: 'a@example.org', disabled: true } }));
+    await refused(suite.api, 409, () => call('PATCH', '/api/v1/users/admin', { auth: admin, body: { disabled: true } }));
+    await refused(suite.api, 409, () => call('PATCH', '/api/v1/users/admin', { auth: admin, body: { admin: false } }));
+    await refused(suite.api, 409, () => call('PATCH', '/api/v1/users/admin', { auth: admin, body: { email: 'a@example.org', disabled: true } }));
     expect((await call('GET', '/api/v1/me', { auth: admin })).body).toEqual({ username: 'admin', admin: true, source: 'local' });
   });
 
   it('PATCH an unknown user: 404', async () => {
-    await refused(api, 404, () => call('PATCH', '/api/v1/users/no-such-user', { auth: admin, body: { email: 'x@example.org' } }));
+    await refused(suite.api, 404, () => call('PATCH', '/api/v1/users/no-such-user', { auth: admin, body: { email: 'x@example.org' } }));
   });
 
   it('PATCH with an invalid email: 400', async () => {
-    await refused(api, 400, () => call('PATCH', '/api/v1/users/guest1', { auth: admin, body: { email: 'not-an-email' } }));
+    await refused(suite.api, 400, () => call('PATCH', '/api/v1/users/guest1', { auth: admin, body: { email: 'not-an-email' } }));
   });
 });
 
 describe('deleting users', () => {
   it('DELETE /users/{username}: anonymous 401, non-admin 403, self 409, unknown 404; nothing changed', async () => {
-    await createUser(api, 'deleteme');
-    const team = await arrangeProject(api, cast, uniqueName('team'));
-    await expectRoles(api, team, { anonymous: 401, robot: 403, outsider: 403, guest: 403, developer: 403, projectAdmin: 403 }, (auth) =>
+    await createUser(suite.api, 'deleteme');
+    const team = await arrangeProject(suite.api, uniqueName('team'));
+    await expectRoles(suite.api, team, { anonymous: 401, robot: 403, outsider: 403, guest: 403, developer: 403, projectAdmin: 403 }, (auth) =>
       call('DELETE', '/api/v1/users/deleteme', { auth }),
     );
-    await refused(api, 403, () => call('DELETE', '/api/v1/users/deleteme', { auth: `deleteme:${PW}` }));
-    await refused(api, 409, () => call('DELETE', '/api/v1/users/admin', { auth: admin }));
-    await refused(api, 404, () => call('DELETE', '/api/v1/users/no-such-user', { auth: admin }));
+    await refused(suite.api, 403, () => call('DELETE', '/api/v1/users/deleteme', { auth: `deleteme:${PW}` }));
+    await refused(suite.api, 409, () => call('DELETE', '/api/v1/users/admin', { auth: admin }));
+    await refused(suite.api, 404, () => call('DELETE', '/api/v1/users/no-such-user', { auth: admin }));
   });
 
   it('DELETE /users/{username} (admin): 204, gone, memberships dropped, credentials dead, user_delete audited', async () => {
-    const alpha = await arrangeProject(api, cast, uniqueName('alpha'));
-    await createUser(api, 'doomed');
+    const alpha = await arrangeProject(suite.api, uniqueName('alpha'));
+    await createUser(suite.api, 'doomed');
     expect((await call('PUT', `/api/v1/projects/${alpha.name}/members/doomed`, { auth: ALICE, body: { role: 'guest' } })).status).toBe(200);
     expect((await call('GET', '/api/v1/me', { auth: `doomed:${PW}` })).status).toBe(200);
     const r = await call('DELETE', '/api/v1/users/doomed', { auth: admin });
@@ -255,12 +240,12 @@ describe('deleting users', () => {
     expectErrorShape(await call('GET', '/api/v1/me', { auth: `doomed:${PW}` }), 401);
     const m = await call('GET', `/api/v1/projects/${alpha.name}/members`, { auth: admin });
     expect(m.body.map((x: any) => x.username)).not.toContain('doomed');
-    expectAudit(api, 'user_delete', 'doomed', 'admin');
+    expectAudit(suite.api, 'user_delete', 'doomed', 'admin');
     expectErrorShape(await call('DELETE', '/api/v1/users/doomed', { auth: admin }), 404);
   });
 
   it('a user deleted and re-created under the same name does not keep the old password', async () => {
-    await createUser(api, 'reborn');
+    await createUser(suite.api, 'reborn');
     expect((await call('GET', '/api/v1/me', { auth: `reborn:${PW}` })).status).toBe(200);
     expect((await call('DELETE', '/api/v1/users/reborn', { auth: admin })).status).toBe(204);
     expect((await call('POST', '/api/v1/users', { auth: admin, body: { username: 'reborn', password: 'other-password-2' } })).status).toBe(201);

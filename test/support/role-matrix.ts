@@ -20,7 +20,15 @@ export interface Cast {
 
 export type CastNames = { [K in keyof Cast]: string };
 
-export const DEFAULT_CAST: CastNames = { projectAdmin: 'alice', developer: 'dev1', guest: 'guest1', outsider: 'outsider' };
+const CAST_NAMES: { [K in keyof Cast]: string } = { projectAdmin: 'alice', developer: 'dev1', guest: 'guest1', outsider: 'outsider' };
+
+/** The cast's credentials; `createCast` makes these users in a file's instance. */
+export const CAST: Cast = {
+  projectAdmin: `${CAST_NAMES.projectAdmin}:${CAST_PASSWORD}`,
+  developer: `${CAST_NAMES.developer}:${CAST_PASSWORD}`,
+  guest: `${CAST_NAMES.guest}:${CAST_PASSWORD}`,
+  outsider: `${CAST_NAMES.outsider}:${CAST_PASSWORD}`,
+};
 
 export const nameOf = (credentials: string): string => credentials.slice(0, credentials.indexOf(':'));
 
@@ -33,15 +41,8 @@ export async function createUser(api: ApiClient, username: string, extra: Record
   return r;
 }
 
-export async function createCast(api: ApiClient, names: CastNames = DEFAULT_CAST): Promise<Cast> {
-  for (const username of Object.values(names)) await createUser(api, username);
-  const credentials = (username: string) => `${username}:${CAST_PASSWORD}`;
-  return {
-    projectAdmin: credentials(names.projectAdmin),
-    developer: credentials(names.developer),
-    guest: credentials(names.guest),
-    outsider: credentials(names.outsider),
-  };
+export async function createCast(api: ApiClient): Promise<void> {
+  for (const username of Object.values(CAST_NAMES)) await createUser(api, username);
 }
 
 export interface RoleProject {
@@ -51,7 +52,8 @@ export interface RoleProject {
 }
 
 /** A project created by the cast's projectAdmin, its developer and guest added, and a robot with every permission. */
-export async function arrangeProject(api: ApiClient, cast: Cast, name: string, opts: { public?: boolean } = {}): Promise<RoleProject> {
+export async function arrangeProject(api: ApiClient, name: string, opts: { public?: boolean } = {}): Promise<RoleProject> {
+  const cast = CAST;
   const made = await api.call('POST', '/api/v1/projects', { auth: cast.projectAdmin, body: { name, public: opts.public ?? false } });
   expect(made.status, JSON.stringify(made.body)).toBe(201);
   for (const [who, role] of [
