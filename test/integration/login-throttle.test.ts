@@ -2,13 +2,18 @@ import http from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { and, eq } from 'drizzle-orm';
+import { and, asc, desc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/open';
 import { audit, loginThrottle, users } from '../../src/db/schema';
 import { LoginThrottle } from '../../src/identity/throttle';
 import { fillUsernameKeys } from '../../src/identity/bootstrap';
 import { recordGrants, pruneGrants, grantAddress } from '../../src/token/grants';
+import { createPersonalToken } from '../../src/identity/tokens';
+import { basic } from '../support/api-client';
+import { listenerSuite } from '../support/api-suite';
+import { expectErrorShape, refused } from '../support/refusals';
+import { CAST, CAST_PASSWORD, createUser, uniqueName } from '../support/role-matrix';
 import { admin, ADMIN_PASSWORD, startTestWharf, type TestWharf } from '../support/wharf';
 
 /** The login throttle: per name (canonical), per client address, in the database; and password changes as logins. */
@@ -251,5 +256,87 @@ describe('last login', () => {
     } finally {
       await w.stop();
     }
+  });
+});
+
+describe('the lockout as /api/v1 callers meet it', () => {
+  // A real socket for the audited source address; no endpoint here asks the registry.
+  const suite = listenerSuite();
+  const ALICE = CAST.projectAdmin;
+
+  /** A fresh user, signed in once, then locked out by ten wrong passwords. */
+  async function lockedOut(): Promise<string> {
+    const name = uniqueName('throttled');
+    await createUser(suite.api, name);
+    expect((await suite.api.call('GET', '/api/v1/me', { auth: `${name}:${CAST_PASSWORD}` })).status).toBe(200);
+    for (let i = 1; i <= 10; i++) expectErrorShape(await suite.api.call('GET', '/api/v1/me', { auth: `${name}:wrong-${i}` }), 401);
+    return name;
+  }
+
+  it('after 10 failed Basic logins the 11th attempt, even with the right password, gets 429 with Retry-After', async () => {
+    const NAME = uniqueName('throttled');
+    await createUser(suite.api, NAME);
+    expect((await suite.api.call('GET', '/api/v1/me', { auth: `${NAME}:${CAST_PASSWORD}` })).status).toBe(200);
+    const firstId = suite.wharf().wharf.deps.db.select({ id: audit.id }).from(audit).orderBy(desc(audit.id)).limit(1).get()!.id;
+
+    for (let i = 1; i <= 10; i++) {
+      // a spoofed X-Forwarded-For must not become the audited source IP (trustProxy is off)
+      const r = await suite.api.call('GET', '/api/v1/me', { auth: `${NAME}:wrong-${i}`, headers: { 'x-forwarded-for': '203.0.113.9' } });
+      expectErrorShape(r, 401);
+    }
+    const locked = await suite.api.call('GET', '/api/v1/me', { auth: `${NAME}:${CAST_PASSWORD}` });
+    expectErrorShape(locked, 429);
+    const retryAfter = Number(locked.headers instanceof Headers ? locked.headers.get('retry-after') : NaN);
+    expect(Number.isInteger(retryAfter)).toBe(true);
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(suite.wharf().wharf.deps.config.auth.lockoutSeconds);
+
+    // the lockout holds on other endpoints too, also for anonymous-capable ones
+    expectErrorShape(await suite.api.call('GET', '/api/v1/projects', { auth: `${NAME}:${CAST_PASSWORD}` }), 429);
+
+    const rows = suite.wharf().wharf.deps.db
+      .select()
+      .from(audit)
+      .where(and(eq(audit.action, 'login_failed'), eq(audit.resource, NAME)))
+      .orderBy(asc(audit.id))
+      .all()
+      .filter((r) => r.id > firstId);
+    // Repeats from one address within a minute fold into one row that counts them.
+    const failures = rows.filter((r) => r.outcome === 'failure');
+    expect(failures.reduce((n, r) => n + r.count, 0)).toBe(10);
+    for (const row of failures) {
+      expect(row.username).toBe(NAME);
+      expect(row.resourceType).toBe('user');
+      expect(row.sourceIp).toMatch(/^(::ffff:)?127\.0\.0\.1$|^::1$/);
+      expect(row.sourceIp).not.toBe('203.0.113.9');
+      expect(JSON.stringify(row)).not.toContain('wrong-');
+    }
+    // the refused attempts while locked out are audited too
+    expect(rows.filter((r) => r.outcome !== 'failure' && r.outcome !== 'success').length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('the lockout of one name does not affect other users', async () => {
+    await lockedOut();
+    expect((await suite.api.call('GET', '/api/v1/me', { auth: ALICE })).status).toBe(200);
+    expect((await suite.api.call('GET', '/api/v1/me', { auth: admin })).status).toBe(200);
+  });
+
+  it('the locked-out user cannot change anything either', async () => {
+    const NAME = await lockedOut();
+    await refused(suite.api, 429, () => suite.api.call('PATCH', `/api/v1/users/${NAME}`, { auth: `${NAME}:${CAST_PASSWORD}`, body: { email: 't@example.org' } }));
+    await refused(suite.api, 429, () => suite.api.call('POST', '/api/v1/projects', { auth: `${NAME}:${CAST_PASSWORD}`, body: { name: 'throttled-proj' } }));
+  });
+
+  it("the lockout guards passwords only: anyone can lock a name out, so the name's personal access tokens keep working", async () => {
+    const NAME = await lockedOut();
+    const user = suite.wharf().wharf.deps.db.select().from(users).where(eq(users.username, NAME)).get()!;
+    const principal = { kind: 'user' as const, id: user.id, username: NAME, admin: false, source: 'local', via: 'password' as const };
+    const { secret } = createPersonalToken(suite.wharf().wharf.deps.db, suite.wharf().wharf.deps.clock, principal, NAME, { name: 'ci' }, { username: NAME });
+    const me = await suite.api.call('GET', '/api/v1/me', { auth: `${NAME}:${secret}` });
+    expect(me.status).toBe(200);
+    expect((await fetch(`${suite.api.url}/service/token?service=wharf-registry`, { headers: { authorization: basic(`${NAME}:${secret}`) } })).status).toBe(200);
+    // A token's success does not lift the password lockout, and a wrong token still meets it.
+    expectErrorShape(await suite.api.call('GET', '/api/v1/me', { auth: `${NAME}:${CAST_PASSWORD}` }), 429);
+    expectErrorShape(await suite.api.call('GET', '/api/v1/me', { auth: `${NAME}:wpat_${'x'.repeat(43)}` }), 429);
   });
 });

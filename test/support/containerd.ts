@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, trackChild, type ExecResult, waitExit } from './exec.js';
+import { run, type ExecResult } from './exec.js';
+import { startHelper, stopOnce, waitUntilReady } from './process.js';
 
 export type { ExecResult } from './exec.js';
 
@@ -19,8 +19,6 @@ export interface StartContainerdOptions {
   /** Max ms to wait for `ctr version` to answer (default 15 000). */
   readyTimeoutMs?: number | undefined;
 }
-
-const STDERR_TAIL = 16 * 1024;
 
 /**
  * Plugins disabled in the generated config: CRI (needs CNI, binds a stream
@@ -67,53 +65,23 @@ export async function startContainerd(opts: StartContainerdOptions = {}): Promis
   const configPath = join(dir, 'config.toml');
   await writeFile(configPath, config);
 
-  const child = spawn(
-    'containerd',
-    ['--config', configPath, '--root', join(dir, 'root'), '--state', join(dir, 'state'), '--address', address],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  trackChild(child);
-  let stderr = '';
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (chunk: string) => {
-    stderr = (stderr + chunk).slice(-STDERR_TAIL);
-  });
-  let spawnError: Error | undefined;
-  child.once('error', (err) => {
-    spawnError = err;
-  });
+  const containerd = startHelper('containerd', ['--config', configPath, '--root', join(dir, 'root'), '--state', join(dir, 'state'), '--address', address]);
 
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      if (!(await waitExit(child, 5000))) {
-        child.kill('SIGKILL');
-        await waitExit(child, 5000);
-      }
-    }
+  const stop = stopOnce(async () => {
+    await containerd.stop(5000);
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
-  };
+  });
 
-  const deadline = Date.now() + (opts.readyTimeoutMs ?? 15_000);
-  let last: ExecResult | undefined;
-  for (;;) {
-    if (spawnError || child.exitCode !== null || child.signalCode !== null) {
-      await stop();
-      throw new Error(
-        `containerd exited before becoming ready (${spawnError?.message ?? `code ${child.exitCode}, signal ${child.signalCode}`}):\n${stderr}`,
-      );
-    }
-    last = await run('ctr', ['--address', address, 'version'], { timeoutMs: 5000, isolateHome: false });
-    if (last.code === 0) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`containerd not ready after ${opts.readyTimeoutMs ?? 15_000} ms: ${last.stderr}\n--- containerd stderr ---\n${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitUntilReady(containerd, {
+    name: 'containerd',
+    timeoutMs: opts.readyTimeoutMs ?? 15_000,
+    intervalMs: 100,
+    async probe() {
+      const version = await run('ctr', ['--address', address, 'version'], { timeoutMs: 5000, isolateHome: false });
+      return version.code === 0 || `ctr version: ${version.stderr.trim()}`;
+    },
+    cleanUp: stop,
+  });
   return { address, dir, stop };
 }
 

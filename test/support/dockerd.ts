@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, trackChild, waitExit, type ExecResult } from './exec.js';
+import { run, type ExecResult } from './exec.js';
+import { startHelper, stopOnce, stopPid, waitUntilReady } from './process.js';
 
 export type { ExecResult } from './exec.js';
 
@@ -37,25 +37,6 @@ export interface DockerdHandle {
   /** SIGTERM dockerd (SIGKILL after 15 s), then its containerd child by PID, then remove the dir. Idempotent. */
   stop(): Promise<void>;
 }
-
-const LOG_TAIL = 16 * 1024;
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-const signal = (pid: number, sig: NodeJS.Signals): void => {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // exited meanwhile
-  }
-};
 
 /** PIDs of the direct children of `pid`, from each process's parent in /proc (no /proc children file here). */
 function childrenOf(pid: number): number[] {
@@ -92,15 +73,6 @@ function mountsUnder(dir: string): string[] {
   return [...new Set(points)].sort((a, b) => b.length - a.length);
 }
 
-async function waitGone(pid: number, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (alive(pid)) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return true;
-}
-
 /**
  * Starts a private Docker engine (as root, no systemd): vfs storage, no bridge, no iptables, its
  * own data root, exec root, socket and an empty daemon.json, so nothing of the host's docker is
@@ -113,57 +85,27 @@ export async function startDockerd(opts: { readyTimeoutMs?: number } = {}): Prom
   const host = `unix://${socket}`;
   const configFile = join(dir, 'daemon.json');
   await writeFile(configFile, '{}\n');
-  const child = spawn(
-    'dockerd',
-    [
-      '--config-file', configFile,
-      '--iptables=false', '--ip6tables=false', '--bridge=none', '--storage-driver=vfs',
-      '--data-root', join(dir, 'd'), '--exec-root', join(dir, 'e'),
-      '-H', host, '--pidfile', join(dir, 'pid'),
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  trackChild(child);
-  let log = '';
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (chunk: string) => {
-    log = (log + chunk).slice(-LOG_TAIL);
-  });
-  let spawnError: Error | undefined;
-  child.once('error', (err) => {
-    spawnError = err;
-  });
-  const pid = child.pid;
+  const dockerd = startHelper('dockerd', [
+    '--config-file', configFile,
+    '--iptables=false', '--ip6tables=false', '--bridge=none', '--storage-driver=vfs',
+    '--data-root', join(dir, 'd'), '--exec-root', join(dir, 'e'),
+    '-H', host, '--pidfile', join(dir, 'pid'),
+  ]);
+  const pid = dockerd.child.pid;
   // Remembered while dockerd runs: after it exits its children are re-parented and harder to find.
   let containerdPids: number[] = [];
   const noteContainerd = () => {
     if (pid !== undefined) containerdPids = [...new Set([...containerdPids, ...childrenOf(pid).filter((p) => runsIn(p, dir))])];
   };
 
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
+  const stop = stopOnce(async () => {
     noteContainerd();
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      if (!(await waitExit(child, 15_000))) {
-        child.kill('SIGKILL');
-        await waitExit(child, 5000);
-      }
-    }
-    for (const p of containerdPids) {
-      if (!runsIn(p, dir)) continue;
-      signal(p, 'SIGTERM');
-      if (!(await waitGone(p, 5000)) && runsIn(p, dir)) {
-        signal(p, 'SIGKILL');
-        await waitGone(p, 5000);
-      }
-    }
+    await dockerd.stop(15_000);
+    for (const p of containerdPids) await stopPid(p, () => runsIn(p, dir));
     // A dockerd that had to be killed leaves its mounts behind; a clean shutdown leaves none.
     for (const point of mountsUnder(dir)) await run('umount', ['-l', point], { isolateHome: false, timeoutMs: 10_000 });
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
-  };
+  });
 
   const docker = (args: readonly string[], configDir: string, o: { input?: string; timeoutMs?: number } = {}) =>
     run(DOCKER, args, {
@@ -175,23 +117,17 @@ export async function startDockerd(opts: { readyTimeoutMs?: number } = {}): Prom
   const adminConfig = join(dir, 'cli-admin');
   await mkdir(adminConfig);
 
-  const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
-  for (;;) {
-    if (spawnError || child.exitCode !== null || child.signalCode !== null) {
-      const why = spawnError?.message ?? `code ${child.exitCode}, signal ${child.signalCode}`;
-      await stop();
-      throw new Error(`dockerd exited before becoming ready (${why}):\n${log}`);
-    }
-    if (existsSync(socket)) {
+  await waitUntilReady(dockerd, {
+    name: 'dockerd',
+    timeoutMs: opts.readyTimeoutMs ?? 30_000,
+    intervalMs: 200,
+    async probe() {
+      if (!existsSync(socket)) return 'no socket yet';
       const v = await docker(['version', '--format', '{{.Server.Version}}'], adminConfig, { timeoutMs: 5000 });
-      if (v.code === 0) break;
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`dockerd not ready after ${opts.readyTimeoutMs ?? 30_000} ms:\n${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
+      return v.code === 0 || `docker version: ${v.stderr.trim()}`;
+    },
+    cleanUp: stop,
+  });
   noteContainerd();
 
   const handle: DockerdHandle = {
@@ -225,7 +161,7 @@ export async function startDockerd(opts: { readyTimeoutMs?: number } = {}): Prom
       const removed = await ctr(['content', 'rm', ...digests]);
       if (removed.code !== 0) throw new Error(`ctr content rm failed: ${removed.stderr}`);
     },
-    logTail: () => log,
+    logTail: dockerd.stderr,
     stop,
   };
   return handle;

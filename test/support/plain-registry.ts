@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { trackChild, waitExit } from './exec.js';
 import { freePort } from './ports.js';
+import { startHelper, stopOnce, waitUntilReady } from './process.js';
 
 export interface PlainRegistryOptions {
   /** Storage root; created if missing and kept on stop(). Default: a temp dir removed on stop(). */
@@ -27,8 +26,6 @@ export interface PlainRegistry {
   /** SIGTERM (SIGKILL after 5 s) and wait for exit; removes storageDir only if we created it. Idempotent. */
   stop(): Promise<void>;
 }
-
-const STDERR_TAIL = 16 * 1024;
 
 function getStatus(url: string, timeoutMs: number): Promise<number> {
   return new Promise((resolve) => {
@@ -79,50 +76,25 @@ export async function startPlainRegistry(opts: PlainRegistryOptions = {}): Promi
   // Clear REGISTRY_* env so an outer environment cannot override the config.
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('REGISTRY_')) env[k] = v;
-  const child = spawn('docker-registry', ['serve', configPath], { stdio: ['ignore', 'ignore', 'pipe'], env });
-  trackChild(child);
-  let stderr = '';
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (chunk: string) => {
-    stderr = (stderr + chunk).slice(-STDERR_TAIL);
-  });
-  let spawnError: Error | undefined;
-  child.once('error', (err) => {
-    spawnError = err;
-  });
+  const registry = startHelper('docker-registry', ['serve', configPath], { env });
 
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      if (!(await waitExit(child, 5000))) {
-        child.kill('SIGKILL');
-        await waitExit(child, 5000);
-      }
-    }
+  const stop = stopOnce(async () => {
+    await registry.stop(5000);
     // workDir holds the config and, only when we created it, the storage dir.
     await rm(workDir, { recursive: true, force: true, maxRetries: 3 });
-  };
+  });
 
-  const readyTimeoutMs = opts.readyTimeoutMs ?? 10_000;
-  const deadline = Date.now() + readyTimeoutMs;
-  for (;;) {
-    if (spawnError || child.exitCode !== null || child.signalCode !== null) {
-      await stop();
-      throw new Error(
-        `docker-registry exited before becoming ready (${spawnError?.message ?? `code ${child.exitCode}, signal ${child.signalCode}`}):\n${stderr}`,
-      );
-    }
-    const status = await getStatus(`${url}/v2/`, 1000);
-    if (status === 200) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`docker-registry not ready on ${url} after ${readyTimeoutMs} ms (last status ${status}):\n${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitUntilReady(registry, {
+    name: 'docker-registry',
+    where: url,
+    timeoutMs: opts.readyTimeoutMs ?? 10_000,
+    intervalMs: 50,
+    async probe() {
+      const status = await getStatus(`${url}/v2/`, 1000);
+      return status === 200 || `last status ${status}`;
+    },
+    cleanUp: stop,
+  });
 
-  return { url, host, port, storageDir, stderr: () => stderr, stop };
+  return { url, host, port, storageDir, stderr: registry.stderr, stop };
 }

@@ -1,11 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, trackChild, type ExecResult, waitExit } from './exec.js';
+import { run, type ExecResult } from './exec.js';
 import { freePort } from './ports.js';
+import { startHelper, waitUntilReady, type HelperProcess } from './process.js';
 
 /**
  * Throw-away OpenLDAP server (Debian `slapd`) for LDAP integration tests.
@@ -206,8 +206,9 @@ export async function startSlapd(opts: StartSlapdOptions = {}): Promise<Slapd> {
   const caFile = tls ? join(workDir, 'cert.pem') : undefined;
 
   let disposed = false;
-  let child: ChildProcess | undefined;
-  let stderrTail = '';
+  let helper: HelperProcess | undefined;
+  // Kept across restarts, so a failure message shows what earlier runs said too.
+  let earlierStderr = '';
   let ldifCounter = 0;
   const userDNs = new Map<string, string>();
   const knownOUs = new Set<string>(['people', 'groups']);
@@ -263,60 +264,33 @@ export async function startSlapd(opts: StartSlapdOptions = {}): Promise<Slapd> {
 
   const launch = async (): Promise<void> => {
     if (disposed) throw new Error('slapd: already disposed');
-    if (child && child.exitCode === null && child.signalCode === null) return;
+    if (helper && helper.exitReason() === null) return;
     const listeners = [`ldap://127.0.0.1:${port}/`, ...(ldapsPort === undefined ? [] : [`ldaps://127.0.0.1:${ldapsPort}/`])];
+    if (helper) earlierStderr = (earlierStderr + helper.stderr()).slice(-STDERR_TAIL);
     // -d none: stay in the foreground, log nothing during operation but still print startup errors.
-    const c = spawn('/usr/sbin/slapd', ['-f', join(workDir, 'slapd.conf'), '-h', listeners.join(' '), '-d', 'none'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    child = c;
-    trackChild(c);
-    c.stderr?.setEncoding('utf8');
-    c.stderr?.on('data', (chunk: string) => {
-      stderrTail = (stderrTail + chunk).slice(-STDERR_TAIL);
-    });
-    let spawnError: Error | undefined;
-    c.once('error', (err) => {
-      spawnError = err;
-    });
-
-    const deadline = Date.now() + readyTimeoutMs;
-    let last = '';
-    for (;;) {
-      if (spawnError || c.exitCode !== null || c.signalCode !== null) {
-        await waitExit(c, 1000); // let stderr drain
-        throw new Error(
-          `slapd exited before becoming ready (${spawnError?.message ?? `code ${c.exitCode}, signal ${c.signalCode}`}) on ${listeners.join(' ')}:\n${stderrTail}`,
-        );
-      }
-      if (await tcpOpen(port)) {
+    const slapd = startHelper('/usr/sbin/slapd', ['-f', join(workDir, 'slapd.conf'), '-h', listeners.join(' '), '-d', 'none']);
+    helper = slapd;
+    await waitUntilReady(slapd, {
+      name: 'slapd',
+      where: listeners.join(' '),
+      timeoutMs: readyTimeoutMs,
+      intervalMs: 20,
+      async probe() {
+        if (!(await tcpOpen(port))) return 'port closed';
         // Root bind + base search: 0 once seeded, 32 (noSuchObject) on a fresh, empty database.
         const r = await run('ldapsearch', ['-x', '-LLL', '-H', url, '-D', ROOT_DN, '-w', rootPassword, '-b', SUFFIX, '-s', 'base', '1.1'], {
           timeoutMs: 5000,
         });
-        if (r.code === 0 || r.code === LDAP_NO_SUCH_OBJECT) {
-          if (ldapsPort === undefined || (await tcpOpen(ldapsPort))) return;
-          last = `ldaps port ${ldapsPort} not open`;
-        } else {
-          last = describeResult('ldapsearch', r);
-        }
-      }
-      if (Date.now() > deadline) {
-        await halt();
-        throw new Error(`slapd not ready on ${url} after ${readyTimeoutMs} ms (${last || 'port closed'}):\n${stderrTail}`);
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
+        if (r.code !== 0 && r.code !== LDAP_NO_SUCH_OBJECT) return describeResult('ldapsearch', r);
+        if (ldapsPort !== undefined && !(await tcpOpen(ldapsPort))) return `ldaps port ${ldapsPort} not open`;
+        return true;
+      },
+      cleanUp: halt,
+    });
   };
 
   const halt = async (): Promise<void> => {
-    const c = child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    c.kill('SIGTERM');
-    if (!(await waitExit(c, 5000))) {
-      c.kill('SIGKILL');
-      await waitExit(c, 5000);
-    }
+    await helper?.stop(5000);
   };
 
   const dispose = async (): Promise<void> => {
@@ -412,7 +386,7 @@ export async function startSlapd(opts: StartSlapdOptions = {}): Promise<Slapd> {
     async modify(ldif) {
       await mustWrite('ldapmodify', 'ldapmodify', ldif);
     },
-    stderr: () => stderrTail,
+    stderr: () => (earlierStderr + (helper?.stderr() ?? '')).slice(-STDERR_TAIL),
     async stop(o) {
       if (o?.remove) await dispose();
       else await halt();

@@ -1,20 +1,21 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../src/app';
-import { startTestWharf, type TestWharf } from '../support/wharf';
+import { startAppInstance, type AppInstance } from '../support/instance';
 
-/** The OpenAPI document: valid, served to anyone, and listing every mounted /api/v1 route. */
+/** The OpenAPI document: valid, served to anyone, and listing every mounted /api/v1 route (in-process). */
 
-let w: TestWharf;
+let running: AppInstance;
 let doc: any;
 
 beforeAll(async () => {
-  w = await startTestWharf();
-  const res = await fetch(`${w.url}/api/v1/openapi.json`);
+  // The document never asks the registry: the in-process app serves it.
+  running = await startAppInstance('wharf-openapi-');
+  const res = await running.app.request('/api/v1/openapi.json');
   expect(res.status).toBe(200);
   doc = await res.json();
 });
-afterAll(() => w?.stop());
+afterAll(() => running?.stop());
 
 describe('GET /api/v1/openapi.json', () => {
   it('is a valid OpenAPI 3 document', async () => {
