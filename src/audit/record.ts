@@ -45,6 +45,9 @@ export function recordAudit(tx: Tx, entry: AuditEntry): void {
   tx.insert(audit).values(entry).run();
 }
 
+/** The condition of the partial unique index on fold_key, which an upsert on it must name. */
+const foldKeyIndexed = sql`${audit.foldKey} IS NOT NULL`;
+
 /** The audit row of a registry event: every column given (null when unknown). */
 export interface EventAuditRow {
   time: string;
@@ -84,7 +87,7 @@ const eventAuditInsert = preparedPerConnection((db) =>
       userAgent: sql.placeholder('userAgent'),
       foldKey: sql.placeholder('foldKey'),
     })
-    .onConflictDoUpdate({ target: audit.foldKey, set: { count: sql`${audit.count} + 1` } })
+    .onConflictDoUpdate({ target: audit.foldKey, targetWhere: foldKeyIndexed, set: { count: sql`${audit.count} + 1` } })
     .prepare(),
 );
 
@@ -115,6 +118,6 @@ export function recordFolded(tx: Tx, entry: AuditEntry, bucket: FoldBucket): voi
     .digest('base64url');
   tx.insert(audit)
     .values({ ...entry, time: isoTime(bucket.atMs), foldKey })
-    .onConflictDoUpdate({ target: audit.foldKey, set: { count: sql`${audit.count} + 1` } })
+    .onConflictDoUpdate({ target: audit.foldKey, targetWhere: foldKeyIndexed, set: { count: sql`${audit.count} + 1` } })
     .run();
 }

@@ -192,7 +192,9 @@ function applyIsolated(db: Db, e: RegistryEvent, opts: ApplyOptions, result: App
 export function applyEvents(db: Db, events: RegistryEvent[], opts: ApplyOptions): ApplyResult {
   const result: ApplyResult = { applied: 0, duplicates: 0, failed: [], fetch: [] };
   // The registry sends one event an envelope: its transaction is then all the savepoint it needs.
-  if (events.length === 1) applyIsolated(db, events[0]!, opts, result, (body) => db.transaction(body));
+  // It is the connection's own (immediate, as db.transaction's): drizzle would build a transaction
+  // object for each event, and the statements run here are prepared for the connection anyway.
+  if (events.length === 1) applyIsolated(db, events[0]!, opts, result, (body) => db.$client.transaction(() => body(db)).immediate());
   else
     db.transaction((tx) => {
       for (const e of events) applyIsolated(db, e, opts, result, (body) => tx.transaction(body));
