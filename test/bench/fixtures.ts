@@ -1,4 +1,5 @@
 /** Names shared by the bench server (test/bench/server.ts) and the load generator (test/bench/run.ts). */
+import { DOCKER_MANIFEST } from '../../src/registry/media-types';
 
 export const BENCH_ADMIN_PASSWORD = 'bench-admin-password-1';
 export const BENCH_USER = 'bench';
@@ -36,7 +37,7 @@ export function registryEnvelope(e: { id: string; action: 'push' | 'pull'; diges
         timestamp: e.timestamp,
         action: e.action,
         target: {
-          mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+          mediaType: DOCKER_MANIFEST,
           size: 1577,
           digest: e.digest,
           length: 1577,
