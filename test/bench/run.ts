@@ -354,30 +354,23 @@ function ingestScenarios(): Scenario[] {
   const out: Scenario[] = [];
   for (const connections of [1, 16]) {
     const post = `post${connections}`;
+    const perConnections = `${connections} connection${connections > 1 ? 's' : ''}`;
+    const ingest = (action: 'push' | 'pull'): Scenario => ({
+      key: `${action}${connections}`,
+      name: `(${action}${connections}) notification, manifest ${action} by tag, ${perConnections}`,
+      path: '/service/notifications',
+      method: 'POST',
+      body: ingestBody(action),
+      connections,
+      versus: post,
+      recordsEvents: true,
+      headers: notificationHeaders,
+      verify: appliesOneEvent,
+    });
     out.push(
+      ingest('push'),
       {
-        key: `push${connections}`,
-        name: `(push${connections}) notification, manifest push by tag, ${connections} connection${connections > 1 ? 's' : ''}`,
-        path: '/service/notifications',
-        method: 'POST',
-        body: ingestBody('push'),
-        connections,
-        versus: post,
-        recordsEvents: true,
-        headers: notificationHeaders,
-        verify: appliesOneEvent,
-      },
-      {
-        key: `pull${connections}`,
-        name: `(pull${connections}) notification, manifest pull by tag, ${connections} connection${connections > 1 ? 's' : ''}`,
-        path: '/service/notifications',
-        method: 'POST',
-        body: ingestBody('pull'),
-        connections,
-        versus: post,
-        recordsEvents: true,
-        headers: notificationHeaders,
-        verify: appliesOneEvent,
+        ...ingest('pull'),
         // The pulled manifest must be in Wharf's tag state, as after a real push.
         before: async (server) => {
           const res = await fetch(`${server.url}/service/notifications`, {
@@ -391,7 +384,7 @@ function ingestScenarios(): Scenario[] {
       },
       {
         key: post,
-        name: `(${post}) POST /bench/trivial, same body, ${connections} connection${connections > 1 ? 's' : ''}`,
+        name: `(${post}) POST /bench/trivial, same body, ${perConnections}`,
         path: '/bench/trivial',
         method: 'POST',
         body: ingestBody('push'),
