@@ -1,5 +1,6 @@
 import { and, asc, count, eq, exists, or, sql, type SQL } from 'drizzle-orm';
 import type { Db, Tx } from '../db/open';
+import { readPage, type PageRequest } from '../db/paged';
 import { groupMembers, members, projects, repositories, userGroups, users } from '../db/schema';
 import { contains } from '../db/search';
 import { preparedPerConnection } from '../db/prepared';
@@ -185,7 +186,7 @@ export function ensureProject(tx: Tx, name: string, isPublic: boolean, actor: Ac
   return project;
 }
 
-export function listProjects(db: Tx, principal: Principal, opts: { q?: string; page: number; pageSize: number }) {
+export function listProjects(db: Tx, principal: Principal, opts: { q?: string } & PageRequest) {
   const conditions: (SQL | undefined)[] = [];
   if (opts.q) conditions.push(contains(projects.name, opts.q));
   if (principal.kind === 'robot') conditions.push(eq(projects.id, principal.projectId));
@@ -194,17 +195,8 @@ export function listProjects(db: Tx, principal: Principal, opts: { q?: string; p
     conditions.push(memberOf ? or(eq(projects.public, true), memberOf) : eq(projects.public, true));
   }
   const where = and(...conditions);
-  const rows = db
-    .select()
-    .from(projects)
-    .where(where)
-    .orderBy(asc(projects.name))
-    .limit(opts.pageSize)
-    .offset((opts.page - 1) * opts.pageSize)
-    .all();
-  const total = db.select({ n: count() }).from(projects).where(where).get()!.n;
-  const items = rows.map((p) => ({ project: p, role: roleIn(db, principal, p.id) }));
-  return { items, total };
+  const page = readPage(db.select().from(projects).where(where).orderBy(asc(projects.name)), db.select({ n: count() }).from(projects).where(where), opts);
+  return { items: page.items.map((p) => ({ project: p, role: roleIn(db, principal, p.id) })), total: page.total };
 }
 
 export function repositoryCount(db: Tx, projectId: number): number {

@@ -11,14 +11,13 @@ import type { RegistryClient } from '../registry/client';
 import { visibleRepository } from './list';
 import { noteChange } from './changes';
 import { dropRepositoryIfEmpty, removeManifest, removeTag, tagsOfDigest, type Repository } from './state';
+import { OCI_MANIFEST } from '../registry/media-types';
 
 export interface DeleteDeps {
   db: Db;
   registry: RegistryClient;
   defaultProject: string;
 }
-
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
 /** Whether the registry deletes a manifest by tag (distribution v3) or not (2.8): learnt once. */
 const tagDeleteSupport = new WeakMap<RegistryClient, boolean>();

@@ -1,5 +1,6 @@
 import { and, asc, count, desc, eq, or, sql, type SQL } from 'drizzle-orm';
 import type { Tx } from '../db/open';
+import { readPage, type PageRequest } from '../db/paged';
 import { manifests, projects, repositories, tags } from '../db/schema';
 import { contains } from '../db/search';
 import { notFound } from '../errors';
@@ -16,36 +17,30 @@ export function visibleProjectsCondition(db: Tx, principal: Principal): SQL | un
   return or(eq(projects.public, true), memberOfProject(db, principal.id));
 }
 
-export function listRepositories(db: Tx, principal: Principal, opts: { project?: string; q?: string; page: number; pageSize: number }) {
+export function listRepositories(db: Tx, principal: Principal, opts: { project?: string; q?: string } & PageRequest) {
   const conditions: (SQL | undefined)[] = [];
   if (opts.project) conditions.push(eq(projects.id, visibleProject(db, principal, opts.project).project.id));
   else conditions.push(visibleProjectsCondition(db, principal));
   if (opts.q) conditions.push(contains(repositories.name, opts.q));
   const where = and(...conditions);
   const tagCount = sql<number>`(select count(*) from ${tags} where ${tags.repositoryId} = ${repositories.id})`;
-  const items = db
-    .select({
-      name: repositories.name,
-      project: projects.name,
-      tagCount,
-      pullCount: repositories.pullCount,
-      lastPushedAt: repositories.lastPushedAt,
-      lastPulledAt: repositories.lastPulledAt,
-    })
-    .from(repositories)
-    .innerJoin(projects, eq(projects.id, repositories.projectId))
-    .where(where)
-    .orderBy(asc(repositories.name))
-    .limit(opts.pageSize)
-    .offset((opts.page - 1) * opts.pageSize)
-    .all();
-  const total = db
-    .select({ n: count() })
-    .from(repositories)
-    .innerJoin(projects, eq(projects.id, repositories.projectId))
-    .where(where)
-    .get()!.n;
-  return { items, total };
+  return readPage(
+    db
+      .select({
+        name: repositories.name,
+        project: projects.name,
+        tagCount,
+        pullCount: repositories.pullCount,
+        lastPushedAt: repositories.lastPushedAt,
+        lastPulledAt: repositories.lastPulledAt,
+      })
+      .from(repositories)
+      .innerJoin(projects, eq(projects.id, repositories.projectId))
+      .where(where)
+      .orderBy(asc(repositories.name)),
+    db.select({ n: count() }).from(repositories).innerJoin(projects, eq(projects.id, repositories.projectId)).where(where),
+    opts,
+  );
 }
 
 export interface RepositoryAccess {
@@ -64,31 +59,31 @@ export function visibleRepository(db: Tx, principal: Principal, name: string): R
   return { repository, projectName: project.name, role };
 }
 
-export function listTags(db: Tx, principal: Principal, name: string, opts: { q?: string; page: number; pageSize: number }) {
+export function listTags(db: Tx, principal: Principal, name: string, opts: { q?: string } & PageRequest) {
   const { repository } = visibleRepository(db, principal, name);
   const where = and(eq(tags.repositoryId, repository.id), opts.q ? contains(tags.name, opts.q) : undefined);
-  const rows = db
-    .select({
-      name: tags.name,
-      digest: tags.digest,
-      mediaType: manifests.mediaType,
-      size: manifests.size,
-      children: manifests.children,
-      platform: manifests.platform,
-      pushedAt: tags.pushedAt,
-      pushedBy: tags.pushedBy,
-      pullCount: tags.pullCount,
-      lastPulledAt: tags.lastPulledAt,
-    })
-    .from(tags)
-    .leftJoin(manifests, and(eq(manifests.repositoryId, tags.repositoryId), eq(manifests.digest, tags.digest)))
-    .where(where)
-    .orderBy(desc(tags.pushedAt), asc(tags.name))
-    .limit(opts.pageSize)
-    .offset((opts.page - 1) * opts.pageSize)
-    .all();
-  const total = db.select({ n: count() }).from(tags).where(where).get()!.n;
-  const items = rows.map(({ children, platform, ...t }) => ({
+  const page = readPage(
+    db
+      .select({
+        name: tags.name,
+        digest: tags.digest,
+        mediaType: manifests.mediaType,
+        size: manifests.size,
+        children: manifests.children,
+        platform: manifests.platform,
+        pushedAt: tags.pushedAt,
+        pushedBy: tags.pushedBy,
+        pullCount: tags.pullCount,
+        lastPulledAt: tags.lastPulledAt,
+      })
+      .from(tags)
+      .leftJoin(manifests, and(eq(manifests.repositoryId, tags.repositoryId), eq(manifests.digest, tags.digest)))
+      .where(where)
+      .orderBy(desc(tags.pushedAt), asc(tags.name)),
+    db.select({ n: count() }).from(tags).where(where),
+    opts,
+  );
+  const items = page.items.map(({ children, platform, ...t }) => ({
     ...t,
     platforms: children
       ? (JSON.parse(children) as { platform: unknown }[]).map((c) => c.platform).filter((p) => p !== null)
@@ -96,5 +91,5 @@ export function listTags(db: Tx, principal: Principal, name: string, opts: { q?:
         ? [JSON.parse(platform)]
         : [],
   }));
-  return { items, total };
+  return { items, total: page.total };
 }

@@ -1,5 +1,6 @@
-import { and, count, eq, inArray, sql } from 'drizzle-orm';
+import { and, count, eq, sql } from 'drizzle-orm';
 import type { Tx } from '../db/open';
+import { preparedPerConnection } from '../db/prepared';
 import { manifests, repositories, tags } from '../db/schema';
 import { ensureProject } from '../access/projects';
 import { projectOf } from '../access/roles';
@@ -14,8 +15,79 @@ export type Repository = typeof repositories.$inferSelect;
 export type ManifestRow = typeof manifests.$inferSelect;
 export type TagRow = typeof tags.$inferSelect;
 
-export const findRepository = (tx: Tx, name: string): Repository | undefined =>
-  tx.select().from(repositories).where(eq(repositories.name, name)).get();
+// Every notification runs the statements below: prepared once per connection, not built per event.
+const repositoryByName = preparedPerConnection((db) =>
+  db.select().from(repositories).where(eq(repositories.name, sql.placeholder('name'))).prepare(),
+);
+
+const manifestUpsert = (db: Tx, pushedAt: boolean) =>
+  db
+    .insert(manifests)
+    .values({
+      repositoryId: sql.placeholder('repositoryId'),
+      digest: sql.placeholder('digest'),
+      mediaType: sql.placeholder('mediaType'),
+      ...(pushedAt ? { pushedAt: sql.placeholder('pushedAt') } : {}),
+    })
+    .onConflictDoUpdate({
+      target: [manifests.repositoryId, manifests.digest],
+      set: { mediaType: sql`coalesce(excluded.media_type, ${manifests.mediaType})` },
+    })
+    .returning()
+    .prepare();
+const manifestUpsertPushed = preparedPerConnection((db) => manifestUpsert(db, true));
+const manifestUpsertUndated = preparedPerConnection((db) => manifestUpsert(db, false));
+
+const tagUpsert = preparedPerConnection((db) =>
+  db
+    .insert(tags)
+    .values({
+      repositoryId: sql.placeholder('repositoryId'),
+      name: sql.placeholder('name'),
+      digest: sql.placeholder('digest'),
+      pushedAt: sql.placeholder('pushedAt'),
+      pushedBy: sql.placeholder('pushedBy'),
+    })
+    .onConflictDoUpdate({
+      target: [tags.repositoryId, tags.name],
+      set: { digest: sql`excluded.digest`, pushedAt: sql`excluded.pushed_at`, pushedBy: sql`excluded.pushed_by` },
+    })
+    .prepare(),
+);
+
+const repositoryPushed = preparedPerConnection((db) =>
+  db
+    .update(repositories)
+    .set({ lastPushedAt: sql`${sql.placeholder('at')}` })
+    .where(eq(repositories.id, sql.placeholder('repositoryId')))
+    .prepare(),
+);
+
+const repositoryPulled = preparedPerConnection((db) =>
+  db
+    .update(repositories)
+    .set({ pullCount: sql`${repositories.pullCount} + 1`, lastPulledAt: sql`${sql.placeholder('at')}` })
+    .where(eq(repositories.id, sql.placeholder('repositoryId')))
+    .prepare(),
+);
+
+const tagPulledByName = preparedPerConnection((db) =>
+  db
+    .update(tags)
+    .set({ pullCount: sql`${tags.pullCount} + 1`, lastPulledAt: sql`${sql.placeholder('at')}` })
+    .where(and(eq(tags.repositoryId, sql.placeholder('repositoryId')), eq(tags.name, sql.placeholder('name'))))
+    .prepare(),
+);
+
+const tagsPulledByDigest = preparedPerConnection((db) =>
+  db
+    .update(tags)
+    .set({ pullCount: sql`${tags.pullCount} + 1`, lastPulledAt: sql`${sql.placeholder('at')}` })
+    .where(and(eq(tags.repositoryId, sql.placeholder('repositoryId')), eq(tags.digest, sql.placeholder('digest'))))
+    .prepare(),
+);
+
+export const findRepository = (tx: Tx, name: string): Repository | undefined => repositoryByName(tx).get({ name });
 
 /** The repository row, created with its project (private, no members; made by `creator`) when missing. */
 export function ensureRepository(tx: Tx, name: string, defaultProject: string, creator: { username: string } = SYSTEM_ACTOR): Repository {
@@ -30,27 +102,20 @@ export function upsertManifest(
   repositoryId: number,
   m: { digest: string; mediaType?: string | null; pushedAt?: string },
 ): ManifestRow {
-  return tx
-    .insert(manifests)
-    .values({ repositoryId, digest: m.digest, mediaType: m.mediaType ?? null, ...(m.pushedAt ? { pushedAt: m.pushedAt } : {}) })
-    .onConflictDoUpdate({
-      target: [manifests.repositoryId, manifests.digest],
-      set: { mediaType: sql`coalesce(excluded.media_type, ${manifests.mediaType})` },
-    })
-    .returning()
-    .get();
+  const params = { repositoryId, digest: m.digest, mediaType: m.mediaType ?? null };
+  const row = m.pushedAt ? manifestUpsertPushed(tx).get({ ...params, pushedAt: m.pushedAt }) : manifestUpsertUndated(tx).get(params);
+  return row!;
+}
+
+/** Notes the time of the latest push to a repository. */
+export function markPushed(tx: Tx, repositoryId: number, at: string): void {
+  repositoryPushed(tx).run({ repositoryId, at });
 }
 
 /** Points a tag at a digest; a moved tag keeps its pull count but takes the new push time and pusher. */
 export function upsertTag(tx: Tx, repositoryId: number, t: { name: string; digest: string; pushedAt?: string; pushedBy?: string | null }): void {
   const pushedAt = t.pushedAt ?? new Date().toISOString();
-  tx.insert(tags)
-    .values({ repositoryId, name: t.name, digest: t.digest, pushedAt, pushedBy: t.pushedBy ?? null })
-    .onConflictDoUpdate({
-      target: [tags.repositoryId, tags.name],
-      set: { digest: t.digest, pushedAt, pushedBy: t.pushedBy ?? null },
-    })
-    .run();
+  tagUpsert(tx).run({ repositoryId, name: t.name, digest: t.digest, pushedAt, pushedBy: t.pushedBy ?? null });
 }
 
 export function removeTag(tx: Tx, repositoryId: number, name: string): number {
@@ -93,22 +158,8 @@ export function tagsOfDigest(tx: Tx, repositoryId: number, digest: string): stri
 }
 
 export function recordPull(tx: Tx, repositoryId: number, at: string, tag?: string, digest?: string): void {
-  tx.update(repositories)
-    .set({ pullCount: sql`${repositories.pullCount} + 1`, lastPulledAt: at })
-    .where(eq(repositories.id, repositoryId))
-    .run();
-  if (tag) {
-    tx.update(tags)
-      .set({ pullCount: sql`${tags.pullCount} + 1`, lastPulledAt: at })
-      .where(and(eq(tags.repositoryId, repositoryId), eq(tags.name, tag)))
-      .run();
-  } else if (digest) {
-    // A pull by digest counts for the tags that name that digest.
-    const names = tagsOfDigest(tx, repositoryId, digest);
-    if (names.length > 0)
-      tx.update(tags)
-        .set({ pullCount: sql`${tags.pullCount} + 1`, lastPulledAt: at })
-        .where(and(eq(tags.repositoryId, repositoryId), inArray(tags.name, names)))
-        .run();
-  }
+  repositoryPulled(tx).run({ repositoryId, at });
+  if (tag) tagPulledByName(tx).run({ repositoryId, at, name: tag });
+  // A pull by digest counts for the tags that name that digest.
+  else if (digest) tagsPulledByDigest(tx).run({ repositoryId, at, digest });
 }

@@ -1,5 +1,6 @@
 import { and, desc, eq, gt, gte, lte, max, or, count, sql, type SQL } from 'drizzle-orm';
 import type { Tx } from '../db/open';
+import { readPage, type PageRequest } from '../db/paged';
 import { audit, projects, users } from '../db/schema';
 import { memberOfProject } from '../access/projects';
 import type { Principal } from '../identity/principal';
@@ -15,15 +16,13 @@ function claimedAddrOf(detail: string | null): string | null {
   }
 }
 
-export interface AuditQuery {
+export interface AuditQuery extends PageRequest {
   project?: string;
   repository?: string;
   username?: string;
   action?: string;
   since?: string;
   until?: string;
-  page: number;
-  pageSize: number;
 }
 
 /** The id of the row that recorded the latest creation of a user or project of this name (0 when there is none). */
@@ -67,15 +66,11 @@ export function listAudit(db: Tx, principal: Principal & { kind: 'user' }, q: Au
   if (q.since) conditions.push(gte(audit.time, new Date(q.since).toISOString()));
   if (q.until) conditions.push(lte(audit.time, new Date(q.until).toISOString()));
   const where = and(...conditions);
-  const items = db
-    .select()
-    .from(audit)
-    .where(where)
-    .orderBy(desc(audit.time), desc(audit.id))
-    .limit(q.pageSize)
-    .offset((q.page - 1) * q.pageSize)
-    .all();
-  const total = db.select({ n: count() }).from(audit).where(where).get()!.n;
+  const { items, total } = readPage(
+    db.select().from(audit).where(where).orderBy(desc(audit.time), desc(audit.id)),
+    db.select({ n: count() }).from(audit).where(where),
+    q,
+  );
   return {
     items: items.map((r) => ({
       id: r.id,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { eq, inArray, lt, sql } from 'drizzle-orm';
 import { audit, auditBudget } from '../db/schema';
 import type { Db, Tx } from '../db/open';
+import { preparedPerConnection } from '../db/prepared';
 import { isoTime } from '../clock';
 
 /** Every action the audit log records. */
@@ -44,6 +45,57 @@ export function recordAudit(tx: Tx, entry: AuditEntry): void {
   tx.insert(audit).values(entry).run();
 }
 
+/** The condition of the partial unique index on fold_key, which an upsert on it must name. */
+const foldKeyIndexed = sql`${audit.foldKey} IS NOT NULL`;
+
+/** The audit row of a registry event: every column given (null when unknown). */
+export interface EventAuditRow {
+  time: string;
+  username: string;
+  action: Extract<AuditAction, 'push' | 'pull' | 'delete' | 'blob_delete'>;
+  resourceType: string;
+  resource: string;
+  project: string;
+  repository: string;
+  tag: string | null;
+  digest: string | null;
+  mediaType: string | null;
+  sourceIp: string | null;
+  detail: string | null;
+  userAgent: string | null;
+  /** Rows with the same key fold into one (its `count` goes up); null for rows that never fold. */
+  foldKey: string | null;
+}
+
+// Runs once per registry event: prepared once per connection instead of built each time.
+const eventAuditInsert = preparedPerConnection((db) =>
+  db
+    .insert(audit)
+    .values({
+      time: sql.placeholder('time'),
+      username: sql.placeholder('username'),
+      action: sql.placeholder('action'),
+      resourceType: sql.placeholder('resourceType'),
+      resource: sql.placeholder('resource'),
+      project: sql.placeholder('project'),
+      repository: sql.placeholder('repository'),
+      tag: sql.placeholder('tag'),
+      digest: sql.placeholder('digest'),
+      mediaType: sql.placeholder('mediaType'),
+      sourceIp: sql.placeholder('sourceIp'),
+      detail: sql.placeholder('detail'),
+      userAgent: sql.placeholder('userAgent'),
+      foldKey: sql.placeholder('foldKey'),
+    })
+    .onConflictDoUpdate({ target: audit.foldKey, targetWhere: foldKeyIndexed, set: { count: sql`${audit.count} + 1` } })
+    .prepare(),
+);
+
+/** Writes a registry event's audit row, or bumps the count of the row with the same fold key. */
+export function recordEventAudit(tx: Tx, row: EventAuditRow): void {
+  eventAuditInsert(tx).run({ ...row });
+}
+
 /** Denials and failed logins of one subject, address and target fold into one row per minute. */
 export const FOLD_BUCKET_MS = 60_000;
 
@@ -72,7 +124,7 @@ const foldKeyOf = (entry: AuditEntry, bucket: FoldBucket) =>
 export function recordFolded(tx: Tx, entry: AuditEntry, bucket: FoldBucket): void {
   tx.insert(audit)
     .values({ ...entry, time: isoTime(bucket.atMs), foldKey: foldKeyOf(entry, bucket) })
-    .onConflictDoUpdate({ target: audit.foldKey, set: { count: sql`${audit.count} + 1` } })
+    .onConflictDoUpdate({ target: audit.foldKey, targetWhere: foldKeyIndexed, set: { count: sql`${audit.count} + 1` } })
     .run();
 }
 

@@ -1,13 +1,16 @@
-import { and, desc, eq, gte, lt, sql } from 'drizzle-orm';
+import { createHash } from 'node:crypto';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../db/open';
-import { audit, eventsSeen, manifests, repositories } from '../db/schema';
-import { recordAudit } from '../audit/record';
+import { preparedPerConnection } from '../db/prepared';
+import { eventsSeen, manifests } from '../db/schema';
+import { recordEventAudit, type EventAuditRow } from '../audit/record';
 import { projectOf } from '../access/roles';
 import { INTERNAL_SUBJECT } from '../identity/principal';
 import {
   dropRepositoryIfEmpty,
   ensureRepository,
   findRepository,
+  markPushed,
   recordPull,
   removeManifest,
   removeTag,
@@ -42,55 +45,46 @@ function eventTime(e: RegistryEvent, nowMs: number): string {
   return new Date(Number.isFinite(t) ? t : nowMs).toISOString();
 }
 
-/** True when a digest is a platform child of an index in the repository (pulled as part of it). */
-function isIndexChild(tx: Tx, repositoryId: number, digest: string): boolean {
-  return !!tx
+// Every event runs these: prepared once per connection instead of built per event.
+const markSeen = preparedPerConnection((db) => db.insert(eventsSeen).values({ id: sql.placeholder('id') }).onConflictDoNothing().prepare());
+
+const indexWithChild = preparedPerConnection((db) =>
+  db
     .select({ id: manifests.id })
     .from(manifests)
-    // `_` may occur in a digest and is a LIKE wildcard: escape it (and `%`, `\`).
-    .where(and(eq(manifests.repositoryId, repositoryId), sql`${manifests.children} LIKE ${`%"${digest.replace(/[\\%_]/g, (ch) => `\\${ch}`)}"%`} ESCAPE '\\'`))
-    .get();
+    .where(and(eq(manifests.repositoryId, sql.placeholder('repositoryId')), sql`${manifests.children} LIKE ${sql.placeholder('pattern')} ESCAPE '\\'`))
+    .prepare(),
+);
+
+const manifestOf = preparedPerConnection((db) =>
+  db
+    .select({ id: manifests.id })
+    .from(manifests)
+    .where(and(eq(manifests.repositoryId, sql.placeholder('repositoryId')), eq(manifests.digest, sql.placeholder('digest'))))
+    .prepare(),
+);
+
+/** True when a digest is a platform child of an index in the repository (pulled as part of it). */
+function isIndexChild(tx: Tx, repositoryId: number, digest: string): boolean {
+  // `_` may occur in a digest and is a LIKE wildcard: escape it (and `%`, `\`).
+  const pattern = `%"${digest.replace(/[\\%_]/g, (ch) => `\\${ch}`)}"%`;
+  return !!indexWithChild(tx).get({ repositoryId, pattern });
 }
 
 /**
- * Adds a pull to the audit row of the same actor, manifest, tag and address in the same bucket;
- * true when it did. Only the audit log is folded: pull counts take every pull.
+ * Pulls of the same actor, manifest, tag and address in the same bucket share one audit row: its
+ * key, unique-indexed, so folding is one upsert. Only the audit log is folded: pull counts take every pull.
  */
-function foldPullAudit(tx: Tx, row: { username: string; repository: string; digest: string | null; tag: string | null; sourceIp: string | null }, at: string): boolean {
+function pullFoldKey(row: { username: string; repository: string; digest: string | null; tag: string | null; sourceIp: string | null }, at: string): string {
   const t = Date.parse(at);
   const bucket = t - (t % PULL_AUDIT_BUCKET_MS);
-  const recent = tx
-    .select({ id: audit.id })
-    .from(audit)
-    .where(
-      and(
-        eq(audit.repository, row.repository),
-        gte(audit.time, new Date(bucket).toISOString()),
-        lt(audit.time, new Date(bucket + PULL_AUDIT_BUCKET_MS).toISOString()),
-        eq(audit.action, 'pull'),
-        eq(audit.username, row.username),
-        sql`${audit.digest} IS ${row.digest}`,
-        sql`${audit.tag} IS ${row.tag}`,
-        sql`${audit.sourceIp} IS ${row.sourceIp}`,
-      ),
-    )
-    .orderBy(desc(audit.id))
-    .get();
-  if (!recent) return false;
-  tx.update(audit)
-    .set({ count: sql`${audit.count} + 1` })
-    .where(eq(audit.id, recent.id))
-    .run();
-  return true;
+  return createHash('sha256')
+    .update(JSON.stringify(['pull', row.username, row.repository, row.digest, row.tag, row.sourceIp, bucket, PULL_AUDIT_BUCKET_MS]))
+    .digest('base64url');
 }
 
 /** True when the manifest is in Wharf's state for the repository. */
-const knownManifest = (tx: Tx, repositoryId: number, digest: string): boolean =>
-  !!tx
-    .select({ id: manifests.id })
-    .from(manifests)
-    .where(and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, digest)))
-    .get();
+const knownManifest = (tx: Tx, repositoryId: number, digest: string): boolean => !!manifestOf(tx).get({ repositoryId, digest });
 
 /** Applies one event; false when it left the tag state alone. */
 function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: ApplyResult['fetch']): boolean {
@@ -100,7 +94,7 @@ function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: ApplyResu
   const claimedAddr = addressOf(e.request?.addr);
   const repository = e.target.repository;
   const internal = actor === INTERNAL_SUBJECT;
-  const row = {
+  const row: Omit<EventAuditRow, 'action' | 'foldKey'> = {
     time: at,
     username: actor,
     resourceType: 'artifact',
@@ -120,10 +114,10 @@ function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: ApplyResu
     const repo = ensureRepository(tx, repository, defaultProject, internal ? undefined : { username: actor });
     const manifest = upsertManifest(tx, repo.id, { digest: e.target.digest!, mediaType: e.target.mediaType, pushedAt: at });
     if (e.target.tag) upsertTag(tx, repo.id, { name: e.target.tag, digest: e.target.digest!, pushedAt: at, pushedBy: actor });
-    tx.update(repositories).set({ lastPushedAt: at }).where(eq(repositories.id, repo.id)).run();
+    markPushed(tx, repo.id, at);
     if (manifest.size === null) fetch.push({ repository, digest: e.target.digest! });
     // Wharf's own writes (tag-delete placeholders) are audited by the action that made them.
-    if (!internal) recordAudit(tx, { ...row, action: 'push' });
+    if (!internal) recordEventAudit(tx, { ...row, action: 'push', foldKey: null });
     return true;
   }
 
@@ -134,7 +128,7 @@ function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: ApplyResu
     const digest = e.target.digest!;
     if (repo && !e.target.tag && isIndexChild(tx, repo.id, digest)) return false;
     if (repo) recordPull(tx, repo.id, at, e.target.tag, digest);
-    if (!foldPullAudit(tx, row, at)) recordAudit(tx, { ...row, action: 'pull' });
+    recordEventAudit(tx, { ...row, action: 'pull', foldKey: pullFoldKey(row, at) });
     return false;
   }
 
@@ -143,7 +137,7 @@ function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: ApplyResu
   const repo = findRepository(tx, repository);
   if (e.target.digest && !(repo && knownManifest(tx, repo.id, e.target.digest))) {
     // A blob delete's event looks like a manifest delete's (no media type): it names no manifest here.
-    if (!internal) recordAudit(tx, { ...row, action: 'blob_delete', resourceType: 'blob', resource: `${repository}@${e.target.digest}` });
+    if (!internal) recordEventAudit(tx, { ...row, action: 'blob_delete', resourceType: 'blob', resource: `${repository}@${e.target.digest}`, foldKey: null });
     return false;
   }
   if (repo) {
@@ -151,8 +145,44 @@ function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: ApplyResu
     else removeTag(tx, repo.id, e.target.tag!);
     dropRepositoryIfEmpty(tx, repo.id);
   }
-  if (!internal) recordAudit(tx, { ...row, action: 'delete' });
+  if (!internal) recordEventAudit(tx, { ...row, action: 'delete', foldKey: null });
   return true;
+}
+
+/** Records the event's id and applies it, unless that id was seen before. */
+function applyOnce(tx: Tx, db: Db, e: RegistryEvent, opts: ApplyOptions, result: ApplyResult): void {
+  if (markSeen(tx).run({ id: e.id }).changes === 0) {
+    result.duplicates++;
+    return;
+  }
+  if (applyOne(tx, e, opts, result.fetch)) noteChange(db, e.target.repository);
+  result.applied++;
+}
+
+/**
+ * Runs one event in `unit` (a savepoint, or the whole transaction for a lone event), which undoes
+ * the event's writes when it throws: the failure is reported and the other events still land.
+ */
+function applyIsolated(db: Db, e: RegistryEvent, opts: ApplyOptions, result: ApplyResult, unit: (body: (tx: Tx) => void) => void): void {
+  // The rollback fails once SQLite has ended the transaction, hiding the cause: keep both facts.
+  let cause: unknown;
+  let ended = false;
+  try {
+    unit((tx) => {
+      try {
+        applyOnce(tx, db, e, opts, result);
+      } catch (err) {
+        cause = err;
+        ended = !db.$client.inTransaction;
+        throw err;
+      }
+    });
+  } catch (err) {
+    // A full disk (or any error that ended the transaction, its start or its commit) fails the
+    // whole delivery: the registry sends it again later, and nothing of it was kept.
+    if (isStorageFailure(cause ?? err) || (cause === undefined ? !db.$client.inTransaction : ended)) throw cause ?? err;
+    result.failed.push({ id: e.id, reason: (err as Error).message.slice(0, 200) });
+  }
 }
 
 /**
@@ -161,32 +191,13 @@ function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: ApplyResu
  */
 export function applyEvents(db: Db, events: RegistryEvent[], opts: ApplyOptions): ApplyResult {
   const result: ApplyResult = { applied: 0, duplicates: 0, failed: [], fetch: [] };
-  db.transaction((tx) => {
-    for (const e of events) {
-      // The savepoint's own rollback fails once SQLite has ended the transaction, hiding the cause.
-      let cause: unknown;
-      try {
-        tx.transaction((sp) => {
-          try {
-            const fresh = sp.insert(eventsSeen).values({ id: e.id }).onConflictDoNothing().run().changes;
-            if (fresh === 0) {
-              result.duplicates++;
-              return;
-            }
-            if (applyOne(sp, e, opts, result.fetch)) noteChange(db, e.target.repository);
-            result.applied++;
-          } catch (err) {
-            cause = err;
-            throw err;
-          }
-        });
-      } catch (err) {
-        // A full disk (or any error that ended the transaction) fails the whole delivery: the
-        // registry sends it again later, and nothing of it was kept.
-        if (isStorageFailure(cause ?? err) || !db.$client.inTransaction) throw cause ?? err;
-        result.failed.push({ id: e.id, reason: (err as Error).message.slice(0, 200) });
-      }
-    }
-  });
+  // The registry sends one event an envelope: its transaction is then all the savepoint it needs.
+  // It is the connection's own (immediate, as db.transaction's): drizzle would build a transaction
+  // object for each event, and the statements run here are prepared for the connection anyway.
+  if (events.length === 1) applyIsolated(db, events[0]!, opts, result, (body) => db.$client.transaction(() => body(db)).immediate());
+  else
+    db.transaction((tx) => {
+      for (const e of events) applyIsolated(db, e, opts, result, (body) => tx.transaction(body));
+    });
   return result;
 }

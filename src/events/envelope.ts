@@ -1,16 +1,8 @@
 import { z } from 'zod';
 import { isValidRepositoryName } from '../access/roles';
+import { MANIFEST_MEDIA_TYPES } from '../registry/media-types';
 
 /** The registry's notification envelope, checked field by field; unknown fields are ignored. */
-
-export const MANIFEST_MEDIA_TYPES = new Set([
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-  'application/vnd.docker.distribution.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.v1+prettyjws',
-]);
 
 export const DIGEST_RE = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
 /** The digests the registry accepts in a request path: anything else it refuses, so Wharf refuses it first. */

@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { Hono, type HonoRequest } from 'hono';
 import { AppError } from '../errors';
 import { bearerMatches } from '../http/bearer';
 import type { AppEnv } from '../http/env';
@@ -34,6 +34,17 @@ async function readLimited(body: ReadableStream<Uint8Array> | null, limit: numbe
 }
 
 /**
+ * The envelope's bytes, as readLimited gives them. A body whose declared length is within the
+ * limit is exactly that long, so it is read whole on the server's direct path (no web stream).
+ */
+async function readEnvelope(req: HonoRequest): Promise<{ bytes: Buffer | null; drained: boolean }> {
+  const length = req.header('content-length');
+  if (length !== undefined && /^\d+$/.test(length) && Number(length) <= MAX_ENVELOPE_BYTES && req.header('transfer-encoding') === undefined)
+    return { bytes: Buffer.from(await req.arrayBuffer()), drained: true };
+  return readLimited(req.raw.body, MAX_ENVELOPE_BYTES);
+}
+
+/**
  * The registry's webhook. Once the secret is right it answers 200 for any input: the registry
  * retries a failed delivery forever and blocks every later event behind it, so invalid input is
  * logged, counted and dropped instead of refused. Only a full disk gets 503 (see onError): then
@@ -45,7 +56,7 @@ export function notificationRoutes() {
     const { db, log, metrics, clock, config, details } = c.var.deps;
     if (!bearerMatches(c.req.header('authorization'), c.var.deps.notificationSecret))
       throw new AppError(401, 'unauthorized', 'missing or wrong notification secret');
-    const { bytes: raw, drained } = await readLimited(c.req.raw.body, MAX_ENVELOPE_BYTES);
+    const { bytes: raw, drained } = await readEnvelope(c.req);
     let body: unknown;
     if (raw === null) {
       log.warn('notification body over 1 MiB dropped');

@@ -2,6 +2,7 @@ import { asc, count, eq, or, sql } from 'drizzle-orm';
 import { contains } from '../db/search';
 import { preparedPerConnection } from '../db/prepared';
 import type { Db, Tx } from '../db/open';
+import { readPage, type PageRequest } from '../db/paged';
 import { users } from '../db/schema';
 import { badRequest, conflict, fail, forbidden, notFound } from '../errors';
 import { recordAudit } from '../audit/record';
@@ -121,18 +122,9 @@ export async function createUser(db: Db, input: CreateUserInput, actor: Actor): 
   });
 }
 
-export function listUsers(db: Tx, opts: { q?: string; page: number; pageSize: number }) {
+export function listUsers(db: Tx, opts: { q?: string } & PageRequest) {
   const where = opts.q ? or(contains(users.username, opts.q), contains(users.email, opts.q)) : undefined;
-  const items = db
-    .select()
-    .from(users)
-    .where(where)
-    .orderBy(asc(users.username))
-    .limit(opts.pageSize)
-    .offset((opts.page - 1) * opts.pageSize)
-    .all();
-  const total = db.select({ n: count() }).from(users).where(where).get()!.n;
-  return { items, total };
+  return readPage(db.select().from(users).where(where).orderBy(asc(users.username)), db.select({ n: count() }).from(users).where(where), opts);
 }
 
 export interface UpdateUserInput {

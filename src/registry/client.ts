@@ -1,14 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { AccessEntry } from '../token/issue';
+import { MANIFEST_ACCEPT } from './media-types';
 
-/** Every manifest kind Wharf understands; the registry answers with the stored one. */
-export const MANIFEST_ACCEPT = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-].join(', ');
 
 /** Mints a registry token for Wharf's own calls. */
 export type TokenSource = (access: AccessEntry[]) => Promise<{ token: string; expiresIn: number }>;

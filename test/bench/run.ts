@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: throughput and latency of the token endpoint, measured with autocannon against a
- * Wharf running in a separate process (test/bench/server.ts), over loopback.
+ * `npm run bench`: throughput and latency of the token endpoint and of notification ingest, measured
+ * with autocannon against a Wharf running in a separate process (test/bench/server.ts), over loopback.
  *
  * Not part of `npm test`; it asserts nothing about timings. It fails only when a scenario cannot
  * be verified up front or the server cannot be started.
@@ -8,21 +8,33 @@
  * Environment:
  *   BENCH_SECONDS          measured seconds per scenario (default 10)
  *   BENCH_WARMUP_SECONDS   warm-up seconds per scenario, not measured (default 2)
- *   BENCH_CONNECTIONS      concurrent connections (default 32)
- *   BENCH_ONLY             comma-separated scenario keys to run, e.g. "b,c" (default all)
+ *   BENCH_CONNECTIONS      concurrent connections of the token scenarios (default 32); the ingest
+ *                          scenarios name their own (the registry sends one notification at a time)
+ *   BENCH_ONLY             comma-separated scenario keys to run, e.g. "b,c" or "push1,post1" (default all)
  *   BENCH_SERVER_NODE_ARGS extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
  *
  * Later benches can import `startBenchServer`, `runScenario`, `formatTable` and `machineInfo`, or
  * add a row to `scenarios` below.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
-import { BENCH_LDAP_PASSWORD, BENCH_LDAP_USER, BENCH_PASSWORD, BENCH_SERVICE, BENCH_USER, basicAuth, type BenchServerReady } from './fixtures';
+import {
+  BENCH_LDAP_PASSWORD,
+  BENCH_LDAP_USER,
+  BENCH_PASSWORD,
+  BENCH_SERVICE,
+  BENCH_USER,
+  INGEST_PULLED_DIGEST,
+  basicAuth,
+  registryEnvelope,
+  type BenchServerReady,
+} from './fixtures';
 import { benchUiRender } from './ui-render';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -147,7 +159,8 @@ function processCpuSeconds(pid: number): number | null {
 export interface ScenarioOptions extends Partial<BenchSettings> {
   method?: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH' | 'HEAD';
   headers?: Record<string, string>;
-  body?: string;
+  /** A fixed body, or one built afresh for every request. */
+  body?: string | (() => string);
   /** The server's pid, to report its CPU use during the measured run. */
   serverPid?: number;
 }
@@ -178,6 +191,8 @@ interface Fired {
   latencies: Float64Array;
 }
 
+const withBody = (body: () => string) => (req: autocannon.Request) => ({ ...req, body: body() });
+
 function fire(url: string, opts: ScenarioOptions, connections: number, seconds: number, keepLatencies: boolean): Promise<Fired> {
   let latencies = new Float64Array(keepLatencies ? 1 << 16 : 0);
   let n = 0;
@@ -187,7 +202,7 @@ function fire(url: string, opts: ScenarioOptions, connections: number, seconds: 
         url,
         method: opts.method ?? 'GET',
         headers: opts.headers,
-        body: opts.body,
+        ...(typeof opts.body === 'function' ? { requests: [{ setupRequest: withBody(opts.body) }] } : { body: opts.body }),
         connections,
         duration: seconds,
         timeout: 10,
@@ -267,13 +282,22 @@ export interface Scenario {
   key: string;
   name: string;
   path: string;
-  headers?: Record<string, string>;
-  /** The row the others are compared with (at most one). */
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string> | ((server: BenchServerReady) => Record<string, string>);
+  /** Request body, fixed or built afresh for every request. */
+  body?: string | (() => string);
+  /** Connections for this scenario instead of BENCH_CONNECTIONS. */
+  connections?: number;
+  /** The row the token scenarios are compared with (at most one). */
   ceiling?: boolean;
+  /** Key of the scenario this one is compared with instead of the ceiling. */
+  versus?: string;
+  /** Each answered request records one registry event: checked after the run. */
+  recordsEvents?: boolean;
   /** Checked once before any load: throws when the endpoint does not answer as the scenario assumes. */
   verify?: (res: Response) => Promise<void>;
   /** Prepares the server right before this scenario runs (after the scenarios before it). */
-  before?: (serverUrl: string) => Promise<string>;
+  before?: (server: BenchServerReady) => Promise<string | null>;
 }
 
 /** Distinct failing names put into the login throttle before scenario (e). */
@@ -290,6 +314,90 @@ const grants = (scope: string) => async (res: Response) => {
   if (!body.token) throw new Error(`no token in ${text.slice(0, 300)}`);
   if (body.scope !== scope) throw new Error(`expected scope ${JSON.stringify(scope)}, got ${JSON.stringify(body.scope)}`);
 };
+
+const notificationHeaders = (server: BenchServerReady) => ({
+  authorization: `Bearer ${server.notificationSecret}`,
+  'content-type': 'application/vnd.docker.distribution.events.v1+json',
+});
+
+/** Expects the notification endpoint's 200 with the event applied (not a duplicate, not rejected). */
+const appliesOneEvent = async (res: Response) => {
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`expected 200, got ${res.status}: ${text.slice(0, 300)}`);
+  const body = JSON.parse(text) as { applied?: number };
+  if (body.applied !== 1) throw new Error(`expected one applied event, got ${text.slice(0, 300)}`);
+};
+
+/** A distinct event id per request, as long as the registry's (a UUID). */
+function eventIds(): () => string {
+  const prefix = randomUUID().slice(0, 24);
+  let n = 0;
+  return () => `${prefix}${(n++).toString(16).padStart(12, '0')}`;
+}
+
+/** Each push names a new manifest under the same tag; each pull fetches the one pushed before. */
+function ingestBody(action: 'push' | 'pull'): () => string {
+  const nextId = eventIds();
+  return () => {
+    const id = nextId();
+    const digest = action === 'push' ? `sha256:${createHash('sha256').update(id).digest('hex')}` : INGEST_PULLED_DIGEST;
+    return registryEnvelope({ id, action, digest, timestamp: new Date().toISOString() });
+  };
+}
+
+/**
+ * The registry's notification ingest at one connection (how the registry sends: one event at a
+ * time, waiting for each answer) and at 16 (many registries, or a future batching one), each
+ * against a trivial POST of the same body at the same concurrency.
+ */
+function ingestScenarios(): Scenario[] {
+  const out: Scenario[] = [];
+  for (const connections of [1, 16]) {
+    const post = `post${connections}`;
+    const perConnections = `${connections} connection${connections > 1 ? 's' : ''}`;
+    const ingest = (action: 'push' | 'pull'): Scenario => ({
+      key: `${action}${connections}`,
+      name: `(${action}${connections}) notification, manifest ${action} by tag, ${perConnections}`,
+      path: '/service/notifications',
+      method: 'POST',
+      body: ingestBody(action),
+      connections,
+      versus: post,
+      recordsEvents: true,
+      headers: notificationHeaders,
+      verify: appliesOneEvent,
+    });
+    out.push(
+      ingest('push'),
+      {
+        ...ingest('pull'),
+        // The pulled manifest must be in Wharf's tag state, as after a real push.
+        before: async (server) => {
+          const res = await fetch(`${server.url}/service/notifications`, {
+            method: 'POST',
+            headers: notificationHeaders(server),
+            body: registryEnvelope({ id: randomUUID(), action: 'push', digest: INGEST_PULLED_DIGEST, timestamp: new Date().toISOString() }),
+          });
+          await appliesOneEvent(res);
+          return null;
+        },
+      },
+      {
+        key: post,
+        name: `(${post}) POST /bench/trivial, same body, ${perConnections}`,
+        path: '/bench/trivial',
+        method: 'POST',
+        body: ingestBody('push'),
+        connections,
+        verify: async (res) => {
+          const text = await res.text();
+          if (res.status !== 200 || text !== 'ok') throw new Error(`expected 200 "ok", got ${res.status} ${JSON.stringify(text.slice(0, 100))}`);
+        },
+      },
+    );
+  }
+  return out;
+}
 
 export const scenarios: Scenario[] = [
   {
@@ -317,13 +425,14 @@ export const scenarios: Scenario[] = [
     name: `(e) token, anonymous pull of public pub/app, ${THROTTLE_NAMES.toLocaleString('en')} failing names in the throttle`,
     path: tokenQuery('repository:pub/app:pull'),
     verify: grants('repository:pub/app:pull'),
-    before: async (serverUrl) => {
-      const res = await fetch(`${serverUrl}/bench/throttle-fill`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ n: THROTTLE_NAMES }) });
+    before: async (server) => {
+      const res = await fetch(`${server.url}/bench/throttle-fill`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ n: THROTTLE_NAMES }) });
       if (!res.ok) throw new Error(`throttle fill: ${res.status} ${await res.text()}`);
       const { ms } = (await res.json()) as { ms: number };
       return `throttle filled with ${THROTTLE_NAMES.toLocaleString('en')} failing names in ${(ms / 1000).toFixed(1)} s (${((ms * 1000) / THROTTLE_NAMES).toFixed(1)} µs a failure)`;
     },
   },
+  ...ingestScenarios(),
   {
     key: 'c',
     name: '(c) GET /bench/trivial (ceiling)',
@@ -369,8 +478,9 @@ export function formatTable(rows: ScenarioResult[]): string {
 export function formatRatios(results: { scenario: Scenario; result: ScenarioResult }[]): string | null {
   const ceiling = results.find((r) => r.scenario.ceiling);
   if (!ceiling || !ceiling.result.requestsPerSecond) return null;
+  // Ingest rows and their trivial POSTs have their own line (formatIngestRatios).
   const parts = results
-    .filter((r) => r !== ceiling)
+    .filter((r) => r !== ceiling && !r.scenario.versus && !results.some((x) => x.scenario.versus === r.scenario.key))
     .sort((x, y) => y.scenario.key.localeCompare(x.scenario.key))
     .map((r) => `(${r.scenario.key})/(${ceiling.scenario.key}) = ${fmt((100 * r.result.requestsPerSecond) / ceiling.result.requestsPerSecond, 1)} %`);
   const local = results.find((r) => r.scenario.key === 'b');
@@ -387,6 +497,27 @@ export function formatRatios(results: { scenario: Scenario; result: ScenarioResu
       : '';
   return parts.length ? `Throughput relative to the ceiling: ${parts.join(', ')}${ldapLine}${throttleLine}` : null;
 }
+
+/** "(push1)/(post1) = 31.0 % (2,480 vs 8,000 req/s)": each ingest row against its trivial POST. */
+export function formatIngestRatios(results: { scenario: Scenario; result: ScenarioResult }[]): string | null {
+  const parts = results.flatMap((r) => {
+    const base = results.find((b) => b.scenario.key === r.scenario.versus);
+    if (!base || !base.result.requestsPerSecond) return [];
+    const rate = (x: ScenarioResult) => Math.round(x.requestsPerSecond).toLocaleString('en');
+    return [
+      `(${r.scenario.key})/(${base.scenario.key}) = ${fmt((100 * r.result.requestsPerSecond) / base.result.requestsPerSecond, 1)} % (${rate(r.result)} vs ${rate(base.result)} req/s)`,
+    ];
+  });
+  return parts.length ? `Notification ingest relative to a trivial POST of the same body at the same concurrency: ${parts.join(', ')}` : null;
+}
+
+async function eventsSeen(server: BenchServerReady): Promise<number> {
+  const res = await fetch(`${server.url}/bench/events-seen`);
+  if (!res.ok) throw new Error(`events-seen: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { n: number }).n;
+}
+
+const headersOf = (s: Scenario, server: BenchServerReady) => (typeof s.headers === 'function' ? s.headers(server) : s.headers);
 
 // ---------------------------------------------------------------------------------------------
 // Main
@@ -415,7 +546,7 @@ async function main(): Promise<number> {
     // Verified up front so a misconfigured scenario fails before any load is spent. This also puts
     // (b)'s credentials into the cache (which keeps entries for up to 60 s from here).
     for (const s of chosen) {
-      const res = await fetch(`${server.url}${s.path}`, { headers: s.headers });
+      const res = await fetch(`${server.url}${s.path}`, { method: s.method, headers: headersOf(s, server), body: typeof s.body === 'function' ? s.body() : s.body });
       try {
         await s.verify?.(res);
       } catch (err) {
@@ -426,19 +557,33 @@ async function main(): Promise<number> {
     const results: { scenario: Scenario; result: ScenarioResult }[] = [];
     const notes: string[] = [];
     for (const s of chosen) {
-      if (s.before) notes.push(await s.before(server.url));
+      const note = await s.before?.(server);
+      if (note) notes.push(note);
       process.stderr.write(`running ${s.name} ...\n`);
-      const result = await runScenario(s.name, `${server.url}${s.path}`, { ...settings, headers: s.headers, serverPid: server.pid });
+      const seenBefore = s.recordsEvents ? await eventsSeen(server) : 0;
+      const result = await runScenario(s.name, `${server.url}${s.path}`, {
+        ...settings,
+        method: s.method,
+        headers: headersOf(s, server),
+        body: s.body,
+        connections: s.connections ?? settings.connections,
+        serverPid: server.pid,
+      });
+      if (s.recordsEvents) {
+        const recorded = (await eventsSeen(server)) - seenBefore;
+        // Warm-up events count too, so at least as many as were measured.
+        if (recorded < result.requests) throw new Error(`scenario ${s.key}: ${result.requests} answers but only ${recorded} events recorded`);
+      }
       results.push({ scenario: s, result });
     }
     const peak = server.peakRss();
 
     const out = [
-      `## Wharf token service benchmark`,
+      `## Wharf token service and notification ingest benchmark`,
       '',
       `- date: ${new Date().toISOString()}`,
       `- machine: ${machineInfo()}`,
-      `- load: autocannon, ${settings.connections} connections over loopback, ${settings.warmupSeconds} s warm-up then ${settings.seconds} s measured per scenario; server and load generator in separate processes`,
+      `- load: autocannon, ${settings.connections} connections over loopback (ingest and trivial POST rows: as named), ${settings.warmupSeconds} s warm-up then ${settings.seconds} s measured per scenario; server and load generator in separate processes`,
       `- 1-minute load average: ${loadBefore.toFixed(2)} before, ${os.loadavg()[0]!.toFixed(2)} after (the bench itself adds about 2)`,
       '',
       formatTable(results.map((r) => r.result)),
@@ -446,6 +591,8 @@ async function main(): Promise<number> {
     ];
     const ratios = formatRatios(results);
     if (ratios) out.push(ratios);
+    const ingest = formatIngestRatios(results);
+    if (ingest) out.push(ingest);
     out.push(...notes);
     out.push(`Server peak RSS (VmHWM): ${peak === null ? 'n/a' : mib(peak)}`);
     const bad = results.filter((r) => r.result.non2xx || r.result.errors);

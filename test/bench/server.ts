@@ -2,7 +2,9 @@
  * Benchmark target: a Wharf in its own process (so it does not share an event loop with the load
  * generator), on a free loopback port with a temporary data directory and no registry.
  *
- * Adds `GET /bench/trivial` (the framework ceiling) and `POST /bench/throttle-fill {n}` (n distinct
+ * Adds `GET /bench/trivial` (the framework ceiling), `POST /bench/trivial` (reads the body, answers
+ * "ok": the notification ingest rows' denominator), `GET /bench/events-seen` (how many registry
+ * events were recorded) and `POST /bench/throttle-fill {n}` (n distinct
  * failing names into the login throttle), seeds
  *   - public project `pub`
  *   - project `team` with user `bench` (password `bench-password-1`) as developer
@@ -15,6 +17,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { count } from 'drizzle-orm';
+import { eventsSeen } from '../../src/db/schema';
 import { resolveConfig } from '../../src/config/load';
 import type { ConfigInput } from '../../src/config/schema';
 import { createLog } from '../../src/log';
@@ -95,6 +99,12 @@ async function main(): Promise<void> {
       announce: () => {},
       extend: (app) => {
         app.get('/bench/trivial', (c) => c.text('ok'));
+        // The ingest rows' denominator: reads a body as the notification endpoint does, does nothing with it.
+        app.post('/bench/trivial', async (c) => {
+          await c.req.text();
+          return c.text('ok');
+        });
+        app.get('/bench/events-seen', (c) => c.json({ n: c.var.deps.db.select({ n: count() }).from(eventsSeen).get()!.n }));
         // Fills the login throttle with distinct failing names through its own code path (the
         // password hash is left out: it is not the throttle's cost).
         app.post('/bench/throttle-fill', async (c) => {
@@ -106,7 +116,7 @@ async function main(): Promise<void> {
       },
     });
     await seed(wharf.url);
-    const ready: BenchServerReady = { url: wharf.url, pid: process.pid };
+    const ready: BenchServerReady = { url: wharf.url, pid: process.pid, notificationSecret: wharf.deps.notificationSecret };
     process.stdout.write(JSON.stringify(ready) + '\n');
   } catch (err) {
     process.stderr.write(`bench server: ${(err as Error).stack ?? String(err)}\n`);

@@ -10,6 +10,7 @@ import { ctrPull, startContainerd, type ContainerdHandle } from '../support/cont
 import { buildImage, type BuiltImage } from '../support/oci';
 import { waitFor } from '../support/wait';
 import { admin, startTestWharf, type TestWharf } from '../support/wharf';
+import { MANIFEST_ACCEPT } from '../../src/registry/media-types';
 
 /**
  * Robot accounts (`robot$<project>+<name>`) and personal access tokens (`wpat_...`) against a real
@@ -53,13 +54,6 @@ const db = () => w.wharf.deps.db;
 const ref = (repoAndTag: string) => `docker://${w.registry}/${repoAndTag}`;
 const basic = (creds: string) => ({ authorization: `Basic ${Buffer.from(creds).toString('base64')}` });
 const itemsOf = (body: any): any[] => (Array.isArray(body) ? body : body.items);
-
-const MANIFEST_ACCEPT = [
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-].join(', ');
 
 function claims(token: string): { sub?: string; access: { type: string; name: string; actions: string[] }[] } {
   return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8'));

@@ -1,4 +1,5 @@
 import { admin as adminCreds } from './wharf';
+import { MANIFEST_ACCEPT } from '../../src/registry/media-types';
 
 /** What the registry itself says, read with an admin token from Wharf: the ground truth for tag state. */
 export async function registryView(wharfUrl: string, registry: string, creds = adminCreds) {
@@ -24,7 +25,7 @@ export async function registryView(wharfUrl: string, registry: string, creds = a
         method: 'HEAD',
         headers: {
           authorization: `Bearer ${t}`,
-          accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json',
+          accept: MANIFEST_ACCEPT,
         },
       });
       view[repo]![tag] = head.headers.get('docker-content-digest') ?? '';

@@ -1,0 +1,30 @@
+/** Which page of a listing to read: pages count from 1. */
+export interface PageRequest {
+  page: number;
+  pageSize: number;
+}
+
+/** One page of a listing and how many rows the whole listing has. */
+export interface Page<T> {
+  items: T[];
+  total: number;
+}
+
+/** A drizzle select (ordered, filtered) that can still be limited. */
+interface Pageable<T> {
+  limit(limit: number): { offset(offset: number): { all(): T[] } };
+}
+
+/** A drizzle `select({ n: count() })` over the same rows. */
+interface Counted {
+  get(): { n: number } | undefined;
+}
+
+/** Reads one page of `rows` and the count of all of them (pass both with the same FROM and WHERE). */
+export function readPage<T>(rows: Pageable<T>, total: Counted, page: PageRequest): Page<T> {
+  const items = rows
+    .limit(page.pageSize)
+    .offset((page.page - 1) * page.pageSize)
+    .all();
+  return { items, total: total.get()?.n ?? 0 };
+}
