@@ -1,7 +1,4 @@
-import { HTTPException } from 'hono/http-exception';
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { AppError } from '../errors';
-import { isStorageFailure, storageFull } from '../db/storage';
+import { answerError } from '../http/error-answer';
 import type { AppContext } from '../http/env';
 
 /**
@@ -36,25 +33,8 @@ export interface TokenErrorBody {
 
 /** What the token endpoint answers for an error, in the registry's shape (plus OAuth2 for POST). */
 export function tokenErrorResponse(err: Error, c: AppContext): Response {
-  let status: ContentfulStatusCode;
-  let code: string;
-  let message: string;
-  let headers: Record<string, string> = {};
-  if (isStorageFailure(err)) {
-    c.var.deps?.storageAlarm.report(err, c.req.path);
-    ({ status, code, message, headers } = storageFull());
-  } else if (err instanceof AppError) {
-    ({ status, code, message, headers } = err);
-  } else if (err instanceof HTTPException && err.status < 500) {
-    status = err.status as ContentfulStatusCode;
-    code = 'invalid_request';
-    message = err.message || 'invalid request';
-  } else {
-    c.var.deps?.log.error({ err: { message: err.message, stack: err.stack }, path: c.req.path }, 'unhandled error in the token endpoint');
-    status = 500;
-    code = 'internal';
-    message = 'internal error';
-  }
+  // The one classification the API and the pages use; only the shape differs here.
+  const { status, code, message, headers } = answerError(err, c, 'unhandled error in the token endpoint');
   const body: TokenErrorBody = { errors: [{ code: distributionCode(status), message }] };
   if (c.req.method === 'POST') {
     body.error = oauthError(status, code);
