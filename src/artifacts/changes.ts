@@ -1,21 +1,30 @@
+import { eq, sql } from 'drizzle-orm';
+import type { Tx } from '../db/open';
+import { preparedPerConnection } from '../db/prepared';
+import { repositoryChanges } from '../db/schema';
+
 /**
  * Counts the changes that notifications and Wharf's own deletes make to each repository's tag
  * state. Reconcile reads the registry for a while before it writes; when a repository's count
  * moved meanwhile, what it read may predate a push or a delete that has already landed, so it
- * reads again instead of undoing that change. Counts are per database, in memory: the writers
- * and reconcile share one process.
+ * reads again instead of undoing that change. The counts are in the database, bumped with the
+ * change, so a change made by another instance counts too.
  */
-const counts = new WeakMap<object, Map<string, number>>();
+const bump = preparedPerConnection((db) =>
+  db
+    .insert(repositoryChanges)
+    .values({ repository: sql.placeholder('repository'), seq: 1 })
+    .onConflictDoUpdate({ target: repositoryChanges.repository, set: { seq: sql`${repositoryChanges.seq} + 1` } })
+    .prepare(),
+);
 
-function of(db: object): Map<string, number> {
-  let m = counts.get(db);
-  if (!m) counts.set(db, (m = new Map()));
-  return m;
+const read = preparedPerConnection((db) =>
+  db.select({ seq: repositoryChanges.seq }).from(repositoryChanges).where(eq(repositoryChanges.repository, sql.placeholder('repository'))).prepare(),
+);
+
+/** Pass the transaction of the change, so the count moves exactly when the change commits. */
+export function noteChange(tx: Tx, repository: string): void {
+  bump(tx).run({ repository });
 }
 
-export function noteChange(db: object, repository: string): void {
-  const m = of(db);
-  m.set(repository, (m.get(repository) ?? 0) + 1);
-}
-
-export const changeMark = (db: object, repository: string): number => of(db).get(repository) ?? 0;
+export const changeMark = (db: Tx, repository: string): number => read(db).get({ repository })?.seq ?? 0;

@@ -304,3 +304,13 @@ export const auditBudget = sqliteTable(
   },
   (t) => [index('audit_budget_expires').on(t.expiresAt)],
 );
+
+/**
+ * A counter per repository name, bumped in the same transaction as every change that notifications
+ * and Wharf's own deletes make to its tag state: reconcile compares it before and after reading the
+ * registry, whichever instance made the change.
+ */
+export const repositoryChanges = sqliteTable('repository_changes', {
+  repository: text('repository').primaryKey(),
+  seq: integer('seq').notNull(),
+});

@@ -150,12 +150,12 @@ function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: ApplyResu
 }
 
 /** Records the event's id and applies it, unless that id was seen before. */
-function applyOnce(tx: Tx, db: Db, e: RegistryEvent, opts: ApplyOptions, result: ApplyResult): void {
+function applyOnce(tx: Tx, e: RegistryEvent, opts: ApplyOptions, result: ApplyResult): void {
   if (markSeen(tx).run({ id: e.id }).changes === 0) {
     result.duplicates++;
     return;
   }
-  if (applyOne(tx, e, opts, result.fetch)) noteChange(db, e.target.repository);
+  if (applyOne(tx, e, opts, result.fetch)) noteChange(tx, e.target.repository);
   result.applied++;
 }
 
@@ -170,7 +170,7 @@ function applyIsolated(db: Db, e: RegistryEvent, opts: ApplyOptions, result: App
   try {
     unit((tx) => {
       try {
-        applyOnce(tx, db, e, opts, result);
+        applyOnce(tx, e, opts, result);
       } catch (err) {
         cause = err;
         ended = !db.$client.inTransaction;

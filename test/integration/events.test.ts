@@ -13,6 +13,7 @@ import { freePort } from '../support/ports';
 import { registryView } from '../support/registry-view';
 import { waitFor } from '../support/wait';
 import { reconcile } from '../../src/artifacts/reconcile';
+import { openDatabase } from '../../src/db/open';
 import { deleteRepository } from '../../src/artifacts/delete';
 import { userPrincipal } from '../../src/identity/authenticate';
 import { findUser } from '../../src/identity/users';
@@ -519,6 +520,28 @@ describe('changes that land while a slow reader works', () => {
       const late = await w.api('GET', '/api/v1/repositories/team3%2Fapp/tags?q=late', { auth: admin });
       expect(late.body.items[0]).toMatchObject({ name: 'late', pushedBy: 'admin' });
     } finally {
+      await w.stop();
+    }
+  });
+
+  it('a push another instance takes while this one reconciles is kept: the change marks are in the database', async () => {
+    const w = await startTestWharf({ reconcileIntervalSeconds: 0 });
+    // A second Wharf instance on the same database: its own connection, its own process state.
+    const other = openDatabase(path.join(w.dataDir, 'wharf.db'));
+    try {
+      await w.wharf.deps.reconciler.idle();
+      await push(w, `oci:${imageA.dir}:v1`, 'team5/app:1');
+      await waitFor(async () => (await wharfView(w))['team5/app']?.['1'] === imageA.manifestDigest);
+      const held = heldAtFirst(w.wharf.deps.registry, 'headManifest');
+      const running = reconcile({ db: other.db, registry: held.client, log: w.wharf.deps.log, defaultProject: 'library' });
+      await held.arrived;
+      await push(w, `oci:${imageB.dir}:v1`, 'team5/app:late');
+      await waitFor(async () => !!(await wharfView(w))['team5/app']?.late);
+      held.release();
+      await running;
+      expect((await wharfView(w))['team5/app']).toEqual({ '1': imageA.manifestDigest, late: imageB.manifestDigest });
+    } finally {
+      other.close();
       await w.stop();
     }
   });
