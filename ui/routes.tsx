@@ -22,6 +22,8 @@ import { AppError, badRequest, fail, forbidden, notFound, unauthorized } from '.
 import { REGISTRY_DIGEST_RE, TAG_RE } from '../src/events/envelope';
 import { actorOf, clientIp, type AppContext, type AppEnv } from '../src/http/env';
 import { limitBody } from '../src/http/limits';
+import { packageFile } from '../src/package-files';
+import { isUiPath } from './paths';
 import { clearSessionCookie, SESSION_COOKIE, sessionMiddleware, setSessionCookie } from '../src/http/session';
 import { authenticatePassword, userPrincipal } from '../src/identity/authenticate';
 import { anonymous, type Principal } from '../src/identity/principal';
@@ -63,11 +65,9 @@ const STATIC_FILES: Record<string, { type: string; body: Buffer }> = Object.from
       ['wharf.css', 'text/css; charset=utf-8'],
       ['wharf.js', 'text/javascript; charset=utf-8'],
     ] as const
-  ).map(([name, type]) => [name, { type, body: readFileSync(new URL(`./static/${name}`, import.meta.url)) }]),
+  ).map(([name, type]) => [name, { type, body: readFileSync(packageFile('ui', 'static', name)) }]),
 );
 
-/** Paths that belong to the API, the registry or metrics: never rendered as pages. */
-const isUiPath = (path: string) => !/^\/(api|service|metrics)(\/|$)/.test(path);
 
 /** Thrown by pages that need a signed-in user; becomes a redirect to the sign-in page. */
 class SignInRequired extends Error {}
