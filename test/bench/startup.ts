@@ -16,6 +16,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { waitExit } from '../support/exec';
 import { freePort } from '../support/ports';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -118,13 +119,10 @@ async function startOnce(command: StartCommand, dataDir: string): Promise<Starte
   });
   child.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
   child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
+    if (!(await waitExit(child, 10_000))) child.kill('SIGKILL');
+    await waitExit(child, 5_000);
   };
   try {
     const deadline = Date.now() + 60_000;
