@@ -42,6 +42,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 PATH="$here/bin:$PATH"
 export PATH
 cd "$here" || exit 1
+# glibc keeps freed large blocks (module sources, password hashes) in its heaps without a fixed threshold.
+MALLOC_MMAP_THRESHOLD_=\${MALLOC_MMAP_THRESHOLD_:-131072}
+export MALLOC_MMAP_THRESHOLD_
 exec node dist/main.js "$@"
 `;
 

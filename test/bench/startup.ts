@@ -11,7 +11,7 @@
  * Part of `npm run bench` (key `start`); alone: `npx tsx test/bench/startup.ts`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,12 +24,28 @@ const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export interface StartCommand {
   label: string;
   argv: string[];
+  env?: Record<string, string>;
 }
 
-/** What `npm start` runs, and what it ran before Wharf was built to JavaScript. */
+const npmStart = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+
+/** `A=1 node x.js` as env and argv, run without a shell so that the signals reach node itself. */
+function startScript(script: string): StartCommand {
+  const words = script.split(/\s+/).filter(Boolean);
+  const env: Record<string, string> = {};
+  while (/^[A-Z_][A-Z0-9_]*=/.test(words[0] ?? '')) {
+    const [name, ...value] = words.shift()!.split('=');
+    env[name!] = value.join('=');
+  }
+  if (words[0] === 'node') words[0] = process.execPath;
+  return { label: `\`${script}\` (npm start)`, argv: words, env };
+}
+
+/** What `npm start` runs (its prestart build done), the same without its malloc setting, and what it ran before the build step. */
 export const START_COMMANDS: StartCommand[] = [
-  { label: 'node dist/main.js (built)', argv: [process.execPath, 'dist/main.js'] },
-  { label: 'tsx src/main.ts (before)', argv: [path.join(repoRoot, 'node_modules/.bin/tsx'), 'src/main.ts'] },
+  startScript(npmStart),
+  { label: 'node dist/main.js (glibc malloc defaults)', argv: [process.execPath, 'dist/main.js'] },
+  { label: 'tsx src/main.ts (npm start before the build step)', argv: [path.join(repoRoot, 'node_modules/.bin/tsx'), 'src/main.ts'] },
 ];
 
 export interface StartTiming {
@@ -77,6 +93,14 @@ function processTree(root: number): number[] {
   return tree;
 }
 
+const isNode = (pid: number) => {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`) === process.execPath;
+  } catch {
+    return false;
+  }
+};
+
 const rssOf = (pid: number) => {
   const kb = statusField(procStatus(pid), 'VmRSS');
   return kb === null ? null : Number(kb) * 1024;
@@ -114,6 +138,7 @@ async function startOnce(command: StartCommand, dataDir: string): Promise<Starte
       WHARF_REGISTRY_MANAGE: 'true',
       WHARF_ADMIN_PASSWORD: 'bench-admin-password-1',
       WHARF_LOG_LEVEL: 'warn',
+      ...command.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -145,7 +170,7 @@ async function startOnce(command: StartCommand, dataDir: string): Promise<Starte
     return { child, timing: { firstAnswerMs, healthyMs }, stop };
   } catch (err) {
     await stop();
-    throw err;
+    throw new Error(`${command.label}: ${(err as Error).message}; its output: ${output.join('').slice(-500)}`);
   }
 }
 
@@ -160,7 +185,7 @@ export async function measureStartup(command: StartCommand, idleSeconds: number)
       await new Promise((r) => setTimeout(r, idleSeconds * 1000));
       // The supervisor writes both pids there: the registry's and its own.
       const { pid: registryPid, wharfPid: serverPid } = JSON.parse(readFileSync(path.join(dataDir, 'registry.pid'), 'utf8')) as { pid: number; wharfPid: number };
-      const nodes = processTree(restart.child.pid!).filter((pid) => pid !== registryPid);
+      const nodes = processTree(restart.child.pid!).filter((pid) => pid !== registryPid && isNode(pid));
       const rss = nodes.map(rssOf);
       return {
         label: command.label,
