@@ -1,5 +1,3 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx so the package needs no build step.
-import { register } from 'tsx/esm/api';
-register();
-await import('../src/cli.ts');
+// Runs the CLI as `npm run build` (part of `npm ci`) bundled it into dist/.
+await import('../dist/cli.js');

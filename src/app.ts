@@ -16,7 +16,7 @@ import { answerError } from './http/error-answer';
 import type { AppContext, AppEnv } from './http/env';
 import { tokenRoutes } from './token/routes';
 import { notificationRoutes } from './events/routes';
-import { uiRoutes } from '../ui/routes/index';
+import { isUiPath } from '../ui/paths';
 
 const errorBody = (code: string, message: string) => ({ error: { code, message } });
 
@@ -88,8 +88,8 @@ const metricsAccess: MiddlewareHandler<AppEnv> = async (c, next) => {
   return next();
 };
 
-/** An app with the deps in context, JSON errors, and the registry's notification endpoint. */
-function baseApp(deps: Deps) {
+/** An app with the deps in context and JSON errors. */
+function contextApp(deps: Deps) {
   const app = new Hono<AppEnv>();
   app.use(async (c, next) => {
     c.set('deps', deps);
@@ -97,8 +97,27 @@ function baseApp(deps: Deps) {
   });
   app.onError(onError);
   app.notFound((c) => c.json(errorBody('not_found', 'no such endpoint'), 404));
+  return app;
+}
+
+/** An app with the deps in context, JSON errors, and the registry's notification endpoint. */
+function baseApp(deps: Deps) {
+  const app = contextApp(deps);
   app.route('/service/notifications', notificationRoutes());
   return app;
+}
+
+/**
+ * The web UI, loaded on the first page request: an instance that serves only registries and
+ * scripts never holds its pages and locales in memory. It answers as if mounted with app.route().
+ */
+function lazyUi(deps: Deps): MiddlewareHandler<AppEnv> {
+  let ui: Promise<Hono<AppEnv>> | undefined;
+  return async (c, next) => {
+    if (!isUiPath(c.req.path)) return next();
+    ui ??= import('../ui/routes/index').then(({ uiRoutes }) => contextApp(deps).route('/', uiRoutes()));
+    return (await ui).fetch(c.req.raw, c.env);
+  };
 }
 
 /** Only the registry's notification endpoint: what the loopback notification listener serves. */
@@ -115,10 +134,11 @@ export function createApp(deps: Deps, extend?: (app: Hono<AppEnv>) => void) {
   });
 
   const api = createApi();
-  const document = openApiDocument(api);
-  app.get('/api/v1/openapi.json', (c) => c.json(document));
+  // Built on the first request: most instances never serve it, and it would stay in memory.
+  let document: ReturnType<typeof openApiDocument> | undefined;
+  app.get('/api/v1/openapi.json', (c) => c.json((document ??= openApiDocument(api))));
   app.route('/api/v1', api);
   extend?.(app);
-  app.route('/', uiRoutes());
+  app.use('*', lazyUi(deps));
   return app;
 }

@@ -18,6 +18,7 @@ import { pruneGrants } from './token/grants';
 import { createLog, type Log } from './log';
 import { createMetrics } from './metrics';
 import { notificationListener, notificationUrl, writeRegistryConfig } from './registry/config';
+import { explainTakenRegistryPort } from './registry/packaged-service';
 import { findRegistryBinary, RegistrySupervisor } from './registry/supervisor';
 import { secretRedactor } from './registry/redact';
 import { createRegistryStorage, DATABASE_FILE, REGISTRY_PID_FILE, secureDataDir } from './data-dir';
@@ -221,6 +222,7 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
         } catch (err) {
           await supervisor.stop();
           closeServers();
+          if (err instanceof Error) err.message = explainTakenRegistryPort(err.message);
           throw err;
         }
       }

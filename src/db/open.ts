@@ -1,9 +1,9 @@
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { packageFile } from '../package-files';
 import * as schema from './schema';
 
 /** `$client` is the better-sqlite3 connection, for what drizzle does not expose (is a transaction open). */
@@ -17,7 +17,7 @@ export interface OpenDb {
   close(): void;
 }
 
-const migrationsFolder = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../drizzle');
+const migrationsFolder = packageFile('drizzle');
 
 /**
  * Opens (creating if needed, 0600) the SQLite database in WAL mode and applies the committed

@@ -1,12 +1,12 @@
 import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import type { Config } from '../config/schema';
 import { randomSecret } from '../identity/passwords';
+import { packageFile } from '../package-files';
 import { writeSecretFile } from '../token/keys';
 
-export const templatePath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../registry-config.yml');
+export const templatePath = packageFile('registry-config.yml');
 
 /** A secret kept in the data directory (0600), created on first use. */
 export function instanceSecret(dataDir: string, name: string): string {

@@ -1,9 +1,6 @@
-// @peculiar/x509 relies on tsyringe, which needs the Reflect metadata polyfill loaded first.
-import 'reflect-metadata';
 import { webcrypto, createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import * as x509 from '@peculiar/x509';
 
 export interface SigningKey {
   alg: 'ES256' | 'RS256';
@@ -25,6 +22,11 @@ export function writeSecretFile(file: string, content: string | Buffer): void {
 
 /** Generates a P-256 key and a self-signed certificate valid for ten years. */
 export async function generateSigningPair(commonName: string): Promise<{ keyPem: string; certPem: string }> {
+  // Loaded only on a first start, so a running instance does not keep the certificate library in memory.
+  // @peculiar/x509 relies on tsyringe, which needs the Reflect metadata polyfill loaded first.
+  await import('reflect-metadata');
+  // The CommonJS module object: what both Node and the bundled build give as the default export.
+  const x509 = (await import('@peculiar/x509')).default;
   const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
   const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const notBefore = new Date(Date.now() - 60_000);

@@ -10,7 +10,9 @@
  *   BENCH_WARMUP_SECONDS   warm-up seconds per scenario, not measured (default 2)
  *   BENCH_CONNECTIONS      concurrent connections of the token scenarios (default 32); the ingest
  *                          scenarios name their own (the registry sends one notification at a time)
- *   BENCH_ONLY             comma-separated scenario keys to run, e.g. "b,c" or "push1,post1" (default all)
+ *   BENCH_ONLY             comma-separated scenario keys to run, e.g. "b,c" or "push1,post1" (default all);
+ *                          `start` is the start time and idle memory of the real server (startup.ts)
+ *   BENCH_IDLE_SECONDS     how long the started server idles before its memory is read (default 30)
  *   BENCH_SERVER_NODE_ARGS extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
  *
  * Later benches can import `startBenchServer`, `runScenario`, `formatTable` and `machineInfo`, or
@@ -35,6 +37,7 @@ import {
   registryEnvelope,
   type BenchServerReady,
 } from './fixtures';
+import { benchStartup } from './startup';
 import { benchUiRender } from './ui-render';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -529,7 +532,12 @@ async function main(): Promise<number> {
     .map((s) => s.trim())
     .filter(Boolean);
   const chosen = only.length ? scenarios.filter((s) => only.includes(s.key)) : scenarios;
-  if (chosen.length === 0) throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY} names no scenario (keys: ${scenarios.map((s) => s.key).join(', ')})`);
+  const startup = only.length === 0 || only.includes('start');
+  if (chosen.length === 0 && !startup) throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY} names no scenario (keys: ${scenarios.map((s) => s.key).join(', ')}, start)`);
+
+  // First, while no bench server runs beside it: the real server's start and idle memory.
+  if (startup) process.stdout.write((await benchStartup(envInt('BENCH_IDLE_SECONDS', 30, 0))) + '\n\n');
+  if (chosen.length === 0) return 0;
 
   // Other work on the machine skews every figure; the 1-minute load average makes it visible.
   const loadBefore = os.loadavg()[0]!;

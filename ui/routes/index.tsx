@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { packageFile } from '../../src/package-files';
+import { isUiPath } from '../paths';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { fail, notFound } from '../../src/errors';
@@ -35,11 +37,8 @@ const STATIC_FILES: Record<string, { type: string; body: Buffer }> = Object.from
       ['wharf.css', 'text/css; charset=utf-8'],
       ['wharf.js', 'text/javascript; charset=utf-8'],
     ] as const
-  ).map(([name, type]) => [name, { type, body: readFileSync(new URL(`../static/${name}`, import.meta.url)) }]),
+  ).map(([name, type]) => [name, { type, body: readFileSync(packageFile('ui', 'static', name)) }]),
 );
-
-/** Paths that belong to the API, the registry or metrics: never rendered as pages. */
-const isUiPath = (path: string) => !/^\/(api|service|metrics)(\/|$)/.test(path);
 
 /** Headers of every page: the CSP, no framing, no sniffing, no caching of pages that show secrets. */
 const pageHeaders: MiddlewareHandler<AppEnv> = async (c, next) => {
