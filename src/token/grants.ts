@@ -45,11 +45,24 @@ const grantOf = preparedPerConnection((db) =>
     .prepare(),
 );
 
+/**
+ * A grant repeated from the same address within this long is not written again: a busy client
+ * asks for a token per layer, and each write is a commit. The recorded issue time is then at most
+ * this much older than the newest token, which can only turn a late event's address into none.
+ */
+const REFRESH_GRANT_MS = 30_000;
+
 /** Remembers that `subject` ('' for anonymous) was granted these repositories from `ip` now. */
 export function recordGrants(db: Tx, subject: string, repositories: string[], ip: string | null, nowMs: number, lifetimeSeconds: number): void {
   const validMs = lifetimeSeconds * 1000 + REGISTRY_EXPIRY_LEEWAY_MS;
+  const refreshMs = Math.min(REFRESH_GRANT_MS, (lifetimeSeconds * 1000) / 4);
   const statement = upsertGrant(db);
-  for (const repository of repositories) statement.run({ subject, repository, ip, now: nowMs, validMs });
+  for (const repository of repositories) {
+    const known = grantOf(db).get({ subject, repository });
+    // A new address always counts at once: it decides whether events can be pinned to one.
+    if (known && known.ip === ip && nowMs - known.issuedAtMs < refreshMs) continue;
+    statement.run({ subject, repository, ip, now: nowMs, validMs });
+  }
 }
 
 /**

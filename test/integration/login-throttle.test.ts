@@ -5,7 +5,7 @@ import path from 'node:path';
 import { and, asc, desc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/open';
-import { audit, loginThrottle, users } from '../../src/db/schema';
+import { audit, loginThrottle, tokenGrants, users } from '../../src/db/schema';
 import { LoginThrottle } from '../../src/identity/throttle';
 import { fillUsernameKeys } from '../../src/identity/bootstrap';
 import { recordGrants, pruneGrants, grantAddress } from '../../src/token/grants';
@@ -167,6 +167,13 @@ describe('the throttle lives in the database', () => {
       // Token grants (the addresses of push and pull rows) are pruned once no event can use them.
       recordGrants(one.db, '', ['pub/made-up-1', 'pub/made-up-2'], '10.0.0.9', now, 900);
       expect(grantAddress(two.db, '', 'pub/made-up-1', now + 1000, 900)).toBe('10.0.0.9');
+      // The same grant again from the same address soon after is not written (a commit per layer
+      // token otherwise); from another address it is, at once.
+      recordGrants(one.db, '', ['pub/made-up-1'], '10.0.0.9', now + 5_000, 900);
+      expect(two.db.select().from(tokenGrants).all().find((g) => g.repository === 'pub/made-up-1')!.issuedAtMs).toBe(now);
+      recordGrants(one.db, '', ['pub/made-up-1'], '10.0.0.10', now + 6_000, 900);
+      expect(grantAddress(two.db, '', 'pub/made-up-1', now + 7_000, 900)).toBeNull();
+      recordGrants(one.db, '', ['pub/made-up-1'], '10.0.0.9', now, 900);
       expect(pruneGrants(two.db, now + 900_000, 900)).toBe(0);
       expect(pruneGrants(two.db, now + 900_000 + 60_000 + 3_600_001, 900)).toBe(2);
     } finally {
