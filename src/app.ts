@@ -1,7 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { limitBody } from './http/limits';
-import { authenticate, basicPrincipal } from './api/common';
+import { resolveCaller, basicPrincipal } from './api/route-kit';
 import { projectRoutes } from './api/projects';
 import { systemRoutes } from './api/system';
 import { userRoutes } from './api/users';
@@ -49,7 +49,7 @@ export function createApi() {
     // Answers may carry secrets shown once (robot, token) or private listings: never cached.
     if (!c.res.headers.has('Cache-Control')) c.header('Cache-Control', 'no-store');
   });
-  api.use(authenticate);
+  api.use(resolveCaller);
   api.route('/', systemRoutes());
   api.route('/', sessionRoutes());
   api.route('/', userRoutes());

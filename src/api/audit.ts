@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { listAudit } from '../audit/list';
 import type { AppEnv } from '../http/env';
-import { authRequired, json, listOf, PageQuery, pick, requireUser } from './common';
+import { authRequired, json, listOf, PageQuery, pick, requireUser } from './route-kit';
 
 const AuditSchema = z
   .object({

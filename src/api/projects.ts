@@ -17,7 +17,7 @@ import { CreateProjectSchema, CreateRobotSchema, RoleInputSchema, RoleSchema, Up
 import { createRobot, deleteRobot, listRobots, updateRobot } from '../access/robots';
 import { listGroupRoles, removeGroupRole, setGroupRole } from '../access/groups';
 import { actorOf, type AppEnv } from '../http/env';
-import { authRequired, json, jsonBody, listOf, PageQuery, pick, requireUser, security } from './common';
+import { authRequired, json, jsonBody, listOf, PageQuery, pick, requireUser, security } from './route-kit';
 
 const Role = RoleSchema;
 

@@ -6,7 +6,7 @@ import { actorOf, type AppContext } from '../http/env';
 import { isValidRepositoryName } from '../access/roles';
 import { badRequest } from '../errors';
 import type { AppEnv } from '../http/env';
-import { authRequired, json, listOf, PageQuery, pick, security } from './common';
+import { authRequired, json, listOf, PageQuery, pick, security } from './route-kit';
 
 const RepositorySchema = z
   .object({

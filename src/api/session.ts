@@ -4,7 +4,7 @@ import { authenticatePassword } from '../identity/authenticate';
 import { createSession, deleteSession } from '../identity/sessions';
 import { actorOf, clientIp, type AppEnv } from '../http/env';
 import { clearSessionCookie, SESSION_COOKIE, setSessionCookie } from '../http/session';
-import { json, jsonBody, pick } from './common';
+import { json, jsonBody, pick } from './route-kit';
 
 const SessionSchema = z
   .object({

@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { startReconcile } from '../artifacts/reconcile';
 import { checkHealth } from '../health';
 import { actorOf, type AppEnv } from '../http/env';
-import { authRequired, json, pick, requireAdmin, requireUser } from './common';
+import { authRequired, json, pick, requireAdmin, requireUser } from './route-kit';
 
 const HealthSchema = z
   .object({

@@ -4,7 +4,7 @@ import { MAX_USERNAME_LENGTH } from '../identity/names';
 import { ChangePasswordSchema, CreatePersonalTokenSchema, CreateUserSchema, UpdateUserSchema } from '../identity/schemas';
 import { changePassword, createUser, deleteUser, listUsers, updateUser, userView, viewableUser } from '../identity/users';
 import { createPersonalToken, deletePersonalToken, listPersonalTokens } from '../identity/tokens';
-import { authRequired, json, jsonBody, listOf, PageQuery, pick, requireAdmin, requireUser } from './common';
+import { authRequired, json, jsonBody, listOf, PageQuery, pick, requireAdmin, requireUser } from './route-kit';
 
 export const UserSchema = z
   .object({

@@ -54,7 +54,7 @@ export async function basicPrincipal(c: AppContext): Promise<Principal | null> {
 }
 
 /** Resolves the caller from Basic credentials, else from the browser session; neither means anonymous. */
-export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
+export const resolveCaller: MiddlewareHandler<AppEnv> = async (c, next) => {
   const principal = await basicPrincipal(c);
   if (!principal) return sessionMiddleware(c, next);
   c.set('principal', principal);
