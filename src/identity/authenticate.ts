@@ -100,8 +100,8 @@ export async function authenticatePassword(deps: AuthDeps, username: string, pas
   const key = deps.credentialCache.key(username, password);
   const cached = deps.credentialCache.get(key);
   if (cached) {
-    const hit = findUserById(deps.db, cached.userId);
-    if (hit && !hit.disabled && hit.credentialVersion === cached.credentialVersion && hit.id === user?.id) return acceptUser(deps, hit, 'password');
+    // The row was just read by name: a hit is that user, unchanged since the password was checked.
+    if (user && user.id === cached.userId && !user.disabled && user.credentialVersion === cached.credentialVersion) return acceptUser(deps, user, 'password');
     deps.credentialCache.dropUser(cached.userId);
   }
   // Counted before the check, so a burst of parallel guesses cannot all pass the lock.
