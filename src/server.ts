@@ -106,7 +106,7 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
     });
     const details = new ManifestDetails(db, registry, log);
     const reconciler = new Reconciler(
-      { db, registry, log, defaultProject: config.defaultProject.name, onUnknownDetails: (items) => details.enqueue(items) },
+      { db, clock, registry, log, defaultProject: config.defaultProject.name, onUnknownDetails: (items) => details.enqueue(items) },
       (report) => {
         metrics.reconcileDuration.observe(report.durationMs / 1000);
         for (const kind of ['added', 'removed', 'repaired'] as const) metrics.reconcileDrift.inc({ kind }, report[kind]);
@@ -231,19 +231,20 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
     const runReconcile = () =>
       reconciler.run().catch((err: Error) => log.warn({ err: err.message }, 'reconcile failed; tag state left as it was'));
     void runReconcile();
-    const interval = config.reconcileIntervalSeconds > 0 ? setInterval(runReconcile, config.reconcileIntervalSeconds * 1000) : null;
+    const interval = config.reconcileIntervalSeconds > 0 ? setInterval(() => void runReconcile(), config.reconcileIntervalSeconds * 1000) : null;
     interval?.unref();
     // Dead login-throttle, audit-budget and token-grant rows go in small batches, so a flood of
     // failing names or made-up repositories never grows those tables for long.
-    const prune = setInterval(() => {
+    const pruneOnce = async () => {
       try {
-        deps.throttle.prune();
-        pruneAuditBudget(deps.db, deps.clock.now());
-        pruneGrants(deps.db, deps.clock.now(), config.token.expiresIn);
+        await deps.throttle.prune();
+        await pruneAuditBudget(deps.db, deps.clock.now());
+        await pruneGrants(deps.db, deps.clock.now(), config.token.expiresIn);
       } catch (err) {
         log.warn({ err: (err as Error).message }, 'prune of throttle, audit budget or token grants failed');
       }
-    }, 60_000);
+    };
+    const prune = setInterval(() => void pruneOnce(), 60_000);
     prune.unref();
     const auditRetention = scheduleAuditRetention({ db: deps.db, clock: deps.clock, log, retentionDays: config.audit.retentionDays });
 

@@ -1,10 +1,9 @@
-import { and, asc, eq } from 'drizzle-orm';
-import type { Db, Tx } from '../db/open';
-import { groupMembers } from '../db/schema';
+import type { Ctx } from '../context';
+import { transaction } from '../db/transaction';
 import { badRequest, notFound } from '../errors';
 import { recordAudit } from '../audit/record';
-import type { Actor, Principal } from '../identity/principal';
 import { managedProject, memberVisibleProject } from './projects';
+import { deleteGroupRole, groupRoleRows, upsertGroupRole } from './store';
 import type { Role } from './roles';
 
 /** A directory group's name (its cn): printable, no control characters. */
@@ -12,25 +11,18 @@ export function assertGroupName(name: string): void {
   if (name.length < 1 || name.length > 256 || /[\u0000-\u001f\u007f]/.test(name)) throw badRequest('group.badName');
 }
 
-export function listGroupRoles(db: Tx, principal: Principal, projectName: string) {
-  const { project } = memberVisibleProject(db, principal, projectName);
-  return db
-    .select({ group: groupMembers.groupName, role: groupMembers.role })
-    .from(groupMembers)
-    .where(eq(groupMembers.projectId, project.id))
-    .orderBy(asc(groupMembers.groupName))
-    .all();
+export async function listGroupRoles(ctx: Pick<Ctx, 'db' | 'principal'>, projectName: string) {
+  const { project } = await memberVisibleProject(ctx.db, ctx.principal, projectName);
+  return groupRoleRows(ctx.db, project.id);
 }
 
-export function setGroupRole(db: Db, principal: Principal, projectName: string, group: string, role: Role, actor: Actor) {
+export function setGroupRole(ctx: Ctx, projectName: string, group: string, role: Role) {
+  const { principal, actor } = ctx;
   assertGroupName(group);
-  return db.transaction((tx) => {
-    const { project } = managedProject(tx, principal, projectName);
-    tx.insert(groupMembers)
-      .values({ projectId: project.id, groupName: group, role })
-      .onConflictDoUpdate({ target: [groupMembers.projectId, groupMembers.groupName], set: { role } })
-      .run();
-    recordAudit(tx, {
+  return transaction(ctx.db, async (tx) => {
+    const { project } = await managedProject(tx, principal, projectName);
+    await upsertGroupRole(tx, project.id, group, role);
+    await recordAudit(tx, {
       username: actor.username,
       action: 'group_set',
       resourceType: 'group',
@@ -43,14 +35,11 @@ export function setGroupRole(db: Db, principal: Principal, projectName: string, 
   });
 }
 
-export function removeGroupRole(db: Db, principal: Principal, projectName: string, group: string, actor: Actor): void {
-  db.transaction((tx) => {
-    const { project } = managedProject(tx, principal, projectName);
-    const removed = tx
-      .delete(groupMembers)
-      .where(and(eq(groupMembers.projectId, project.id), eq(groupMembers.groupName, group)))
-      .run().changes;
-    if (removed === 0) throw notFound('group.notFound', { name: group, project: projectName });
-    recordAudit(tx, { username: actor.username, action: 'group_remove', resourceType: 'group', resource: group, project: project.name, sourceIp: actor.ip });
+export async function removeGroupRole(ctx: Ctx, projectName: string, group: string): Promise<void> {
+  const { principal, actor } = ctx;
+  await transaction(ctx.db, async (tx) => {
+    const { project } = await managedProject(tx, principal, projectName);
+    if (!(await deleteGroupRole(tx, project.id, group))) throw notFound('group.notFound', { name: group, project: projectName });
+    await recordAudit(tx, { username: actor.username, action: 'group_remove', resourceType: 'group', resource: group, project: project.name, sourceIp: actor.ip });
   });
 }

@@ -7,22 +7,22 @@ import { allowedActions, isValidProjectName, projectOf, type RepositoryAction } 
  * What a principal may do to a repository. `memo` lets one token request with many scopes of the
  * same project look the project up once.
  */
-export function repositoryActions(
+export async function repositoryActions(
   db: Tx,
   principal: Principal,
   repository: string,
   defaultProject: string,
   memo: Map<string, RepositoryAction[]> = new Map(),
-): RepositoryAction[] {
+): Promise<RepositoryAction[]> {
   const projectName = projectOf(repository, defaultProject);
   // A robot acts on its own project only, with the permissions it was given.
   if (principal.kind === 'robot') return projectName === principal.projectName ? [...principal.permissions] : [];
   const known = memo.get(projectName);
   if (known) return known;
-  const project = findProject(db, projectName);
+  const project = await findProject(db, projectName);
   let actions = allowedActions({
     admin: principal.admin,
-    role: project ? roleIn(db, principal, project.id) : null,
+    role: project ? await roleIn(db, principal, project.id) : null,
     projectPublic: project?.public ?? false,
     projectExists: !!project,
   });

@@ -1,15 +1,16 @@
-import { and, asc, eq } from 'drizzle-orm';
-import type { Clock } from '../clock';
+import { isoTime, type Clock } from '../clock';
+import type { Ctx } from '../context';
+import { transaction } from '../db/transaction';
 import type { Db, Tx } from '../db/open';
-import { robots } from '../db/schema';
 import { badRequest, conflict, notFound } from '../errors';
 import { recordAudit } from '../audit/record';
-import type { Actor, Principal } from '../identity/principal';
+import type { Principal } from '../identity/principal';
 import { hashSecret, newSecret, sameHash } from '../identity/secrets';
-import { findProject, managedProject } from './projects';
+import { managedProject } from './projects';
+import { deleteRobotRow, findProject, findRobot, insertRobot, robotRows, setRobotDisabled, touchRobot, type Robot } from './store';
 import { REPOSITORY_ACTIONS, type RepositoryAction } from './roles';
 
-export type Robot = typeof robots.$inferSelect;
+export type { Robot } from './store';
 
 export const ROBOT_NAME_RE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 export const robotAccount = (project: string, name: string) => `robot$${project}+${name}`;
@@ -44,30 +45,19 @@ function shortName(project: string, name: string): string {
   return name;
 }
 
-export function createRobot(
-  db: Db,
-  clock: Clock,
-  principal: Principal,
-  projectName: string,
-  input: { name: string; permissions: RepositoryAction[]; expiresInDays?: number },
-  actor: Actor,
-) {
+export function createRobot(ctx: Ctx, projectName: string, input: { name: string; permissions: RepositoryAction[]; expiresInDays?: number }) {
+  const { principal, actor } = ctx;
   if (!ROBOT_NAME_RE.test(input.name) || input.name.length > 64)
     throw badRequest('robot.badName');
   const permissions = REPOSITORY_ACTIONS.filter((a) => input.permissions.includes(a));
   if (permissions.length === 0) throw badRequest('robot.noPermissions');
   const { secret, hash } = newSecret('wrb');
-  const expiresAt = input.expiresInDays ? new Date(clock.now() + input.expiresInDays * 86_400_000).toISOString() : null;
-  return db.transaction((tx) => {
-    const { project } = managedProject(tx, principal, projectName);
-    if (tx.select().from(robots).where(and(eq(robots.projectId, project.id), eq(robots.name, input.name))).get())
-      throw conflict('robot.exists', { name: robotAccount(project.name, input.name) });
-    const robot = tx
-      .insert(robots)
-      .values({ projectId: project.id, name: input.name, secretHash: hash, permissions: permissions.join(','), expiresAt, createdBy: actor.username })
-      .returning()
-      .get();
-    recordAudit(tx, {
+  const expiresAt = input.expiresInDays ? isoTime(ctx.clock.now() + input.expiresInDays * 86_400_000) : null;
+  return transaction(ctx.db, async (tx) => {
+    const { project } = await managedProject(tx, principal, projectName);
+    if (await findRobot(tx, project.id, input.name)) throw conflict('robot.exists', { name: robotAccount(project.name, input.name) });
+    const robot = await insertRobot(tx, { projectId: project.id, name: input.name, secretHash: hash, permissions: permissions.join(','), expiresAt, createdBy: actor.username });
+    await recordAudit(tx, {
       username: actor.username,
       action: 'robot_create',
       resourceType: 'robot',
@@ -80,38 +70,24 @@ export function createRobot(
   });
 }
 
-export function listRobots(db: Tx, principal: Principal, projectName: string) {
-  const { project } = managedProject(db, principal, projectName);
-  return db
-    .select()
-    .from(robots)
-    .where(eq(robots.projectId, project.id))
-    .orderBy(asc(robots.name))
-    .all()
-    .map((r) => robotView(r, project.name));
+export async function listRobots(ctx: Pick<Ctx, 'db' | 'principal'>, projectName: string) {
+  const { project } = await managedProject(ctx.db, ctx.principal, projectName);
+  return (await robotRows(ctx.db, project.id)).map((r) => robotView(r, project.name));
 }
 
-function getRobot(tx: Tx, projectId: number, projectName: string, name: string): Robot {
-  const robot = tx
-    .select()
-    .from(robots)
-    .where(and(eq(robots.projectId, projectId), eq(robots.name, shortName(projectName, name))))
-    .get();
+async function getRobot(tx: Tx, projectId: number, projectName: string, name: string): Promise<Robot> {
+  const robot = await findRobot(tx, projectId, shortName(projectName, name));
   if (!robot) throw notFound('robot.notFound', { name });
   return robot;
 }
 
-export function updateRobot(db: Db, principal: Principal, projectName: string, name: string, input: { disabled?: boolean }, actor: Actor) {
-  return db.transaction((tx) => {
-    const { project } = managedProject(tx, principal, projectName);
-    const robot = getRobot(tx, project.id, project.name, name);
-    const updated = tx
-      .update(robots)
-      .set({ disabled: input.disabled ?? robot.disabled })
-      .where(eq(robots.id, robot.id))
-      .returning()
-      .get();
-    recordAudit(tx, {
+export function updateRobot(ctx: Ctx, projectName: string, name: string, input: { disabled?: boolean }) {
+  const { principal, actor } = ctx;
+  return transaction(ctx.db, async (tx) => {
+    const { project } = await managedProject(tx, principal, projectName);
+    const robot = await getRobot(tx, project.id, project.name, name);
+    const updated = await setRobotDisabled(tx, robot.id, input.disabled ?? robot.disabled);
+    await recordAudit(tx, {
       username: actor.username,
       action: 'robot_update',
       resourceType: 'robot',
@@ -124,12 +100,13 @@ export function updateRobot(db: Db, principal: Principal, projectName: string, n
   });
 }
 
-export function deleteRobot(db: Db, principal: Principal, projectName: string, name: string, actor: Actor): void {
-  db.transaction((tx) => {
-    const { project } = managedProject(tx, principal, projectName);
-    const robot = getRobot(tx, project.id, project.name, name);
-    tx.delete(robots).where(eq(robots.id, robot.id)).run();
-    recordAudit(tx, {
+export async function deleteRobot(ctx: Ctx, projectName: string, name: string): Promise<void> {
+  const { principal, actor } = ctx;
+  await transaction(ctx.db, async (tx) => {
+    const { project } = await managedProject(tx, principal, projectName);
+    const robot = await getRobot(tx, project.id, project.name, name);
+    await deleteRobotRow(tx, robot.id);
+    await recordAudit(tx, {
       username: actor.username,
       action: 'robot_delete',
       resourceType: 'robot',
@@ -141,20 +118,16 @@ export function deleteRobot(db: Db, principal: Principal, projectName: string, n
 }
 
 /** A robot's credentials: its account name and secret. Null when they do not match a usable robot. */
-export function verifyRobot(db: Db, clock: Clock, username: string, secret: string): Principal | null {
+export async function verifyRobot(db: Db, clock: Clock, username: string, secret: string): Promise<Principal | null> {
   const parsed = parseRobotAccount(username);
   if (!parsed || secret.length > 256) return null;
-  const project = findProject(db, parsed.project);
+  const project = await findProject(db, parsed.project);
   if (!project) return null;
-  const robot = db
-    .select()
-    .from(robots)
-    .where(and(eq(robots.projectId, project.id), eq(robots.name, parsed.name)))
-    .get();
+  const robot = await findRobot(db, project.id, parsed.name);
   if (!robot || !sameHash(robot.secretHash, hashSecret(secret))) return null;
   if (robot.disabled) return null;
   if (robot.expiresAt && Date.parse(robot.expiresAt) <= clock.now()) return null;
-  db.update(robots).set({ lastUsedAt: new Date(clock.now()).toISOString() }).where(eq(robots.id, robot.id)).run();
+  await touchRobot(db, robot.id, isoTime(clock.now()));
   return {
     kind: 'robot',
     id: robot.id,
@@ -165,4 +138,3 @@ export function verifyRobot(db: Db, clock: Clock, username: string, secret: stri
     permissions: robotPermissions(robot),
   };
 }
-

@@ -1,6 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { listAudit } from '../audit/list';
-import type { AppEnv } from '../http/env';
+import { auditScope } from '../access/audit-scope';
+import { ctxOf, type AppEnv } from '../http/env';
 import { authRequired, json, listOf, PageQuery, pick, requireUser } from './route-kit';
 
 const AuditSchema = z
@@ -56,7 +57,10 @@ export function auditRoutes() {
       },
       responses: { 200: json(listOf(AuditSchema, 'AuditList')), ...pick(400, 401) },
     }),
-    (c) => c.json(listAudit(c.var.deps.db, requireUser(c), c.req.valid('query')), 200),
+    async (c) => {
+      requireUser(c);
+      return c.json(await listAudit(c.var.deps.db, await auditScope(ctxOf(c)), c.req.valid('query')), 200);
+    },
   );
   return app;
 }

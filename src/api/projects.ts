@@ -16,7 +16,7 @@ import { REPOSITORY_ACTIONS } from '../access/roles';
 import { CreateProjectSchema, CreateRobotSchema, RoleInputSchema, RoleSchema, UpdateProjectSchema, UpdateRobotSchema } from '../access/schemas';
 import { createRobot, deleteRobot, listRobots, updateRobot } from '../access/robots';
 import { listGroupRoles, removeGroupRole, setGroupRole } from '../access/groups';
-import { actorOf, type AppEnv } from '../http/env';
+import { ctxOf, type AppEnv } from '../http/env';
 import { authRequired, json, jsonBody, listOf, PageQuery, pick, requireUser, security } from './route-kit';
 
 const Role = RoleSchema;
@@ -78,8 +78,8 @@ export function projectRoutes() {
       responses: { 201: json(ProjectCreatedSchema, 'Created'), ...pick(400, 401, 403, 409) },
     }),
     async (c) => {
-      const me = requireUser(c);
-      const { project, leftoverRepositories } = await createProjectReportingLeftovers(c.var.deps, me, c.req.valid('json'), actorOf(c));
+      requireUser(c);
+      const { project, leftoverRepositories } = await createProjectReportingLeftovers(ctxOf(c), c.req.valid('json'));
       const leftovers = leftoverRepositories?.length ? { leftoverRepositories, leftoverNote: leftoverNote(leftoverRepositories.length) } : {};
       return c.json({ ...projectView(project, { role: 'projectAdmin', repositoryCount: 0 }), ...leftovers }, 201);
     },
@@ -95,13 +95,12 @@ export function projectRoutes() {
       request: { query: PageQuery.extend({ q: z.string().max(128).optional() }) },
       responses: { 200: json(listOf(ProjectSchema, 'ProjectList')), ...pick(400, 401) },
     }),
-    (c) => {
+    async (c) => {
       const { db } = c.var.deps;
-      const { items, total } = listProjects(db, c.var.principal, c.req.valid('query'));
-      return c.json(
-        { items: items.map((i) => projectView(i.project, { role: i.role, repositoryCount: repositoryCount(db, i.project.id) })), total },
-        200,
-      );
+      const { items, total } = await listProjects(ctxOf(c), c.req.valid('query'));
+      const views = [];
+      for (const i of items) views.push(projectView(i.project, { role: i.role, repositoryCount: await repositoryCount(db, i.project.id) }));
+      return c.json({ items: views, total }, 200);
     },
   );
 
@@ -115,10 +114,10 @@ export function projectRoutes() {
       request: { params: ProjectParam },
       responses: { 200: json(ProjectSchema), ...pick(401, 404) },
     }),
-    (c) => {
+    async (c) => {
       const { db } = c.var.deps;
-      const { project, role } = visibleProject(db, c.var.principal, c.req.valid('param').project);
-      return c.json(projectView(project, { role, repositoryCount: repositoryCount(db, project.id) }), 200);
+      const { project, role } = await visibleProject(db, c.var.principal, c.req.valid('param').project);
+      return c.json(projectView(project, { role, repositoryCount: await repositoryCount(db, project.id) }), 200);
     },
   );
 
@@ -132,9 +131,9 @@ export function projectRoutes() {
       request: { params: ProjectParam, body: jsonBody(UpdateProjectSchema) },
       responses: { 200: json(ProjectSchema), ...pick(400, 401, 403, 404) },
     }),
-    (c) => {
-      const me = requireUser(c);
-      const project = updateProject(c.var.deps.db, me, c.req.valid('param').project, c.req.valid('json'), actorOf(c));
+    async (c) => {
+      requireUser(c);
+      const project = await updateProject(ctxOf(c), c.req.valid('param').project, c.req.valid('json'));
       return c.json(projectView(project), 200);
     },
   );
@@ -149,10 +148,9 @@ export function projectRoutes() {
       request: { params: ProjectParam },
       responses: { 204: { description: 'Deleted' }, ...pick(401, 403, 404, 409) },
     }),
-    (c) => {
-      const me = requireUser(c);
-      const { db, config } = c.var.deps;
-      deleteProject(db, me, c.req.valid('param').project, config.defaultProject.name, actorOf(c));
+    async (c) => {
+      requireUser(c);
+      await deleteProject(ctxOf(c), c.req.valid('param').project);
       return c.body(null, 204);
     },
   );
@@ -167,8 +165,8 @@ export function projectRoutes() {
       request: { params: ProjectParam },
       responses: { 200: json(z.array(MemberSchema)), ...pick(401, 403, 404) },
     }),
-    (c) => {
-      const rows = listMembers(c.var.deps.db, c.var.principal, c.req.valid('param').project);
+    async (c) => {
+      const rows = await listMembers(ctxOf(c), c.req.valid('param').project);
       return c.json(
         rows.map((r) => ({ username: r.username, role: r.role })),
         200,
@@ -186,10 +184,10 @@ export function projectRoutes() {
       request: { params: MemberParam, body: jsonBody(RoleInputSchema) },
       responses: { 200: json(MemberSchema), ...pick(400, 401, 403, 404) },
     }),
-    (c) => {
-      const me = requireUser(c);
+    async (c) => {
+      requireUser(c);
       const { project, username } = c.req.valid('param');
-      const member = setMember(c.var.deps.db, me, project, username, c.req.valid('json').role, actorOf(c));
+      const member = await setMember(ctxOf(c), project, username, c.req.valid('json').role);
       return c.json(member, 200);
     },
   );
@@ -204,10 +202,10 @@ export function projectRoutes() {
       request: { params: MemberParam },
       responses: { 204: { description: 'Removed' }, ...pick(401, 403, 404) },
     }),
-    (c) => {
-      const me = requireUser(c);
+    async (c) => {
+      requireUser(c);
       const { project, username } = c.req.valid('param');
-      removeMember(c.var.deps.db, me, project, username, actorOf(c));
+      await removeMember(ctxOf(c), project, username);
       return c.body(null, 204);
     },
   );
@@ -225,7 +223,7 @@ export function projectRoutes() {
       request: { params: ProjectParam },
       responses: { 200: json(z.array(GroupSchema)), ...pick(401, 403, 404) },
     }),
-    (c) => c.json(listGroupRoles(c.var.deps.db, c.var.principal, c.req.valid('param').project), 200),
+    async (c) => c.json(await listGroupRoles(ctxOf(c), c.req.valid('param').project), 200),
   );
 
   app.openapi(
@@ -238,9 +236,10 @@ export function projectRoutes() {
       request: { params: GroupParam, body: jsonBody(RoleInputSchema) },
       responses: { 200: json(GroupSchema), ...pick(400, 401, 403, 404) },
     }),
-    (c) => {
+    async (c) => {
       const { project, group } = c.req.valid('param');
-      return c.json(setGroupRole(c.var.deps.db, requireUser(c), project, group, c.req.valid('json').role, actorOf(c)), 200);
+      requireUser(c);
+      return c.json(await setGroupRole(ctxOf(c), project, group, c.req.valid('json').role), 200);
     },
   );
 
@@ -254,9 +253,10 @@ export function projectRoutes() {
       request: { params: GroupParam },
       responses: { 204: { description: 'Removed' }, ...pick(401, 403, 404) },
     }),
-    (c) => {
+    async (c) => {
       const { project, group } = c.req.valid('param');
-      removeGroupRole(c.var.deps.db, requireUser(c), project, group, actorOf(c));
+      requireUser(c);
+      await removeGroupRole(ctxOf(c), project, group);
       return c.body(null, 204);
     },
   );
@@ -276,10 +276,9 @@ export function projectRoutes() {
       },
       responses: { 201: json(RobotCreatedSchema, 'Created'), ...pick(400, 401, 403, 404, 409) },
     }),
-    (c) => {
-      const me = requireUser(c);
-      const { db, clock } = c.var.deps;
-      return c.json(createRobot(db, clock, me, c.req.valid('param').project, c.req.valid('json'), actorOf(c)), 201);
+    async (c) => {
+      requireUser(c);
+      return c.json(await createRobot(ctxOf(c), c.req.valid('param').project, c.req.valid('json')), 201);
     },
   );
 
@@ -293,7 +292,10 @@ export function projectRoutes() {
       request: { params: ProjectParam },
       responses: { 200: json(z.array(RobotSchema)), ...pick(401, 403, 404) },
     }),
-    (c) => c.json(listRobots(c.var.deps.db, requireUser(c), c.req.valid('param').project), 200),
+    async (c) => {
+      requireUser(c);
+      return c.json(await listRobots(ctxOf(c), c.req.valid('param').project), 200);
+    },
   );
 
   app.openapi(
@@ -306,9 +308,10 @@ export function projectRoutes() {
       request: { params: RobotParam, body: jsonBody(UpdateRobotSchema) },
       responses: { 200: json(RobotSchema), ...pick(400, 401, 403, 404) },
     }),
-    (c) => {
+    async (c) => {
       const { project, name } = c.req.valid('param');
-      return c.json(updateRobot(c.var.deps.db, requireUser(c), project, name, c.req.valid('json'), actorOf(c)), 200);
+      requireUser(c);
+      return c.json(await updateRobot(ctxOf(c), project, name, c.req.valid('json')), 200);
     },
   );
 
@@ -322,9 +325,10 @@ export function projectRoutes() {
       request: { params: RobotParam },
       responses: { 204: { description: 'Deleted' }, ...pick(401, 403, 404) },
     }),
-    (c) => {
+    async (c) => {
       const { project, name } = c.req.valid('param');
-      deleteRobot(c.var.deps.db, requireUser(c), project, name, actorOf(c));
+      requireUser(c);
+      await deleteRobot(ctxOf(c), project, name);
       return c.body(null, 204);
     },
   );

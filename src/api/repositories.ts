@@ -68,7 +68,7 @@ export function repositoryRoutes() {
       request: { query: PageQuery.extend({ project: z.string().max(300).optional(), q: z.string().max(255).optional() }) },
       responses: { 200: json(listOf(RepositorySchema, 'RepositoryList')), ...pick(400, 401, 404) },
     }),
-    (c) => c.json(listRepositories(c.var.deps.db, c.var.principal, c.req.valid('query')), 200),
+    async (c) => c.json(await listRepositories(c.var.deps.db, c.var.principal, c.req.valid('query')), 200),
   );
 
   app.openapi(
@@ -81,7 +81,7 @@ export function repositoryRoutes() {
       request: { params: RepositoryParam, query: PageQuery.extend({ q: z.string().max(128).optional() }) },
       responses: { 200: json(listOf(TagSchema, 'TagList')), ...pick(400, 401, 404) },
     }),
-    (c) => c.json(listTags(c.var.deps.db, c.var.principal, c.req.valid('param').repository, c.req.valid('query')) as never, 200),
+    async (c) => c.json(await listTags(c.var.deps.db, c.var.principal, c.req.valid('param').repository, c.req.valid('query')) as never, 200),
   );
 
   app.openapi(

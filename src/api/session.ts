@@ -32,7 +32,7 @@ export function sessionRoutes() {
       const { username, password } = c.req.valid('json');
       const ctx = { ip: clientIp(c), userAgent: c.req.header('user-agent') };
       const principal = await authenticatePassword(c.var.deps, username, password, ctx);
-      const session = createSession(c.var.deps, principal, ctx);
+      const session = await createSession(c.var.deps, principal, ctx);
       setSessionCookie(c, session.cookieValue, session.expiresAt);
       return c.json({ username: principal.username, admin: principal.admin, csrfToken: session.csrfToken, expiresAt: session.expiresAt }, 200);
     },
@@ -47,9 +47,9 @@ export function sessionRoutes() {
       security: [],
       responses: { 204: { description: 'Signed out' }, ...pick(403) },
     }),
-    (c) => {
+    async (c) => {
       const cookie = getCookie(c, SESSION_COOKIE);
-      if (cookie) deleteSession(c.var.deps, cookie, actorOf(c));
+      if (cookie) await deleteSession(c.var.deps, cookie, actorOf(c));
       clearSessionCookie(c);
       return c.body(null, 204);
     },

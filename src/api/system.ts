@@ -57,9 +57,9 @@ export function systemRoutes() {
       security: authRequired,
       responses: { 202: json(z.object({ status: z.literal('started') }), 'Started'), ...pick(401, 403) },
     }),
-    (c) => {
+    async (c) => {
       requireAdmin(c);
-      startReconcile(c.var.deps, actorOf(c));
+      await startReconcile(c.var.deps, actorOf(c));
       return c.json({ status: 'started' as const }, 202);
     },
   );

@@ -1,9 +1,9 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { actorOf, type AppEnv } from '../http/env';
+import { ctxOf, type AppEnv } from '../http/env';
 import { MAX_USERNAME_LENGTH } from '../identity/names';
 import { ChangePasswordSchema, CreatePersonalTokenSchema, CreateUserSchema, UpdateUserSchema } from '../identity/schemas';
 import { changePassword, createUser, deleteUser, listUsers, updateUser, userView, viewableUser } from '../identity/users';
-import { createPersonalToken, deletePersonalToken, listPersonalTokens } from '../identity/tokens';
+import { createPersonalToken, deletePersonalToken, listPersonalTokens } from '../identity/personal-tokens';
 import { authRequired, json, jsonBody, listOf, PageQuery, pick, requireAdmin, requireUser } from './route-kit';
 
 export const UserSchema = z
@@ -41,7 +41,7 @@ export function userRoutes() {
     async (c) => {
       requireAdmin(c);
       const body = c.req.valid('json');
-      const user = await createUser(c.var.deps.db, body, actorOf(c));
+      const user = await createUser(ctxOf(c), body);
       return c.json(userView(user), 201);
     },
   );
@@ -56,9 +56,9 @@ export function userRoutes() {
       request: { query: PageQuery.extend({ q: z.string().max(128).optional() }) },
       responses: { 200: json(listOf(UserSchema, 'UserList')), ...pick(400, 401, 403) },
     }),
-    (c) => {
+    async (c) => {
       requireAdmin(c);
-      const { items, total } = listUsers(c.var.deps.db, c.req.valid('query'));
+      const { items, total } = await listUsers(ctxOf(c), c.req.valid('query'));
       return c.json({ items: items.map(userView), total }, 200);
     },
   );
@@ -73,9 +73,9 @@ export function userRoutes() {
       request: { params: Username },
       responses: { 200: json(UserSchema), ...pick(401, 403, 404) },
     }),
-    (c) => {
-      const me = requireUser(c);
-      return c.json(userView(viewableUser(c.var.deps.db, me, c.req.valid('param').username)), 200);
+    async (c) => {
+      requireUser(c);
+      return c.json(userView(await viewableUser(ctxOf(c), c.req.valid('param').username)), 200);
     },
   );
 
@@ -92,9 +92,9 @@ export function userRoutes() {
       },
       responses: { 200: json(UserSchema), ...pick(400, 401, 403, 404, 409) },
     }),
-    (c) => {
-      const me = requireUser(c);
-      const user = updateUser(c.var.deps, c.req.valid('param').username, c.req.valid('json'), { ...actorOf(c), admin: me.admin });
+    async (c) => {
+      requireUser(c);
+      const user = await updateUser(ctxOf(c), c.req.valid('param').username, c.req.valid('json'));
       return c.json(userView(user), 200);
     },
   );
@@ -109,9 +109,9 @@ export function userRoutes() {
       request: { params: Username },
       responses: { 204: { description: 'Deleted' }, ...pick(401, 403, 404, 409) },
     }),
-    (c) => {
+    async (c) => {
       requireAdmin(c);
-      deleteUser(c.var.deps, c.req.valid('param').username, actorOf(c));
+      await deleteUser(ctxOf(c), c.req.valid('param').username);
       return c.body(null, 204);
     },
   );
@@ -130,9 +130,9 @@ export function userRoutes() {
       responses: { 204: { description: 'Changed' }, ...pick(400, 401, 403, 404, 409, 429) },
     }),
     async (c) => {
-      const me = requireUser(c);
+      requireUser(c);
       const { username } = c.req.valid('param');
-      await changePassword(c.var.deps, username, c.req.valid('json'), { ...actorOf(c), admin: me.admin, via: me.via });
+      await changePassword(ctxOf(c), username, c.req.valid('json'));
       return c.body(null, 204);
     },
   );
@@ -154,10 +154,9 @@ export function userRoutes() {
       },
       responses: { 201: json(TokenSchema.extend({ secret: z.string() }).openapi('PersonalTokenCreated'), 'Created'), ...pick(400, 401, 403, 404, 409) },
     }),
-    (c) => {
-      const me = requireUser(c);
-      const { db, clock } = c.var.deps;
-      return c.json(createPersonalToken(db, clock, me, c.req.valid('param').username, c.req.valid('json'), actorOf(c)), 201);
+    async (c) => {
+      requireUser(c);
+      return c.json(await createPersonalToken(ctxOf(c), c.req.valid('param').username, c.req.valid('json')), 201);
     },
   );
 
@@ -171,7 +170,10 @@ export function userRoutes() {
       request: { params: Username },
       responses: { 200: json(z.array(TokenSchema)), ...pick(401, 403, 404) },
     }),
-    (c) => c.json(listPersonalTokens(c.var.deps.db, requireUser(c), c.req.valid('param').username), 200),
+    async (c) => {
+      requireUser(c);
+      return c.json(await listPersonalTokens(ctxOf(c), c.req.valid('param').username), 200);
+    },
   );
 
   app.openapi(
@@ -184,9 +186,10 @@ export function userRoutes() {
       request: { params: Username.extend({ name: z.string().min(1).max(64) }) },
       responses: { 204: { description: 'Revoked' }, ...pick(401, 403, 404) },
     }),
-    (c) => {
+    async (c) => {
       const { username, name } = c.req.valid('param');
-      deletePersonalToken(c.var.deps.db, requireUser(c), username, name, actorOf(c));
+      requireUser(c);
+      await deletePersonalToken(ctxOf(c), username, name);
       return c.body(null, 204);
     },
   );

@@ -23,8 +23,8 @@ const read = preparedPerConnection((db) =>
 );
 
 /** Pass the transaction of the change, so the count moves exactly when the change commits. */
-export function noteChange(tx: Tx, repository: string): void {
-  bump(tx).run({ repository });
+export async function noteChange(tx: Tx, repository: string): Promise<void> {
+  await bump(tx).run({ repository });
 }
 
-export const changeMark = (db: Tx, repository: string): number => read(db).get({ repository })?.seq ?? 0;
+export const changeMark = async (db: Tx, repository: string): Promise<number> => (await read(db).get({ repository }))?.seq ?? 0;

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { and, eq, isNotNull } from 'drizzle-orm';
+import { transaction } from '../db/transaction';
+import { and, eq } from 'drizzle-orm';
 import type { Db, Tx } from '../db/open';
 import { manifests, tags } from '../db/schema';
 import { conflict, forbidden, notFound, unauthorized } from '../errors';
@@ -10,7 +11,7 @@ import type { Actor, Principal } from '../identity/principal';
 import type { RegistryClient } from '../registry/client';
 import { visibleRepository } from './list';
 import { noteChange } from './changes';
-import { dropRepositoryIfEmpty, removeManifest, removeTag, tagsOfDigest, type Repository } from './state';
+import { dropRepositoryIfEmpty, indexesOf, removeManifest, removeTag, tagsOfDigest, type Repository } from './state';
 import { OCI_MANIFEST } from '../registry/media-types';
 
 export interface DeleteDeps {
@@ -39,30 +40,28 @@ async function exclusive<T>(deps: DeleteDeps, repository: string, fn: () => Prom
     return await run;
   } finally {
     // The tag state of this repository changed (or may have): reconcile must not apply a stale read.
-    noteChange(deps.db, repository);
+    await noteChange(deps.db, repository);
     if (byName.get(repository) === settled) byName.delete(repository);
   }
 }
 
 /** The repository, if the principal may delete in it: 404 when they cannot see it, 403 when they only see it. */
-function deletableRepository(deps: DeleteDeps, principal: Principal, name: string): Repository {
+async function deletableRepository(deps: DeleteDeps, principal: Principal, name: string): Promise<Repository> {
   if (principal.kind === 'anonymous') throw unauthorized();
-  const { repository } = visibleRepository(deps.db, principal, name);
-  if (!repositoryActions(deps.db, principal, name, deps.defaultProject).includes('delete'))
+  const { repository } = await visibleRepository(deps.db, principal, name);
+  if (!(await repositoryActions(deps.db, principal, name, deps.defaultProject)).includes('delete'))
     throw forbidden('delete.roleNeeded');
   return repository;
 }
 
 /** Indexes in the repository that list `digest` as a child and still have a tag. */
-export function taggedParents(tx: Tx, repositoryId: number, digest: string): string[] {
-  return tx
-    .select({ digest: manifests.digest, children: manifests.children })
-    .from(manifests)
-    .where(and(eq(manifests.repositoryId, repositoryId), isNotNull(manifests.children)))
-    .all()
-    .filter((m) => (JSON.parse(m.children!) as { digest: string }[]).some((c) => c.digest === digest))
-    .filter((m) => tagsOfDigest(tx, repositoryId, m.digest).length > 0)
-    .map((m) => m.digest);
+export async function taggedParents(tx: Tx, repositoryId: number, digest: string): Promise<string[]> {
+  const parents = [];
+  for (const m of await indexesOf(tx, repositoryId)) {
+    if (!(JSON.parse(m.children!) as { digest: string }[]).some((c) => c.digest === digest)) continue;
+    if ((await tagsOfDigest(tx, repositoryId, m.digest)).length > 0) parents.push(m.digest);
+  }
+  return parents;
 }
 
 async function deleteByDigest(registry: RegistryClient, repository: string, digest: string): Promise<void> {
@@ -106,26 +105,26 @@ export const deleteTag = (deps: DeleteDeps, principal: Principal, name: string, 
   exclusive(deps, name, () => untagNow(deps, principal, name, tag, actor));
 
 async function untagNow(deps: DeleteDeps, principal: Principal, name: string, tag: string, actor: Actor): Promise<void> {
-  const repo = deletableRepository(deps, principal, name);
+  const repo = await deletableRepository(deps, principal, name);
   const head = await deps.registry.headManifest(name, tag);
-  const known = deps.db
+  const known = await deps.db
     .select({ digest: tags.digest })
     .from(tags)
     .where(and(eq(tags.repositoryId, repo.id), eq(tags.name, tag)))
     .get();
   if (!head && !known) throw notFound('tag.notFound', { tag, repository: name });
   const digest = head?.digest ?? known!.digest;
-  const siblings = tagsOfDigest(deps.db, repo.id, digest).filter((t) => t !== tag);
-  const lastReference = siblings.length === 0 && taggedParents(deps.db, repo.id, digest).length === 0;
+  const siblings = (await tagsOfDigest(deps.db, repo.id, digest)).filter((t) => t !== tag);
+  const lastReference = siblings.length === 0 && (await taggedParents(deps.db, repo.id, digest)).length === 0;
   if (head) {
     if (lastReference) await deleteByDigest(deps.registry, name, digest);
     else await untag(deps.registry, name, tag);
   }
-  deps.db.transaction((tx) => {
-    if (lastReference) removeManifest(tx, repo.id, digest);
-    else removeTag(tx, repo.id, tag);
-    dropRepositoryIfEmpty(tx, repo.id);
-    recordAudit(tx, {
+  await transaction(deps.db, async (tx) => {
+    if (lastReference) await removeManifest(tx, repo.id, digest);
+    else await removeTag(tx, repo.id, tag);
+    await dropRepositoryIfEmpty(tx, repo.id);
+    await recordAudit(tx, {
       username: actor.username,
       action: 'tag_delete',
       resourceType: 'tag',
@@ -153,22 +152,22 @@ async function deleteImageNow(
   opts: { force: boolean },
   actor: Actor,
 ): Promise<string[]> {
-  const repo = deletableRepository(deps, principal, name);
-  const parents = taggedParents(deps.db, repo.id, digest);
+  const repo = await deletableRepository(deps, principal, name);
+  const parents = await taggedParents(deps.db, repo.id, digest);
   if (parents.length > 0 && !opts.force)
     throw conflict('delete.inIndex', { digest, index: parents[0]! });
   const head = await deps.registry.headManifest(name, digest);
-  const known = deps.db
+  const known = await deps.db
     .select({ id: manifests.id })
     .from(manifests)
     .where(and(eq(manifests.repositoryId, repo.id), eq(manifests.digest, digest)))
     .get();
   if (!head && !known) throw notFound('image.notFound', { digest, repository: name });
   if (head) await deleteByDigest(deps.registry, name, digest);
-  return deps.db.transaction((tx) => {
-    const gone = removeManifest(tx, repo.id, digest);
-    dropRepositoryIfEmpty(tx, repo.id);
-    recordAudit(tx, {
+  return transaction(deps.db, async (tx) => {
+    const gone = await removeManifest(tx, repo.id, digest);
+    await dropRepositoryIfEmpty(tx, repo.id);
+    await recordAudit(tx, {
       username: actor.username,
       action: 'image_delete',
       resourceType: 'image',
@@ -189,9 +188,9 @@ export const deleteRepository = (deps: DeleteDeps, principal: Principal, name: s
   exclusive(deps, name, () => deleteRepositoryNow(deps, principal, name, actor));
 
 async function deleteRepositoryNow(deps: DeleteDeps, principal: Principal, name: string, actor: Actor): Promise<number> {
-  const repo = deletableRepository(deps, principal, name);
+  const repo = await deletableRepository(deps, principal, name);
   const digests = new Map<string, boolean>();
-  for (const m of deps.db.select({ digest: manifests.digest, children: manifests.children }).from(manifests).where(eq(manifests.repositoryId, repo.id)).all())
+  for (const m of await deps.db.select({ digest: manifests.digest, children: manifests.children }).from(manifests).where(eq(manifests.repositoryId, repo.id)).all())
     digests.set(m.digest, m.children !== null);
   // Tags the registry has and Wharf may not know yet.
   for (const tag of (await deps.registry.tags(name)) ?? []) {
@@ -200,12 +199,12 @@ async function deleteRepositoryNow(deps: DeleteDeps, principal: Principal, name:
   }
   const ordered = [...digests].sort((a, b) => Number(b[1]) - Number(a[1])).map(([d]) => d);
   for (const digest of ordered) await deleteByDigest(deps.registry, name, digest);
-  deps.db.transaction((tx) => {
+  await transaction(deps.db, async (tx) => {
     // Only what was deleted: a tag pushed meanwhile points at a digest not in the list and stays,
     // as it does at the registry.
-    for (const digest of ordered) removeManifest(tx, repo.id, digest);
-    dropRepositoryIfEmpty(tx, repo.id);
-    recordAudit(tx, {
+    for (const digest of ordered) await removeManifest(tx, repo.id, digest);
+    await dropRepositoryIfEmpty(tx, repo.id);
+    await recordAudit(tx, {
       username: actor.username,
       action: 'repository_delete',
       resourceType: 'repository',

@@ -128,9 +128,9 @@ export class ManifestDetails {
     try {
       const info = await readManifestInfo(this.registry, item.repository, item.digest);
       if (!info) return;
-      const repo = this.db.select({ id: repositories.id }).from(repositories).where(eq(repositories.name, item.repository)).get();
+      const repo = await this.db.select({ id: repositories.id }).from(repositories).where(eq(repositories.name, item.repository)).get();
       if (!repo) return;
-      this.db
+      await this.db
         .update(manifests)
         .set({
           mediaType: info.mediaType,

@@ -5,7 +5,8 @@ import { manifests, projects, repositories, tags } from '../db/schema';
 import { contains } from '../db/search';
 import { notFound } from '../errors';
 import type { Principal } from '../identity/principal';
-import { memberOfProject, roleIn, seesProject, visibleProject } from '../access/projects';
+import { roleIn, seesProject, visibleProject } from '../access/projects';
+import { memberOfProject } from '../access/store';
 import type { Role } from '../access/roles';
 import { findRepository, type Repository } from './state';
 
@@ -17,9 +18,9 @@ export function visibleProjectsCondition(db: Tx, principal: Principal): SQL | un
   return or(eq(projects.public, true), memberOfProject(db, principal.id));
 }
 
-export function listRepositories(db: Tx, principal: Principal, opts: { project?: string; q?: string } & PageRequest) {
+export async function listRepositories(db: Tx, principal: Principal, opts: { project?: string; q?: string } & PageRequest) {
   const conditions: (SQL | undefined)[] = [];
-  if (opts.project) conditions.push(eq(projects.id, visibleProject(db, principal, opts.project).project.id));
+  if (opts.project) conditions.push(eq(projects.id, (await visibleProject(db, principal, opts.project)).project.id));
   else conditions.push(visibleProjectsCondition(db, principal));
   if (opts.q) conditions.push(contains(repositories.name, opts.q));
   const where = and(...conditions);
@@ -50,19 +51,19 @@ export interface RepositoryAccess {
 }
 
 /** A repository the principal can see, else 404 (a private project's repositories are not revealed). */
-export function visibleRepository(db: Tx, principal: Principal, name: string): RepositoryAccess {
-  const repository = findRepository(db, name);
-  const project = repository ? db.select().from(projects).where(eq(projects.id, repository.projectId)).get() : undefined;
+export async function visibleRepository(db: Tx, principal: Principal, name: string): Promise<RepositoryAccess> {
+  const repository = await findRepository(db, name);
+  const project = repository ? await db.select().from(projects).where(eq(projects.id, repository.projectId)).get() : undefined;
   if (!repository || !project) throw notFound('repository.notFound', { name });
-  const role = roleIn(db, principal, project.id);
+  const role = await roleIn(db, principal, project.id);
   if (!seesProject(principal, project, role)) throw notFound('repository.notFound', { name });
   return { repository, projectName: project.name, role };
 }
 
-export function listTags(db: Tx, principal: Principal, name: string, opts: { q?: string } & PageRequest) {
-  const { repository } = visibleRepository(db, principal, name);
+export async function listTags(db: Tx, principal: Principal, name: string, opts: { q?: string } & PageRequest) {
+  const { repository } = await visibleRepository(db, principal, name);
   const where = and(eq(tags.repositoryId, repository.id), opts.q ? contains(tags.name, opts.q) : undefined);
-  const page = readPage(
+  const page = await readPage(
     db
       .select({
         name: tags.name,

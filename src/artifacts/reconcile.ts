@@ -1,7 +1,9 @@
 import { eq, isNull, and } from 'drizzle-orm';
+import { transaction } from '../db/transaction';
 import type { Db } from '../db/open';
 import { manifests, repositories, tags } from '../db/schema';
 import type { Log } from '../log';
+import { isoTime, type Clock } from '../clock';
 import { isValidRepositoryName } from '../access/roles';
 import type { ManifestHead, RegistryClient } from '../registry/client';
 import { recordAudit } from '../audit/record';
@@ -21,6 +23,7 @@ export interface ReconcileReport {
 
 export interface ReconcileDeps {
   db: Db;
+  clock: Clock;
   registry: RegistryClient;
   log: Log;
   defaultProject: string;
@@ -55,10 +58,10 @@ async function readRemote(registry: RegistryClient, db: Db, name: string): Promi
   }
   // Untagged manifests (pushed by digest, index children) cannot be listed: check the known ones.
   const untaggedAlive = new Set<string>();
-  const repo = findRepository(db, name);
+  const repo = await findRepository(db, name);
   if (repo) {
     const tagged = new Set([...heads.values()].map((h) => h.digest));
-    const known = db.select({ digest: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, repo.id)).all();
+    const known = await db.select({ digest: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, repo.id)).all();
     for (const { digest } of known) {
       if (tagged.has(digest)) continue;
       if (await registry.headManifest(name, digest)) untaggedAlive.add(digest);
@@ -68,46 +71,46 @@ async function readRemote(registry: RegistryClient, db: Db, name: string): Promi
 }
 
 /** Brings one repository's rows in line with what the registry said; returns the drift found. */
-function applyRemote(db: Db, remote: RemoteRepository, defaultProject: string) {
+async function applyRemote(db: Db, remote: RemoteRepository, defaultProject: string, now: string) {
   const drift = { added: 0, removed: 0, repaired: 0 };
-  db.transaction((tx) => {
-    const existing = findRepository(tx, remote.name);
+  await transaction(db, async (tx) => {
+    const existing = await findRepository(tx, remote.name);
     if (remote.tags === null || (remote.tags.size === 0 && remote.untaggedAlive.size === 0)) {
       if (existing) {
-        const rows = tx.select({ digest: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, existing.id)).all();
-        for (const { digest } of rows) drift.removed += removeManifest(tx, existing.id, digest).length + 1;
-        const leftTags = tx.select({ name: tags.name }).from(tags).where(eq(tags.repositoryId, existing.id)).all();
-        for (const t of leftTags) drift.removed += removeTag(tx, existing.id, t.name);
-        dropRepositoryIfEmpty(tx, existing.id);
+        const rows = await tx.select({ digest: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, existing.id)).all();
+        for (const { digest } of rows) drift.removed += (await removeManifest(tx, existing.id, digest)).length + 1;
+        const leftTags = await tx.select({ name: tags.name }).from(tags).where(eq(tags.repositoryId, existing.id)).all();
+        for (const t of leftTags) drift.removed += await removeTag(tx, existing.id, t.name);
+        await dropRepositoryIfEmpty(tx, existing.id);
       }
       return;
     }
-    const repo = existing ?? ensureRepository(tx, remote.name, defaultProject);
+    const repo = existing ?? await ensureRepository(tx, remote.name, defaultProject);
     const currentTags = new Map(
-      tx
+      (await tx
         .select({ name: tags.name, digest: tags.digest })
         .from(tags)
         .where(eq(tags.repositoryId, repo.id))
-        .all()
+        .all())
         .map((t) => [t.name, t.digest]),
     );
     const liveDigests = new Set(remote.untaggedAlive);
     for (const [tag, head] of remote.tags) {
       liveDigests.add(head.digest);
-      upsertManifest(tx, repo.id, { digest: head.digest, mediaType: head.mediaType || null });
+      await upsertManifest(tx, repo.id, { digest: head.digest, mediaType: head.mediaType || null });
       const had = currentTags.get(tag);
       if (had === head.digest) continue;
       if (had === undefined) drift.added++;
       else drift.repaired++;
-      upsertTag(tx, repo.id, { name: tag, digest: head.digest, pushedBy: null });
+      await upsertTag(tx, repo.id, { name: tag, digest: head.digest, pushedAt: now, pushedBy: null });
     }
-    for (const [tag] of currentTags) if (!remote.tags.has(tag)) drift.removed += removeTag(tx, repo.id, tag);
-    const rows = tx.select({ digest: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, repo.id)).all();
+    for (const [tag] of currentTags) if (!remote.tags.has(tag)) drift.removed += await removeTag(tx, repo.id, tag);
+    const rows = await tx.select({ digest: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, repo.id)).all();
     for (const { digest } of rows) {
       if (liveDigests.has(digest)) continue;
-      drift.removed += removeManifest(tx, repo.id, digest).length + 1;
+      drift.removed += (await removeManifest(tx, repo.id, digest)).length + 1;
     }
-    dropRepositoryIfEmpty(tx, repo.id);
+    await dropRepositoryIfEmpty(tx, repo.id);
   });
   return drift;
 }
@@ -120,7 +123,8 @@ function applyRemote(db: Db, remote: RemoteRepository, defaultProject: string) {
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const started = Date.now();
   const report: ReconcileReport = { repositories: 0, tags: 0, added: 0, removed: 0, repaired: 0, skipped: [], durationMs: 0 };
-  const catalogMarks = new Map(deps.db.select({ name: repositories.name }).from(repositories).all().map((r) => [r.name, changeMark(deps.db, r.name)]));
+  const catalogMarks = new Map<string, number>();
+  for (const r of await deps.db.select({ name: repositories.name }).from(repositories).all()) catalogMarks.set(r.name, await changeMark(deps.db, r.name));
   const catalog = (await deps.registry.catalog()).filter((name) => {
     if (isValidRepositoryName(name)) return true;
     report.skipped.push({ repository: name.slice(0, 300), reason: 'invalid repository name' });
@@ -133,15 +137,15 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
       // read again, and leave the repository to the next run if it keeps changing.
       let remote: RemoteRepository | null = null;
       for (let attempt = 0; attempt < 3 && !remote; attempt++) {
-        const mark = changeMark(deps.db, name);
+        const mark = await changeMark(deps.db, name);
         const read = await readRemote(deps.registry, deps.db, name);
-        if (changeMark(deps.db, name) === mark) remote = read;
+        if (await changeMark(deps.db, name) === mark) remote = read;
       }
       if (!remote) {
         report.skipped.push({ repository: name, reason: 'changed while being read; left for the next run' });
         return;
       }
-      const drift = applyRemote(deps.db, remote, deps.defaultProject);
+      const drift = await applyRemote(deps.db, remote, deps.defaultProject, isoTime(deps.clock.now()));
       report.repositories += remote.tags && remote.tags.size > 0 ? 1 : 0;
       report.tags += remote.tags?.size ?? 0;
       report.added += drift.added;
@@ -154,13 +158,13 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   });
   // Repositories Wharf knows that the catalog no longer lists, unless a push or delete touched
   // them after the catalog was read (a repository pushed meanwhile is not in it yet).
-  for (const repo of deps.db.select({ name: repositories.name }).from(repositories).all()) {
+  for (const repo of await deps.db.select({ name: repositories.name }).from(repositories).all()) {
     if (inCatalog.has(repo.name)) continue;
-    if (changeMark(deps.db, repo.name) !== (catalogMarks.get(repo.name) ?? 0)) continue;
-    const drift = applyRemote(deps.db, { name: repo.name, tags: null, untaggedAlive: new Set() }, deps.defaultProject);
+    if (await changeMark(deps.db, repo.name) !== (catalogMarks.get(repo.name) ?? 0)) continue;
+    const drift = await applyRemote(deps.db, { name: repo.name, tags: null, untaggedAlive: new Set() }, deps.defaultProject, isoTime(deps.clock.now()));
     report.removed += drift.removed;
   }
-  const unknown = deps.db
+  const unknown = await deps.db
     .select({ repository: repositories.name, digest: manifests.digest })
     .from(manifests)
     .innerJoin(repositories, eq(repositories.id, manifests.repositoryId))
@@ -207,7 +211,7 @@ export class Reconciler {
 }
 
 /** A reconcile someone asked for (API or page): audited at once, run in the background. */
-export function startReconcile(deps: { db: Db; reconciler: Reconciler; log: Log }, actor: Actor): void {
-  recordAudit(deps.db, { username: actor.username, action: 'reconcile', resourceType: 'system', resource: 'tag-state', sourceIp: actor.ip });
+export async function startReconcile(deps: { db: Db; reconciler: Reconciler; log: Log }, actor: Actor): Promise<void> {
+  await recordAudit(deps.db, { username: actor.username, action: 'reconcile', resourceType: 'system', resource: 'tag-state', sourceIp: actor.ip });
   deps.reconciler.run().catch((err: Error) => deps.log.warn({ err: err.message }, 'reconcile failed'));
 }

@@ -1,4 +1,4 @@
-import { and, count, eq, sql } from 'drizzle-orm';
+import { and, count, eq, isNotNull, sql } from 'drizzle-orm';
 import type { Tx } from '../db/open';
 import { preparedPerConnection } from '../db/prepared';
 import { manifests, repositories, tags } from '../db/schema';
@@ -87,79 +87,86 @@ const tagsPulledByDigest = preparedPerConnection((db) =>
     .prepare(),
 );
 
-export const findRepository = (tx: Tx, name: string): Repository | undefined => repositoryByName(tx).get({ name });
+export const findRepository = (tx: Tx, name: string): Promise<Repository | undefined> => repositoryByName(tx).get({ name });
 
 /** The repository row, created with its project (private, no members; made by `creator`) when missing. */
-export function ensureRepository(tx: Tx, name: string, defaultProject: string, creator: { username: string } = SYSTEM_ACTOR): Repository {
-  const existing = findRepository(tx, name);
+export async function ensureRepository(tx: Tx, name: string, defaultProject: string, creator: { username: string } = SYSTEM_ACTOR): Promise<Repository> {
+  const existing = await findRepository(tx, name);
   if (existing) return existing;
-  const project = ensureProject(tx, projectOf(name, defaultProject), false, creator);
+  const project = await ensureProject(tx, projectOf(name, defaultProject), false, creator);
   return tx.insert(repositories).values({ name, projectId: project.id }).returning().get();
 }
 
-export function upsertManifest(
+export async function upsertManifest(
   tx: Tx,
   repositoryId: number,
   m: { digest: string; mediaType?: string | null; pushedAt?: string },
-): ManifestRow {
+): Promise<ManifestRow> {
   const params = { repositoryId, digest: m.digest, mediaType: m.mediaType ?? null };
-  const row = m.pushedAt ? manifestUpsertPushed(tx).get({ ...params, pushedAt: m.pushedAt }) : manifestUpsertUndated(tx).get(params);
+  const row = m.pushedAt ? await manifestUpsertPushed(tx).get({ ...params, pushedAt: m.pushedAt }) : await manifestUpsertUndated(tx).get(params);
   return row!;
 }
 
 /** Notes the time of the latest push to a repository. */
-export function markPushed(tx: Tx, repositoryId: number, at: string): void {
-  repositoryPushed(tx).run({ repositoryId, at });
+export async function markPushed(tx: Tx, repositoryId: number, at: string): Promise<void> {
+  await repositoryPushed(tx).run({ repositoryId, at });
 }
 
 /** Points a tag at a digest; a moved tag keeps its pull count but takes the new push time and pusher. */
-export function upsertTag(tx: Tx, repositoryId: number, t: { name: string; digest: string; pushedAt?: string; pushedBy?: string | null }): void {
-  const pushedAt = t.pushedAt ?? new Date().toISOString();
-  tagUpsert(tx).run({ repositoryId, name: t.name, digest: t.digest, pushedAt, pushedBy: t.pushedBy ?? null });
+export async function upsertTag(tx: Tx, repositoryId: number, t: { name: string; digest: string; pushedAt: string; pushedBy?: string | null }): Promise<void> {
+  await tagUpsert(tx).run({ repositoryId, name: t.name, digest: t.digest, pushedAt: t.pushedAt, pushedBy: t.pushedBy ?? null });
 }
 
-export function removeTag(tx: Tx, repositoryId: number, name: string): number {
-  return tx
+export async function removeTag(tx: Tx, repositoryId: number, name: string): Promise<number> {
+  return (await tx
     .delete(tags)
     .where(and(eq(tags.repositoryId, repositoryId), eq(tags.name, name)))
-    .run().changes;
+    .run()).changes;
 }
 
 /** Removes a manifest and every tag on it; returns the removed tag names. */
-export function removeManifest(tx: Tx, repositoryId: number, digest: string): string[] {
-  const gone = tx
+export async function removeManifest(tx: Tx, repositoryId: number, digest: string): Promise<string[]> {
+  const gone = (await tx
     .delete(tags)
     .where(and(eq(tags.repositoryId, repositoryId), eq(tags.digest, digest)))
     .returning({ name: tags.name })
-    .all()
+    .all())
     .map((r) => r.name);
-  tx.delete(manifests)
+  await tx.delete(manifests)
     .where(and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, digest)))
     .run();
   return gone;
 }
 
 /** Drops the repository row once it holds no manifest and no tag. */
-export function dropRepositoryIfEmpty(tx: Tx, repositoryId: number): boolean {
-  const m = tx.select({ n: count() }).from(manifests).where(eq(manifests.repositoryId, repositoryId)).get()!.n;
-  const t = tx.select({ n: count() }).from(tags).where(eq(tags.repositoryId, repositoryId)).get()!.n;
+export async function dropRepositoryIfEmpty(tx: Tx, repositoryId: number): Promise<boolean> {
+  const m = (await tx.select({ n: count() }).from(manifests).where(eq(manifests.repositoryId, repositoryId)).get())!.n;
+  const t = (await tx.select({ n: count() }).from(tags).where(eq(tags.repositoryId, repositoryId)).get())!.n;
   if (m > 0 || t > 0) return false;
-  tx.delete(repositories).where(eq(repositories.id, repositoryId)).run();
+  await tx.delete(repositories).where(eq(repositories.id, repositoryId)).run();
   return true;
 }
 
-export function tagsOfDigest(tx: Tx, repositoryId: number, digest: string): string[] {
-  return tx
+export async function tagsOfDigest(tx: Tx, repositoryId: number, digest: string): Promise<string[]> {
+  return (await tx
     .select({ name: tags.name })
     .from(tags)
     .where(and(eq(tags.repositoryId, repositoryId), eq(tags.digest, digest)))
-    .all()
+    .all())
     .map((r) => r.name);
 }
 
-export function recordPull(tx: Tx, repositoryId: number, at: string, tag?: string, digest?: string): void {
-  repositoryPulled(tx).run({ repositoryId, at });
-  if (tag) tagPulledByName(tx).run({ repositoryId, at, name: tag });
+export async function recordPull(tx: Tx, repositoryId: number, at: string, tag?: string, digest?: string): Promise<void> {
+  await repositoryPulled(tx).run({ repositoryId, at });
+  if (tag) await tagPulledByName(tx).run({ repositoryId, at, name: tag });
   // A pull by digest counts for the tags that name that digest.
-  else if (digest) tagsPulledByDigest(tx).run({ repositoryId, at, digest });
+  else if (digest) await tagsPulledByDigest(tx).run({ repositoryId, at, digest });
 }
+
+/** The repository's image indexes (manifests with children), with their children as stored. */
+export const indexesOf = (tx: Tx, repositoryId: number) =>
+  tx
+    .select({ digest: manifests.digest, children: manifests.children })
+    .from(manifests)
+    .where(and(eq(manifests.repositoryId, repositoryId), isNotNull(manifests.children)))
+    .all();

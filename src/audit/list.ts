@@ -1,9 +1,7 @@
 import { and, desc, eq, gt, gte, lte, max, or, count, sql, type SQL } from 'drizzle-orm';
 import type { Tx } from '../db/open';
 import { readPage, type PageRequest } from '../db/paged';
-import { audit, projects, users } from '../db/schema';
-import { memberOfProject } from '../access/projects';
-import type { Principal } from '../identity/principal';
+import { audit } from '../db/schema';
 
 /** The unverified address a registry event reported, kept in the row's detail. */
 function claimedAddrOf(detail: string | null): string | null {
@@ -26,8 +24,8 @@ export interface AuditQuery extends PageRequest {
 }
 
 /** The id of the row that recorded the latest creation of a user or project of this name (0 when there is none). */
-function creationRowId(db: Tx, action: 'user_create' | 'project_create', name: string): number {
-  return db.select({ id: max(audit.id) }).from(audit).where(and(eq(audit.action, action), eq(audit.resource, name))).get()?.id ?? 0;
+async function creationRowId(db: Tx, action: 'user_create' | 'project_create', name: string): Promise<number> {
+  return (await db.select({ id: max(audit.id) }).from(audit).where(and(eq(audit.action, action), eq(audit.resource, name))).get())?.id ?? 0;
 }
 
 /**
@@ -35,29 +33,26 @@ function creationRowId(db: Tx, action: 'user_create' | 'project_create', name: s
  * rows. Times share one format (ISO 8601, milliseconds, Z), so they compare as text; within the
  * creation's own millisecond the creation row's id tells the predecessor's rows from the new ones.
  */
-function since(db: Tx, createdAt: string, action: 'user_create' | 'project_create', name: string): SQL {
-  return or(gt(audit.time, createdAt), and(eq(audit.time, createdAt), gte(audit.id, creationRowId(db, action, name))))!;
+async function since(db: Tx, createdAt: string, action: 'user_create' | 'project_create', name: string): Promise<SQL> {
+  return or(gt(audit.time, createdAt), and(eq(audit.time, createdAt), gte(audit.id, await creationRowId(db, action, name))))!;
 }
 
 /**
- * Audit rows the principal may read: everything for system admins; otherwise the rows of projects
- * they are a member of and their own, each from the project's or their own creation on.
+ * Which rows a caller may read: all of them, or their own and those of the projects they are a
+ * member of, each from the user's or project's creation on. Who is a member is access's to say.
  */
-export function listAudit(db: Tx, principal: Principal & { kind: 'user' }, q: AuditQuery) {
+export type AuditScope =
+  | { all: true }
+  | { username: string; userCreatedAt: string | null; projects: { name: string; createdAt: string }[] };
+
+/** The audit rows a scope allows, filtered by the query, newest first. */
+export async function listAudit(db: Tx, scope: AuditScope, q: AuditQuery) {
   const conditions: (SQL | undefined)[] = [];
-  if (!principal.admin) {
-    const me = db.select({ createdAt: users.createdAt }).from(users).where(eq(users.id, principal.id)).get();
-    const mine = db
-      .select({ name: projects.name, createdAt: projects.createdAt })
-      .from(projects)
-      .where(memberOfProject(db, principal.id))
-      .all();
-    conditions.push(
-      or(
-        me ? and(eq(audit.username, principal.username), since(db, me.createdAt, 'user_create', principal.username)) : undefined,
-        ...mine.map((p) => and(eq(audit.project, p.name), since(db, p.createdAt, 'project_create', p.name))),
-      ) ?? sql`0`,
-    );
+  if (!('all' in scope)) {
+    const visible: (SQL | undefined)[] = [];
+    if (scope.userCreatedAt !== null) visible.push(and(eq(audit.username, scope.username), await since(db, scope.userCreatedAt, 'user_create', scope.username)));
+    for (const p of scope.projects) visible.push(and(eq(audit.project, p.name), await since(db, p.createdAt, 'project_create', p.name)));
+    conditions.push(or(...visible) ?? sql`0`);
   }
   if (q.project) conditions.push(eq(audit.project, q.project));
   if (q.repository) conditions.push(eq(audit.repository, q.repository));
@@ -66,7 +61,7 @@ export function listAudit(db: Tx, principal: Principal & { kind: 'user' }, q: Au
   if (q.since) conditions.push(gte(audit.time, new Date(q.since).toISOString()));
   if (q.until) conditions.push(lte(audit.time, new Date(q.until).toISOString()));
   const where = and(...conditions);
-  const { items, total } = readPage(
+  const { items, total } = await readPage(
     db.select().from(audit).where(where).orderBy(desc(audit.time), desc(audit.id)),
     db.select({ n: count() }).from(audit).where(where),
     q,

@@ -41,8 +41,8 @@ export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export type AuditEntry = typeof audit.$inferInsert & { action: AuditAction };
 
 /** Writes one audit row; pass the transaction of the change it records. */
-export function recordAudit(tx: Tx, entry: AuditEntry): void {
-  tx.insert(audit).values(entry).run();
+export async function recordAudit(tx: Tx, entry: AuditEntry): Promise<void> {
+  await tx.insert(audit).values(entry).run();
 }
 
 /** The condition of the partial unique index on fold_key, which an upsert on it must name. */
@@ -92,8 +92,8 @@ const eventAuditInsert = preparedPerConnection((db) =>
 );
 
 /** Writes a registry event's audit row, or bumps the count of the row with the same fold key. */
-export function recordEventAudit(tx: Tx, row: EventAuditRow): void {
-  eventAuditInsert(tx).run({ ...row });
+export async function recordEventAudit(tx: Tx, row: EventAuditRow): Promise<void> {
+  await eventAuditInsert(tx).run({ ...row });
 }
 
 /** Denials and failed logins of one subject, address and target fold into one row per minute. */
@@ -121,8 +121,9 @@ const foldKeyOf = (entry: AuditEntry, bucket: FoldBucket) =>
  * bucket. The fold key (action, subject, source, resource, outcome, detail and the bucket's start)
  * is unique-indexed, so finding the row to bump is one index lookup.
  */
-export function recordFolded(tx: Tx, entry: AuditEntry, bucket: FoldBucket): void {
-  tx.insert(audit)
+export async function recordFolded(tx: Tx, entry: AuditEntry, bucket: FoldBucket): Promise<void> {
+  await tx
+    .insert(audit)
     .values({ ...entry, time: isoTime(bucket.atMs), foldKey: foldKeyOf(entry, bucket) })
     .onConflictDoUpdate({ target: audit.foldKey, targetWhere: foldKeyIndexed, set: { count: sql`${audit.count} + 1` } })
     .run();
@@ -142,24 +143,24 @@ export interface FoldCap {
  * on every request (random repository or user names) adds at most `maxRows` rows a bucket plus
  * one overflow row that counts the rest. Each call is a few primary-key or unique-index lookups.
  */
-export function recordFoldedCapped(tx: Tx, entry: AuditEntry, bucket: FoldBucket, cap: FoldCap): void {
+export async function recordFoldedCapped(tx: Tx, entry: AuditEntry, bucket: FoldBucket, cap: FoldCap): Promise<void> {
   const foldKey = foldKeyOf(entry, bucket);
-  const bumped = tx.update(audit).set({ count: sql`${audit.count} + 1` }).where(eq(audit.foldKey, foldKey)).run().changes;
+  const bumped = (await tx.update(audit).set({ count: sql`${audit.count} + 1` }).where(eq(audit.foldKey, foldKey)).run()).changes;
   if (bumped > 0) return;
   const start = bucketStart(bucket);
-  const used = tx
+  const used = (await tx
     .insert(auditBudget)
     .values({ key: hashOf([...cap.scope, start, bucket.bucketMs]), rows: 1, expiresAt: start + bucket.bucketMs })
     .onConflictDoUpdate({ target: auditBudget.key, set: { rows: sql`${auditBudget.rows} + 1` } })
     .returning({ rows: auditBudget.rows })
-    .get()!.rows;
-  if (used <= cap.maxRows) tx.insert(audit).values({ ...entry, time: isoTime(bucket.atMs), foldKey }).run();
-  else recordFolded(tx, { ...entry, ...cap.overflow }, bucket);
+    .get())!.rows;
+  if (used <= cap.maxRows) await tx.insert(audit).values({ ...entry, time: isoTime(bucket.atMs), foldKey }).run();
+  else await recordFolded(tx, { ...entry, ...cap.overflow }, bucket);
 }
 
 /** Removes up to `batch` dead budget rows; returns how many. */
-export function pruneAuditBudget(db: Db, nowMs: number, batch = 5000): number {
-  const dead = db.select({ key: auditBudget.key }).from(auditBudget).where(lt(auditBudget.expiresAt, nowMs)).limit(batch).all().map((r) => r.key);
+export async function pruneAuditBudget(db: Db, nowMs: number, batch = 5000): Promise<number> {
+  const dead = (await db.select({ key: auditBudget.key }).from(auditBudget).where(lt(auditBudget.expiresAt, nowMs)).limit(batch).all()).map((r) => r.key);
   if (dead.length === 0) return 0;
-  return db.delete(auditBudget).where(inArray(auditBudget.key, dead)).run().changes;
+  return (await db.delete(auditBudget).where(inArray(auditBudget.key, dead)).run()).changes;
 }

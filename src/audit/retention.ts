@@ -23,14 +23,14 @@ export interface AuditRetentionDeps {
  * is at least `everyMs` old. The conditional upsert is atomic, so of two instances asking at once
  * exactly one gets true.
  */
-export function claimAuditPurge(db: Db, nowMs: number, everyMs = AUDIT_PURGE_EVERY_MS): boolean {
+export async function claimAuditPurge(db: Db, nowMs: number, everyMs = AUDIT_PURGE_EVERY_MS): Promise<boolean> {
   const now = isoTime(nowMs);
   return (
-    db
+    (await db
       .insert(settings)
       .values({ key: AUDIT_PURGE_SETTING, value: now })
       .onConflictDoUpdate({ target: settings.key, set: { value: now }, setWhere: lte(settings.value, isoTime(nowMs - everyMs)) })
-      .run().changes === 1
+      .run()).changes === 1
   );
 }
 
@@ -44,12 +44,12 @@ export async function purgeExpiredAudit(deps: AuditRetentionDeps, opts: { batchS
   const cutoff = isoTime(deps.clock.now() - deps.retentionDays * DAY_MS);
   let deleted = 0;
   for (;;) {
-    const n = deps.db.transaction(
-      (tx) =>
-        tx
+    const n = await deps.db.transaction(
+      async (tx) =>
+        (await tx
           .delete(audit)
           .where(inArray(audit.id, tx.select({ id: audit.id }).from(audit).where(lt(audit.time, cutoff)).orderBy(audit.time).limit(batchSize)))
-          .run().changes,
+          .run()).changes,
     );
     deleted += n;
     if (n < batchSize || opts.stopped?.()) return deleted;
@@ -63,7 +63,7 @@ export function scheduleAuditRetention(deps: AuditRetentionDeps, checkEveryMs = 
   let running: Promise<void> | null = null;
   const purgeIfDue = async () => {
     try {
-      if (!claimAuditPurge(deps.db, deps.clock.now())) return;
+      if (!await claimAuditPurge(deps.db, deps.clock.now())) return;
       const deleted = await purgeExpiredAudit(deps, { stopped: () => stopped });
       if (deleted > 0) deps.log.info({ deleted, retentionDays: deps.retentionDays }, 'audit rows past their retention purged');
     } catch (err) {

@@ -13,7 +13,7 @@ export async function backupCommand(args: string[], io: Output): Promise<void> {
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}" (usage: wharf backup DIR)`);
   await withInstance(async ({ deps, database }, config) => {
     const report = await backupDataDir(database.sqlite, { dataDir: config.dataDir, targetDir: positionals[0]! });
-    recordAudit(deps.db, {
+    await recordAudit(deps.db, {
       username: CLI_ACTOR.username,
       action: 'backup',
       resourceType: 'system',

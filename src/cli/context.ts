@@ -1,16 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
-import { count } from 'drizzle-orm';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
-import { users } from '../db/schema';
-import type { Actor } from '../identity/principal';
+import { contextFor, type Ctx } from '../context';
+import type { Deps } from '../deps';
+import { userCount } from '../identity/store';
+import type { Actor, Principal } from '../identity/principal';
 import { createLog, type Log } from '../log';
 import type { Instance } from '../server';
 import { CommandError } from './errors';
 import type { Output } from './output';
-import { preferImmediateTransactions } from './sqlite';
 
 export type { Output } from './output';
 
@@ -19,8 +19,11 @@ export type { Output } from './output';
  * or digit), so a user named `cli` is managed like any other and never mistaken for the actor.
  */
 export const CLI_ACTOR: Actor = { username: '(cli)' };
-/** The CLI acts as a system administrator (it has the data directory in hand anyway). */
-export const CLI_ADMIN: Actor & { admin: boolean } = { ...CLI_ACTOR, admin: true };
+/** The CLI acts as a system administrator (it has the data directory in hand anyway); id 0 is no user's. */
+export const CLI_PRINCIPAL: Principal = { kind: 'user', id: 0, username: CLI_ACTOR.username, admin: true, source: 'local', via: 'password' };
+
+/** The service context of a CLI command. */
+export const cliContext = (deps: Deps): Ctx => contextFor(deps, CLI_PRINCIPAL, CLI_ACTOR);
 
 /**
  * CLI logs stay out of the way: silent unless WHARF_LOG_LEVEL is set, and then on stderr so that
@@ -51,7 +54,6 @@ export async function withInstance<T>(
   // and usage errors do not need.
   const [{ buildInstance }, { writeSecretFile }] = await Promise.all([import('../server'), import('../token/keys')]);
   const instance = await buildInstance(config, { log: cliLog(config) });
-  preferImmediateTransactions(instance.database.sqlite);
   try {
     if (before && !readFileSync(registryConfigFile).equals(before)) writeSecretFile(registryConfigFile, before);
     return await fn(instance, config);
@@ -69,7 +71,7 @@ export async function withInstance<T>(
  */
 export async function initialiseIfEmpty(instance: Instance, io: Output, opts: { creating?: string } = {}): Promise<void> {
   const { db, config } = instance.deps;
-  if (db.select({ n: count() }).from(users).get()!.n > 0) return;
+  if ((await userCount(db)) > 0) return;
   if (opts.creating === 'admin') return; // the operator is creating admin themselves
   const { bootstrapInstance } = await import('../identity/bootstrap');
   await bootstrapInstance(instance.deps, (line) => io.out(line));

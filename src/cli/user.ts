@@ -1,7 +1,7 @@
 import { randomSecret } from '../identity/passwords';
 import { EmailSchema } from '../identity/schemas';
 import { assertPasswordPolicy, assertUsername, changePassword, createUser, getUser, listUsers, updateUser, userView } from '../identity/users';
-import { CLI_ACTOR, CLI_ADMIN, initialiseIfEmpty, withInstance, type Output } from './context';
+import { cliContext, initialiseIfEmpty, withInstance, type Output } from './context';
 import { UsageError } from './errors';
 import { parse } from './args';
 import { readPasswordFromStdin } from './stdin';
@@ -49,7 +49,7 @@ async function create(args: string[], io: Output): Promise<void> {
   await withInstance(
     async (instance) => {
       await initialiseIfEmpty(instance, io, { creating: username });
-      const user = await createUser(instance.deps.db, { username, password, email: values.email ?? null, admin: values.admin }, CLI_ACTOR);
+      const user = await createUser(cliContext(instance.deps), { username, password, email: values.email ?? null, admin: values.admin });
       io.out(`created user ${user.username}${user.admin ? ' (system admin)' : ''}`);
       if (given === undefined) io.out(`password: ${password}  (shown once; change it with: wharf user passwd ${shellWord(user.username)})`);
     },
@@ -65,7 +65,7 @@ async function passwd(args: string[], io: Output): Promise<void> {
   const password = given ?? randomSecret(18);
   assertPasswordPolicy(password);
   await withInstance(async ({ deps }) => {
-    await changePassword(deps, username, { newPassword: password }, CLI_ADMIN);
+    await changePassword(cliContext(deps), username, { newPassword: password });
     io.out(`changed the password of ${username} (refresh tokens issued before are revoked)`);
     if (given === undefined) io.out(`password: ${password}  (shown once)`);
   });
@@ -76,12 +76,12 @@ async function setDisabled(sub: 'disable' | 'enable', args: string[], io: Output
   const username = oneName(positionals, `wharf user ${sub} NAME`);
   const disabled = sub === 'disable';
   await withInstance(async ({ deps }) => {
-    const before = getUser(deps.db, username);
+    const before = await getUser(deps.db, username);
     if (before.disabled === disabled) {
       io.out(`user ${username} is already ${disabled ? 'disabled' : 'enabled'}`);
       return;
     }
-    updateUser(deps, username, { disabled }, CLI_ADMIN);
+    await updateUser(cliContext(deps), username, { disabled });
     io.out(disabled ? `disabled user ${username} (no more logins; refresh tokens issued before are revoked)` : `enabled user ${username}`);
   });
 }
@@ -92,7 +92,7 @@ async function list(args: string[], io: Output): Promise<void> {
   await withInstance(async ({ deps }) => {
     const all: ReturnType<typeof userView>[] = [];
     for (let page = 1; ; page++) {
-      const { items, total } = listUsers(deps.db, { page, pageSize: 500 });
+      const { items, total } = await listUsers(deps, { page, pageSize: 500 });
       all.push(...items.map(userView));
       if (all.length >= total || items.length === 0) break;
     }

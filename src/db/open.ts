@@ -1,15 +1,26 @@
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
+import { drizzle as syncDrizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { drizzle } from 'drizzle-orm/sqlite-proxy';
+import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
 import { packageFile } from '../package-files';
 import * as schema from './schema';
+import { SqliteConnection } from './sqlite-connection';
 
-/** `$client` is the better-sqlite3 connection, for what drizzle does not expose (is a transaction open). */
-export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
-/** The database handle or a transaction on it: services accept either. */
-export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0] | Db;
+/** What a statement run for its effect reports (`.run()`). */
+export interface RunResult {
+  changes: number;
+}
+
+/**
+ * The handle services and stores query through: the database, or the transaction they run in.
+ * Every query is awaited; the same code will run on PostgreSQL, where nothing is synchronous.
+ */
+export type Db = BaseSQLiteDatabase<'async', RunResult, typeof schema>;
+/** A handle that may be a transaction: nested work joins it (see `transaction`). */
+export type Tx = Db;
 
 export interface OpenDb {
   db: Db;
@@ -38,11 +49,8 @@ export function openDatabase(file: string): OpenDb {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = drizzle(sqlite, { schema });
-  // Transactions take the write lock when they begin: a deferred one that read first would fail
-  // with SQLITE_BUSY_SNAPSHOT if another process (the CLI) committed in between.
-  const deferred = db.transaction.bind(db);
-  db.transaction = ((fn, config) => deferred(fn, { behavior: 'immediate', ...config })) as Db['transaction'];
-  migrate(db, { migrationsFolder });
+  migrate(syncDrizzle(sqlite), { migrationsFolder });
+  const connection = new SqliteConnection(sqlite);
+  const db = connection.attach(drizzle(connection.outside, { schema }) as unknown as Db, drizzle(connection.inside, { schema }) as unknown as Db);
   return { db, sqlite, close: () => sqlite.close() };
 }

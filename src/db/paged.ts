@@ -12,19 +12,19 @@ export interface Page<T> {
 
 /** A drizzle select (ordered, filtered) that can still be limited. */
 interface Pageable<T> {
-  limit(limit: number): { offset(offset: number): { all(): T[] } };
+  limit(limit: number): { offset(offset: number): { all(): Promise<T[]> } };
 }
 
 /** A drizzle `select({ n: count() })` over the same rows. */
 interface Counted {
-  get(): { n: number } | undefined;
+  get(): Promise<{ n: number } | undefined>;
 }
 
 /** Reads one page of `rows` and the count of all of them (pass both with the same FROM and WHERE). */
-export function readPage<T>(rows: Pageable<T>, total: Counted, page: PageRequest): Page<T> {
-  const items = rows
+export async function readPage<T>(rows: Pageable<T>, total: Counted, page: PageRequest): Promise<Page<T>> {
+  const items = await rows
     .limit(page.pageSize)
     .offset((page.page - 1) * page.pageSize)
     .all();
-  return { items, total: total.get()?.n ?? 0 };
+  return { items, total: (await total.get())?.n ?? 0 };
 }

@@ -55,9 +55,9 @@ export class StorageAlarm {
  * A bookkeeping write whose loss must not refuse the request it belongs to (last login, the
  * address of a token grant): on a full disk it is reported and skipped, anything else is thrown.
  */
-export function bestEffortWrite(alarm: Pick<StorageAlarm, 'report'> | undefined, where: string, write: () => void): void {
+export async function bestEffortWrite(alarm: Pick<StorageAlarm, 'report'> | undefined, where: string, write: () => Promise<unknown>): Promise<void> {
   try {
-    write();
+    await write();
   } catch (err) {
     if (!isStorageFailure(err)) throw err;
     alarm?.report(err, where);

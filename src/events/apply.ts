@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isolated, transaction, transactionOpen } from '../db/transaction';
 import { and, eq, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../db/open';
 import { preparedPerConnection } from '../db/prepared';
@@ -65,10 +66,10 @@ const manifestOf = preparedPerConnection((db) =>
 );
 
 /** True when a digest is a platform child of an index in the repository (pulled as part of it). */
-function isIndexChild(tx: Tx, repositoryId: number, digest: string): boolean {
+async function isIndexChild(tx: Tx, repositoryId: number, digest: string): Promise<boolean> {
   // `_` may occur in a digest and is a LIKE wildcard: escape it (and `%`, `\`).
   const pattern = `%"${digest.replace(/[\\%_]/g, (ch) => `\\${ch}`)}"%`;
-  return !!indexWithChild(tx).get({ repositoryId, pattern });
+  return !!await indexWithChild(tx).get({ repositoryId, pattern });
 }
 
 /**
@@ -84,10 +85,10 @@ function pullFoldKey(row: { username: string; repository: string; digest: string
 }
 
 /** True when the manifest is in Wharf's state for the repository. */
-const knownManifest = (tx: Tx, repositoryId: number, digest: string): boolean => !!manifestOf(tx).get({ repositoryId, digest });
+const knownManifest = async (tx: Tx, repositoryId: number, digest: string): Promise<boolean> => !!await manifestOf(tx).get({ repositoryId, digest });
 
 /** Applies one event; false when it left the tag state alone. */
-function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: ApplyResult['fetch']): boolean {
+async function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: ApplyResult['fetch']): Promise<boolean> {
   const { defaultProject } = opts;
   const at = eventTime(e, opts.nowMs);
   const actor = e.actor?.name || 'anonymous';
@@ -105,82 +106,83 @@ function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: ApplyResu
     digest: e.target.digest ?? null,
     mediaType: e.target.mediaType ?? null,
     // The registry copies request.addr from the client's X-Forwarded-For: kept, labelled, never the source.
-    sourceIp: internal ? null : grantAddress(tx, e.actor?.name ?? '', repository, Date.parse(at), opts.tokenLifetimeSeconds),
+    sourceIp: internal ? null : await grantAddress(tx, e.actor?.name ?? '', repository, Date.parse(at), opts.tokenLifetimeSeconds),
     detail: claimedAddr ? JSON.stringify({ claimedAddr }) : null,
     userAgent: e.request?.useragent?.slice(0, 512) ?? null,
   };
 
   if (e.action === 'push') {
-    const repo = ensureRepository(tx, repository, defaultProject, internal ? undefined : { username: actor });
-    const manifest = upsertManifest(tx, repo.id, { digest: e.target.digest!, mediaType: e.target.mediaType, pushedAt: at });
-    if (e.target.tag) upsertTag(tx, repo.id, { name: e.target.tag, digest: e.target.digest!, pushedAt: at, pushedBy: actor });
-    markPushed(tx, repo.id, at);
+    const repo = await ensureRepository(tx, repository, defaultProject, internal ? undefined : { username: actor });
+    const manifest = await upsertManifest(tx, repo.id, { digest: e.target.digest!, mediaType: e.target.mediaType, pushedAt: at });
+    if (e.target.tag) await upsertTag(tx, repo.id, { name: e.target.tag, digest: e.target.digest!, pushedAt: at, pushedBy: actor });
+    await markPushed(tx, repo.id, at);
     if (manifest.size === null) fetch.push({ repository, digest: e.target.digest! });
     // Wharf's own writes (tag-delete placeholders) are audited by the action that made them.
-    if (!internal) recordEventAudit(tx, { ...row, action: 'push', foldKey: null });
+    if (!internal) await recordEventAudit(tx, { ...row, action: 'push', foldKey: null });
     return true;
   }
 
   if (e.action === 'pull') {
     // A HEAD only asks whether a manifest exists (or which digest a tag names): the GET is the pull.
     if (internal || e.request?.method?.toUpperCase() === 'HEAD') return false;
-    const repo = findRepository(tx, repository);
+    const repo = await findRepository(tx, repository);
     const digest = e.target.digest!;
-    if (repo && !e.target.tag && isIndexChild(tx, repo.id, digest)) return false;
-    if (repo) recordPull(tx, repo.id, at, e.target.tag, digest);
-    recordEventAudit(tx, { ...row, action: 'pull', foldKey: pullFoldKey(row, at) });
+    if (repo && !e.target.tag && await isIndexChild(tx, repo.id, digest)) return false;
+    if (repo) await recordPull(tx, repo.id, at, e.target.tag, digest);
+    await recordEventAudit(tx, { ...row, action: 'pull', foldKey: pullFoldKey(row, at) });
     return false;
   }
 
   // delete: by digest removes the manifest and its tags; the per-tag events (and v3's tag deletes)
   // carry no digest and remove only that tag.
-  const repo = findRepository(tx, repository);
-  if (e.target.digest && !(repo && knownManifest(tx, repo.id, e.target.digest))) {
+  const repo = await findRepository(tx, repository);
+  if (e.target.digest && !(repo && await knownManifest(tx, repo.id, e.target.digest))) {
     // A blob delete's event looks like a manifest delete's (no media type): it names no manifest here.
-    if (!internal) recordEventAudit(tx, { ...row, action: 'blob_delete', resourceType: 'blob', resource: `${repository}@${e.target.digest}`, foldKey: null });
+    if (!internal) await recordEventAudit(tx, { ...row, action: 'blob_delete', resourceType: 'blob', resource: `${repository}@${e.target.digest}`, foldKey: null });
     return false;
   }
   if (repo) {
-    if (e.target.digest) removeManifest(tx, repo.id, e.target.digest);
-    else removeTag(tx, repo.id, e.target.tag!);
-    dropRepositoryIfEmpty(tx, repo.id);
+    if (e.target.digest) await removeManifest(tx, repo.id, e.target.digest);
+    else await removeTag(tx, repo.id, e.target.tag!);
+    await dropRepositoryIfEmpty(tx, repo.id);
   }
-  if (!internal) recordEventAudit(tx, { ...row, action: 'delete', foldKey: null });
+  if (!internal) await recordEventAudit(tx, { ...row, action: 'delete', foldKey: null });
   return true;
 }
 
 /** Records the event's id and applies it, unless that id was seen before. */
-function applyOnce(tx: Tx, e: RegistryEvent, opts: ApplyOptions, result: ApplyResult): void {
-  if (markSeen(tx).run({ id: e.id }).changes === 0) {
+async function applyOnce(tx: Tx, e: RegistryEvent, opts: ApplyOptions, result: ApplyResult): Promise<void> {
+  if ((await markSeen(tx).run({ id: e.id })).changes === 0) {
     result.duplicates++;
     return;
   }
-  if (applyOne(tx, e, opts, result.fetch)) noteChange(tx, e.target.repository);
+  if (await applyOne(tx, e, opts, result.fetch)) await noteChange(tx, e.target.repository);
   result.applied++;
 }
 
 /**
- * Runs one event in `unit` (a savepoint, or the whole transaction for a lone event), which undoes
- * the event's writes when it throws: the failure is reported and the other events still land.
+ * Runs one event on its own (a savepoint inside the delivery's transaction, or a transaction for a
+ * lone event), which undoes the event's writes when it throws: the failure is reported and the
+ * other events still land.
  */
-function applyIsolated(db: Db, e: RegistryEvent, opts: ApplyOptions, result: ApplyResult, unit: (body: (tx: Tx) => void) => void): void {
+async function applyIsolated(db: Tx, e: RegistryEvent, opts: ApplyOptions, result: ApplyResult): Promise<void> {
   // The rollback fails once SQLite has ended the transaction, hiding the cause: keep both facts.
   let cause: unknown;
   let ended = false;
   try {
-    unit((tx) => {
+    await isolated(db, async (tx) => {
       try {
-        applyOnce(tx, e, opts, result);
+        await applyOnce(tx, e, opts, result);
       } catch (err) {
         cause = err;
-        ended = !db.$client.inTransaction;
+        ended = !transactionOpen(tx);
         throw err;
       }
     });
   } catch (err) {
     // A full disk (or any error that ended the transaction, its start or its commit) fails the
     // whole delivery: the registry sends it again later, and nothing of it was kept.
-    if (isStorageFailure(cause ?? err) || (cause === undefined ? !db.$client.inTransaction : ended)) throw cause ?? err;
+    if (isStorageFailure(cause ?? err) || (cause === undefined ? !transactionOpen(db) : ended)) throw cause ?? err;
     result.failed.push({ id: e.id, reason: (err as Error).message.slice(0, 200) });
   }
 }
@@ -189,15 +191,13 @@ function applyIsolated(db: Db, e: RegistryEvent, opts: ApplyOptions, result: App
  * Applies events in order, each once: an id seen before changes nothing. Each event runs in its own
  * savepoint, so one that fails is reported and the rest still land.
  */
-export function applyEvents(db: Db, events: RegistryEvent[], opts: ApplyOptions): ApplyResult {
+export async function applyEvents(db: Db, events: RegistryEvent[], opts: ApplyOptions): Promise<ApplyResult> {
   const result: ApplyResult = { applied: 0, duplicates: 0, failed: [], fetch: [] };
-  // The registry sends one event an envelope: its transaction is then all the savepoint it needs.
-  // It is the connection's own (immediate, as db.transaction's): drizzle would build a transaction
-  // object for each event, and the statements run here are prepared for the connection anyway.
-  if (events.length === 1) applyIsolated(db, events[0]!, opts, result, (body) => db.$client.transaction(() => body(db)).immediate());
+  // The registry sends one event an envelope: its own transaction is then all the isolation it needs.
+  if (events.length === 1) await applyIsolated(db, events[0]!, opts, result);
   else
-    db.transaction((tx) => {
-      for (const e of events) applyIsolated(db, e, opts, result, (body) => tx.transaction(body));
+    await transaction(db, async (tx) => {
+      for (const e of events) await applyIsolated(tx, e, opts, result);
     });
   return result;
 }

@@ -76,7 +76,7 @@ export function notificationRoutes() {
       metrics.eventsReceived.inc({ action: 'unknown', outcome: 'rejected' });
     }
     if (parsed.ignored > 0) metrics.eventsReceived.inc({ action: 'blob', outcome: 'ignored' }, parsed.ignored);
-    const result = applyEvents(db, parsed.events, {
+    const result = await applyEvents(db, parsed.events, {
       defaultProject: config.defaultProject.name,
       nowMs: clock.now(),
       tokenLifetimeSeconds: config.token.expiresIn,

@@ -1,6 +1,6 @@
-import { eq } from 'drizzle-orm';
+import { isoTime } from '../clock';
 import type { Db } from '../db/open';
-import { users } from '../db/schema';
+import { changeUser } from './store';
 import type { Deps } from '../deps';
 import { fail } from '../errors';
 import { bestEffortWrite } from '../db/storage';
@@ -9,7 +9,7 @@ import { verifyRobot } from '../access/robots';
 import { decoyHash, hashKind, hashPassword, verifyPassword } from './passwords';
 import { userPrincipal, type Principal } from './principal';
 import { findUser, findUserById, type User } from './users';
-import { verifyPersonalToken } from './tokens';
+import { verifyPersonalToken } from './personal-tokens';
 import { directoryLogin, followDirectory, type DirectoryLoginDeps } from './directory-login';
 import { canonicalName, ROBOT_PREFIX, usernameProblem } from './names';
 import type { ThrottleKind } from './throttle';
@@ -55,14 +55,98 @@ export function directoryDeps(deps: AuthDeps): DirectoryLoginDeps {
 export async function acceptUser(deps: AuthDeps, user: User, via: 'password' | 'token' | 'refresh' | 'session'): Promise<Principal> {
   const current = await followDirectory(directoryDeps(deps), user);
   if (!current) throw invalidCredentials();
-  if (via !== 'session') bestEffortWrite(deps.storageAlarm, 'last login', () => noteLogin(deps.db, current, deps.clock.now()));
+  if (via !== 'session') await bestEffortWrite(deps.storageAlarm, 'last login', () => noteLogin(deps.db, current, deps.clock.now()));
   return userPrincipal(current, via);
 }
 
-function noteLogin(db: Db, user: User, nowMs: number): void {
+async function noteLogin(db: Db, user: User, nowMs: number): Promise<void> {
   if (user.lastLoginAt && Date.parse(user.lastLoginAt) > nowMs - LAST_LOGIN_EVERY_MS) return;
-  db.update(users).set({ lastLoginAt: new Date(nowMs).toISOString() }).where(eq(users.id, user.id)).run();
+  await changeUser(db, user.id, { lastLoginAt: isoTime(nowMs) });
 }
+
+/** What a credential check concludes: the caller, a refusal (already audited), or "not mine, ask the next". */
+type Verdict = Principal | 'refused' | null;
+
+/** One way a name and secret can prove who is calling. */
+type CredentialVerifier = (deps: AuthDeps, username: string, secret: string, ctx: LoginContext) => Promise<Verdict>;
+
+/** Robot accounts: a robot's name is never a user's, so a wrong secret ends the check. */
+const robotCredential: CredentialVerifier = async (deps, username, secret, ctx) => {
+  if (!username.startsWith(ROBOT_PREFIX)) return null;
+  const robot = await verifyRobot(deps.db, deps.clock, username, secret);
+  if (robot) return robot;
+  await recordFailure(deps, username, ctx, 'failure');
+  return 'refused';
+};
+
+/** Personal access tokens; a token's success does not reset the password failures of its user's name. */
+const personalTokenCredential: CredentialVerifier = async (deps, username, secret) => {
+  if (!secret.startsWith('wpat_')) return null;
+  const owner = await verifyPersonalToken(deps.db, deps.clock, username, secret);
+  return owner ? acceptUser(deps, owner, 'token') : null;
+};
+
+/** A password checked by the directory; null when this account is not the directory's. */
+async function directoryPassword(deps: AuthDeps, username: string, password: string, user: User | undefined): Promise<User | null | undefined> {
+  if (!deps.directory.enabled || (user && user.source !== 'ldap')) return undefined;
+  // The decoy hash runs beside the directory, so an unknown name, a wrong and a right directory
+  // password all cost at least a local account's check.
+  const [found] = await Promise.all([directoryLogin(directoryDeps(deps), username, password, user), verifyPassword(password, decoyHash)]);
+  return found && !found.disabled ? found : null;
+}
+
+/** A password checked against the local hash (a decoy when there is no account). */
+async function localPassword(deps: AuthDeps, username: string, password: string, user: User | undefined): Promise<User | null> {
+  const hash = user?.passwordHash ?? decoyHash;
+  const ok = (await verifyPassword(password, hash)) && !!user && !!user.passwordHash && !user.disabled && password.length > 0;
+  if (!ok || !user) {
+    if (user && deps.directory.enabled) warnIfShadowed(deps, username);
+    return null;
+  }
+  if (hashKind(user.passwordHash!) !== 'scrypt') await upgradeHash(deps.db, user, password);
+  return (await findUserById(deps.db, user.id))!;
+}
+
+/**
+ * Passwords, local or the directory's, behind the login throttle: an existing account is
+ * throttled by its own key, so twins that differ only by case (older accounts) never share or
+ * reset each other's count.
+ */
+const passwordCredential: CredentialVerifier = async (deps, username, password, ctx) => {
+  const user = await findUser(deps.db, username);
+  const throttleName = user?.usernameKey ?? canonicalName(username);
+  const known = !!user;
+  const locked = await deps.throttle.locked(throttleName, ctx.ip);
+  if (locked) {
+    await recordFailure(deps, username, ctx, 'throttled', known);
+    throw tooManyAttempts(locked.retryAfter, locked.kind);
+  }
+  const key = deps.credentialCache.key(username, password);
+  const cached = deps.credentialCache.get(key);
+  if (cached) {
+    // The row was just read by name: a hit is that user, unchanged since the password was checked.
+    if (user && user.id === cached.userId && !user.disabled && user.credentialVersion === cached.credentialVersion) return acceptUser(deps, user, 'password');
+    deps.credentialCache.dropUser(cached.userId);
+  }
+  // Counted before the check, so a burst of parallel guesses cannot all pass the lock.
+  const attempt = await deps.throttle.attempt(throttleName, ctx.ip);
+  if ('retryAfter' in attempt) {
+    await recordFailure(deps, username, ctx, 'throttled', known);
+    throw tooManyAttempts(attempt.retryAfter, attempt.kind);
+  }
+  // A name no account can have is refused before the directory is asked.
+  if (!user && usernameProblem(username)) return refuse(deps, username, ctx, known);
+  const directoryUser = await directoryPassword(deps, username, password, user);
+  const found = directoryUser === undefined ? await localPassword(deps, username, password, user) : directoryUser;
+  if (!found) return refuse(deps, username, ctx, known);
+  await bestEffortWrite(deps.storageAlarm, 'login throttle', () => deps.throttle.succeed(throttleName, ctx.ip, attempt));
+  deps.credentialCache.set(key, found.id, found.credentialVersion);
+  // The directory login already followed the directory and noted the login.
+  return directoryUser ? userPrincipal(found, 'password') : acceptUser(deps, found, 'password');
+};
+
+/** Every way a name and secret are checked, in order; the first verdict that is not null holds. */
+const CREDENTIAL_VERIFIERS: CredentialVerifier[] = [robotCredential, personalTokenCredential, passwordCredential];
 
 /**
  * Checks a user name and password. Throws 401 for wrong credentials (a disabled or unknown user
@@ -74,71 +158,18 @@ function noteLogin(db: Db, user: User, nowMs: number): void {
  * it, which must not stop the CI jobs that use that user's tokens.
  */
 export async function authenticatePassword(deps: AuthDeps, username: string, password: string, ctx: LoginContext): Promise<Principal> {
-  // Robots and personal access tokens: checked on every use (cheap), so a deleted, disabled or
-  // expired one fails at once.
-  if (username.startsWith(ROBOT_PREFIX)) {
-    const robot = verifyRobot(deps.db, deps.clock, username, password);
-    if (robot) return robot;
-    recordFailure(deps, username, ctx, 'failure');
-    throw invalidCredentials();
+  for (const verify of CREDENTIAL_VERIFIERS) {
+    const verdict = await verify(deps, username, password, ctx);
+    if (verdict === 'refused') throw invalidCredentials();
+    if (verdict) return verdict;
   }
-  if (password.startsWith('wpat_')) {
-    // A token's success does not reset the password failures of its user's name.
-    const owner = verifyPersonalToken(deps.db, deps.clock, username, password);
-    if (owner) return acceptUser(deps, owner, 'token');
-  }
-  // An existing account is throttled by its own key: twins that differ only by case (older
-  // accounts) never share or reset each other's count.
-  const user = findUser(deps.db, username);
-  const throttleName = user?.usernameKey ?? canonicalName(username);
-  const known = !!user;
-  const locked = deps.throttle.locked(throttleName, ctx.ip);
-  if (locked) {
-    recordFailure(deps, username, ctx, 'throttled', known);
-    throw tooManyAttempts(locked.retryAfter, locked.kind);
-  }
-  const key = deps.credentialCache.key(username, password);
-  const cached = deps.credentialCache.get(key);
-  if (cached) {
-    // The row was just read by name: a hit is that user, unchanged since the password was checked.
-    if (user && user.id === cached.userId && !user.disabled && user.credentialVersion === cached.credentialVersion) return acceptUser(deps, user, 'password');
-    deps.credentialCache.dropUser(cached.userId);
-  }
-  // Counted before the check, so a burst of parallel guesses cannot all pass the lock.
-  const attempt = deps.throttle.attempt(throttleName, ctx.ip);
-  if ('retryAfter' in attempt) {
-    recordFailure(deps, username, ctx, 'throttled', known);
-    throw tooManyAttempts(attempt.retryAfter, attempt.kind);
-  }
-  const succeed = () => bestEffortWrite(deps.storageAlarm, 'login throttle', () => deps.throttle.succeed(throttleName, ctx.ip, attempt));
-  // A name no account can have is refused before the directory is asked.
-  if (!user && usernameProblem(username)) return refuse(deps, username, ctx, known);
-  if (deps.directory.enabled && (!user || user.source === 'ldap')) {
-    // The decoy hash runs beside the directory, so an unknown name, a wrong and a right directory
-    // password all cost at least a local account's check.
-    const [found] = await Promise.all([directoryLogin(directoryDeps(deps), username, password, user), verifyPassword(password, decoyHash)]);
-    if (!found || found.disabled) return refuse(deps, username, ctx, known);
-    succeed();
-    deps.credentialCache.set(key, found.id, found.credentialVersion);
-    return userPrincipal(found, 'password');
-  }
-  const hash = user?.passwordHash ?? decoyHash;
-  const ok = (await verifyPassword(password, hash)) && !!user && !!user.passwordHash && !user.disabled && password.length > 0;
-  if (!ok || !user) {
-    if (user && deps.directory.enabled) warnIfShadowed(deps, username);
-    return refuse(deps, username, ctx, known);
-  }
-  succeed();
-  if (hashKind(user.passwordHash!) !== 'scrypt') await upgradeHash(deps.db, user, password);
-  const fresh = findUserById(deps.db, user.id)!;
-  deps.credentialCache.set(key, fresh.id, fresh.credentialVersion);
-  return acceptUser(deps, fresh, 'password');
+  throw invalidCredentials();
 }
 
 /** A wrong password (or a name no account can have), already counted by the attempt: audited, 401. */
-function refuse(deps: AuthDeps, username: string, ctx: LoginContext, known: boolean): never {
-  recordFailure(deps, username, ctx, 'failure', known);
-  throw invalidCredentials();
+async function refuse(deps: AuthDeps, username: string, ctx: LoginContext, known: boolean): Promise<'refused'> {
+  await recordFailure(deps, username, ctx, 'failure', known);
+  return 'refused';
 }
 
 /** A failed local login whose name also exists in the directory: the local account wins; say so. */
@@ -154,10 +185,7 @@ function warnIfShadowed(deps: AuthDeps, username: string): void {
 /** Rehashes an imported (bcrypt) password with scrypt after its first successful use. */
 async function upgradeHash(db: Db, user: User, password: string): Promise<void> {
   const passwordHash = await hashPassword(password);
-  db.update(users)
-    .set({ passwordHash })
-    .where(eq(users.id, user.id))
-    .run();
+  await changeUser(db, user.id, { passwordHash });
 }
 
 /** A failed login; repeats for one name from one address fold into one row per minute. */
@@ -166,7 +194,7 @@ async function upgradeHash(db: Db, user: User, password: string): Promise<void> 
  * are capped per address (spraying random names adds a bounded number of rows); an existing
  * account's failures always keep their own row, so an attack on it cannot hide in the overflow.
  */
-export function recordFailure(deps: Pick<AuthDeps, 'db' | 'clock'>, username: string, ctx: LoginContext, outcome: string, known = false): void {
+export async function recordFailure(deps: Pick<AuthDeps, 'db' | 'clock'>, username: string, ctx: LoginContext, outcome: string, known = false): Promise<void> {
   const entry = {
     username: username.slice(0, 256),
     action: 'login_failed' as const,
@@ -178,7 +206,7 @@ export function recordFailure(deps: Pick<AuthDeps, 'db' | 'clock'>, username: st
   };
   const bucket = { atMs: deps.clock.now(), bucketMs: FOLD_BUCKET_MS };
   if (known) return recordFolded(deps.db, entry, bucket);
-  recordFoldedCapped(deps.db, entry, bucket, {
+  await recordFoldedCapped(deps.db, entry, bucket, {
     scope: ['login_failed', ctx.ip ?? null, outcome],
     maxRows: DISTINCT_ROWS_PER_MINUTE,
     overflow: { username: 'anonymous', resource: '*', detail: JSON.stringify({ more: 'names past the per-minute limit' }) },

@@ -1,7 +1,7 @@
-import { eq, sql } from 'drizzle-orm';
-import type { Clock } from '../clock';
+import { transaction } from '../db/transaction';
+import { isoTime, type Clock } from '../clock';
 import type { Db, Tx } from '../db/open';
-import { sessions, userGroups, users } from '../db/schema';
+import { changeUser, deleteSessionsOf, groupNamesOf, insertUser, replaceGroupsOf } from './store';
 import { AppError } from '../errors';
 import { recordAudit } from '../audit/record';
 import type { Log } from '../log';
@@ -23,27 +23,19 @@ export interface DirectoryLoginDeps {
   adminFromDirectory: boolean;
 }
 
-export const groupsOf = (db: Db, userId: number): string[] =>
-  db
-    .select({ name: userGroups.groupName })
-    .from(userGroups)
-    .where(eq(userGroups.userId, userId))
-    .all()
-    .map((r) => r.name)
-    .sort();
+export const groupsOf = groupNamesOf;
 
 const refreshedAt = (user: User | undefined) => (user?.groupsRefreshedAt ? Date.parse(user.groupsRefreshedAt) : 0);
 
 /** Writes what the directory just said of a user: email, and (when read) groups and admin flag. */
-function applyDirectoryState(tx: Tx, user: User, found: DirectoryUser, stamp: string, adminFromDirectory: boolean, extra: Partial<User> = {}): User {
+async function applyDirectoryState(tx: Tx, user: User, found: DirectoryUser, stamp: string, adminFromDirectory: boolean, extra: Partial<User> = {}): Promise<User> {
   const changes: Partial<User> = { email: found.email, ...extra };
   if (found.groups !== null) {
     changes.groupsRefreshedAt = stamp;
     if (adminFromDirectory) changes.admin = found.admin;
-    tx.delete(userGroups).where(eq(userGroups.userId, user.id)).run();
-    for (const name of found.groups) tx.insert(userGroups).values({ userId: user.id, groupName: name }).onConflictDoNothing().run();
+    await replaceGroupsOf(tx, user.id, found.groups);
   }
-  return tx.update(users).set(changes).where(eq(users.id, user.id)).returning().get();
+  return changeUser(tx, user.id, changes);
 }
 
 /**
@@ -68,17 +60,13 @@ export async function directoryLogin(deps: DirectoryLoginDeps, username: string,
     deps.log.warn({ username: name }, 'directory user name cannot be a Wharf account name (invalid or reserved); refused');
     return null;
   }
-  const stamp = new Date(now).toISOString();
-  return deps.db.transaction((tx) => {
-    let user = findUser(tx, name);
+  const stamp = isoTime(now);
+  return transaction(deps.db, async (tx) => {
+    let user = await findUser(tx, name);
     if (user && user.source !== 'ldap') return null;
     if (!user) {
-      user = tx
-        .insert(users)
-        .values({ username: name, usernameKey: canonicalName(name), email: found.email, source: 'ldap', admin: deps.adminFromDirectory && found.admin })
-        .returning()
-        .get();
-      recordAudit(tx, {
+      user = await insertUser(tx, { username: name, usernameKey: canonicalName(name), email: found.email, source: 'ldap', admin: deps.adminFromDirectory && found.admin });
+      await recordAudit(tx, {
         username: SYSTEM_ACTOR.username,
         action: 'user_create',
         resourceType: 'user',
@@ -110,27 +98,20 @@ export async function followDirectory(deps: DirectoryLoginDeps, user: User): Pro
     throw err;
   }
   if (!found || canonicalName(found.username) !== canonicalName(user.username)) {
-    endDirectoryAccess(deps, user);
+    await endDirectoryAccess(deps, user);
     return null;
   }
-  return deps.db.transaction((tx) => applyDirectoryState(tx, user, found, new Date(now).toISOString(), deps.adminFromDirectory));
+  return transaction(deps.db, async (tx) => applyDirectoryState(tx, user, found, isoTime(now), deps.adminFromDirectory));
 }
 
 /** The directory no longer has the user: sessions, refresh tokens and cached passwords die (the credential version moves); the account and its history stay. */
-function endDirectoryAccess(deps: DirectoryLoginDeps, user: User): void {
-  deps.db.transaction((tx) => {
-    tx.delete(userGroups).where(eq(userGroups.userId, user.id)).run();
-    tx.delete(sessions).where(eq(sessions.userId, user.id)).run();
-    tx.update(users)
-      .set({
-        groupsRefreshedAt: null,
-        credentialVersion: sql`${users.credentialVersion} + 1`,
-        ...(deps.adminFromDirectory ? { admin: false } : {}),
-      })
-      .where(eq(users.id, user.id))
-      .run();
+async function endDirectoryAccess(deps: DirectoryLoginDeps, user: User): Promise<void> {
+  await transaction(deps.db, async (tx) => {
+    await replaceGroupsOf(tx, user.id, []);
+    await deleteSessionsOf(tx, user.id);
+    await changeUser(tx, user.id, { groupsRefreshedAt: null, ...(deps.adminFromDirectory ? { admin: false } : {}) }, true);
     if (user.groupsRefreshedAt !== null)
-      recordAudit(tx, { username: SYSTEM_ACTOR.username, action: 'user_update', resourceType: 'user', resource: user.username, detail: JSON.stringify({ directory: 'entry gone' }) });
+      await recordAudit(tx, { username: SYSTEM_ACTOR.username, action: 'user_update', resourceType: 'user', resource: user.username, detail: JSON.stringify({ directory: 'entry gone' }) });
   });
   deps.log.warn({ username: user.username }, 'directory user no longer in the directory; access refused');
 }

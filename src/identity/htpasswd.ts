@@ -99,7 +99,7 @@ export async function importHtpasswd(db: Db, text: string, actor: Actor): Promis
       continue;
     }
     try {
-      await createUser(db, { username: entry.username, passwordHash: entry.hash, source: 'htpasswd' }, actor);
+      await createUser({ db, actor }, { username: entry.username, passwordHash: entry.hash, source: 'htpasswd' });
       report.imported.push({ line: entry.line, username: entry.username });
     } catch (err) {
       if (err instanceof AppError && err.status === 409) skip('already exists (left unchanged)');

@@ -170,7 +170,7 @@ export class Directory {
     return this.withClient(async (client) => {
       await this.bindService(client);
       const entry = await this.findUser(client, username);
-      return entry ? this.describe(client, entry, true, username) : null;
+      return entry ? await this.describe(client, entry, true, username) : null;
     });
   }
 

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { eq, lt } from 'drizzle-orm';
-import type { Clock } from '../clock';
+import { transaction } from '../db/transaction';
+import { isoTime, type Clock } from '../clock';
 import type { Db } from '../db/open';
-import { sessions } from '../db/schema';
+import { deleteExpiredSessions, deleteSessionRow, insertSession, sessionByHash } from './store';
 import { AppError, forbidden } from '../errors';
 import { recordAudit } from '../audit/record';
 import { acceptUser, type AuthDeps, type LoginContext } from './authenticate';
@@ -23,30 +23,28 @@ export interface CreatedSession {
 }
 
 /** Starts a browser session for a user who just proved their password. Robots never get one. */
-export function createSession(deps: SessionDeps, principal: Principal, ctx: LoginContext): CreatedSession {
+export async function createSession(deps: SessionDeps, principal: Principal, ctx: LoginContext): Promise<CreatedSession> {
   if (principal.kind !== 'user') throw forbidden('session.usersOnly');
   if (principal.via !== 'password') throw forbidden('session.passwordOnly');
-  const user = findUserById(deps.db, principal.id);
+  const user = await findUserById(deps.db, principal.id);
   if (!user) throw forbidden('session.unknownUser');
   const cookieValue = randomBytes(32).toString('base64url');
   const csrfToken = randomBytes(24).toString('base64url');
   const now = deps.clock.now();
-  const expiresAt = new Date(now + deps.config.auth.sessionHours * 3_600_000).toISOString();
-  deps.db.transaction((tx) => {
+  const expiresAt = isoTime(now + deps.config.auth.sessionHours * 3_600_000);
+  await transaction(deps.db, async (tx) => {
     // Expired sessions are swept as new ones start.
-    tx.delete(sessions).where(lt(sessions.expiresAt, new Date(now).toISOString())).run();
-    tx.insert(sessions)
-      .values({
-        idHash: hashSecret(cookieValue),
-        userId: user.id,
-        csrfToken,
-        credentialVersion: user.credentialVersion,
-        expiresAt,
-        sourceIp: ctx.ip ?? null,
-        userAgent: ctx.userAgent?.slice(0, 512) ?? null,
-      })
-      .run();
-    recordAudit(tx, { username: user.username, action: 'login', resourceType: 'session', resource: user.username, sourceIp: ctx.ip ?? null, userAgent: ctx.userAgent?.slice(0, 512) ?? null });
+    await deleteExpiredSessions(tx, isoTime(now));
+    await insertSession(tx, {
+      idHash: hashSecret(cookieValue),
+      userId: user.id,
+      csrfToken,
+      credentialVersion: user.credentialVersion,
+      expiresAt,
+      sourceIp: ctx.ip ?? null,
+      userAgent: ctx.userAgent?.slice(0, 512) ?? null,
+    });
+    await recordAudit(tx, { username: user.username, action: 'login', resourceType: 'session', resource: user.username, sourceIp: ctx.ip ?? null, userAgent: ctx.userAgent?.slice(0, 512) ?? null });
   });
   return { cookieValue, csrfToken, expiresAt };
 }
@@ -57,9 +55,9 @@ export function createSession(deps: SessionDeps, principal: Principal, ctx: Logi
  */
 export async function resolveSession(deps: AuthDeps, cookieValue: string): Promise<{ principal: Principal; csrfToken: string } | null> {
   if (!cookieValue || cookieValue.length > 128) return null;
-  const row = deps.db.select().from(sessions).where(eq(sessions.idHash, hashSecret(cookieValue))).get();
+  const row = await sessionByHash(deps.db, hashSecret(cookieValue));
   if (!row || Date.parse(row.expiresAt) <= deps.clock.now()) return null;
-  const user = findUserById(deps.db, row.userId);
+  const user = await findUserById(deps.db, row.userId);
   if (!user || user.disabled || user.credentialVersion !== row.credentialVersion) return null;
   try {
     return { principal: await acceptUser(deps, user, 'session'), csrfToken: row.csrfToken };
@@ -69,9 +67,9 @@ export async function resolveSession(deps: AuthDeps, cookieValue: string): Promi
   }
 }
 
-export function deleteSession(deps: Pick<SessionDeps, 'db'>, cookieValue: string, actor?: { username: string; ip?: string | null }): void {
-  deps.db.transaction((tx) => {
-    const removed = tx.delete(sessions).where(eq(sessions.idHash, hashSecret(cookieValue))).run().changes;
-    if (removed > 0 && actor) recordAudit(tx, { username: actor.username, action: 'logout', resourceType: 'session', resource: actor.username, sourceIp: actor.ip ?? null });
+export async function deleteSession(deps: Pick<SessionDeps, 'db'>, cookieValue: string, actor?: { username: string; ip?: string | null }): Promise<void> {
+  await transaction(deps.db, async (tx) => {
+    const removed = await deleteSessionRow(tx, hashSecret(cookieValue));
+    if (removed && actor) await recordAudit(tx, { username: actor.username, action: 'logout', resourceType: 'session', resource: actor.username, sourceIp: actor.ip ?? null });
   });
 }

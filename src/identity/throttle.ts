@@ -1,4 +1,5 @@
 import { eq, inArray, lt, sql } from 'drizzle-orm';
+import { transaction } from '../db/transaction';
 import type { Clock } from '../clock';
 import type { Db } from '../db/open';
 import { preparedPerConnection } from '../db/prepared';
@@ -54,11 +55,11 @@ export class LoginThrottle {
   }
 
   /** Seconds until the name may try again from this address, and which lock holds it; null when it may now. */
-  locked(name: string, address?: string | null): ThrottleLock | null {
+  async locked(name: string, address?: string | null, db: Db = this.db): Promise<ThrottleLock | null> {
     const now = this.clock.now();
     let worst: ThrottleLock | null = null;
     for (const [key, kind] of this.keys(name, address)) {
-      const row = rowOf(this.db).get({ key });
+      const row = await rowOf(db).get({ key });
       const left = row ? row.lockedUntil - now : 0;
       if (left > 0 && (!worst || left > worst.retryAfter * 1000)) worst = { retryAfter: Math.ceil(left / 1000), kind };
     }
@@ -66,13 +67,13 @@ export class LoginThrottle {
   }
 
   /** Seconds until the name may try again (0: now); the address limit counts too when given. */
-  retryAfter(name: string, address?: string | null): number {
-    return this.locked(name, address)?.retryAfter ?? 0;
+  async retryAfter(name: string, address?: string | null): Promise<number> {
+    return (await this.locked(name, address))?.retryAfter ?? 0;
   }
 
   /** Counts one failure for the name and the address. */
-  fail(name: string, address?: string | null): void {
-    this.count(name, address);
+  async fail(name: string, address?: string | null): Promise<void> {
+    await this.count(name, address);
   }
 
   /**
@@ -80,34 +81,34 @@ export class LoginThrottle {
    * before any of them failed: a ticket when it may go ahead (already counted; `succeed` hands it
    * back), else the lock that refuses it.
    */
-  attempt(name: string, address?: string | null): ThrottleLock | AttemptTicket {
-    return this.db.transaction(() => this.locked(name, address) ?? { before: this.count(name, address) });
+  attempt(name: string, address?: string | null): Promise<ThrottleLock | AttemptTicket> {
+    return transaction(this.db, async (tx) => (await this.locked(name, address, tx)) ?? { before: await this.count(name, address, tx) });
   }
 
   /** A right password: the name's count goes; the address gets this attempt back, not the rest (a sprayer may know one password). */
-  succeed(name: string, address?: string | null, ticket?: AttemptTicket): void {
-    this.db.transaction((tx) => {
-      tx.delete(loginThrottle).where(eq(loginThrottle.key, nameKey(name))).run();
+  async succeed(name: string, address?: string | null, ticket?: AttemptTicket): Promise<void> {
+    await transaction(this.db, async (tx) => {
+      await tx.delete(loginThrottle).where(eq(loginThrottle.key, nameKey(name))).run();
       if (!ticket || !address || this.opts.maxFailuresPerAddress <= 0) return;
       const key = addressKey(address);
       const before = ticket.before[key];
-      const row = rowOf(tx).get({ key });
+      const row = await rowOf(tx).get({ key });
       if (!row || !before) return;
       // The attempt's own lock is undone with it; a lock set since by others stays.
       const restored = row.lockedUntil === before.lockSet ? { ...before.row } : { ...row, failures: Math.max(0, row.failures - 1) };
-      if (restored.failures === 0 && restored.lockedUntil <= this.clock.now()) tx.delete(loginThrottle).where(eq(loginThrottle.key, key)).run();
-      else tx.update(loginThrottle).set(restored).where(eq(loginThrottle.key, key)).run();
+      if (restored.failures === 0 && restored.lockedUntil <= this.clock.now()) await tx.delete(loginThrottle).where(eq(loginThrottle.key, key)).run();
+      else await tx.update(loginThrottle).set(restored).where(eq(loginThrottle.key, key)).run();
     });
   }
 
   /** Adds one failure to each key; returns each key's row as it was before, and the lock this count set. */
-  private count(name: string, address?: string | null): AttemptTicket['before'] {
+  private async count(name: string, address?: string | null, db: Db = this.db): Promise<AttemptTicket['before']> {
     const now = this.clock.now();
     const { windowMs, lockoutMs } = this.opts;
     const before: AttemptTicket['before'] = {};
-    this.db.transaction((tx) => {
+    await transaction(db, async (tx) => {
       for (const [key, , max] of this.keys(name, address)) {
-        const row = rowOf(tx).get({ key });
+        const row = await rowOf(tx).get({ key });
         const inWindow = !!row && row.windowStart > now - windowMs;
         let failures = inWindow ? row.failures + 1 : 1;
         let windowStart = inWindow ? row.windowStart : now;
@@ -121,22 +122,22 @@ export class LoginThrottle {
         }
         const values = { key, failures, windowStart, lockedUntil, expiresAt: Math.max(lockedUntil, windowStart + windowMs) };
         before[key] = { row: row ?? { ...values, failures: 0, lockedUntil: 0 }, lockSet };
-        tx.insert(loginThrottle).values(values).onConflictDoUpdate({ target: loginThrottle.key, set: values }).run();
+        await tx.insert(loginThrottle).values(values).onConflictDoUpdate({ target: loginThrottle.key, set: values }).run();
       }
     });
     return before;
   }
 
   /** Removes up to `batch` dead rows; returns how many. */
-  prune(batch = 5000): number {
-    const dead = this.db
+  async prune(batch = 5000): Promise<number> {
+    const dead = (await this.db
       .select({ key: loginThrottle.key })
       .from(loginThrottle)
       .where(lt(loginThrottle.expiresAt, this.clock.now()))
       .limit(batch)
-      .all()
+      .all())
       .map((r) => r.key);
     if (dead.length === 0) return 0;
-    return this.db.delete(loginThrottle).where(inArray(loginThrottle.key, dead)).run().changes;
+    return (await this.db.delete(loginThrottle).where(inArray(loginThrottle.key, dead)).run()).changes;
   }
 }

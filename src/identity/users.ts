@@ -1,29 +1,28 @@
-import { asc, count, eq, or, sql } from 'drizzle-orm';
-import { contains } from '../db/search';
-import { preparedPerConnection } from '../db/prepared';
-import type { Db, Tx } from '../db/open';
-import { readPage, type PageRequest } from '../db/paged';
-import { users } from '../db/schema';
+import type { Tx } from '../db/open';
+import { transaction } from '../db/transaction';
+import { isoTime } from '../clock';
+import type { Ctx } from '../context';
+import type { PageRequest } from '../db/paged';
+import { changeUser, deleteUserRow, insertUser, pageOfUsers, userKeyed, userNamed, userWithId, type User } from './store';
 import { badRequest, conflict, fail, forbidden, notFound } from '../errors';
 import { recordAudit } from '../audit/record';
 import { hashPassword, verifyPassword } from './passwords';
 import { canonicalName, MAX_USERNAME_LENGTH, usernameProblem } from './names';
 import type { Actor } from './principal';
-import type { LoginThrottle } from './throttle';
-import type { CredentialCache } from './credential-cache';
-
-/** What a change to a user's credentials needs besides the database: the cache of verified credentials to drop them from. */
-export interface UserChangeDeps {
-  db: Db;
-  credentialCache: Pick<CredentialCache, 'dropUser'>;
-}
 
 /** Who changes a user: a system admin may change anyone, others only themselves. */
 export interface UserChanger extends Actor {
   admin: boolean;
 }
 
-export type User = typeof users.$inferSelect;
+/** The caller of a change as the rules see it: their name, address and whether they are a system admin. */
+const changerOf = (ctx: Ctx): UserChanger & { via?: PasswordChanger['via'] } => ({
+  ...ctx.actor,
+  admin: ctx.principal.admin,
+  via: ctx.principal.kind === 'user' ? ctx.principal.via : undefined,
+});
+
+export type { User } from './store';
 
 export { isValidUsername, RESERVED_USERNAMES } from './names';
 
@@ -51,33 +50,25 @@ export function userView(u: User) {
   };
 }
 
-const userByName = preparedPerConnection((db) =>
-  db.select().from(users).where(eq(users.username, sql.placeholder('username'))).prepare(),
-);
-const userByKey = preparedPerConnection((db) =>
-  db.select().from(users).where(eq(users.usernameKey, sql.placeholder('key'))).prepare(),
-);
-const userById = preparedPerConnection((db) => db.select().from(users).where(eq(users.id, sql.placeholder('id'))).prepare());
-
 /**
  * The user of a name, case-insensitively. The exact spelling wins: accounts that differ only by case
  * from an older one (made before names were unique case-insensitively) keep answering to theirs.
  */
-export const findUser = (db: Tx, username: string): User | undefined =>
-  userByName(db).get({ username }) ?? userByKey(db).get({ key: canonicalName(username) });
+export const findUser = async (db: Tx, username: string): Promise<User | undefined> =>
+  (await userNamed(db, username)) ?? (await userKeyed(db, canonicalName(username)));
 
-export const findUserById = (db: Tx, id: number): User | undefined => userById(db).get({ id });
+export const findUserById = userWithId;
 
-export function getUser(db: Tx, username: string): User {
-  const user = findUser(db, username);
+export async function getUser(db: Tx, username: string): Promise<User> {
+  const user = await findUser(db, username);
   if (!user) throw notFound('user.notFound', { name: username });
   return user;
 }
 
 /** A user as the caller may see it: themselves, or anyone for a system admin; 403 before the lookup otherwise. */
-export function viewableUser(db: Tx, caller: UserChanger, username: string): User {
-  if (!caller.admin && caller.username !== username) throw forbidden();
-  return getUser(db, username);
+export function viewableUser(ctx: Ctx, username: string): Promise<User> {
+  if (!ctx.principal.admin && ctx.actor.username !== username) throw forbidden();
+  return getUser(ctx.db, username);
 }
 
 export interface CreateUserInput {
@@ -89,28 +80,25 @@ export interface CreateUserInput {
   passwordHash?: string | null;
 }
 
-export async function createUser(db: Db, input: CreateUserInput, actor: Actor): Promise<User> {
+export async function createUser(ctx: Pick<Ctx, 'db' | 'actor'>, input: CreateUserInput): Promise<User> {
+  const { actor } = ctx;
   assertUsername(input.username);
   let passwordHash = input.passwordHash ?? null;
   if (input.password !== undefined) {
     assertPasswordPolicy(input.password);
     passwordHash = await hashPassword(input.password);
   }
-  return db.transaction((tx) => {
-    if (findUser(tx, input.username)) throw conflict('user.exists', { name: input.username });
-    const user = tx
-      .insert(users)
-      .values({
+  return transaction(ctx.db, async (tx) => {
+    if (await findUser(tx, input.username)) throw conflict('user.exists', { name: input.username });
+    const user = await insertUser(tx, {
         username: input.username,
         usernameKey: canonicalName(input.username),
         email: input.email ?? null,
         admin: input.admin ?? false,
         source: input.source ?? 'local',
         passwordHash,
-      })
-      .returning()
-      .get();
-    recordAudit(tx, {
+    });
+    await recordAudit(tx, {
       username: actor.username,
       action: 'user_create',
       resourceType: 'user',
@@ -122,9 +110,8 @@ export async function createUser(db: Db, input: CreateUserInput, actor: Actor): 
   });
 }
 
-export function listUsers(db: Tx, opts: { q?: string } & PageRequest) {
-  const where = opts.q ? or(contains(users.username, opts.q), contains(users.email, opts.q)) : undefined;
-  return readPage(db.select().from(users).where(where).orderBy(asc(users.username)), db.select({ n: count() }).from(users).where(where), opts);
+export function listUsers(ctx: Pick<Ctx, 'db'>, opts: { q?: string } & PageRequest) {
+  return pageOfUsers(ctx.db, opts);
 }
 
 export interface UpdateUserInput {
@@ -134,33 +121,29 @@ export interface UpdateUserInput {
 }
 
 /** Admins change anything of anyone; a user only their own email (403 before the lookup otherwise). */
-export function updateUser(deps: UserChangeDeps, username: string, input: UpdateUserInput, actor: UserChanger): User {
+export async function updateUser(ctx: Ctx, username: string, input: UpdateUserInput): Promise<User> {
+  const actor = changerOf(ctx);
   if (!actor.admin && (actor.username !== username || input.admin !== undefined || input.disabled !== undefined)) throw forbidden();
-  const updated = deps.db.transaction((tx) => {
-    const user = getUser(tx, username);
+  const updated = await transaction(ctx.db, async (tx) => {
+    const user = await getUser(tx, username);
     if (user.username === actor.username && (input.admin === false || input.disabled === true))
       throw conflict('user.selfLockout');
-    const changes: Partial<User> = { updatedAt: new Date().toISOString() };
+    const changes: Partial<User> = { updatedAt: isoTime(ctx.clock.now()) };
     if (input.email !== undefined) changes.email = input.email;
     if (input.admin !== undefined) changes.admin = input.admin;
     if (input.disabled !== undefined) changes.disabled = input.disabled;
     const revoke = (input.disabled === true && !user.disabled) || (input.admin === false && user.admin);
-    const updated = tx
-      .update(users)
-      .set({ ...changes, ...(revoke ? { credentialVersion: sql`${users.credentialVersion} + 1` } : {}) })
-      .where(eq(users.id, user.id))
-      .returning()
-      .get();
-    auditUserUpdate(tx, actor, user.username, input);
+    const updated = await changeUser(tx, user.id, changes, revoke);
+    await auditUserUpdate(tx, actor, user.username, input);
     return updated;
   });
-  deps.credentialCache.dropUser(updated.id);
+  ctx.deps.credentialCache.dropUser(updated.id);
   return updated;
 }
 
 /** The audit row of a change to a user; `detail` names what changed (never a secret). */
-function auditUserUpdate(tx: Tx, actor: Actor, username: string, detail: object): void {
-  recordAudit(tx, { username: actor.username, action: 'user_update', resourceType: 'user', resource: username, sourceIp: actor.ip, detail: JSON.stringify(detail) });
+function auditUserUpdate(tx: Tx, actor: Actor, username: string, detail: object): Promise<void> {
+  return recordAudit(tx, { username: actor.username, action: 'user_update', resourceType: 'user', resource: username, sourceIp: actor.ip, detail: JSON.stringify(detail) });
 }
 
 export interface PasswordChanger extends UserChanger {
@@ -173,17 +156,13 @@ export interface PasswordChanger extends UserChanger {
  * is checked first and a wrong old one counts against the login throttle like a failed login, so
  * this is no way round the lockout.
  */
-export async function changePassword(
-  deps: UserChangeDeps & { throttle: Pick<LoginThrottle, 'attempt' | 'succeed'> },
-  username: string,
-  input: { oldPassword?: string; newPassword: string },
-  actor: PasswordChanger,
-): Promise<User> {
-  const { db } = deps;
+export async function changePassword(ctx: Ctx, username: string, input: { oldPassword?: string; newPassword: string }): Promise<User> {
+  const { db, deps } = ctx;
+  const actor = changerOf(ctx);
   if (actor.via === 'token') throw forbidden('password.notWithToken');
   // Checked before the lookup, so the answer tells a non-admin nothing about which users exist.
   if (canonicalName(actor.username) !== canonicalName(username) && !actor.admin) throw forbidden();
-  const user = getUser(db, username);
+  const user = await getUser(db, username);
   // The account itself, not a twin that differs only by case.
   const self = user.username === actor.username;
   if (!self && !actor.admin) throw forbidden();
@@ -193,11 +172,11 @@ export async function changePassword(
     if (input.oldPassword === undefined) throw badRequest('password.oldRequired');
     const throttleName = user.usernameKey ?? canonicalName(user.username);
     // Counted before the check, like a login: parallel guesses cannot all pass the lock.
-    const attempt = deps.throttle.attempt(throttleName, actor.ip);
+    const attempt = await deps.throttle.attempt(throttleName, actor.ip);
     if ('retryAfter' in attempt)
       throw fail(429, 'too_many_requests', attempt.kind === 'name' ? 'auth.throttled' : 'auth.addressThrottled', {}, { 'Retry-After': String(attempt.retryAfter) });
     if (!user.passwordHash || !(await verifyPassword(input.oldPassword, user.passwordHash))) {
-      recordAudit(db, {
+      await recordAudit(db, {
         username: actor.username,
         action: 'login_failed',
         resourceType: 'user',
@@ -209,33 +188,25 @@ export async function changePassword(
       });
       throw forbidden('password.oldWrong');
     }
-    deps.throttle.succeed(throttleName, actor.ip, attempt);
+    await deps.throttle.succeed(throttleName, actor.ip, attempt);
   }
   const passwordHash = await hashPassword(input.newPassword);
-  const updated = db.transaction((tx) => {
-    const updated = tx
-      .update(users)
-      .set({
-        passwordHash,
-        credentialVersion: sql`${users.credentialVersion} + 1`,
-        updatedAt: new Date().toISOString(),
-      })
-      .where(eq(users.id, user.id))
-      .returning()
-      .get();
-    auditUserUpdate(tx, actor, user.username, { password: 'changed' });
+  const updated = await transaction(db, async (tx) => {
+    const updated = await changeUser(tx, user.id, { passwordHash, updatedAt: isoTime(ctx.clock.now()) }, true);
+    await auditUserUpdate(tx, actor, user.username, { password: 'changed' });
     return updated;
   });
   deps.credentialCache.dropUser(updated.id);
   return updated;
 }
 
-export function deleteUser(deps: UserChangeDeps, username: string, actor: Actor): void {
-  const deleted = deps.db.transaction((tx) => {
-    const user = getUser(tx, username);
+export async function deleteUser(ctx: Ctx, username: string): Promise<void> {
+  const { actor } = ctx;
+  const deleted = await transaction(ctx.db, async (tx) => {
+    const user = await getUser(tx, username);
     if (user.username === actor.username) throw conflict('user.deleteSelf');
-    tx.delete(users).where(eq(users.id, user.id)).run();
-    recordAudit(tx, {
+    await deleteUserRow(tx, user.id);
+    await recordAudit(tx, {
       username: actor.username,
       action: 'user_delete',
       resourceType: 'user',
@@ -244,5 +215,5 @@ export function deleteUser(deps: UserChangeDeps, username: string, actor: Actor)
     });
     return user;
   });
-  deps.credentialCache.dropUser(deleted.id);
+  ctx.deps.credentialCache.dropUser(deleted.id);
 }

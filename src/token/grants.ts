@@ -1,4 +1,5 @@
 import { and, eq, lt, sql } from 'drizzle-orm';
+import { transaction } from '../db/transaction';
 import type { Db, Tx } from '../db/open';
 import { preparedPerConnection } from '../db/prepared';
 import { tokenGrants } from '../db/schema';
@@ -53,15 +54,15 @@ const grantOf = preparedPerConnection((db) =>
 const REFRESH_GRANT_MS = 30_000;
 
 /** Remembers that `subject` ('' for anonymous) was granted these repositories from `ip` now. */
-export function recordGrants(db: Tx, subject: string, repositories: string[], ip: string | null, nowMs: number, lifetimeSeconds: number): void {
+export async function recordGrants(db: Tx, subject: string, repositories: string[], ip: string | null, nowMs: number, lifetimeSeconds: number): Promise<void> {
   const validMs = lifetimeSeconds * 1000 + REGISTRY_EXPIRY_LEEWAY_MS;
   const refreshMs = Math.min(REFRESH_GRANT_MS, (lifetimeSeconds * 1000) / 4);
   const statement = upsertGrant(db);
   for (const repository of repositories) {
-    const known = grantOf(db).get({ subject, repository });
+    const known = await grantOf(db).get({ subject, repository });
     // A new address always counts at once: it decides whether events can be pinned to one.
     if (known && known.ip === ip && nowMs - known.issuedAtMs < refreshMs) continue;
-    statement.run({ subject, repository, ip, now: nowMs, validMs });
+    await statement.run({ subject, repository, ip, now: nowMs, validMs });
   }
 }
 
@@ -69,8 +70,8 @@ export function recordGrants(db: Tx, subject: string, repositories: string[], ip
  * The address of the token behind an event by `subject` on `repository` at `atMs`, or null when
  * no unexpired grant explains it or several addresses could have held one.
  */
-export function grantAddress(db: Tx, subject: string, repository: string, atMs: number, lifetimeSeconds: number): string | null {
-  const grant = grantOf(db).get({ subject, repository });
+export async function grantAddress(db: Tx, subject: string, repository: string, atMs: number, lifetimeSeconds: number): Promise<string | null> {
+  const grant = await grantOf(db).get({ subject, repository });
   if (!grant || grant.ip === null) return null;
   if (atMs > grant.issuedAtMs + lifetimeSeconds * 1000 + REGISTRY_EXPIRY_LEEWAY_MS) return null;
   // Before this address asked, or while another address's token may still be in use.
@@ -82,18 +83,18 @@ export function grantAddress(db: Tx, subject: string, repository: string, atMs: 
 export const GRANT_KEPT_MS = 60 * 60_000;
 
 /** Removes up to `batch` grants no event can be pinned to any more; returns how many. */
-export function pruneGrants(db: Db, nowMs: number, lifetimeSeconds: number, batch = 5000): number {
+export async function pruneGrants(db: Db, nowMs: number, lifetimeSeconds: number, batch = 5000): Promise<number> {
   const before = nowMs - lifetimeSeconds * 1000 - REGISTRY_EXPIRY_LEEWAY_MS - GRANT_KEPT_MS;
-  const dead = db
+  const dead = await db
     .select({ subject: tokenGrants.subject, repository: tokenGrants.repository })
     .from(tokenGrants)
     .where(lt(tokenGrants.issuedAtMs, before))
     .limit(batch)
     .all();
   let removed = 0;
-  db.transaction((tx) => {
+  await transaction(db, async (tx) => {
     for (const g of dead)
-      removed += tx.delete(tokenGrants).where(and(eq(tokenGrants.subject, g.subject), eq(tokenGrants.repository, g.repository), lt(tokenGrants.issuedAtMs, before))).run().changes;
+      removed += (await tx.delete(tokenGrants).where(and(eq(tokenGrants.subject, g.subject), eq(tokenGrants.repository, g.repository), lt(tokenGrants.issuedAtMs, before))).run()).changes;
   });
   return removed;
 }

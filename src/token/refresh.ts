@@ -10,12 +10,12 @@ import { findUserById, type User } from '../identity/users';
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
 /** Issues a refresh token bound to the user and their current credential version. */
-export function createRefreshToken(db: Db, clock: Clock, principal: Principal, days: number, clientId?: string): string {
+export async function createRefreshToken(db: Db, clock: Clock, principal: Principal, days: number, clientId?: string): Promise<string> {
   if (principal.kind !== 'user') throw new AppError(400, 'invalid_request', 'anonymous callers get no refresh token');
-  const user = findUserById(db, principal.id);
+  const user = await findUserById(db, principal.id);
   if (!user) throw new AppError(401, 'unauthorized', 'unknown user');
   const token = `wrt_${randomBytes(32).toString('base64url')}`;
-  db.insert(refreshTokens)
+  await db.insert(refreshTokens)
     .values({
       userId: user.id,
       tokenHash: hashToken(token),
@@ -30,25 +30,25 @@ export function createRefreshToken(db: Db, clock: Clock, principal: Principal, d
 const invalidGrant = () => new AppError(401, 'invalid_grant', 'refresh token is invalid, expired or revoked');
 
 /** The user a refresh token stands for; dead after expiry, revocation, password change or disable. */
-export function redeemRefreshToken(db: Db, clock: Clock, token: string): User {
+export async function redeemRefreshToken(db: Db, clock: Clock, token: string): Promise<User> {
   if (token.length > 512) throw invalidGrant();
-  const row = db
+  const row = await db
     .select()
     .from(refreshTokens)
     .where(and(eq(refreshTokens.tokenHash, hashToken(token)), isNull(refreshTokens.revokedAt)))
     .get();
   if (!row || Date.parse(row.expiresAt) <= clock.now()) throw invalidGrant();
-  const user = findUserById(db, row.userId);
+  const user = await findUserById(db, row.userId);
   if (!user || user.disabled || user.credentialVersion !== row.credentialVersion) throw invalidGrant();
-  db.update(refreshTokens).set({ lastUsedAt: new Date(clock.now()).toISOString() }).where(eq(refreshTokens.id, row.id)).run();
+  await db.update(refreshTokens).set({ lastUsedAt: new Date(clock.now()).toISOString() }).where(eq(refreshTokens.id, row.id)).run();
   return user;
 }
 
 /** Revokes every refresh token of a user. */
-export function revokeRefreshTokens(db: Db, userId: number, clock: Clock): number {
-  return db
+export async function revokeRefreshTokens(db: Db, userId: number, clock: Clock): Promise<number> {
+  return (await db
     .update(refreshTokens)
     .set({ revokedAt: new Date(clock.now()).toISOString() })
     .where(and(eq(refreshTokens.userId, userId), isNull(refreshTokens.revokedAt)))
-    .run().changes;
+    .run()).changes;
 }

@@ -108,7 +108,7 @@ export function tokenRoutes() {
     } else if (grant === 'refresh_token') {
       const token = form.get('refresh_token');
       if (!token) throw invalidRequest('grant_type=refresh_token needs refresh_token');
-      principal = await acceptUser(c.var.deps, redeemRefreshToken(c.var.deps.db, c.var.deps.clock, token), 'refresh');
+      principal = await acceptUser(c.var.deps, await redeemRefreshToken(c.var.deps.db, c.var.deps.clock, token), 'refresh');
     } else {
       throw new AppError(400, 'unsupported_grant_type', 'grant_type must be password or refresh_token');
     }

@@ -34,7 +34,7 @@ export interface TokenGrant {
  * The intersection of what was asked and what the principal may do. Asking for more is not an
  * error: the token carries the allowed subset, maybe nothing.
  */
-export function grantAccess(deps: Pick<TokenServiceDeps, 'db' | 'defaultProject'>, principal: Principal, scopes: Scope[]): TokenGrant {
+export async function grantAccess(deps: Pick<TokenServiceDeps, 'db' | 'defaultProject'>, principal: Principal, scopes: Scope[]): Promise<TokenGrant> {
   const access: AccessEntry[] = [];
   const denied: TokenGrant['denied'] = [];
   const memo = new Map<string, RepositoryAction[]>();
@@ -44,7 +44,7 @@ export function grantAccess(deps: Pick<TokenServiceDeps, 'db' | 'defaultProject'
       else denied.push({ name: 'registry:catalog', actions: ['*'] });
       continue;
     }
-    const allowed = repositoryActions(deps.db, principal, scope.name, deps.defaultProject, memo);
+    const allowed = await repositoryActions(deps.db, principal, scope.name, deps.defaultProject, memo);
     const wanted = scope.actions.includes('*') ? ['pull', 'push', 'delete'] : scope.actions;
     const granted = allowed.filter((a) => wanted.includes(a));
     const refused = wanted.filter((a) => !granted.includes(a as RepositoryAction));
@@ -79,12 +79,12 @@ const subjectOf = (principal: Principal): string => (principal.kind === 'anonymo
 
 export async function issueToken(deps: TokenServiceDeps, req: IssueRequest): Promise<TokenResponse> {
   // Authentication happened before this call and the access decision happens here, on every request.
-  const { access: asked, denied } = grantAccess(deps, req.principal, req.scopes);
+  const { access: asked, denied } = await grantAccess(deps, req.principal, req.scopes);
   const access = asked.filter((a) => a.actions.length > 0);
   const signed = await registryToken(deps, req, access);
   const granted = access.filter((a) => a.type === 'repository').map((a) => a.name);
   if (granted.length > 0)
-    bestEffortWrite(deps.storageAlarm, 'token grants', () => recordGrants(deps.db, subjectOf(req.principal), granted, req.ip ?? null, deps.clock.now(), deps.expiresIn));
+    await bestEffortWrite(deps.storageAlarm, 'token grants', () => recordGrants(deps.db, subjectOf(req.principal), granted, req.ip ?? null, deps.clock.now(), deps.expiresIn));
   const response: TokenResponse = {
     token: signed.token,
     access_token: signed.token,
@@ -94,8 +94,8 @@ export async function issueToken(deps: TokenServiceDeps, req: IssueRequest): Pro
   if (access.length > 0) response.scope = access.map((a) => `${a.type}:${a.name}:${a.actions.join(',')}`).join(' ');
   // Not for a personal access token: a refresh token would outlive the token's revocation.
   if (req.offline && req.principal.kind === 'user' && req.principal.via !== 'token')
-    response.refresh_token = createRefreshToken(deps.db, deps.clock, req.principal, deps.refreshTokenDays, req.clientId);
-  writeTokenAudit(deps, req, denied);
+    response.refresh_token = await createRefreshToken(deps.db, deps.clock, req.principal, deps.refreshTokenDays, req.clientId);
+  await writeTokenAudit(deps, req, denied);
   return response;
 }
 
@@ -133,14 +133,14 @@ async function registryToken(deps: TokenServiceDeps, req: IssueRequest, access: 
   return { token: signed.token, expiresIn: deps.expiresIn, issuedAt: issuedAtOf(signed.iat) };
 }
 
-function writeTokenAudit(deps: TokenServiceDeps, req: IssueRequest, denied: TokenGrant['denied']): void {
+async function writeTokenAudit(deps: TokenServiceDeps, req: IssueRequest, denied: TokenGrant['denied']): Promise<void> {
   const base = { username: req.principal.username, sourceIp: req.ip ?? null, userAgent: req.userAgent?.slice(0, 512) ?? null };
   if (req.login && req.principal.kind === 'user' && (req.scopes.length === 0 || req.offline))
-    recordAudit(deps.db, { ...base, action: 'login', resourceType: 'user', resource: req.principal.username });
+    await recordAudit(deps.db, { ...base, action: 'login', resourceType: 'user', resource: req.principal.username });
   const bucket = { atMs: deps.clock.now(), bucketMs: FOLD_BUCKET_MS };
   for (const d of denied.slice(0, 20)) {
     const isCatalog = d.name === 'registry:catalog';
-    recordFoldedCapped(deps.db, {
+    await recordFoldedCapped(deps.db, {
       ...base,
       action: 'token_denied',
       resourceType: isCatalog ? 'registry' : 'repository',

@@ -104,13 +104,13 @@ async function main(): Promise<void> {
           await c.req.text();
           return c.text('ok');
         });
-        app.get('/bench/events-seen', (c) => c.json({ n: c.var.deps.db.select({ n: count() }).from(eventsSeen).get()!.n }));
+        app.get('/bench/events-seen', async (c) => c.json({ n: (await c.var.deps.db.select({ n: count() }).from(eventsSeen).get())!.n }));
         // Fills the login throttle with distinct failing names through its own code path (the
         // password hash is left out: it is not the throttle's cost).
         app.post('/bench/throttle-fill', async (c) => {
           const { n } = (await c.req.json()) as { n: number };
           const t0 = performance.now();
-          for (let i = 0; i < n; i++) c.var.deps.throttle.fail(`bench-failing-${i}`, null);
+          for (let i = 0; i < n; i++) await c.var.deps.throttle.fail(`bench-failing-${i}`, null);
           return c.json({ n, ms: performance.now() - t0 });
         });
       },

@@ -40,25 +40,25 @@ interface PageResult extends Page {
   bytes: number;
 }
 
-function seed(instance: Instance): void {
+async function seed(instance: Instance): Promise<void> {
   const { db } = instance.deps;
   const base = Date.parse('2024-01-01T00:00:00Z');
   const at = (i: number) => new Date(base + i * 60_000).toISOString();
-  db.transaction((tx) => {
-    const [big] = tx.insert(projects).values({ name: 'big', createdBy: 'admin' }).returning({ id: projects.id }).all();
-    const [small] = tx.insert(projects).values({ name: 'small', createdBy: 'admin' }).returning({ id: projects.id }).all();
+  await db.transaction(async (tx) => {
+    const [big] = await tx.insert(projects).values({ name: 'big', createdBy: 'admin' }).returning({ id: projects.id }).all();
+    const [small] = await tx.insert(projects).values({ name: 'small', createdBy: 'admin' }).returning({ id: projects.id }).all();
     const repoRows = (projectId: number, prefix: string, n: number) =>
       Array.from({ length: n }, (_, i) => ({ name: `${prefix}/r${pad5(i)}`, projectId, pullCount: i % 97, lastPushedAt: at(i) }));
     // Chunks keep each statement under SQLite's bound-parameter limit.
     const all = repoRows(big!.id, 'big', REPOSITORIES);
-    for (let i = 0; i < all.length; i += 500) tx.insert(repositories).values(all.slice(i, i + 500)).run();
-    tx.insert(repositories).values(repoRows(small!.id, 'small', 10)).run();
-    const [repo] = tx
+    for (let i = 0; i < all.length; i += 500) await tx.insert(repositories).values(all.slice(i, i + 500)).run();
+    await tx.insert(repositories).values(repoRows(small!.id, 'small', 10)).run();
+    const [repo] = await tx
       .insert(repositories)
       .values({ name: 'big/many', projectId: big!.id, pullCount: 12345, lastPushedAt: at(TAGS) })
       .returning({ id: repositories.id })
       .all();
-    tx.insert(manifests)
+    await tx.insert(manifests)
       .values(
         Array.from({ length: DIGESTS }, (_, d) => ({
           repositoryId: repo!.id,
@@ -77,7 +77,7 @@ function seed(instance: Instance): void {
       pushedBy: 'admin',
       pullCount: i % 13,
     }));
-    for (let i = 0; i < tagRows.length; i += 500) tx.insert(tags).values(tagRows.slice(i, i + 500)).run();
+    for (let i = 0; i < tagRows.length; i += 500) await tx.insert(tags).values(tagRows.slice(i, i + 500)).run();
   });
 }
 
@@ -90,9 +90,9 @@ export async function benchUiRender(): Promise<string> {
   try {
     const { instance, app } = running;
     const seedStart = performance.now();
-    seed(instance);
+    await seed(instance);
     const seedMs = performance.now() - seedStart;
-    const { cookie } = running.session('admin');
+    const { cookie } = await running.session('admin');
 
     const pages: Page[] = [
       { name: 'project page, 10 repositories', path: '/projects/small', expect: 'small/r00000' },

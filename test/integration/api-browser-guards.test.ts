@@ -13,7 +13,7 @@ const { projectAdmin: ALICE } = CAST;
 
 it('a state-changing request marked cross-site is refused before credentials are looked at, even with valid Basic credentials', async () => {
   const host = new URL(suite.api.url).host;
-  const before = auditRows(suite.api, 'user_create').length;
+  const before = (await auditRows(suite.api, 'user_create')).length;
   const attempts: Record<string, string>[] = [
     { 'sec-fetch-site': 'cross-site' },
     { 'sec-fetch-site': 'same-site' },
@@ -25,7 +25,7 @@ it('a state-changing request marked cross-site is refused before credentials are
     const r = await suite.api.call('POST', '/api/v1/users', { auth: admin, headers, body: { username: 'csrf-victim', password: PW } });
     expectErrorShape(r, 403);
   }
-  expect(auditRows(suite.api, 'user_create').length).toBe(before);
+  expect((await auditRows(suite.api, 'user_create')).length).toBe(before);
   expect((await suite.api.call('GET', '/api/v1/users/csrf-victim', { auth: admin })).status).toBe(404);
   // Reads are not affected, nor are same-origin writes or scripts that send neither header.
   expect((await suite.api.call('GET', '/api/v1/users', { auth: admin, headers: { 'sec-fetch-site': 'cross-site' } })).status).toBe(200);

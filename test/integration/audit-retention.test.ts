@@ -33,62 +33,62 @@ describe('audit retention', () => {
     await inst?.stop();
   });
 
-  const seed = (times: number[]) => {
-    db().delete(audit).run();
-    for (const t of times) recordAudit(db(), { username: 'seed', action: 'login', time: isoTime(t) });
+  const seed = async (times: number[]) => {
+    await db().delete(audit).run();
+    for (const t of times) await recordAudit(db(), { username: 'seed', action: 'login', time: isoTime(t) });
   };
-  const remaining = () => db().select({ time: audit.time }).from(audit).orderBy(asc(audit.time)).all().map((r) => r.time);
+  const remaining = async () => (await db().select({ time: audit.time }).from(audit).orderBy(asc(audit.time)).all()).map((r) => r.time);
 
   it('deletes rows older than retentionDays, in batches, and keeps the rest', async () => {
     const old = Array.from({ length: 25 }, (_, i) => now - 91 * DAY - i * 1000);
     const edge = now - 90 * DAY;
     const young = [now - 89 * DAY, now - DAY, now];
-    seed([...old, edge, ...young]);
+    await seed([...old, edge, ...young]);
     const deleted = await purgeExpiredAudit({ db: db(), clock: { now: () => now }, log, retentionDays: 90 }, { batchSize: 7 });
     expect(deleted).toBe(25);
-    expect(remaining()).toEqual([edge, ...young].map(isoTime));
+    expect((await remaining())).toEqual([edge, ...young].map(isoTime));
   });
 
   it('keeps everything with retentionDays 0', async () => {
-    seed([now - 3650 * DAY, now]);
+    await seed([now - 3650 * DAY, now]);
     expect(await purgeExpiredAudit({ db: db(), clock: { now: () => now }, log, retentionDays: 0 })).toBe(0);
-    expect(remaining()).toHaveLength(2);
+    expect((await remaining())).toHaveLength(2);
   });
 
-  it('one purge per hour across instances: the claim in the settings table goes to exactly one', () => {
-    db().delete(settings).where(eq(settings.key, AUDIT_PURGE_SETTING)).run();
+  it('one purge per hour across instances: the claim in the settings table goes to exactly one', async () => {
+    await db().delete(settings).where(eq(settings.key, AUDIT_PURGE_SETTING)).run();
     const claims = [claimAuditPurge(db(), now), claimAuditPurge(second.db, now)];
     expect(claims.filter(Boolean)).toHaveLength(1);
-    expect(db().select().from(settings).where(eq(settings.key, AUDIT_PURGE_SETTING)).get()!.value).toBe(isoTime(now));
-    expect(claimAuditPurge(second.db, now + HOUR - 1)).toBe(false);
-    expect(claimAuditPurge(db(), now + HOUR - 1)).toBe(false);
+    expect((await db().select().from(settings).where(eq(settings.key, AUDIT_PURGE_SETTING)).get())!.value).toBe(isoTime(now));
+    expect((await claimAuditPurge(second.db, now + HOUR - 1))).toBe(false);
+    expect((await claimAuditPurge(db(), now + HOUR - 1))).toBe(false);
     expect([claimAuditPurge(second.db, now + HOUR), claimAuditPurge(db(), now + HOUR)]).toEqual([true, false]);
   });
 
   it('the schedule purges when due (injected clock), records it in the database, and skips while another instance just did', async () => {
-    db().delete(settings).where(eq(settings.key, AUDIT_PURGE_SETTING)).run();
-    seed([now - 100 * DAY, now - 95 * DAY, now]);
+    await db().delete(settings).where(eq(settings.key, AUDIT_PURGE_SETTING)).run();
+    await seed([now - 100 * DAY, now - 95 * DAY, now]);
     let clock = now;
     const first = scheduleAuditRetention({ db: db(), clock: { now: () => clock }, log, retentionDays: 90 }, 20);
-    await waitFor(() => remaining().length === 1, 5000, 'the first purge');
+    await waitFor(async () => (await remaining()).length === 1, 5000, 'the first purge');
     await first.stop();
-    expect(second.db.select().from(settings).where(eq(settings.key, AUDIT_PURGE_SETTING)).get()!.value).toBe(isoTime(now));
+    expect((await second.db.select().from(settings).where(eq(settings.key, AUDIT_PURGE_SETTING)).get())!.value).toBe(isoTime(now));
 
     // Another instance starting half an hour later finds the purge done and leaves the new old row alone.
-    seed([now - 100 * DAY, now]);
+    await seed([now - 100 * DAY, now]);
     clock = now + HOUR / 2;
     const other = scheduleAuditRetention({ db: second.db, clock: { now: () => clock }, log, retentionDays: 90 }, 20);
     await new Promise((r) => setTimeout(r, 200));
-    expect(remaining()).toHaveLength(2);
+    expect((await remaining())).toHaveLength(2);
     clock = now + HOUR;
-    await waitFor(() => remaining().length === 1, 5000, 'the next hour\'s purge');
+    await waitFor(async () => (await remaining()).length === 1, 5000, 'the next hour\'s purge');
     await other.stop();
   });
 
-  it('audit.retentionDays defaults to 90 and refuses negative values', () => {
+  it('audit.retentionDays defaults to 90 and refuses negative values', async () => {
     expect(resolveConfig({}).audit.retentionDays).toBe(90);
     expect(resolveConfig({ audit: { retentionDays: 0 } }).audit.retentionDays).toBe(0);
     expect(() => resolveConfig({ audit: { retentionDays: -1 } } as never)).toThrow(/audit\.retentionDays/);
-    expect(db().select({ n: count() }).from(settings).get()!.n).toBeGreaterThanOrEqual(1);
+    expect((await db().select({ n: count() }).from(settings).get())!.n).toBeGreaterThanOrEqual(1);
   });
 });

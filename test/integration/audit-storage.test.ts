@@ -46,7 +46,7 @@ describe('denials and failed logins fold into one row per subject, address and m
       const res = await fetch(`${w.url}/service/token?${query}`);
       expect(res.status).toBe(200);
     }
-    const rows = deniedRows();
+    const rows = await deniedRows();
     expect(rows).toHaveLength(3);
     expect(Object.fromEntries(rows.map((r) => [r.repository, r.count]))).toEqual({ 'secret/a': 60, 'secret/b': 60, 'secret/c': 60 });
     for (const r of rows) {
@@ -58,7 +58,7 @@ describe('denials and failed logins fold into one row per subject, address and m
     // The next minute starts new rows; the old ones keep their counts.
     clock.advance(MINUTE);
     for (let i = 0; i < 5; i++) await fetch(`${w.url}/service/token?${query}`);
-    const after = deniedRows();
+    const after = await deniedRows();
     expect(after).toHaveLength(6);
     expect(after.filter((r) => r.count === 5)).toHaveLength(3);
     expect(after.filter((r) => r.count === 60)).toHaveLength(3);
@@ -74,7 +74,7 @@ describe('denials and failed logins fold into one row per subject, address and m
     }
     expect(statuses.filter((s) => s === 401)).toHaveLength(10);
     expect(statuses.filter((s) => s === 429)).toHaveLength(15);
-    const rows = w.wharf.deps.db
+    const rows = await w.wharf.deps.db
       .select()
       .from(audit)
       .where(and(eq(audit.action, 'login_failed'), eq(audit.resource, 'victim')))
@@ -88,12 +88,12 @@ describe('denials and failed logins fold into one row per subject, address and m
 
   it('a caller naming a new repository on every request adds at most 20 rows a minute plus one that counts the rest', async () => {
     clock.advance(MINUTE);
-    const before = deniedRows().length;
+    const before = (await deniedRows()).length;
     for (let i = 0; i < 100; i++) {
       const res = await fetch(`${w.url}/service/token?service=wharf-registry&scope=${encodeURIComponent(`repository:secret/random-${i}:pull`)}`);
       expect(res.status).toBe(200);
     }
-    const rows = deniedRows().slice(before);
+    const rows = (await deniedRows()).slice(before);
     expect(rows).toHaveLength(21);
     const overflow = rows.filter((r) => r.resource === '*');
     expect(overflow).toHaveLength(1);
@@ -101,31 +101,31 @@ describe('denials and failed logins fold into one row per subject, address and m
     expect(rows.reduce((n, r) => n + r.count, 0)).toBe(100);
     // A repository named before the cap keeps folding into its own row.
     await fetch(`${w.url}/service/token?service=wharf-registry&scope=${encodeURIComponent('repository:secret/random-0:pull')}`);
-    expect(deniedRows().find((r) => r.repository === 'secret/random-0' && r.time >= rows[0]!.time)!.count).toBe(2);
+    expect((await deniedRows()).find((r) => r.repository === 'secret/random-0' && r.time >= rows[0]!.time)!.count).toBe(2);
   });
 
   it('spraying many names from one address adds at most 20 failed-login rows a minute plus one', async () => {
     clock.advance(MINUTE);
     const failed = () => w.wharf.deps.db.select().from(audit).where(eq(audit.action, 'login_failed')).all();
-    const before = failed().length;
+    const before = (await failed()).length;
     for (let i = 0; i < 50; i++) {
       const res = await fetch(`${w.url}/service/token?service=wharf-registry`, { headers: { authorization: basic(`sprayed-${i}:wrong`) } });
       expect(res.status).toBe(401);
     }
-    const rows = failed().slice(before);
+    const rows = (await failed()).slice(before);
     expect(rows).toHaveLength(21);
     expect(rows.filter((r) => r.resource === '*').map((r) => [r.username, r.count])).toEqual([['anonymous', 30]]);
     // Past the cap, an existing account's failures still get their own row: an attack on it cannot hide.
     await fetch(`${w.url}/service/token?service=wharf-registry`, { headers: { authorization: basic('victim:still-wrong') } });
-    expect(failed().slice(before).filter((r) => r.resource === 'victim').map((r) => r.count)).toEqual([1]);
+    expect((await failed()).slice(before).filter((r) => r.resource === 'victim').map((r) => r.count)).toEqual([1]);
     // The per-minute tallies die with their minute.
     const { db } = w.wharf.deps;
-    pruneAuditBudget(db, clock.now());
-    const current = db.select().from(auditBudget).all();
+    await pruneAuditBudget(db, clock.now());
+    const current = await db.select().from(auditBudget).all();
     expect(current.length).toBeGreaterThan(0);
     expect(current.every((r) => r.expiresAt > clock.now())).toBe(true);
-    expect(pruneAuditBudget(db, clock.now() + MINUTE)).toBe(current.length);
-    expect(db.select().from(auditBudget).all()).toEqual([]);
+    expect((await pruneAuditBudget(db, clock.now() + MINUTE))).toBe(current.length);
+    expect((await db.select().from(auditBudget).all())).toEqual([]);
   });
 });
 
@@ -183,7 +183,7 @@ describe.skipIf(!canMountTmpfs())('with the data directory on a full disk (a 4 M
 
   it('refuses writes with 503 storage_full, logs it once, refuses notifications, and lands them once space is freed', async () => {
     const { db } = w.wharf.deps;
-    const session = createSession(w.wharf.deps, userPrincipal(findUser(db, 'admin')!, 'password'), { ip: '127.0.0.1' });
+    const session = await createSession(w.wharf.deps, userPrincipal((await findUser(db, 'admin'))!, 'password'), { ip: '127.0.0.1' });
     const secret = (await readFile(path.join(w.dataDir, 'notification-secret'), 'utf8')).trim();
     expect((await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'uncached', password: 'uncached-password-1' } })).status).toBe(201);
     // Everything SQLite had in its write-ahead log goes to the database file, so any write needs new space.
@@ -213,7 +213,7 @@ describe.skipIf(!canMountTmpfs())('with the data directory on a full disk (a 4 M
     expect(created.status).toBe(503);
     expect(created.body.error.code).toBe('storage_full');
     expect(JSON.stringify(created.body)).not.toMatch(/SQLITE|at .*\.ts/);
-    expect(db.select().from(users).where(eq(users.username, 'newbie')).get()).toBeUndefined();
+    expect((await db.select().from(users).where(eq(users.username, 'newbie')).get())).toBeUndefined();
     // The web interface.
     const page = await fetch(`${w.url}/projects`, {
       method: 'POST',
@@ -250,7 +250,7 @@ describe.skipIf(!canMountTmpfs())('with the data directory on a full disk (a 4 M
         .innerJoin(repositories, eq(repositories.id, tags.repositoryId))
         .where(and(eq(repositories.name, 'library/app'), eq(tags.name, 'v1')))
         .get();
-    expect(appTag()).toBeUndefined();
+    expect((await appTag())).toBeUndefined();
 
     // One log line about it, not one per refused request.
     const alarms = logLines.filter((l) => /storage full/.test(l.msg));
@@ -260,8 +260,8 @@ describe.skipIf(!canMountTmpfs())('with the data directory on a full disk (a 4 M
 
     // Space freed: the registry's retry lands, and writes work again.
     await rm(filler);
-    await waitFor(() => appTag()?.digest === image.manifestDigest, 30_000, "the retried notification");
-    expect(db.select().from(audit).where(and(eq(audit.action, 'push'), eq(audit.repository, 'library/app'))).all()).toHaveLength(1);
+    await waitFor(async () => (await appTag())?.digest === image.manifestDigest, 30_000, "the retried notification");
+    expect((await db.select().from(audit).where(and(eq(audit.action, 'push'), eq(audit.repository, 'library/app'))).all())).toHaveLength(1);
     const resent = await fetch(`${w.url}/service/notifications`, {
       method: 'POST',
       headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/vnd.docker.distribution.events.v1+json' },

@@ -44,7 +44,7 @@ async function pushAndEmpty(creds: string) {
   expect(pushed.code, pushed.stderr).toBe(0);
   await waitFor(() => db().select().from(repositories).where(eq(repositories.name, 'reborn/app')).get(), 20_000, 'the push event');
   expect((await w.api('DELETE', `/api/v1/repositories/${encodeURIComponent('reborn/app')}`, { auth: creds })).status).toBe(204);
-  await waitFor(() => !db().select().from(repositories).where(eq(repositories.name, 'reborn/app')).get(), 20_000, 'the repository to go');
+  await waitFor(async () => !await db().select().from(repositories).where(eq(repositories.name, 'reborn/app')).get(), 20_000, 'the repository to go');
 }
 
 describe('a project re-created with an old name', () => {
@@ -52,7 +52,7 @@ describe('a project re-created with an old name', () => {
     expect((await w.api('POST', '/api/v1/projects', { auth: `first:${PW}`, body: { name: 'reborn' } })).status).toBe(201);
     await pushAndEmpty(`first:${PW}`);
     expect((await w.api('DELETE', '/api/v1/projects/reborn', { auth: `first:${PW}` })).status).toBe(204);
-    const predecessorRows = db().select().from(audit).where(eq(audit.project, 'reborn')).all();
+    const predecessorRows = await db().select().from(audit).where(eq(audit.project, 'reborn')).all();
     expect(predecessorRows.map((r) => r.action)).toEqual(expect.arrayContaining(['project_create', 'push', 'repository_delete', 'project_delete']));
 
     // The catalog still lists reborn/app: its manifests are gone, its layers stay until garbage collection.
@@ -77,17 +77,17 @@ describe('a project re-created with an old name', () => {
     expect((await auditAs('first', '&project=reborn')).every((r) => r.username === 'first')).toBe(true);
 
     // Within the creation's own millisecond: a predecessor's row stays hidden, a row of the new project shows.
-    const created = db().select().from(projects).where(eq(projects.name, 'reborn')).get()!;
+    const created = (await db().select().from(projects).where(eq(projects.name, 'reborn')).get())!;
     const lastOld = predecessorRows.find((r) => r.action === 'project_delete')!;
-    db().update(audit).set({ time: created.createdAt }).where(eq(audit.id, lastOld.id)).run();
-    db().insert(audit).values({ time: created.createdAt, username: 'second', action: 'member_set', project: 'reborn', resource: 'third' }).run();
+    await db().update(audit).set({ time: created.createdAt }).where(eq(audit.id, lastOld.id)).run();
+    await db().insert(audit).values({ time: created.createdAt, username: 'second', action: 'member_set', project: 'reborn', resource: 'third' }).run();
     const edge = await auditAs('second', '&project=reborn');
     expect(edge.map((r) => r.action).sort()).toEqual(['member_set', 'project_create']);
   });
 
   it('the web interface says so after creating', async () => {
     expect((await w.api('DELETE', '/api/v1/projects/reborn', { auth: `second:${PW}` })).status).toBe(204);
-    const session = createSession(w.wharf.deps, userPrincipal(findUser(db(), 'third')!, 'password'), { ip: '127.0.0.1' });
+    const session = await createSession(w.wharf.deps, userPrincipal((await findUser(db(), 'third'))!, 'password'), { ip: '127.0.0.1' });
     const cookie = `wharf_session=${session.cookieValue}`;
     const posted = await fetch(`${w.url}/projects`, {
       method: 'POST',
@@ -118,7 +118,7 @@ describe('a user re-created with an old name', () => {
   it('sees their own rows from their creation on, none of the predecessor\'s', async () => {
     expect((await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'phoenix', password: PW } })).status).toBe(201);
     expect((await w.api('POST', '/api/v1/users/phoenix/tokens', { auth: `phoenix:${PW}`, body: { name: 'old-ci' } })).status).toBe(201);
-    const oldRows = db().select().from(audit).where(eq(audit.username, 'phoenix')).all();
+    const oldRows = await db().select().from(audit).where(eq(audit.username, 'phoenix')).all();
     expect(oldRows.map((r) => r.action)).toContain('token_create');
     expect((await w.api('DELETE', '/api/v1/users/phoenix', { auth: admin })).status).toBe(204);
 
@@ -129,8 +129,8 @@ describe('a user re-created with an old name', () => {
     expect(mine.map((r) => r.id)).not.toEqual(expect.arrayContaining(oldRows.map((r) => r.id)));
 
     // Same millisecond as the new account's creation: the predecessor's row stays hidden.
-    const reborn = db().select().from(users).where(eq(users.username, 'phoenix')).get()!;
-    db().update(audit).set({ time: reborn.createdAt }).where(and(eq(audit.id, oldRows[0]!.id))).run();
+    const reborn = (await db().select().from(users).where(eq(users.username, 'phoenix')).get())!;
+    await db().update(audit).set({ time: reborn.createdAt }).where(and(eq(audit.id, oldRows[0]!.id))).run();
     expect((await auditAs('phoenix')).map((r) => r.id)).not.toContain(oldRows[0]!.id);
   });
 });

@@ -111,8 +111,8 @@ describe('events from a real registry', () => {
 
     // The untagged push by digest is a manifest of team/app.
     const db = w.wharf.deps.db;
-    const app = db.select().from(repositories).where(eq(repositories.name, 'team/app')).get()!;
-    const digests = db.select({ d: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, app.id)).all().map((r) => r.d);
+    const app = (await db.select().from(repositories).where(eq(repositories.name, 'team/app')).get())!;
+    const digests = (await db.select({ d: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, app.id)).all()).map((r) => r.d);
     expect(digests).toEqual(expect.arrayContaining([imageA.manifestDigest, imageB.manifestDigest]));
 
     // Tag details: size, media type, pusher, platforms of the index (read off the request path).
@@ -152,7 +152,7 @@ describe('events from a real registry', () => {
     const deletes = await w.api('GET', '/api/v1/audit?action=delete&repository=team%2Fdoomed', { auth: admin });
     expect(deletes.body.items.length).toBeGreaterThanOrEqual(1);
     // Wharf's own registry reads are neither pulls nor audited.
-    expect(db.select().from(audit).where(eq(audit.username, 'wharf$internal')).all()).toEqual([]);
+    expect((await db.select().from(audit).where(eq(audit.username, 'wharf$internal')).all())).toEqual([]);
   });
 
   it('pull counts: every GET of a top-level manifest counts; HEADs and the platform GETs of an index do not', async () => {
@@ -232,12 +232,12 @@ describe('events from a real registry', () => {
     const project = (await w.api('GET', '/api/v1/projects/fresh', { auth: admin })).body;
     expect(project).toMatchObject({ name: 'fresh' });
     const db = w.wharf.deps.db;
-    expect(db.select().from(projects).where(eq(projects.name, 'fresh')).get()!.createdBy).toBe('admin');
+    expect((await db.select().from(projects).where(eq(projects.name, 'fresh')).get())!.createdBy).toBe('admin');
     const created = (await w.api('GET', '/api/v1/audit?action=project_create&project=fresh', { auth: admin })).body.items;
     expect(created.map((r: { username: string }) => r.username)).toEqual(['admin']);
 
     // The registry sends a blob delete as {action: delete, target: {digest, repository}}, like a manifest's.
-    const tagsBefore = db.select().from(tags).all();
+    const tagsBefore = await db.select().from(tags).all();
     const token = await (
       await fetch(`${w.url}/service/token?service=wharf-registry&scope=repository:fresh/blobby:delete`, { headers: { authorization: `Basic ${Buffer.from(admin).toString('base64')}` } })
     ).json();
@@ -249,7 +249,7 @@ describe('events from a real registry', () => {
     expect(row).toMatchObject({ username: 'admin', resourceType: 'blob', resource: `fresh/blobby@${layer}`, digest: layer });
     expect((await w.api('GET', '/api/v1/audit?action=delete&repository=fresh%2Fblobby', { auth: admin })).body.total).toBe(0);
     expect((await w.api('GET', '/api/v1/audit?action=image_delete&repository=fresh%2Fblobby', { auth: admin })).body.total).toBe(0);
-    expect(db.select().from(tags).all()).toEqual(tagsBefore);
+    expect((await db.select().from(tags).all())).toEqual(tagsBefore);
     expect((await wharfView(w))['fresh/blobby']).toEqual({ '1': imageA.manifestDigest });
   });
 
@@ -289,18 +289,18 @@ describe('events from a real registry', () => {
       request: { addr: '10.0.0.9:5555', useragent: 'replay' },
       actor: { name: 'someone' },
     };
-    const before = w.wharf.deps.db.select().from(tags).all();
+    const before = await w.wharf.deps.db.select().from(tags).all();
     const first = await notify(w, { events: [event] });
     expect(await first.json()).toMatchObject({ applied: 1, duplicates: 0 });
-    const afterFirst = w.wharf.deps.db.select().from(tags).all();
-    const auditCount = w.wharf.deps.db.select().from(audit).all().length;
+    const afterFirst = await w.wharf.deps.db.select().from(tags).all();
+    const auditCount = (await w.wharf.deps.db.select().from(audit).all()).length;
     for (let i = 0; i < 3; i++) {
       const again = await notify(w, { events: [event] });
       expect(again.status).toBe(200);
       expect(await again.json()).toMatchObject({ applied: 0, duplicates: 1 });
     }
-    expect(w.wharf.deps.db.select().from(tags).all()).toEqual(afterFirst);
-    expect(w.wharf.deps.db.select().from(audit).all().length).toBe(auditCount);
+    expect((await w.wharf.deps.db.select().from(tags).all())).toEqual(afterFirst);
+    expect((await w.wharf.deps.db.select().from(audit).all()).length).toBe(auditCount);
     expect(afterFirst.find((t) => t.name === '1.0')!.pullCount).toBe(before.find((t) => t.name === '1.0')!.pullCount + 1);
   });
 
@@ -331,8 +331,8 @@ describe('events from a real registry', () => {
     const tagsLeft = (await w.api('GET', '/api/v1/repositories/team%2Fv3/tags', { auth: admin })).body.items;
     expect(tagsLeft.map((t: { name: string; digest: string }) => [t.name, t.digest])).toEqual([['b', digest]]);
     const db = w.wharf.deps.db;
-    const repo = db.select().from(repositories).where(eq(repositories.name, 'team/v3')).get()!;
-    expect(db.select({ d: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, repo.id)).all()).toEqual([{ d: digest }]);
+    const repo = (await db.select().from(repositories).where(eq(repositories.name, 'team/v3')).get())!;
+    expect((await db.select({ d: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, repo.id)).all())).toEqual([{ d: digest }]);
     // Without a content type, or with v1's, the envelope is read the same way.
     const plain = await fetch(`${w.url}/service/notifications`, {
       method: 'POST',
@@ -352,16 +352,16 @@ describe('events from a real registry', () => {
     expect((await notify(w, { events: [event] }, 'wrong')).status).toBe(401);
     const none = await fetch(`${w.url}/service/notifications`, { method: 'POST', body: JSON.stringify({ events: [event] }) });
     expect(none.status).toBe(401);
-    expect(w.wharf.deps.db.select().from(repositories).where(eq(repositories.name, 'team/intruder')).get()).toBeUndefined();
+    expect((await w.wharf.deps.db.select().from(repositories).where(eq(repositories.name, 'team/intruder')).get())).toBeUndefined();
   });
 
   it('bad envelopes: 2xx so the queue moves, nothing partial stored, valid events still applied', async () => {
-    const count = () => ({
-      repos: w.wharf.deps.db.select().from(repositories).all().length,
-      tags: w.wharf.deps.db.select().from(tags).all().length,
-      audit: w.wharf.deps.db.select().from(audit).all().length,
+    const count = async () => ({
+      repos: (await w.wharf.deps.db.select().from(repositories).all()).length,
+      tags: (await w.wharf.deps.db.select().from(tags).all()).length,
+      audit: (await w.wharf.deps.db.select().from(audit).all()).length,
     });
-    const before = count();
+    const before = await count();
     const digest = imageB.manifestDigest;
     const bad: unknown[] = [
       'not json at all',
@@ -391,7 +391,7 @@ describe('events from a real registry', () => {
       expect(await huge.json()).toMatchObject({ applied: 0, rejected: 1 });
       expect((await notify(w, { events: [] })).status).toBe(200);
     }
-    expect(count()).toEqual(before);
+    expect((await count())).toEqual(before);
 
     // A digest may contain "_", a LIKE wildcard: a pull of an image is not mistaken for the pull
     // of an index child whose digest differs only there.
@@ -400,13 +400,13 @@ describe('events from a real registry', () => {
     const lookalike = `sha256:_${'c'.repeat(63)}`;
     const indexType = 'application/vnd.oci.image.index.v1+json';
     await notify(w, { events: [{ id: randomUUID(), action: 'push', target: { mediaType: indexType, repository: 'team/lookalike', digest: indexDigest, tag: 'multi' } }] });
-    w.wharf.deps.db.update(manifests).set({ children: JSON.stringify([{ digest: child }]) }).where(eq(manifests.digest, indexDigest)).run();
-    const pulls = (digest: string) => w.wharf.deps.db.select().from(audit).where(and(eq(audit.digest, digest), eq(audit.action, 'pull'))).all().length;
+    await w.wharf.deps.db.update(manifests).set({ children: JSON.stringify([{ digest: child }]) }).where(eq(manifests.digest, indexDigest)).run();
+    const pulls = async (digest: string) => (await w.wharf.deps.db.select().from(audit).where(and(eq(audit.digest, digest), eq(audit.action, 'pull'))).all()).length;
     for (const digest of [child, lookalike])
       await notify(w, { events: [{ id: randomUUID(), action: 'pull', target: { repository: 'team/lookalike', digest }, actor: { name: 'puller' } }] });
-    expect(pulls(child)).toBe(0); // part of pulling the index
-    expect(pulls(lookalike)).toBe(1);
-    const before2 = count();
+    expect((await pulls(child))).toBe(0); // part of pulling the index
+    expect((await pulls(lookalike))).toBe(1);
+    const before2 = await count();
 
     // One bad event beside a good one: the good one lands.
     const mixed = await notify(w, {
@@ -416,8 +416,8 @@ describe('events from a real registry', () => {
       ],
     });
     expect(await mixed.json()).toMatchObject({ applied: 1, rejected: 1 });
-    expect(count().repos).toBe(before2.repos + 1);
-    expect(w.wharf.deps.db.select().from(repositories).where(eq(repositories.name, 'team/good')).get()).toBeTruthy();
+    expect((await count()).repos).toBe(before2.repos + 1);
+    expect((await w.wharf.deps.db.select().from(repositories).where(eq(repositories.name, 'team/good')).get())).toBeTruthy();
     const metrics = await (await fetch(`${w.url}/metrics`, { headers: { authorization: `Basic ${Buffer.from(admin).toString('base64')}` } })).text();
     expect(metrics).toMatch(/wharf_registry_events_total\{action="unknown",outcome="rejected"\} \d+/);
     expect(metrics).toMatch(/wharf_registry_events_total\{action="push",outcome="received"\} \d+/);
@@ -448,9 +448,9 @@ describe('lost events and reconcile', () => {
 
       // Drift both ways: a tag Wharf thinks exists, and a moved tag.
       const db = w.wharf.deps.db;
-      const repo = db.select().from(repositories).where(eq(repositories.name, 'library/lost')).get()!;
-      db.insert(tags).values({ repositoryId: repo.id, name: 'ghost', digest: imageB.manifestDigest }).run();
-      db.update(tags).set({ digest: imageB.manifestDigest }).where(eq(tags.name, '1')).run();
+      const repo = (await db.select().from(repositories).where(eq(repositories.name, 'library/lost')).get())!;
+      await db.insert(tags).values({ repositoryId: repo.id, name: 'ghost', digest: imageB.manifestDigest }).run();
+      await db.update(tags).set({ digest: imageB.manifestDigest }).where(eq(tags.name, '1')).run();
       const report = await w.wharf.deps.reconciler.run();
       expect(report.removed).toBeGreaterThanOrEqual(1);
       expect(report.repaired).toBe(1);
@@ -503,7 +503,7 @@ describe('changes that land while a slow reader works', () => {
       await push(w, `oci:${imageA.dir}:v1`, 'team3/app:1');
       await waitFor(async () => (await wharfView(w))['team3/app']?.['1'] === imageA.manifestDigest);
       const held = heldAtFirst(w.wharf.deps.registry, 'headManifest');
-      const running = reconcile({ db: w.wharf.deps.db, registry: held.client, log: w.wharf.deps.log, defaultProject: 'library' });
+      const running = await reconcile({ db: w.wharf.deps.db, clock: w.wharf.deps.clock, registry: held.client, log: w.wharf.deps.log, defaultProject: 'library' });
       await held.arrived; // reconcile has listed team3/app's tags (just "1") and waits on the HEAD
       await push(w, `oci:${imageB.dir}:v1`, 'team3/app:late');
       await push(w, `oci:${imageB.dir}:v1`, 'team3/new:1');
@@ -533,7 +533,7 @@ describe('changes that land while a slow reader works', () => {
       await push(w, `oci:${imageA.dir}:v1`, 'team5/app:1');
       await waitFor(async () => (await wharfView(w))['team5/app']?.['1'] === imageA.manifestDigest);
       const held = heldAtFirst(w.wharf.deps.registry, 'headManifest');
-      const running = reconcile({ db: other.db, registry: held.client, log: w.wharf.deps.log, defaultProject: 'library' });
+      const running = await reconcile({ db: other.db, clock: w.wharf.deps.clock, registry: held.client, log: w.wharf.deps.log, defaultProject: 'library' });
       await held.arrived;
       await push(w, `oci:${imageB.dir}:v1`, 'team5/app:late');
       await waitFor(async () => !!(await wharfView(w))['team5/app']?.late);
@@ -554,8 +554,8 @@ describe('changes that land while a slow reader works', () => {
       await waitFor(async () => Object.keys((await wharfView(w))['team4/app'] ?? {}).length === 2);
       const held = heldAtFirst(w.wharf.deps.registry, 'deleteManifest');
       const deps = { db: w.wharf.deps.db, registry: held.client, defaultProject: 'library' };
-      const principal = userPrincipal(findUser(w.wharf.deps.db, 'admin')!, 'password');
-      const deleting = deleteRepository(deps, principal, 'team4/app', { username: 'admin' });
+      const principal = userPrincipal((await findUser(w.wharf.deps.db, 'admin'))!, 'password');
+      const deleting = await deleteRepository(deps, principal, 'team4/app', { username: 'admin' });
       await held.arrived; // the digests to delete are listed; the first DELETE waits
       await push(w, `oci:${imageB.dir}:v1`, 'team4/app:new');
       await waitFor(async () => !!(await wharfView(w))['team4/app']?.new);
@@ -577,7 +577,7 @@ describe('changes that land while a slow reader works', () => {
       await waitFor(async () => Object.keys((await wharfView(w))['team5/app'] ?? {}).length === 2);
       const statuses = await Promise.all([1, 2, 3].map(() => w.api('DELETE', '/api/v1/repositories/team5%2Fapp/tags/1', { auth: admin }).then((r) => r.status)));
       expect(statuses.sort()).toEqual([204, 404, 404]);
-      const rows = w.wharf.deps.db.select().from(audit).where(eq(audit.action, 'tag_delete')).all();
+      const rows = await w.wharf.deps.db.select().from(audit).where(eq(audit.action, 'tag_delete')).all();
       expect(rows.map((r) => r.resource)).toEqual(['team5/app:1']);
       expect((await wharfView(w))['team5/app']).toEqual({ '2': imageA.manifestDigest });
       expect((await registryView(w.url, w.registry))['team5/app']).toEqual({ '2': imageA.manifestDigest });

@@ -65,7 +65,7 @@ describe('first start, restart and supervision', () => {
     const again = await startTestWharf({}, { dataDir });
     try {
       expect(again.wharf.deps.key.x5c[0]).toBe(firstX5c);
-      expect(again.wharf.deps.db.select({ n: count() }).from(users).get()!.n).toBe(1);
+      expect((await again.wharf.deps.db.select({ n: count() }).from(users).get())!.n).toBe(1);
       const pulled = await skopeoInspect(`docker://${again.registry}/library/keep:1`, admin);
       expect(pulled.code, pulled.stderr).toBe(0);
     } finally {
@@ -251,10 +251,10 @@ describe('TLS', () => {
       // Wharf trusts the registry's certificate through registry.caFile.
       expect(await w.wharf.deps.registryHealth()).toBe(true);
       // The push arrived as a notification: audited as a push by admin, tag state updated.
-      await waitFor(() =>
-        w.wharf.deps.db.select().from(audit).all().some((a) => a.action === 'push' && a.repository === 'library/tls' && a.tag === '1' && a.username === 'admin'),
+      await waitFor(async () =>
+        (await w.wharf.deps.db.select().from(audit).all()).some((a) => a.action === 'push' && a.repository === 'library/tls' && a.tag === '1' && a.username === 'admin'),
       );
-      expect(w.wharf.deps.db.select().from(tags).all().map((t) => t.name)).toContain('1');
+      expect((await w.wharf.deps.db.select().from(tags).all()).map((t) => t.name)).toContain('1');
     } finally {
       await w.stop();
     }

@@ -1,3 +1,4 @@
+import { contextFor } from '../../src/context';
 import http from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -9,7 +10,7 @@ import { audit, loginThrottle, tokenGrants, users } from '../../src/db/schema';
 import { LoginThrottle } from '../../src/identity/throttle';
 import { fillUsernameKeys } from '../../src/identity/bootstrap';
 import { recordGrants, pruneGrants, grantAddress } from '../../src/token/grants';
-import { createPersonalToken } from '../../src/identity/tokens';
+import { createPersonalToken } from '../../src/identity/personal-tokens';
 import { basic } from '../support/api-client';
 import { listenerSuite } from '../support/api-suite';
 import { expectErrorShape, refused } from '../support/refusals';
@@ -101,8 +102,8 @@ describe('attempts are counted before they are checked', () => {
       const { db } = w.wharf.deps;
       expect((await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'bob', password: PW } })).status).toBe(201);
       // An older database: a second account whose name differs only by case, without its key yet.
-      db.insert(users).values({ username: 'Bob', passwordHash: db.select().from(users).where(eq(users.username, 'bob')).get()!.passwordHash }).run();
-      fillUsernameKeys(db, { warn: () => {} });
+      await db.insert(users).values({ username: 'Bob', passwordHash: (await db.select().from(users).where(eq(users.username, 'bob')).get())!.passwordHash }).run();
+      await fillUsernameKeys(db, { warn: () => {} });
       for (let i = 0; i < 2; i++) expect((await tokenFrom(w, '127.0.0.51', `bob:wrong-${i}`)).status).toBe(401);
       // The twin's right password does not reset bob's count.
       expect((await tokenFrom(w, '127.0.0.52', `Bob:${PW}`)).status).toBe(200);
@@ -121,9 +122,9 @@ describe('attempts are counted before they are checked', () => {
     const w = await startTestWharf();
     try {
       const { db } = w.wharf.deps;
-      const hash = db.select().from(users).where(eq(users.username, 'admin')).get()!.passwordHash;
-      db.insert(users).values({ username: 'System', passwordHash: hash }).run();
-      fillUsernameKeys(db, { warn: () => {} });
+      const hash = (await db.select().from(users).where(eq(users.username, 'admin')).get())!.passwordHash;
+      await db.insert(users).values({ username: 'System', passwordHash: hash }).run();
+      await fillUsernameKeys(db, { warn: () => {} });
       expect((await tokenFrom(w, '127.0.0.61', `System:${ADMIN_PASSWORD}`)).status).toBe(200);
     } finally {
       await w.stop();
@@ -138,7 +139,7 @@ describe('the throttle lives in the database', () => {
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
-  it('two instances on one database see the same lockout; dead rows are pruned', () => {
+  it('two instances on one database see the same lockout; dead rows are pruned', async () => {
     const file = path.join(dir, 'wharf.db');
     const one = openDatabase(file);
     const two = openDatabase(file);
@@ -148,34 +149,34 @@ describe('the throttle lives in the database', () => {
     try {
       const a = new LoginThrottle(one.db, clock, opts);
       const b = new LoginThrottle(two.db, clock, opts);
-      a.fail('Xena', '10.0.0.1');
-      b.fail('xena', '10.0.0.2');
-      expect(a.retryAfter('XENA')).toBe(0);
-      a.fail('xena ', null);
-      expect(b.retryAfter('xena')).toBe(120);
-      for (let i = 0; i < 1000; i++) b.fail(`name-${i}`, null);
-      expect(one.db.select().from(loginThrottle).all()).toHaveLength(1001);
+      await a.fail('Xena', '10.0.0.1');
+      await b.fail('xena', '10.0.0.2');
+      expect((await a.retryAfter('XENA'))).toBe(0);
+      await a.fail('xena ', null);
+      expect((await b.retryAfter('xena'))).toBe(120);
+      for (let i = 0; i < 1000; i++) await b.fail(`name-${i}`, null);
+      expect((await one.db.select().from(loginThrottle).all())).toHaveLength(1001);
       now += 61_000;
       // The windows of the one-failure names are over; the lockout is not.
-      expect(a.prune(400)).toBe(400);
-      expect(a.prune()).toBe(600);
-      expect(two.db.select({ key: loginThrottle.key }).from(loginThrottle).all()).toEqual([{ key: 'name:xena' }]);
+      expect((await a.prune(400))).toBe(400);
+      expect((await a.prune())).toBe(600);
+      expect((await two.db.select({ key: loginThrottle.key }).from(loginThrottle).all())).toEqual([{ key: 'name:xena' }]);
       now += 60_000;
-      expect(b.retryAfter('xena')).toBe(0);
-      expect(a.prune()).toBe(1);
+      expect((await b.retryAfter('xena'))).toBe(0);
+      expect((await a.prune())).toBe(1);
 
       // Token grants (the addresses of push and pull rows) are pruned once no event can use them.
-      recordGrants(one.db, '', ['pub/made-up-1', 'pub/made-up-2'], '10.0.0.9', now, 900);
-      expect(grantAddress(two.db, '', 'pub/made-up-1', now + 1000, 900)).toBe('10.0.0.9');
+      await recordGrants(one.db, '', ['pub/made-up-1', 'pub/made-up-2'], '10.0.0.9', now, 900);
+      expect((await grantAddress(two.db, '', 'pub/made-up-1', now + 1000, 900))).toBe('10.0.0.9');
       // The same grant again from the same address soon after is not written (a commit per layer
       // token otherwise); from another address it is, at once.
-      recordGrants(one.db, '', ['pub/made-up-1'], '10.0.0.9', now + 5_000, 900);
-      expect(two.db.select().from(tokenGrants).all().find((g) => g.repository === 'pub/made-up-1')!.issuedAtMs).toBe(now);
-      recordGrants(one.db, '', ['pub/made-up-1'], '10.0.0.10', now + 6_000, 900);
-      expect(grantAddress(two.db, '', 'pub/made-up-1', now + 7_000, 900)).toBeNull();
-      recordGrants(one.db, '', ['pub/made-up-1'], '10.0.0.9', now, 900);
-      expect(pruneGrants(two.db, now + 900_000, 900)).toBe(0);
-      expect(pruneGrants(two.db, now + 900_000 + 60_000 + 3_600_001, 900)).toBe(2);
+      await recordGrants(one.db, '', ['pub/made-up-1'], '10.0.0.9', now + 5_000, 900);
+      expect((await two.db.select().from(tokenGrants).all()).find((g) => g.repository === 'pub/made-up-1')!.issuedAtMs).toBe(now);
+      await recordGrants(one.db, '', ['pub/made-up-1'], '10.0.0.10', now + 6_000, 900);
+      expect((await grantAddress(two.db, '', 'pub/made-up-1', now + 7_000, 900))).toBeNull();
+      await recordGrants(one.db, '', ['pub/made-up-1'], '10.0.0.9', now, 900);
+      expect((await pruneGrants(two.db, now + 900_000, 900))).toBe(0);
+      expect((await pruneGrants(two.db, now + 900_000 + 60_000 + 3_600_001, 900))).toBe(2);
     } finally {
       one.close();
       two.close();
@@ -198,7 +199,7 @@ describe('a password change is a login', () => {
     const r = await change(`yan:${PW}`, 'yan', { oldPassword: 'not-the-password', newPassword: 'short' });
     expect(r.status).toBe(400);
     expect(r.body.error.message).toContain('at least');
-    expect(w.wharf.deps.db.select().from(loginThrottle).all()).toEqual([]);
+    expect((await w.wharf.deps.db.select().from(loginThrottle).all())).toEqual([]);
   });
 
   it('a wrong old password is audited and counts against the throttle: the third locks the name', async () => {
@@ -211,7 +212,7 @@ describe('a password change is a login', () => {
     }
     const locked = await w.api('PUT', '/api/v1/users/yan/password', { headers, body: { oldPassword: PW, newPassword: 'new-password-1' } });
     expect(locked.status).toBe(429);
-    const rows = w.wharf.deps.db.select().from(audit).where(and(eq(audit.action, 'login_failed'), eq(audit.resource, 'yan'))).all();
+    const rows = await w.wharf.deps.db.select().from(audit).where(and(eq(audit.action, 'login_failed'), eq(audit.resource, 'yan'))).all();
     expect(rows.length).toBeGreaterThanOrEqual(3);
     expect((await w.api('GET', '/api/v1/me', { auth: `yan:${PW}` })).status).toBe(429);
     const r = await change(admin, 'yan', { newPassword: 'admin-reset-1' });
@@ -220,11 +221,11 @@ describe('a password change is a login', () => {
 
   it('a personal access token cannot change the password; nothing changes', async () => {
     const token = (await w.api('POST', '/api/v1/users/zed/tokens', { auth: `zed:${PW}`, body: { name: 'ci' } })).body.secret as string;
-    const before = w.wharf.deps.db.select().from(users).where(eq(users.username, 'zed')).get()!;
+    const before = (await w.wharf.deps.db.select().from(users).where(eq(users.username, 'zed')).get())!;
     const r = await change(`zed:${token}`, 'zed', { oldPassword: PW, newPassword: 'new-password-2' });
     expect(r.status).toBe(403);
     expect(r.body.error.message).toContain('token');
-    expect(w.wharf.deps.db.select().from(users).where(eq(users.username, 'zed')).get()!.passwordHash).toBe(before.passwordHash);
+    expect((await w.wharf.deps.db.select().from(users).where(eq(users.username, 'zed')).get())!.passwordHash).toBe(before.passwordHash);
   });
 
   it('a robot cannot change a password', async () => {
@@ -240,26 +241,26 @@ describe('last login', () => {
     const w = await startTestWharf();
     try {
       expect((await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'lou', password: PW } })).status).toBe(201);
-      const lastLogin = () => w.wharf.deps.db.select().from(users).where(eq(users.username, 'lou')).get()!.lastLoginAt;
-      expect(lastLogin()).toBeNull();
+      const lastLogin = async () => (await w.wharf.deps.db.select().from(users).where(eq(users.username, 'lou')).get())!.lastLoginAt;
+      expect((await lastLogin())).toBeNull();
       const res = await fetch(`${w.url}/service/token?service=wharf-registry&scope=repository:x/y:pull`, {
         headers: { authorization: `Basic ${Buffer.from(`lou:${PW}`).toString('base64')}` },
       });
       expect(res.status).toBe(200);
-      const first = lastLogin();
+      const first = await lastLogin();
       expect(first).not.toBeNull();
       await new Promise((r) => setTimeout(r, 20));
       expect((await w.api('POST', '/api/v1/session', { body: { username: 'lou', password: PW } })).status).toBe(200);
-      expect(lastLogin()).toBe(first);
+      expect((await lastLogin())).toBe(first);
 
-      w.wharf.deps.db.update(users).set({ lastLoginAt: '2020-01-01T00:00:00.000Z' }).where(eq(users.username, 'lou')).run();
+      await w.wharf.deps.db.update(users).set({ lastLoginAt: '2020-01-01T00:00:00.000Z' }).where(eq(users.username, 'lou')).run();
       expect((await w.api('POST', '/api/v1/session', { body: { username: 'lou', password: PW } })).status).toBe(200);
-      expect(lastLogin()! > '2026').toBe(true);
+      expect((await lastLogin())! > '2026').toBe(true);
 
       const token = (await w.api('POST', '/api/v1/users/lou/tokens', { auth: `lou:${PW}`, body: { name: 'ci' } })).body.secret as string;
-      w.wharf.deps.db.update(users).set({ lastLoginAt: null }).where(eq(users.username, 'lou')).run();
+      await w.wharf.deps.db.update(users).set({ lastLoginAt: null }).where(eq(users.username, 'lou')).run();
       expect((await w.api('GET', '/api/v1/me', { auth: `lou:${token}` })).status).toBe(200);
-      expect(lastLogin()).not.toBeNull();
+      expect((await lastLogin())).not.toBeNull();
     } finally {
       await w.stop();
     }
@@ -284,7 +285,7 @@ describe('the lockout as /api/v1 callers meet it', () => {
     const NAME = uniqueName('throttled');
     await createUser(suite.api, NAME);
     expect((await suite.api.call('GET', '/api/v1/me', { auth: `${NAME}:${CAST_PASSWORD}` })).status).toBe(200);
-    const firstId = suite.wharf().wharf.deps.db.select({ id: audit.id }).from(audit).orderBy(desc(audit.id)).limit(1).get()!.id;
+    const firstId = (await suite.wharf().wharf.deps.db.select({ id: audit.id }).from(audit).orderBy(desc(audit.id)).limit(1).get())!.id;
 
     for (let i = 1; i <= 10; i++) {
       // a spoofed X-Forwarded-For must not become the audited source IP (trustProxy is off)
@@ -301,12 +302,12 @@ describe('the lockout as /api/v1 callers meet it', () => {
     // the lockout holds on other endpoints too, also for anonymous-capable ones
     expectErrorShape(await suite.api.call('GET', '/api/v1/projects', { auth: `${NAME}:${CAST_PASSWORD}` }), 429);
 
-    const rows = suite.wharf().wharf.deps.db
+    const rows = (await suite.wharf().wharf.deps.db
       .select()
       .from(audit)
       .where(and(eq(audit.action, 'login_failed'), eq(audit.resource, NAME)))
       .orderBy(asc(audit.id))
-      .all()
+      .all())
       .filter((r) => r.id > firstId);
     // Repeats from one address within a minute fold into one row that counts them.
     const failures = rows.filter((r) => r.outcome === 'failure');
@@ -336,9 +337,9 @@ describe('the lockout as /api/v1 callers meet it', () => {
 
   it("the lockout guards passwords only: anyone can lock a name out, so the name's personal access tokens keep working", async () => {
     const NAME = await lockedOut();
-    const user = suite.wharf().wharf.deps.db.select().from(users).where(eq(users.username, NAME)).get()!;
+    const user = (await suite.wharf().wharf.deps.db.select().from(users).where(eq(users.username, NAME)).get())!;
     const principal = { kind: 'user' as const, id: user.id, username: NAME, admin: false, source: 'local', via: 'password' as const };
-    const { secret } = createPersonalToken(suite.wharf().wharf.deps.db, suite.wharf().wharf.deps.clock, principal, NAME, { name: 'ci' }, { username: NAME });
+    const { secret } = await createPersonalToken(contextFor(suite.wharf().wharf.deps, principal, { username: NAME }), NAME, { name: 'ci' });
     const me = await suite.api.call('GET', '/api/v1/me', { auth: `${NAME}:${secret}` });
     expect(me.status).toBe(200);
     expect((await fetch(`${suite.api.url}/service/token?service=wharf-registry`, { headers: { authorization: basic(`${NAME}:${secret}`) } })).status).toBe(200);

@@ -30,9 +30,9 @@ afterAll(async () => {
 
 const snapshot = async () => ({
   // Pull counts move with registryView's own reads; the state under test is tags and manifests.
-  tags: w.wharf.deps.db.select().from(tags).all().map(({ pullCount: _p, lastPulledAt: _l, ...t }) => t),
-  manifests: w.wharf.deps.db.select().from(manifests).all(),
-  deletes: w.wharf.deps.db.select().from(audit).all().filter((r) => r.action.includes('delete')).length,
+  tags: (await w.wharf.deps.db.select().from(tags).all()).map(({ pullCount: _p, lastPulledAt: _l, ...t }) => t),
+  manifests: await w.wharf.deps.db.select().from(manifests).all(),
+  deletes: (await w.wharf.deps.db.select().from(audit).all()).filter((r) => r.action.includes('delete')).length,
 });
 
 describe('digests of algorithms the registry rejects', () => {

@@ -366,7 +366,7 @@ describe('robot secrets and input', () => {
       }
     }
 
-    const row = db().select().from(robots).where(eq(robots.name, 'once')).get()!;
+    const row = (await db().select().from(robots).where(eq(robots.name, 'once')).get())!;
     expect(row).toBeDefined();
     expect(row.secretHash).not.toContain(secret);
     expect(secret).not.toContain(row.secretHash);
@@ -447,7 +447,7 @@ describe('expiry, disable and deletion of robots take effect at once', () => {
     const listed = itemsOf((await w.api('GET', '/api/v1/projects/rb/robots', { auth: PADMIN })).body).find((x: any) => x.name === r.name);
     expect(Math.abs(Date.parse(listed.expiresAt) - (Date.now() + 30 * 86_400_000))).toBeLessThan(10 * 60_000);
     expectOk(await pull('rb/seed:1', r.creds), 'pull before expiry');
-    db().update(robots).set({ expiresAt: new Date(Date.now() - 60_000).toISOString() }).where(eq(robots.name, 'expiring')).run();
+    await db().update(robots).set({ expiresAt: new Date(Date.now() - 60_000).toISOString() }).where(eq(robots.name, 'expiring')).run();
     expectDenied(await pull('rb/seed:1', r.creds), 'pull after expiry');
     expect((await registryToken(r.creds, ['repository:rb/seed:pull'])).status).toBe(401);
     expect((await w.api('GET', '/api/v1/repositories?project=rb', { auth: r.creds })).status).toBe(401);
@@ -547,7 +547,7 @@ describe('personal access tokens', () => {
       expect(items[0]).not.toHaveProperty('secretHash');
       expect(JSON.stringify(list.body)).not.toContain(patdev.secret);
     }
-    const rows = db().select().from(personalTokens).all();
+    const rows = await db().select().from(personalTokens).all();
     expect(rows.length).toBeGreaterThanOrEqual(2);
     for (const row of rows) {
       expect(row.secretHash).not.toContain(patdev.secret);
@@ -622,7 +622,7 @@ describe('personal access tokens', () => {
     const t = await makeToken('patexp', 'soon', { expiresInDays: 1 });
     expectOk(await pull('rb/seed:1', t.creds), 'pull before expiry');
     expect((await w.api('GET', '/api/v1/me', { auth: t.creds })).status).toBe(200);
-    db().update(personalTokens).set({ expiresAt: new Date(Date.now() - 60_000).toISOString() }).where(eq(personalTokens.name, 'soon')).run();
+    await db().update(personalTokens).set({ expiresAt: new Date(Date.now() - 60_000).toISOString() }).where(eq(personalTokens.name, 'soon')).run();
     expectDenied(await pull('rb/seed:1', t.creds), 'pull after expiry');
     expect((await w.api('GET', '/api/v1/me', { auth: t.creds })).status).toBe(401);
   });

@@ -84,7 +84,7 @@ describe('GET flow', () => {
     expect(res.status).toBe(200);
     const claims = decodeJwt(((await res.json()) as { token: string }).token);
     expect(claims.access).toEqual([]);
-    const rows = w.wharf.deps.db.select().from(audit).where(eq(audit.action, 'login')).all();
+    const rows = await w.wharf.deps.db.select().from(audit).where(eq(audit.action, 'login')).all();
     expect(rows.some((r) => r.username === 'dave' && r.sourceIp === '127.0.0.1')).toBe(true);
   });
 
@@ -95,7 +95,7 @@ describe('GET flow', () => {
     expect(decodeJwt(body.token).access).toEqual([]);
     expect(body.scope).toBeUndefined();
     expect((await registryTags(body.token)).status).toBe(401);
-    const denied = w.wharf.deps.db.select().from(audit).where(eq(audit.action, 'token_denied')).all();
+    const denied = await w.wharf.deps.db.select().from(audit).where(eq(audit.action, 'token_denied')).all();
     expect(denied.some((r) => r.username === 'dave' && r.repository === 'team/app' && r.project === 'team')).toBe(true);
   });
 
@@ -110,7 +110,7 @@ describe('GET flow', () => {
     const res = await tokenGet('service=wharf-registry&offline_token=true&client_id=test', { authorization: basic(`dave:${PASSWORD}`) });
     const body = (await res.json()) as { refresh_token: string };
     expect(body.refresh_token).toMatch(/^wrt_/);
-    const rows = w.wharf.deps.db.select().from(refreshTokens).all();
+    const rows = await w.wharf.deps.db.select().from(refreshTokens).all();
     expect(rows.length).toBeGreaterThan(0);
     for (const row of rows) expect(row.tokenHash).not.toContain(body.refresh_token);
   });
@@ -118,9 +118,9 @@ describe('GET flow', () => {
 
 describe('OAuth2 POST flow', () => {
   it('a personal access token gets no refresh token, so nothing it mints outlives its revocation', async () => {
-    const user = w.wharf.deps.db.select().from(users).where(eq(users.username, 'dave')).get()!;
-    const refreshCount = () => w.wharf.deps.db.select().from(refreshTokens).where(eq(refreshTokens.userId, user.id)).all().length;
-    const before = refreshCount();
+    const user = (await w.wharf.deps.db.select().from(users).where(eq(users.username, 'dave')).get())!;
+    const refreshCount = async () => (await w.wharf.deps.db.select().from(refreshTokens).where(eq(refreshTokens.userId, user.id)).all()).length;
+    const before = await refreshCount();
     const created = await w.api('POST', '/api/v1/users/dave/tokens', { auth: `dave:${PASSWORD}`, body: { name: 'no-refresh' } });
     expect(created.status).toBe(201);
     const pat = created.body.secret as string;
@@ -130,7 +130,7 @@ describe('OAuth2 POST flow', () => {
     const viaPost = await tokenPost({ grant_type: 'password', username: 'dave', password: pat, access_type: 'offline', service: 'wharf-registry' });
     expect(viaPost.status).toBe(200);
     expect(((await viaPost.json()) as Record<string, unknown>).refresh_token).toBeUndefined();
-    expect(refreshCount()).toBe(before);
+    expect((await refreshCount())).toBe(before);
   });
 
   it('grant_type=password with access_type=offline, then grant_type=refresh_token', async () => {

@@ -86,7 +86,7 @@ it('a platform image of a tagged index is deleted only after the forced confirma
     return view['team/multi']?.arm64 === child && tags.items?.length === 2;
   });
   await w.wharf.deps.details.idle();
-  await waitFor(() => w.wharf.deps.db.select().from(manifests).all().some((m) => m.digest === index.indexDigest && m.children !== null));
+  await waitFor(async () => (await w.wharf.deps.db.select().from(manifests).all()).some((m) => m.digest === index.indexDigest && m.children !== null));
 
   const { t } = i18n('de');
   const owner = await session('owner', 'owner-password-1', 'de');

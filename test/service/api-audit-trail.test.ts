@@ -35,18 +35,18 @@ describe('audit trail of state changes', () => {
     await ok('PUT', `/api/v1/projects/${alpha}/members/bob`, { auth: ALICE, body: { role: 'guest' } });
     await ok('DELETE', `/api/v1/projects/${alpha}/members/bob`, { auth: ALICE }, 204);
 
-    expectAudit(suite.api, 'user_create', 'alice', 'admin');
-    expectAudit(suite.api, 'user_create', 'bob', 'admin');
-    expectAudit(suite.api, 'user_update', 'patchme', 'admin');
-    expectAudit(suite.api, 'user_delete', 'deleteme', 'admin');
-    expectAudit(suite.api, 'project_create', alpha, 'alice', alpha);
-    expectAudit(suite.api, 'project_create', gamma, 'dev1', gamma);
-    expectAudit(suite.api, 'project_update', toggle, 'alice', toggle);
-    expectAudit(suite.api, 'project_delete', toggle, 'alice', toggle);
-    expectAudit(suite.api, 'member_set', 'dev1', 'alice', alpha);
-    expectAudit(suite.api, 'member_set', 'guest1', 'alice', pubproj);
-    expectAudit(suite.api, 'member_remove', 'bob', 'alice', alpha);
-    for (const row of suite.api.deps.db.select().from(audit).all()) {
+    await expectAudit(suite.api, 'user_create', 'alice', 'admin');
+    await expectAudit(suite.api, 'user_create', 'bob', 'admin');
+    await expectAudit(suite.api, 'user_update', 'patchme', 'admin');
+    await expectAudit(suite.api, 'user_delete', 'deleteme', 'admin');
+    await expectAudit(suite.api, 'project_create', alpha, 'alice', alpha);
+    await expectAudit(suite.api, 'project_create', gamma, 'dev1', gamma);
+    await expectAudit(suite.api, 'project_update', toggle, 'alice', toggle);
+    await expectAudit(suite.api, 'project_delete', toggle, 'alice', toggle);
+    await expectAudit(suite.api, 'member_set', 'dev1', 'alice', alpha);
+    await expectAudit(suite.api, 'member_set', 'guest1', 'alice', pubproj);
+    await expectAudit(suite.api, 'member_remove', 'bob', 'alice', alpha);
+    for (const row of await suite.api.deps.db.select().from(audit).all()) {
       expect(row.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
       expect(row.username.length).toBeGreaterThan(0);
     }
@@ -75,7 +75,7 @@ describe('audit trail of state changes', () => {
     ] as const)
       await expectRoles(suite.api, alpha, { anonymous: 401, robot: 403, outsider: 403, guest: 403 }, (auth) => call(method, path, { auth, body }));
 
-    const rows = suite.api.deps.db.select().from(audit).where(notInArray(audit.action, LOGIN_ACTIONS)).all();
+    const rows = await suite.api.deps.db.select().from(audit).where(notInArray(audit.action, LOGIN_ACTIONS)).all();
     for (const row of rows) {
       expect(['guest1', 'anonymous', 'throttled']).not.toContain(row.username);
       if (row.project === alpha.name || row.project === pubproj.name) expect(['alice', 'admin', 'bob']).toContain(row.username);

@@ -58,7 +58,7 @@ describe('setting members', () => {
     const r = await call('PUT', `/api/v1/projects/${alpha}/members/bob`, { auth: ALICE, body: { role: 'guest' } });
     expect(r.status).toBe(200);
     expect(r.body).toEqual({ username: 'bob', role: 'guest' });
-    const row = expectAudit(suite.api, 'member_set', 'bob', 'alice', alpha);
+    const row = await expectAudit(suite.api, 'member_set', 'bob', 'alice', alpha);
     expect(row.resourceType).toBe('member');
     expect(row.detail).toContain('guest');
     // bob now sees the private project with his role
@@ -69,12 +69,12 @@ describe('setting members', () => {
     const up = await call('PUT', `/api/v1/projects/${alpha}/members/bob`, { auth: ALICE, body: { role: 'developer' } });
     expect(up.body).toEqual({ username: 'bob', role: 'developer' });
     expect((await call('GET', `/api/v1/projects/${alpha}/members`, { auth: admin })).body).toContainEqual({ username: 'bob', role: 'developer' });
-    expect(auditRows(suite.api, 'member_set', 'bob').filter((x) => x.project === alpha).length).toBeGreaterThanOrEqual(2);
+    expect((await auditRows(suite.api, 'member_set', 'bob')).filter((x) => x.project === alpha).length).toBeGreaterThanOrEqual(2);
 
     // a system admin who is no member may manage too
     const byAdmin = await call('PUT', `/api/v1/projects/${alpha}/members/bob`, { auth: admin, body: { role: 'guest' } });
     expect(byAdmin.status).toBe(200);
-    expectAudit(suite.api, 'member_set', 'bob', 'admin', alpha);
+    await expectAudit(suite.api, 'member_set', 'bob', 'admin', alpha);
   });
 
   it('a projectAdmin may make another projectAdmin, who can then manage members', async () => {
@@ -139,7 +139,7 @@ describe('removing members', () => {
     expect(r.body).toBeNull();
     const m = await call('GET', `/api/v1/projects/${alpha}/members`, { auth: admin });
     expect(m.body.map((x: any) => x.username)).not.toContain('ben');
-    const row = expectAudit(suite.api, 'member_remove', 'ben', 'alice', alpha);
+    const row = await expectAudit(suite.api, 'member_remove', 'ben', 'alice', alpha);
     expect(row.resourceType).toBe('member');
     expectErrorShape(await call('GET', `/api/v1/projects/${alpha}`, { auth: `ben:${PW}` }), 404);
     expectErrorShape(await call('DELETE', `/api/v1/projects/${alpha}/members/ben`, { auth: ALICE }), 404);

@@ -79,7 +79,7 @@ describe('passwords', () => {
     expect(r.body).toBeNull();
     expectErrorShape(await call('GET', '/api/v1/me', { auth: `${PWUSER}:${PW}` }), 401);
     expect((await call('GET', '/api/v1/me', { auth: `${PWUSER}:${NEW1}` })).body).toEqual({ username: PWUSER, admin: false, source: 'local' });
-    const row = expectAudit(suite.api, 'user_update', PWUSER, PWUSER);
+    const row = await expectAudit(suite.api, 'user_update', PWUSER, PWUSER);
     expect(row.detail ?? '').not.toContain(NEW1);
   });
 
@@ -89,6 +89,6 @@ describe('passwords', () => {
     expect(r.status).toBe(204);
     expectErrorShape(await call('GET', '/api/v1/me', { auth: `${PWUSER}:${PW}` }), 401);
     expect((await call('GET', '/api/v1/me', { auth: `${PWUSER}:${NEW2}` })).status).toBe(200);
-    expectAudit(suite.api, 'user_update', PWUSER, 'admin');
+    await expectAudit(suite.api, 'user_update', PWUSER, 'admin');
   });
 });

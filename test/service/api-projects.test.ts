@@ -20,13 +20,13 @@ const db = () => suite.api.deps.db;
 const { projectAdmin: ALICE, developer: DEV, guest: GUEST, outsider: OUTSIDER } = CAST;
 
 /** Names of the projects a user may see, from the tables (admin: all). */
-function visibleNames(username: string | null): string[] {
+async function visibleNames(username: string | null): Promise<string[]> {
   const d = db();
-  const all = d.select().from(projects).orderBy(asc(projects.name)).all();
+  const all = await d.select().from(projects).orderBy(asc(projects.name)).all();
   if (username === null) return all.filter((p) => p.public).map((p) => p.name);
-  const user = d.select().from(users).where(eq(users.username, username)).get()!;
+  const user = (await d.select().from(users).where(eq(users.username, username)).get())!;
   if (user.admin) return all.map((p) => p.name);
-  const mine = new Set(d.select().from(members).where(eq(members.userId, user.id)).all().map((m) => m.projectId));
+  const mine = new Set((await d.select().from(members).where(eq(members.userId, user.id)).all()).map((m) => m.projectId));
   return all.filter((p) => p.public || mine.has(p.id)).map((p) => p.name);
 }
 
@@ -53,7 +53,7 @@ describe('creating projects', () => {
     expect(m.body).toEqual([{ username: 'dev1', role: 'projectAdmin' }]);
     const g = await call('GET', '/api/v1/projects/gamma', { auth: DEV });
     expectProject(g.body, { name: 'gamma', role: 'projectAdmin', repositoryCount: 0 });
-    const row = expectAudit(suite.api, 'project_create', 'gamma', 'dev1', 'gamma');
+    const row = await expectAudit(suite.api, 'project_create', 'gamma', 'dev1', 'gamma');
     expect(row.resourceType).toBe('project');
     // the creator can manage it: add a member
     expect((await call('PUT', '/api/v1/projects/gamma/members/outsider', { auth: DEV, body: { role: 'guest' } })).status).toBe(200);
@@ -92,7 +92,7 @@ describe('creating projects', () => {
     expect(results.map((r) => r.status).sort()).toEqual([201, 409, 409, 409, 409, 409]);
     const winner = results.find((r) => r.status === 201)!.body.createdBy;
     expect((await call('GET', '/api/v1/projects/race-proj/members', { auth: admin })).body).toEqual([{ username: winner, role: 'projectAdmin' }]);
-    expect(auditRows(suite.api, 'project_create', 'race-proj')).toHaveLength(1);
+    expect((await auditRows(suite.api, 'project_create', 'race-proj'))).toHaveLength(1);
   });
 });
 
@@ -112,7 +112,7 @@ describe('listing and reading projects', () => {
       const r = await call('GET', '/api/v1/projects?pageSize=500', who ? { auth: who } : {});
       expect(r.status).toBe(200);
       expect(Object.keys(r.body).sort()).toEqual(['items', 'total']);
-      const expected = visibleNames(name);
+      const expected = await visibleNames(name);
       expect(r.body.items.map((p: any) => p.name).sort()).toEqual([...expected].sort());
       expect(r.body.total).toBe(expected.length);
       for (const p of r.body.items) expectProject(p);
@@ -203,11 +203,11 @@ describe('changing and deleting projects', () => {
     const r = await call('PATCH', `/api/v1/projects/${toggle}`, { auth: ALICE, body: { public: true } });
     expect(r.status).toBe(200);
     expectProject(r.body, { name: toggle, public: true });
-    expectAudit(suite.api, 'project_update', toggle, 'alice', toggle);
+    await expectAudit(suite.api, 'project_update', toggle, 'alice', toggle);
     expect((await call('GET', `/api/v1/projects/${toggle}`)).status).toBe(200);
     const back = await call('PATCH', `/api/v1/projects/${toggle}`, { auth: admin, body: { public: false } });
     expect(back.body.public).toBe(false);
-    expectAudit(suite.api, 'project_update', toggle, 'admin', toggle);
+    await expectAudit(suite.api, 'project_update', toggle, 'admin', toggle);
     expectErrorShape(await call('GET', `/api/v1/projects/${toggle}`), 404);
   });
 
@@ -243,9 +243,9 @@ describe('changing and deleting projects', () => {
     expect(r.body).toBeNull();
     expectErrorShape(await call('GET', `/api/v1/projects/${toggle}`, { auth: admin }), 404);
     expectErrorShape(await call('GET', `/api/v1/projects/${toggle}/members`, { auth: admin }), 404);
-    const gone = db().select().from(projects).where(eq(projects.name, toggle)).get();
+    const gone = await db().select().from(projects).where(eq(projects.name, toggle)).get();
     expect(gone).toBeUndefined();
-    const row = expectAudit(suite.api, 'project_delete', toggle, 'alice', toggle);
+    const row = await expectAudit(suite.api, 'project_delete', toggle, 'alice', toggle);
     expect(row.resourceType).toBe('project');
     expect((await call('GET', '/api/v1/projects?pageSize=500', { auth: DEV })).body.items.map((p: any) => p.name)).not.toContain(toggle);
     // re-created by someone else: a fresh project, dev1 is no longer a member
@@ -254,6 +254,6 @@ describe('changing and deleting projects', () => {
     expect((await call('GET', `/api/v1/projects/${toggle}/members`, { auth: OUTSIDER })).body).toEqual([{ username: 'outsider', role: 'projectAdmin' }]);
     expectErrorShape(await call('GET', `/api/v1/projects/${toggle}`, { auth: DEV }), 404);
     expect((await call('DELETE', `/api/v1/projects/${toggle}`, { auth: admin })).status).toBe(204);
-    expectAudit(suite.api, 'project_delete', toggle, 'admin', toggle);
+    await expectAudit(suite.api, 'project_delete', toggle, 'admin', toggle);
   });
 });

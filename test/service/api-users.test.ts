@@ -23,11 +23,11 @@ describe('creating users', () => {
   it('POST /users (admin): 201 with the user, no hash, and a user_create audit row', async () => {
     const r = await createUser(suite.api, 'carol', { email: 'carol@example.org' });
     expectUser(r.body, { username: 'carol', email: 'carol@example.org', admin: false, disabled: false, source: 'local', lastLoginAt: null });
-    expectAudit(suite.api, 'user_create', 'carol', 'admin');
+    await expectAudit(suite.api, 'user_create', 'carol', 'admin');
     // the new user can log in with the password given
     expect((await call('GET', '/api/v1/me', { auth: `carol:${PW}` })).body).toEqual({ username: 'carol', admin: false, source: 'local' });
     // the stored hash is scrypt and never the password itself
-    const row = db().select().from(users).where(eq(users.username, 'carol')).get()!;
+    const row = (await db().select().from(users).where(eq(users.username, 'carol')).get())!;
     expect(row.passwordHash).toMatch(/^scrypt\$/);
     expect(row.passwordHash).not.toContain(PW);
   });
@@ -60,7 +60,7 @@ describe('creating users', () => {
     await expectRoles(suite.api, team, { anonymous: 401, robot: 403, outsider: 403, guest: 403, developer: 403, projectAdmin: 403 }, (auth, role) =>
       call('POST', '/api/v1/users', { auth, body: { username: 'sneaky', password: PW, ...(role === 'anonymous' ? {} : { admin: true }) } }),
     );
-    expect(db().select().from(users).where(eq(users.username, 'sneaky')).get()).toBeUndefined();
+    expect((await db().select().from(users).where(eq(users.username, 'sneaky')).get())).toBeUndefined();
   });
 
   it('POST /users with a too short password: 400', async () => {
@@ -72,8 +72,8 @@ describe('creating users', () => {
       Array.from({ length: 6 }, () => call('POST', '/api/v1/users', { auth: admin, body: { username: 'racer', password: PW } })),
     );
     expect(results.map((r) => r.status).sort()).toEqual([201, 409, 409, 409, 409, 409]);
-    expect(db().select().from(users).where(eq(users.username, 'racer')).all()).toHaveLength(1);
-    expect(auditRows(suite.api, 'user_create', 'racer')).toHaveLength(1);
+    expect((await db().select().from(users).where(eq(users.username, 'racer')).all())).toHaveLength(1);
+    expect((await auditRows(suite.api, 'user_create', 'racer'))).toHaveLength(1);
   });
 });
 
@@ -84,7 +84,7 @@ describe('listing and reading users', () => {
     const all = await call('GET', '/api/v1/users', { auth: admin });
     expect(all.status).toBe(200);
     expect(Object.keys(all.body).sort()).toEqual(['items', 'total']);
-    const n = db().select({ n: count() }).from(users).get()!.n;
+    const n = (await db().select({ n: count() }).from(users).get())!.n;
     expect(all.body.total).toBe(n);
     expect(all.body.items).toHaveLength(Math.min(n, 50));
     for (const u of all.body.items) expectUser(u);
@@ -141,7 +141,7 @@ describe('listing and reading users', () => {
       const r = await call('GET', path, { auth: admin });
       expect(JSON.stringify(r.body)).not.toMatch(/scrypt\$|passwordHash|password_hash/);
     }
-    const rows = db().select().from(audit).all();
+    const rows = await db().select().from(audit).all();
     for (const row of rows) {
       const s = JSON.stringify(row);
       expect(s).not.toContain('scrypt$');
@@ -157,7 +157,7 @@ describe('changing users', () => {
     const r = await call('PATCH', '/api/v1/users/patchme', { auth: admin, body: { email: 'p@example.org' } });
     expect(r.status).toBe(200);
     expectUser(r.body, { username: 'patchme', email: 'p@example.org', admin: false, disabled: false });
-    const row = expectAudit(suite.api, 'user_update', 'patchme', 'admin');
+    const row = await expectAudit(suite.api, 'user_update', 'patchme', 'admin');
     expect(row.detail ?? '').not.toContain('scrypt$');
 
     const promoted = await call('PATCH', '/api/v1/users/patchme', { auth: admin, body: { admin: true } });
@@ -190,7 +190,7 @@ describe('changing users', () => {
     const r = await call('PATCH', '/api/v1/users/selfish', { auth: SELF, body: { email: 'selfish2@example.org' } });
     expect(r.status).toBe(200);
     expect(r.body.email).toBe('selfish2@example.org');
-    expectAudit(suite.api, 'user_update', 'selfish', 'selfish');
+    await expectAudit(suite.api, 'user_update', 'selfish', 'selfish');
 
     await refused(suite.api, 403, () => call('PATCH', '/api/v1/users/selfish', { auth: SELF, body: { admin: true } }));
     await refused(suite.api, 403, () => call('PATCH', '/api/v1/users/selfish', { auth: SELF, body: { disabled: false } }));
@@ -240,7 +240,7 @@ describe('deleting users', () => {
     expectErrorShape(await call('GET', '/api/v1/me', { auth: `doomed:${PW}` }), 401);
     const m = await call('GET', `/api/v1/projects/${alpha.name}/members`, { auth: admin });
     expect(m.body.map((x: any) => x.username)).not.toContain('doomed');
-    expectAudit(suite.api, 'user_delete', 'doomed', 'admin');
+    await expectAudit(suite.api, 'user_delete', 'doomed', 'admin');
     expectErrorShape(await call('DELETE', '/api/v1/users/doomed', { auth: admin }), 404);
   });
 

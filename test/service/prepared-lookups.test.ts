@@ -4,6 +4,7 @@ import { repositoryActions } from '../../src/access/resolve';
 import { allowedActions, ROLES } from '../../src/access/roles';
 import { preparedPerConnection } from '../../src/db/prepared';
 import { openDatabase, type OpenDb } from '../../src/db/open';
+import { isolated, transaction } from '../../src/db/transaction';
 import { members, projects, users } from '../../src/db/schema';
 import type { Principal } from '../../src/identity/principal';
 import { findUser, findUserById } from '../../src/identity/users';
@@ -27,47 +28,47 @@ afterEach(() => {
 const principalOf = (id: number, username: string, admin = false): Principal => ({ kind: 'user', id, username, admin, source: 'local', via: 'password' });
 
 describe('prepared lookups', () => {
-  it('answer from the database they are given, with typed columns', () => {
+  it('answer from the database they are given, with typed columns', async () => {
     const one = open();
     const two = open();
-    one.db.insert(users).values({ username: 'alice', admin: true }).run();
-    two.db.insert(users).values({ username: 'bob', disabled: true }).run();
-    two.db.insert(users).values({ username: 'alice' }).run();
+    await one.db.insert(users).values({ username: 'alice', admin: true }).run();
+    await two.db.insert(users).values({ username: 'bob', disabled: true }).run();
+    await two.db.insert(users).values({ username: 'alice' }).run();
 
-    const a1 = findUser(one.db, 'alice')!;
+    const a1 = (await findUser(one.db, 'alice'))!;
     expect(a1).toMatchObject({ id: 1, username: 'alice', admin: true, disabled: false, source: 'local', credentialVersion: 1 });
-    expect(findUser(one.db, 'bob')).toBeUndefined();
-    expect(findUser(two.db, 'bob')).toMatchObject({ id: 1, disabled: true, admin: false });
-    expect(findUser(two.db, 'alice')!.id).toBe(2);
-    expect(findUserById(one.db, 1)!.username).toBe('alice');
-    expect(findUserById(two.db, 1)!.username).toBe('bob');
-    expect(findUserById(one.db, 2)).toBeUndefined();
+    expect((await findUser(one.db, 'bob'))).toBeUndefined();
+    expect((await findUser(two.db, 'bob'))).toMatchObject({ id: 1, disabled: true, admin: false });
+    expect((await findUser(two.db, 'alice'))!.id).toBe(2);
+    expect((await findUserById(one.db, 1))!.username).toBe('alice');
+    expect((await findUserById(two.db, 1))!.username).toBe('bob');
+    expect((await findUserById(one.db, 2))).toBeUndefined();
   });
 
-  it('findProject and roleIn', () => {
+  it('findProject and roleIn', async () => {
     const { db } = open();
-    const u = db.insert(users).values({ username: 'carol' }).returning().get();
-    const p = db.insert(projects).values({ name: 'team', public: true }).returning().get();
-    db.insert(projects).values({ name: 'other' }).run();
-    db.insert(members).values({ projectId: p.id, userId: u.id, role: 'guest' }).run();
-    expect(findProject(db, 'team')).toMatchObject({ id: p.id, name: 'team', public: true });
-    expect(findProject(db, 'other')!.public).toBe(false);
-    expect(findProject(db, 'nope')).toBeUndefined();
+    const u = await db.insert(users).values({ username: 'carol' }).returning().get();
+    const p = await db.insert(projects).values({ name: 'team', public: true }).returning().get();
+    await db.insert(projects).values({ name: 'other' }).run();
+    await db.insert(members).values({ projectId: p.id, userId: u.id, role: 'guest' }).run();
+    expect((await findProject(db, 'team'))).toMatchObject({ id: p.id, name: 'team', public: true });
+    expect((await findProject(db, 'other'))!.public).toBe(false);
+    expect((await findProject(db, 'nope'))).toBeUndefined();
     const carol = principalOf(u.id, 'carol');
-    expect(roleIn(db, carol, p.id)).toBe('guest');
-    expect(roleIn(db, carol, findProject(db, 'other')!.id)).toBeNull();
-    expect(roleIn(db, principalOf(999, 'ghost'), p.id)).toBeNull();
-    expect(roleIn(db, { kind: 'anonymous', username: 'anonymous', admin: false }, p.id)).toBeNull();
+    expect((await roleIn(db, carol, p.id))).toBe('guest');
+    expect((await roleIn(db, carol, (await findProject(db, 'other'))!.id))).toBeNull();
+    expect((await roleIn(db, principalOf(999, 'ghost'), p.id))).toBeNull();
+    expect((await roleIn(db, { kind: 'anonymous', username: 'anonymous', admin: false }, p.id))).toBeNull();
   });
 
-  it('repositoryActions, built on them, answers per role, project and visibility', () => {
+  it('repositoryActions, built on them, answers per role, project and visibility', async () => {
     const { db } = open();
     const userIds: Record<string, number> = {};
     for (const name of ['admin', 'outsider', ...ROLES])
-      userIds[name] = db.insert(users).values({ username: name, admin: name === 'admin' }).returning().get().id;
+      userIds[name] = (await db.insert(users).values({ username: name, admin: name === 'admin' }).returning().get()).id;
     for (const [name, isPublic] of [['pub', true], ['priv', false]] as const) {
-      const p = db.insert(projects).values({ name, public: isPublic }).returning().get();
-      for (const role of ROLES) db.insert(members).values({ projectId: p.id, userId: userIds[role]!, role }).run();
+      const p = await db.insert(projects).values({ name, public: isPublic }).returning().get();
+      for (const role of ROLES) await db.insert(members).values({ projectId: p.id, userId: userIds[role]!, role }).run();
     }
     const principals: Principal[] = [
       ...Object.entries(userIds).map(([name, id]) => principalOf(id, name, name === 'admin')),
@@ -77,45 +78,86 @@ describe('prepared lookups', () => {
     let compared = 0;
     for (const principal of principals)
       for (const projectName of ['pub', 'priv', 'missing']) {
-        const project = findProject(db, projectName);
+        const project = await findProject(db, projectName);
         const expected = allowedActions({
           admin: principal.admin,
-          role: project ? roleIn(db, principal, project.id) : null,
+          role: project ? await roleIn(db, principal, project.id) : null,
           projectPublic: project?.public ?? false,
           projectExists: !!project,
         });
-        expect(repositoryActions(db, principal, `${projectName}/app`, 'library'), `${principal.username} on ${projectName}`).toEqual(expected);
+        expect((await repositoryActions(db, principal, `${projectName}/app`, 'library')), `${principal.username} on ${projectName}`).toEqual(expected);
         compared++;
       }
     expect(compared).toBe(21);
     // a guest of a private project pulls, an outsider gets nothing, a developer pushes
-    expect(repositoryActions(db, principals.find((p) => p.username === 'guest')!, 'priv/app', 'library')).toEqual(['pull']);
-    expect(repositoryActions(db, principals.find((p) => p.username === 'outsider')!, 'priv/app', 'library')).toEqual([]);
-    expect(repositoryActions(db, principals.find((p) => p.username === 'developer')!, 'priv/app', 'library')).toContain('push');
+    expect((await repositoryActions(db, principals.find((p) => p.username === 'guest')!, 'priv/app', 'library'))).toEqual(['pull']);
+    expect((await repositoryActions(db, principals.find((p) => p.username === 'outsider')!, 'priv/app', 'library'))).toEqual([]);
+    expect((await repositoryActions(db, principals.find((p) => p.username === 'developer')!, 'priv/app', 'library'))).toContain('push');
   });
 
-  it('see the uncommitted writes of a transaction, and nothing after a rollback', () => {
+  it('see the uncommitted writes of a transaction, and nothing after a rollback', async () => {
     const { db } = open();
-    db.insert(users).values({ username: 'dave' }).run();
-    expect(() =>
-      db.transaction((tx) => {
-        tx.insert(users).values({ username: 'erin' }).run();
-        expect(findUser(tx, 'erin')).toBeDefined();
-        expect(findUser(db, 'erin')).toBeDefined(); // same connection
-        tx.transaction((nested) => {
-          nested.insert(projects).values({ name: 'inner' }).run();
-          expect(findProject(nested, 'inner')).toBeDefined();
+    await db.insert(users).values({ username: 'dave' }).run();
+    await expect(
+      transaction(db, async (tx) => {
+        await tx.insert(users).values({ username: 'erin' }).run();
+        expect(await findUser(tx, 'erin')).toBeDefined();
+        await isolated(tx, async (nested) => {
+          await nested.insert(projects).values({ name: 'inner' }).run();
+          expect(await findProject(nested, 'inner')).toBeDefined();
         });
-        expect(findProject(tx, 'inner')).toBeDefined();
+        expect(await findProject(tx, 'inner')).toBeDefined();
         throw new Error('roll back');
       }),
-    ).toThrow('roll back');
-    expect(findUser(db, 'erin')).toBeUndefined();
-    expect(findProject(db, 'inner')).toBeUndefined();
-    expect(findUser(db, 'dave')).toBeDefined();
+    ).rejects.toThrow('roll back');
+    expect(await findUser(db, 'erin')).toBeUndefined();
+    expect(await findProject(db, 'inner')).toBeUndefined();
+    expect(await findUser(db, 'dave')).toBeDefined();
   });
 
-  it('prepare once per connection, shared by the db and its transactions', () => {
+  it('a statement from outside an open transaction waits for it, and never lands inside it', async () => {
+    const { db } = open();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const order: string[] = [];
+    const inside = transaction(db, async (tx) => {
+      await tx.insert(users).values({ username: 'inside' }).run();
+      await held; // the transaction waits on something else while it holds the connection
+      order.push('inside done');
+      throw new Error('roll back');
+    });
+    const outside = (async () => {
+      await db.insert(users).values({ username: 'outside' }).run();
+      order.push('outside written');
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(order).toEqual([]);
+    release();
+    await expect(inside).rejects.toThrow('roll back');
+    await outside;
+    expect(order).toEqual(['inside done', 'outside written']);
+    // The rollback took the transaction's own row only: the outside write waited and committed alone.
+    expect(await findUser(db, 'inside')).toBeUndefined();
+    expect(await findUser(db, 'outside')).toBeDefined();
+  });
+
+  it('a savepoint that fails undoes its own writes and leaves the transaction going', async () => {
+    const { db } = open();
+    await transaction(db, async (tx) => {
+      await tx.insert(users).values({ username: 'kept' }).run();
+      await expect(
+        isolated(tx, async (nested) => {
+          await nested.insert(users).values({ username: 'undone' }).run();
+          throw new Error('inner');
+        }),
+      ).rejects.toThrow('inner');
+      expect(await findUser(tx, 'undone')).toBeUndefined();
+    });
+    expect(await findUser(db, 'kept')).toBeDefined();
+    expect(await findUser(db, 'undone')).toBeUndefined();
+  });
+
+  it('prepare once per connection, shared by the db and its transactions', async () => {
     const { db } = open();
     const other = open().db;
     let prepared = 0;
@@ -125,12 +167,19 @@ describe('prepared lookups', () => {
     });
     statement(db);
     statement(db);
-    db.transaction((tx) => {
-      statement(tx);
-      tx.transaction((nested) => statement(nested));
-    });
     expect(prepared).toBe(1);
-    statement(other);
+    // A transaction's work runs on the same connection through its own handle: prepared once for it.
+    await transaction(db, async (tx) => {
+      statement(tx);
+      await isolated(tx, async (nested) => {
+        statement(nested);
+      });
+    });
+    await transaction(db, async (tx) => {
+      statement(tx);
+    });
     expect(prepared).toBe(2);
+    statement(other);
+    expect(prepared).toBe(3);
   });
 });

@@ -55,14 +55,14 @@ beforeAll(async () => {
   key = await loadSigningKey({ dataDir: work, algorithm: 'ES256', keyFile: '', certFile: '', commonName: 'cache-test' });
   database = openDatabase(':memory:');
   const { db } = database;
-  const a = db.insert(users).values({ username: 'alice', passwordHash: null }).returning().get();
-  const b = db.insert(users).values({ username: 'bob', passwordHash: null }).returning().get();
+  const a = await db.insert(users).values({ username: 'alice', passwordHash: null }).returning().get();
+  const b = await db.insert(users).values({ username: 'bob', passwordHash: null }).returning().get();
   alice = userPrincipal(a.id, a.username);
   bob = userPrincipal(b.id, b.username);
-  teamId = db.insert(projects).values({ name: 'team' }).returning().get().id;
-  db.insert(projects).values({ name: 'pub', public: true }).run();
-  db.insert(members).values({ projectId: teamId, userId: a.id, role: 'developer' }).run();
-  db.insert(members).values({ projectId: teamId, userId: b.id, role: 'developer' }).run();
+  teamId = (await db.insert(projects).values({ name: 'team' }).returning().get()).id;
+  await db.insert(projects).values({ name: 'pub', public: true }).run();
+  await db.insert(members).values({ projectId: teamId, userId: a.id, role: 'developer' }).run();
+  await db.insert(members).values({ projectId: teamId, userId: b.id, role: 'developer' }).run();
 });
 
 afterAll(() => {
@@ -185,17 +185,17 @@ describe('what a token is reused for', () => {
     const { db } = database;
     const where = and(eq(members.projectId, teamId), eq(members.userId, bob.kind === 'user' ? bob.id : -1));
     try {
-      db.update(members).set({ role: 'guest' }).where(where).run();
+      await db.update(members).set({ role: 'guest' }).where(where).run();
       nowMs += 1000;
       const guest = await ask(bob, 'repository:team/app:pull,push');
       expect(guest.scope).toBe('repository:team/app:pull');
       expect(decodeJwt(guest.token).access).toEqual([{ type: 'repository', name: 'team/app', actions: ['pull'] }]);
-      db.delete(members).where(where).run();
+      await db.delete(members).where(where).run();
       const none = await ask(bob, 'repository:team/app:pull,push');
       expect(none.scope).toBeUndefined();
       expect(decodeJwt(none.token).access).toEqual([]);
     } finally {
-      db.insert(members)
+      await db.insert(members)
         .values({ projectId: teamId, userId: bob.kind === 'user' ? bob.id : -1, role: 'developer' })
         .onConflictDoUpdate({ target: [members.projectId, members.userId], set: { role: 'developer' } })
         .run();
@@ -203,12 +203,12 @@ describe('what a token is reused for', () => {
   });
 
   it('still audits every request, reused token or not', async () => {
-    const denials = () => database.db.select().from(audit).where(eq(audit.action, 'token_denied')).all().reduce((n, r) => n + r.count, 0);
-    const before = denials();
+    const denials = async () => (await database.db.select().from(audit).where(eq(audit.action, 'token_denied')).all()).reduce((n, r) => n + r.count, 0);
+    const before = await denials();
     const a = await ask(alice, 'repository:pub/app:pull,push');
     const b = await ask(alice, 'repository:pub/app:pull,push');
     expect(b.token).toBe(a.token);
-    expect(denials()).toBe(before + 2);
+    expect((await denials())).toBe(before + 2);
   });
 
   it('never reuses a token in a response that carries a refresh token', async () => {

@@ -1,3 +1,4 @@
+import { contextFor } from '../../src/context';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootstrapInstance } from '../../src/identity/bootstrap';
 import { createUser, findUser } from '../../src/identity/users';
@@ -22,10 +23,10 @@ const sessions: Record<string, { cookie: string; csrf: string }> = {};
 const actor = { username: 'admin' };
 
 const db = () => instance.deps.db;
-const admin = () => userPrincipal(findUser(db(), 'admin')!, 'password');
+const admin = async () => userPrincipal((await findUser(db(), 'admin'))!, 'password');
 
-function signIn(username: string) {
-  sessions[username] = running.session(username);
+async function signIn(username: string) {
+  sessions[username] = await running.session(username);
 }
 
 async function get(pathname: string, as: string, lang: Locale = 'en') {
@@ -47,21 +48,21 @@ async function post(pathname: string, fields: Record<string, string>, as: string
 beforeAll(async () => {
   running = await startAppInstance('wharf-ui-actions-');
   ({ instance, app } = running);
-  for (const u of ['alice', 'bob', 'carol', 'dave', 'erin']) await createUser(db(), { username: u, password: `${u}-password-1` }, actor);
-  await createUser(db(), { username: 'ldapuser', source: 'ldap' }, actor);
-  for (const p of ['team', 'empty']) createProject(db(), admin(), { name: p, public: false }, actor);
-  setMember(db(), admin(), 'team', 'alice', 'guest', actor);
-  setMember(db(), admin(), 'team', 'bob', 'projectAdmin', actor);
-  setMember(db(), admin(), 'empty', 'alice', 'guest', actor);
-  setMember(db(), admin(), 'empty', 'bob', 'projectAdmin', actor);
-  setGroupRole(db(), admin(), 'team', 'ops', 'developer', actor);
-  createRobot(db(), instance.deps.clock, admin(), 'team', { name: 'ci', permissions: ['pull'] }, actor);
+  for (const u of ['alice', 'bob', 'carol', 'dave', 'erin']) await createUser({ db: db(), actor: actor }, { username: u, password: `${u}-password-1` });
+  await createUser({ db: db(), actor: actor }, { username: 'ldapuser', source: 'ldap' });
+  for (const p of ['team', 'empty']) await createProject(contextFor(instance.deps, await admin(), actor), { name: p, public: false });
+  await setMember(contextFor(instance.deps, await admin(), actor), 'team', 'alice', 'guest');
+  await setMember(contextFor(instance.deps, await admin(), actor), 'team', 'bob', 'projectAdmin');
+  await setMember(contextFor(instance.deps, await admin(), actor), 'empty', 'alice', 'guest');
+  await setMember(contextFor(instance.deps, await admin(), actor), 'empty', 'bob', 'projectAdmin');
+  await setGroupRole(contextFor(instance.deps, await admin(), actor), 'team', 'ops', 'developer');
+  await createRobot(contextFor(instance.deps, await admin(), actor), 'team', { name: 'ci', permissions: ['pull'] });
   for (const name of ['team/app', 'team/web']) {
-    const repo = ensureRepository(db(), name, 'library');
-    upsertManifest(db(), repo.id, { digest: DIGEST, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
-    upsertTag(db(), repo.id, { name: 'v1', digest: DIGEST, pushedBy: 'admin' });
+    const repo = await ensureRepository(db(), name, 'library');
+    await upsertManifest(db(), repo.id, { digest: DIGEST, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
+    await upsertTag(db(), repo.id, { name: 'v1', digest: DIGEST, pushedAt: new Date().toISOString(), pushedBy: 'admin' });
   }
-  for (const u of ['admin', 'alice', 'bob', 'carol']) signIn(u);
+  for (const u of ['admin', 'alice', 'bob', 'carol']) await signIn(u);
 });
 
 afterAll(async () => {
@@ -70,7 +71,7 @@ afterAll(async () => {
 
 describe('members: a project keeps a project admin; a mistyped name is told on the page', () => {
   it('the last projectAdmin cannot remove or demote themselves; a system admin may; an unknown user is reported inline', async () => {
-    createProject(db(), userPrincipal(findUser(db(), 'bob')!, 'password'), { name: 'solo', public: false }, { username: 'bob' });
+    await createProject(contextFor(instance.deps, userPrincipal((await findUser(db(), 'bob'))!, 'password'), { username: 'bob' }), { name: 'solo', public: false });
     const { t } = i18n('en');
     const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
     // The page offers no control that would be refused: bob's row has no role form and no remove button.
@@ -82,7 +83,7 @@ describe('members: a project keeps a project admin; a mistyped name is told on t
     expect(removed.body).toContain(escape(t('err.member.lastAdmin', { project: 'solo' })));
     const demoted = await post('/projects/solo/members', { username: 'bob', role: 'guest' }, 'bob');
     expect(demoted.status).toBe(409);
-    expect(listMembers(db(), admin(), 'solo')).toEqual([expect.objectContaining({ username: 'bob', role: 'projectAdmin' })]);
+    expect((await listMembers(contextFor(instance.deps, await admin(), { username: 'test' }), 'solo'))).toEqual([expect.objectContaining({ username: 'bob', role: 'projectAdmin' })]);
 
     const typo = await post('/projects/solo/members', { username: 'nosuchuser', role: 'guest' }, 'bob');
     expect(typo.status).toBe(404);
@@ -94,26 +95,26 @@ describe('members: a project keeps a project admin; a mistyped name is told on t
     expect((await get('/projects/solo', 'bob')).body.match(/action="\/projects\/solo\/members\/remove"/g)).toHaveLength(2);
     expect((await post('/projects/solo/members/remove', { username: 'bob' }, 'bob')).location).toBe('/projects/solo?done=memberRemoved');
     expect((await post('/projects/solo/members/remove', { username: 'carol' }, 'admin')).location).toBe('/projects/solo?done=memberRemoved');
-    expect(listMembers(db(), admin(), 'solo')).toEqual([]);
+    expect((await listMembers(contextFor(instance.deps, await admin(), { username: 'test' }), 'solo'))).toEqual([]);
   });
 });
 
 describe('reserved names in an existing database', () => {
   it('an old account named like a non-user actor is reported at start, and nothing else changes', async () => {
-    db().insert(users).values({ username: 'System', source: 'local' }).run();
+    await db().insert(users).values({ username: 'System', source: 'local' }).run();
     const warnings: unknown[] = [];
     const log = { warn: (obj: unknown) => warnings.push(obj), info: () => {} } as unknown as Log;
     await bootstrapInstance({ db: db(), config: instance.deps.config, log }, () => {});
     expect(warnings).toEqual([{ username: 'System' }]);
-    expect(findUser(db(), 'System')).toBeTruthy();
-    db().delete(users).where(eq(users.username, 'System')).run();
+    expect((await findUser(db(), 'System'))).toBeTruthy();
+    await db().delete(users).where(eq(users.username, 'System')).run();
   });
 });
 
 describe('who belongs to a project is shown to its members and admins only', () => {
   it('a public project shows its repositories to everyone, its members only to members and admins', async () => {
-    createProject(db(), admin(), { name: 'openp', public: true }, actor);
-    setMember(db(), admin(), 'openp', 'bob', 'developer', actor);
+    await createProject(contextFor(instance.deps, await admin(), actor), { name: 'openp', public: true });
+    await setMember(contextFor(instance.deps, await admin(), actor), 'openp', 'bob', 'developer');
     const anonymous = await app.request('/projects/openp', { headers: { cookie: 'wharf_lang=en' } });
     const anonymousBody = await anonymous.text();
     expect(anonymous.status).toBe(200);
@@ -141,21 +142,21 @@ describe('users page: reset password and delete (system admins)', () => {
     expect((await get('/users/dave/delete', 'alice')).status).toBe(403);
     expect((await post('/users/dave/password', { newPassword: 'hijacked-pass-1' }, 'alice')).status).toBe(403);
     expect((await post('/users/dave/delete', {}, 'alice')).status).toBe(403);
-    expect(await verifyPassword('dave-password-1', findUser(db(), 'dave')!.passwordHash!)).toBe(true);
-    expect(findUser(db(), 'dave')).toBeTruthy();
+    expect(await verifyPassword('dave-password-1', (await findUser(db(), 'dave'))!.passwordHash!)).toBe(true);
+    expect((await findUser(db(), 'dave'))).toBeTruthy();
   });
 
   it('without the CSRF token nothing changes', async () => {
     expect((await post('/users/dave/password', { newPassword: 'forged-pass-1' }, 'admin', false)).status).toBe(403);
     expect((await post('/users/dave/delete', {}, 'admin', false)).status).toBe(403);
-    expect(await verifyPassword('dave-password-1', findUser(db(), 'dave')!.passwordHash!)).toBe(true);
-    expect(findUser(db(), 'dave')).toBeTruthy();
+    expect(await verifyPassword('dave-password-1', (await findUser(db(), 'dave'))!.passwordHash!)).toBe(true);
+    expect((await findUser(db(), 'dave'))).toBeTruthy();
   });
 
   it("the admin resets another user's password; a directory user answers 409 with the reason", async () => {
     const res = await post('/users/dave/password', { newPassword: 'new-dave-pass-1' }, 'admin');
     expect(res.location).toBe('/users?done=passwordReset');
-    expect(await verifyPassword('new-dave-pass-1', findUser(db(), 'dave')!.passwordHash!)).toBe(true);
+    expect(await verifyPassword('new-dave-pass-1', (await findUser(db(), 'dave'))!.passwordHash!)).toBe(true);
     expect((await get('/users?done=passwordReset', 'admin')).body).toContain('Password reset.');
     const ldap = await post('/users/ldapuser/password', { newPassword: 'whatever-pass-1' }, 'admin');
     expect(ldap.status).toBe(409);
@@ -173,7 +174,7 @@ describe('users page: reset password and delete (system admins)', () => {
     expect(confirm.body).toContain('name="_csrf"');
     const res = await post('/users/erin/delete', {}, 'admin');
     expect(res.location).toBe('/users?done=userDeleted');
-    expect(findUser(db(), 'erin')).toBeFalsy();
+    expect((await findUser(db(), 'erin'))).toBeFalsy();
     const self = await post('/users/admin/delete', {}, 'admin');
     expect(self.status).toBe(409);
     expect(self.body).toContain('cannot delete yourself');
@@ -202,19 +203,19 @@ describe('project page: groups, robots, deletion', () => {
     expect((await post('/projects/team/groups', { group: 'ops', role: 'guest' }, 'carol')).status).toBe(404);
     expect((await post('/projects/team/groups/remove', { group: 'ops' }, 'alice')).status).toBe(403);
     expect((await post('/projects/team/groups', { group: 'ops', role: 'guest' }, 'bob', false)).status).toBe(403);
-    expect(listGroupRoles(db(), admin(), 'team')).toEqual([{ group: 'ops', role: 'developer' }].map((g) => expect.objectContaining(g)));
+    expect((await listGroupRoles(contextFor(instance.deps, await admin(), { username: 'test' }), 'team'))).toEqual([{ group: 'ops', role: 'developer' }].map((g) => expect.objectContaining(g)));
     let res = await post('/projects/team/groups', { group: 'ops', role: 'projectAdmin' }, 'bob');
     expect(res.location).toBe('/projects/team?done=groupSaved');
     res = await post('/projects/team/groups', { group: 'devs', role: 'guest' }, 'bob');
     expect(res.status).toBe(303);
-    expect(listGroupRoles(db(), admin(), 'team').map((g) => [g.group, g.role])).toEqual([
+    expect((await listGroupRoles(contextFor(instance.deps, await admin(), { username: 'test' }), 'team')).map((g) => [g.group, g.role])).toEqual([
       ['devs', 'guest'],
       ['ops', 'projectAdmin'],
     ]);
     expect((await post('/projects/team/groups', { group: 'ops', role: 'owner' }, 'bob')).status).toBe(400);
     res = await post('/projects/team/groups/remove', { group: 'devs' }, 'bob');
     expect(res.location).toBe('/projects/team?done=groupRemoved');
-    expect(listGroupRoles(db(), admin(), 'team').map((g) => g.group)).toEqual(['ops']);
+    expect((await listGroupRoles(contextFor(instance.deps, await admin(), { username: 'test' }), 'team')).map((g) => g.group)).toEqual(['ops']);
     expect((await post('/projects/team/groups/remove', { group: 'devs' }, 'bob')).status).toBe(404);
   });
 
@@ -235,17 +236,17 @@ describe('project page: groups, robots, deletion', () => {
   });
 
   it('a robot is disabled and enabled again by a project admin; a guest and a forged form are refused', async () => {
-    const disabled = () => listRobots(db(), admin(), 'team').find((r) => r.name === 'robot$team+ci')!.disabled;
+    const disabled = async () => (await listRobots(contextFor(instance.deps, await admin(), { username: 'test' }), 'team')).find((r) => r.name === 'robot$team+ci')!.disabled;
     expect((await post('/projects/team/robots/update', { robot: 'robot$team+ci', disabled: 'true' }, 'alice')).status).toBe(403);
     expect((await post('/projects/team/robots/update', { robot: 'robot$team+ci', disabled: 'true' }, 'carol')).status).toBe(404);
     expect((await post('/projects/team/robots/update', { robot: 'robot$team+ci', disabled: 'true' }, 'bob', false)).status).toBe(403);
-    expect(disabled()).toBe(false);
+    expect((await disabled())).toBe(false);
     const res = await post('/projects/team/robots/update', { robot: 'robot$team+ci', disabled: 'true' }, 'bob');
     expect(res.location).toBe('/projects/team?done=robotUpdated');
-    expect(disabled()).toBe(true);
+    expect((await disabled())).toBe(true);
     expect((await get('/projects/team', 'bob')).body).toMatch(/name="disabled" value="false"/);
     await post('/projects/team/robots/update', { robot: 'robot$team+ci', disabled: 'false' }, 'bob');
-    expect(disabled()).toBe(false);
+    expect((await disabled())).toBe(false);
   });
 
   it('a project is deleted only when empty, only by who manages it', async () => {
@@ -299,7 +300,7 @@ describe('repository page: delete the whole repository', () => {
     expect((await post('/delete/repository', { repository: 'team/app' }, 'alice')).status).toBe(403);
     expect((await post('/delete/repository', { repository: 'team/app' }, 'carol')).status).toBe(404);
     expect((await post('/delete/repository', { repository: 'team/app' }, 'bob', false)).status).toBe(403);
-    expect(findRepository(db(), 'team/app')).toBeTruthy();
+    expect((await findRepository(db(), 'team/app'))).toBeTruthy();
   });
 
   // The deletion itself, against a real registry: test/integration/ui-delete-repository.test.ts.

@@ -1,3 +1,4 @@
+import { contextFor } from '../../src/context';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSession } from '../../src/identity/sessions';
 import { createUser, findUser } from '../../src/identity/users';
@@ -23,17 +24,17 @@ beforeAll(async () => {
   running = await startAppInstance('wharf-ui-unit-');
   app = running.app;
   const { deps } = running.instance;
-  const admin = findUser(deps.db, 'admin')!;
-  ({ cookie: adminCookie, csrf: adminCsrf } = running.session('admin'));
+  const admin = (await findUser(deps.db, 'admin'))!;
+  ({ cookie: adminCookie, csrf: adminCsrf } = await running.session('admin'));
   const actor = { username: 'admin' };
-  await createUser(deps.db, { username: 'alice', password: 'alice-password-1' }, actor);
-  createProject(deps.db, userPrincipal(admin, 'password'), { name: 'team', public: false }, actor);
-  setMember(deps.db, userPrincipal(admin, 'password'), 'team', 'alice', 'guest', actor);
-  const repo = ensureRepository(deps.db, 'team/app', 'library');
-  upsertManifest(deps.db, repo.id, { digest: DIGEST, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
-  upsertTag(deps.db, repo.id, { name: 'v1', digest: DIGEST, pushedBy: 'admin' });
-  upsertTag(deps.db, repo.id, { name: 'latest', digest: DIGEST, pushedBy: 'admin' });
-  recordAudit(deps.db, { username: 'admin', action: 'push', resourceType: 'manifest', resource: 'team/app:v1', project: 'team', repository: 'team/app', tag: 'v1', digest: DIGEST });
+  await createUser({ db: deps.db, actor: actor }, { username: 'alice', password: 'alice-password-1' });
+  await createProject(contextFor(deps, userPrincipal(admin, 'password'), actor), { name: 'team', public: false });
+  await setMember(contextFor(deps, userPrincipal(admin, 'password'), actor), 'team', 'alice', 'guest');
+  const repo = await ensureRepository(deps.db, 'team/app', 'library');
+  await upsertManifest(deps.db, repo.id, { digest: DIGEST, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
+  await upsertTag(deps.db, repo.id, { name: 'v1', digest: DIGEST, pushedAt: new Date().toISOString(), pushedBy: 'admin' });
+  await upsertTag(deps.db, repo.id, { name: 'latest', digest: DIGEST, pushedAt: new Date().toISOString(), pushedBy: 'admin' });
+  await recordAudit(deps.db, { username: 'admin', action: 'push', resourceType: 'manifest', resource: 'team/app:v1', project: 'team', repository: 'team/app', tag: 'v1', digest: DIGEST });
 });
 
 afterAll(async () => {
@@ -162,8 +163,8 @@ describe('every page in every locale', () => {
   });
 
   it('a guest sees no delete or member controls, and a forged delete is refused', async () => {
-    const alice = findUser(running.instance.deps.db, 'alice')!;
-    const s = createSession(running.instance.deps, userPrincipal(alice, 'password'), {});
+    const alice = (await findUser(running.instance.deps.db, 'alice'))!;
+    const s = await createSession(running.instance.deps, userPrincipal(alice, 'password'), {});
     const cookie = `wharf_session=${s.cookieValue}`;
     const repo = await get('/repositories/team/app', 'en', cookie);
     expect(repo.status).toBe(200);
@@ -199,8 +200,8 @@ async function post(pathname: string, fields: Record<string, string | string[]>,
 
 describe('forms through the app', () => {
   it('projects are paged in the database, 25 a page', async () => {
-    const admin = userPrincipal(findUser(running.instance.deps.db, 'admin')!, 'password');
-    for (let i = 0; i < 30; i++) createProject(running.instance.deps.db, admin, { name: `bulk${String(i).padStart(2, '0')}` }, { username: 'admin' });
+    const admin = userPrincipal((await findUser(running.instance.deps.db, 'admin'))!, 'password');
+    for (let i = 0; i < 30; i++) await createProject(contextFor(running.instance.deps, admin, { username: 'admin' }), { name: `bulk${String(i).padStart(2, '0')}` });
     const first = await get('/projects?q=bulk', 'en');
     expect(first.body).toContain('Page 1 of 2');
     expect(first.body).toContain('bulk24');
@@ -212,7 +213,7 @@ describe('forms through the app', () => {
   });
 
   it('a project admin adds, changes and removes a member; a bad role is refused', async () => {
-    await createUser(running.instance.deps.db, { username: 'bob', password: 'bob-password-1' }, { username: 'admin' });
+    await createUser({ db: running.instance.deps.db, actor: { username: 'admin' } }, { username: 'bob', password: 'bob-password-1' });
     let res = await post('/projects/team/members', { username: 'bob', role: 'developer' });
     expect(res.status).toBe(303);
     expect(res.location).toBe('/projects/team?done=memberSaved');
@@ -229,9 +230,9 @@ describe('forms through the app', () => {
 
   it('an admin makes a user admin and disables them; never themselves', async () => {
     expect((await post('/users/bob', { admin: 'true' })).location).toBe('/users?done=userUpdated');
-    expect(findUser(running.instance.deps.db, 'bob')!.admin).toBe(true);
+    expect((await findUser(running.instance.deps.db, 'bob'))!.admin).toBe(true);
     expect((await post('/users/bob', { disabled: 'true' })).status).toBe(303);
-    expect(findUser(running.instance.deps.db, 'bob')!.disabled).toBe(true);
+    expect((await findUser(running.instance.deps.db, 'bob'))!.disabled).toBe(true);
     const self = await post('/users/admin', { disabled: 'true' });
     expect(self.status).toBe(409);
     expect(self.body).toContain('alert-error');

@@ -9,8 +9,8 @@ export function auditRows(api: ApiClient, action: string, resource?: string) {
 }
 
 /** The latest successful `action` row on `resource` by `username` (in `project`, if given), with a source address. */
-export function expectAudit(api: ApiClient, action: string, resource: string, username: string, project?: string) {
-  const rows = auditRows(api, action, resource).filter((r) => r.username === username && (project === undefined || r.project === project));
+export async function expectAudit(api: ApiClient, action: string, resource: string, username: string, project?: string) {
+  const rows = (await auditRows(api, action, resource)).filter((r) => r.username === username && (project === undefined || r.project === project));
   expect(rows.length, `no ${action} audit row for ${resource} by ${username}${project ? ` in ${project}` : ''}`).toBeGreaterThan(0);
   const last = rows[rows.length - 1]!;
   expect(last.outcome).toBe('success');

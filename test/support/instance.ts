@@ -18,7 +18,7 @@ export interface AppInstance {
   app: ReturnType<typeof createApp>;
   dataDir: string;
   /** A signed-in browser session of an existing user: the cookie header value and its CSRF token. */
-  session(username: string): { cookie: string; csrf: string };
+  session(username: string): Promise<{ cookie: string; csrf: string }>;
   stop(): Promise<void>;
 }
 
@@ -43,8 +43,8 @@ export async function startAppInstance(prefix: string, adminPassword = 'admin-pa
     instance,
     app: createApp(instance.deps),
     dataDir,
-    session(username) {
-      const s = createSession(instance.deps, userPrincipal(findUser(instance.deps.db, username)!, 'password'), { ip: '127.0.0.1' });
+    async session(username) {
+      const s = await createSession(instance.deps, userPrincipal((await findUser(instance.deps.db, username))!, 'password'), { ip: '127.0.0.1' });
       return { cookie: `wharf_session=${s.cookieValue}`, csrf: s.csrfToken };
     },
     async stop() {

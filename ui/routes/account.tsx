@@ -2,12 +2,12 @@ import { Hono } from 'hono';
 import { getCookie } from 'hono/cookie';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { badRequest } from '../../src/errors';
-import { actorOf, clientIp, type AppContext, type AppEnv } from '../../src/http/env';
+import { clientIp, ctxOf, type AppContext, type AppEnv } from '../../src/http/env';
 import { SESSION_COOKIE, setSessionCookie } from '../../src/http/session';
 import { userPrincipal } from '../../src/identity/authenticate';
 import { CreatePersonalTokenSchema } from '../../src/identity/schemas';
 import { createSession, deleteSession } from '../../src/identity/sessions';
-import { createPersonalToken, deletePersonalToken, listPersonalTokens } from '../../src/identity/tokens';
+import { createPersonalToken, deletePersonalToken, listPersonalTokens } from '../../src/identity/personal-tokens';
 import { changePassword, getUser } from '../../src/identity/users';
 import { AccountPage } from '../pages/account';
 import { errorText, statusOf } from './page-errors';
@@ -17,20 +17,20 @@ import { badExpiry, expiryField, field, formInput, formOf, noticeOf, pullHost, r
 export function accountPages(): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
 
-  const accountPage = (
+  const accountPage = async (
     c: AppContext,
     extra: { error?: string; created?: { name: string; secret: string }; status?: ContentfulStatusCode } = {},
   ) => {
     const principal = signedInUser(c);
     const { db } = c.var.deps;
     const v = view(c, '/account');
-    const user = getUser(db, principal.username);
+    const user = await getUser(db, principal.username);
     return render(
       c,
       <AccountPage
         v={v}
         user={user}
-        tokens={listPersonalTokens(db, principal, principal.username)}
+        tokens={await listPersonalTokens(ctxOf(c), principal.username)}
         registryHost={pullHost(c)}
         created={extra.created}
         error={extra.error}
@@ -50,8 +50,7 @@ export function accountPages(): Hono<AppEnv> {
         name: () => badRequest('token.badName'),
         expiresInDays: badExpiry,
       });
-      const { db, clock } = c.var.deps;
-      const created = createPersonalToken(db, clock, principal, principal.username, input, actorOf(c));
+      const created = await createPersonalToken(ctxOf(c), principal.username, input);
       // The secret is in this response only: it is not stored and never shown again.
       return accountPage(c, { created: { name: created.name, secret: created.secret } });
     } catch (err) {
@@ -63,7 +62,7 @@ export function accountPages(): Hono<AppEnv> {
     const principal = signedInUser(c);
     const form = await formOf(c);
     try {
-      deletePersonalToken(c.var.deps.db, principal, principal.username, field(form, 'name'), actorOf(c));
+      await deletePersonalToken(ctxOf(c), principal.username, field(form, 'name'));
     } catch (err) {
       return accountPage(c, { error: errorText(view(c), err), status: statusOf(err) });
     }
@@ -78,14 +77,14 @@ export function accountPages(): Hono<AppEnv> {
     if (newPassword !== field(form, 'repeatPassword')) return accountPage(c, { error: v.i18n.t('account.passwordsDiffer'), status: 400 });
     let user;
     try {
-      user = await changePassword(c.var.deps, principal.username, { oldPassword: field(form, 'oldPassword'), newPassword }, { ...actorOf(c), admin: principal.admin, via: principal.via });
+      user = await changePassword(ctxOf(c), principal.username, { oldPassword: field(form, 'oldPassword'), newPassword });
     } catch (err) {
       return accountPage(c, { error: errorText(v, err), status: statusOf(err) });
     }
     // Changing the password ends every session of the user, this one too: start a fresh one.
     const old = getCookie(c, SESSION_COOKIE);
-    if (old) deleteSession(c.var.deps, old);
-    const session = createSession(c.var.deps, userPrincipal(user, 'password'), { ip: clientIp(c), userAgent: c.req.header('user-agent') ?? null });
+    if (old) await deleteSession(c.var.deps, old);
+    const session = await createSession(c.var.deps, userPrincipal(user, 'password'), { ip: clientIp(c), userAgent: c.req.header('user-agent') ?? null });
     setSessionCookie(c, session.cookieValue, session.expiresAt);
     return c.redirect('/account?done=passwordChanged', 303);
   });

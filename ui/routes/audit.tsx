@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { listAudit } from '../../src/audit/list';
-import type { AppEnv } from '../../src/http/env';
+import { auditScope } from '../../src/access/audit-scope';
+import { ctxOf, type AppEnv } from '../../src/http/env';
 import { AUDIT_ACTIONS, AuditPage, type AuditFilters } from '../pages/audit';
 import { UI_PAGE_SIZE } from '../view';
 import { pageOf, queryText, render, signedInUser, view } from './request';
@@ -9,8 +10,8 @@ import { pageOf, queryText, render, signedInUser, view } from './request';
 export function auditPages(): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
 
-  ui.get('/audit', (c) => {
-    const principal = signedInUser(c);
+  ui.get('/audit', async (c) => {
+    signedInUser(c);
     const v = view(c);
     const filters: AuditFilters = {
       project: queryText(c, 'project', 128),
@@ -33,7 +34,7 @@ export function auditPages(): Hono<AppEnv> {
       return d.toISOString();
     };
     const page = pageOf(c);
-    const { items, total } = listAudit(c.var.deps.db, principal, {
+    const { items, total } = await listAudit(c.var.deps.db, await auditScope(ctxOf(c)), {
       project: filters.project || undefined,
       repository: filters.repository || undefined,
       username: filters.username || undefined,

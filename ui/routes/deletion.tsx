@@ -20,36 +20,36 @@ const deleteDeps = (c: AppContext): DeleteDeps => ({
 });
 
 /** Whether the signed-in visitor may delete in a repository: the page offers the delete buttons only then. */
-export const mayDelete = (c: AppContext, repository: string) =>
-  c.var.principal.kind === 'user' && repositoryActions(c.var.deps.db, c.var.principal, repository, c.var.deps.config.defaultProject.name).includes('delete');
+export const mayDelete = async (c: AppContext, repository: string) =>
+  c.var.principal.kind === 'user' && (await repositoryActions(c.var.deps.db, c.var.principal, repository, c.var.deps.config.defaultProject.name)).includes('delete');
 
 /** Deleting a tag, an image or a whole repository: a confirmation page, then the delete. */
 export function deletionPages(): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
 
   /** The repository of a delete form or confirmation, checked: visible, and the caller may delete there. */
-  const deletable = (c: AppContext, name: string) => {
+  const deletable = async (c: AppContext, name: string) => {
     signedInUser(c);
     if (!isValidRepositoryName(name)) throw notFound('repository.notFound', { name });
-    const access = visibleRepository(c.var.deps.db, c.var.principal, name);
-    if (!mayDelete(c, name)) throw forbidden('delete.roleNeeded');
+    const access = await visibleRepository(c.var.deps.db, c.var.principal, name);
+    if (!await mayDelete(c, name)) throw forbidden('delete.roleNeeded');
     return access;
   };
 
-  const afterDelete = (c: AppContext, name: string, done: string, project: string) =>
+  const afterDelete = async (c: AppContext, name: string, done: string, project: string) =>
     c.redirect(
-      findRepository(c.var.deps.db, name) ? `${repositoryHref(name)}?done=${done}` : `/projects/${encodeURIComponent(project)}?done=${done}`,
+      await findRepository(c.var.deps.db, name) ? `${repositoryHref(name)}?done=${done}` : `/projects/${encodeURIComponent(project)}?done=${done}`,
       303,
     );
 
-  ui.get('/delete/tag', (c) => {
+  ui.get('/delete/tag', async (c) => {
     const name = c.req.query('repository') ?? '';
     const tag = c.req.query('tag') ?? '';
-    const { repository } = deletable(c, name);
+    const { repository } = await deletable(c, name);
     if (!TAG_RE.test(tag)) throw notFound('tag.notFound', { tag, repository: name });
-    const known = listTags(c.var.deps.db, c.var.principal, name, { q: tag, page: 1, pageSize: 500 }).items.find((t) => t.name === tag);
+    const known = (await listTags(c.var.deps.db, c.var.principal, name, { q: tag, page: 1, pageSize: 500 })).items.find((t) => t.name === tag);
     if (!known) throw notFound('tag.notFound', { tag, repository: name });
-    const others = tagsOfDigest(c.var.deps.db, repository.id, known.digest).filter((t) => t !== tag);
+    const others = (await tagsOfDigest(c.var.deps.db, repository.id, known.digest)).filter((t) => t !== tag);
     return render(c, <ConfirmDeletePage v={view(c)} kind="tag" repository={name} tag={tag} digest={known.digest} otherTags={others} />);
   });
 
@@ -57,19 +57,20 @@ export function deletionPages(): Hono<AppEnv> {
     const form = await formOf(c);
     const name = field(form, 'repository');
     const tag = field(form, 'tag');
-    const { projectName } = deletable(c, name);
+    const { projectName } = await deletable(c, name);
     if (!TAG_RE.test(tag)) throw notFound('tag.notFound', { tag, repository: name });
     await deleteTag(deleteDeps(c), c.var.principal, name, tag, actorOf(c));
     return afterDelete(c, name, 'tagDeleted', projectName);
   });
 
   /** The confirmation of an image delete: the tags that go with it and the tagged indexes that list it. */
-  const imageConfirmation = (c: AppContext, name: string, digest: string, extra: { error?: string; status?: ContentfulStatusCode } = {}) => {
-    const { repository } = deletable(c, name);
+  const imageConfirmation = async (c: AppContext, name: string, digest: string, extra: { error?: string; status?: ContentfulStatusCode } = {}) => {
+    const { repository } = await deletable(c, name);
     if (!REGISTRY_DIGEST_RE.test(digest)) throw notFound('image.notFound', { digest, repository: name });
     const db = c.var.deps.db;
-    const tags = tagsOfDigest(db, repository.id, digest).sort();
-    const indexes = taggedParents(db, repository.id, digest).map((index) => ({ digest: index, tags: tagsOfDigest(db, repository.id, index).sort() }));
+    const tags = (await tagsOfDigest(db, repository.id, digest)).sort();
+    const indexes = [];
+    for (const index of await taggedParents(db, repository.id, digest)) indexes.push({ digest: index, tags: (await tagsOfDigest(db, repository.id, index)).sort() });
     return render(
       c,
       <ConfirmDeletePage v={view(c)} kind="image" repository={name} digest={digest} otherTags={tags} indexes={indexes} error={extra.error} />,
@@ -83,7 +84,7 @@ export function deletionPages(): Hono<AppEnv> {
     const form = await formOf(c);
     const name = field(form, 'repository');
     const digest = field(form, 'digest');
-    const { projectName } = deletable(c, name);
+    const { projectName } = await deletable(c, name);
     if (!REGISTRY_DIGEST_RE.test(digest)) throw notFound('image.notFound', { digest, repository: name });
     try {
       await deleteImage(deleteDeps(c), c.var.principal, name, digest, { force: field(form, 'force') === 'true' }, actorOf(c));
@@ -95,12 +96,12 @@ export function deletionPages(): Hono<AppEnv> {
     return afterDelete(c, name, 'imageDeleted', projectName);
   });
 
-  ui.get('/delete/repository', (c) => {
+  ui.get('/delete/repository', async (c) => {
     const name = c.req.query('repository') ?? '';
-    const { projectName } = deletable(c, name);
+    const { projectName } = await deletable(c, name);
     const v = view(c);
     const { t } = v.i18n;
-    const { total } = listTags(c.var.deps.db, c.var.principal, name, { page: 1, pageSize: 1 });
+    const { total } = await listTags(c.var.deps.db, c.var.principal, name, { page: 1, pageSize: 1 });
     return render(
       c,
       <ConfirmPage
@@ -123,7 +124,7 @@ export function deletionPages(): Hono<AppEnv> {
   ui.post('/delete/repository', async (c) => {
     const form = await formOf(c);
     const name = field(form, 'repository');
-    const { projectName } = deletable(c, name);
+    const { projectName } = await deletable(c, name);
     await deleteRepository(deleteDeps(c), c.var.principal, name, actorOf(c));
     return afterDelete(c, name, 'repositoryDeleted', projectName);
   });

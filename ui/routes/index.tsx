@@ -62,8 +62,8 @@ const anonymousCsrf: MiddlewareHandler<AppEnv> = async (c, next) => {
 
 const onlyUiPaths =
   (mw: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv> =>
-  (c, next) =>
-    isUiPath(c.req.path) && !c.req.path.startsWith('/ui/static/') ? mw(c, next) : next();
+  async (c, next) =>
+    isUiPath(c.req.path) && !c.req.path.startsWith('/ui/static/') ? await mw(c, next) : await next();
 
 /**
  * The web interface: its middleware, a sub-app per resource, and last the friendly 404 page. It

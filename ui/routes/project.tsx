@@ -17,7 +17,7 @@ import { REPOSITORY_ACTIONS, type RepositoryAction } from '../../src/access/role
 import { CreateRobotSchema } from '../../src/access/schemas';
 import { listRepositories } from '../../src/artifacts/list';
 import { badRequest, forbidden } from '../../src/errors';
-import { actorOf, type AppContext, type AppEnv } from '../../src/http/env';
+import { ctxOf, type AppContext, type AppEnv } from '../../src/http/env';
 import { ConfirmPage } from '../pages/confirm';
 import { ProjectPage } from '../pages/project';
 import { UI_PAGE_SIZE } from '../view';
@@ -28,7 +28,7 @@ import { badExpiry, expiryField, field, formInput, formOf, formRole, noticeOf, p
 export function projectPages(): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
 
-  const projectPage = (
+  const projectPage = async (
     c: AppContext,
     name: string,
     extra: { error?: string; status?: ContentfulStatusCode; createdRobot?: { name: string; secret: string }; leftovers?: string[] } = {},
@@ -37,10 +37,10 @@ export function projectPages(): Hono<AppEnv> {
     const principal = c.var.principal;
     const base = `/projects/${encodeURIComponent(name)}`;
     const v = view(c, extra.error || extra.createdRobot ? base : undefined);
-    const access = visibleProject(db, principal, name);
+    const access = await visibleProject(db, principal, name);
     const manages = access.canManage && principal.kind === 'user';
     const page = pageOf(c);
-    const repos = listRepositories(db, principal, { project: name, page, pageSize: UI_PAGE_SIZE });
+    const repos = await listRepositories(db, principal, { project: name, page, pageSize: UI_PAGE_SIZE });
     return render(
       c,
       <ProjectPage
@@ -53,12 +53,12 @@ export function projectPages(): Hono<AppEnv> {
         deletable={repos.total === 0 && name !== config.defaultProject.name}
         page={page}
         pageSize={UI_PAGE_SIZE}
-        members={seesMembers(principal, access) ? listMembers(db, principal, name) : null}
-        lockedMember={seesMembers(principal, access) ? (lockedProjectAdmin(db, principal, access.project.id)?.username ?? null) : null}
-        groups={config.ldap.url && seesMembers(principal, access) ? listGroupRoles(db, principal, name) : []}
+        members={seesMembers(principal, access) ? await listMembers(ctxOf(c), name) : null}
+        lockedMember={seesMembers(principal, access) ? ((await lockedProjectAdmin(db, principal, access.project.id))?.username ?? null) : null}
+        groups={config.ldap.url && seesMembers(principal, access) ? await listGroupRoles(ctxOf(c), name) : []}
         ldap={!!config.ldap.url}
         registryHost={pullHost(c)}
-        robots={manages ? listRobots(db, principal, name) : null}
+        robots={manages ? await listRobots(ctxOf(c), name) : null}
         createdRobot={extra.createdRobot}
         error={extra.error}
         notice={noticeOf(c, v)}
@@ -72,19 +72,18 @@ export function projectPages(): Hono<AppEnv> {
     const name = c.req.param('name');
     // Right after creating: what the registry still holds under the name, asked again rather than taken from the link.
     if (c.req.query('done') !== 'projectCreatedLeftovers' || c.var.principal.kind !== 'user') return projectPage(c, name);
-    visibleProject(c.var.deps.db, c.var.principal, name);
+    await visibleProject(c.var.deps.db, c.var.principal, name);
     const leftovers = await c.var.deps.registry.catalogUnder(`${name}/`).catch(() => []);
     return projectPage(c, name, { leftovers });
   });
 
   /** Runs a project form's action; on refusal shows the project page again with the reason. */
-  const projectAction = (path: string, action: (c: AppContext, name: string, form: Form) => unknown, done: string) =>
+  const projectAction = (path: string, action: (c: AppContext, name: string, form: Form) => Promise<unknown>, done: string) =>
     ui.post(path, async (c) => {
       signedInUser(c);
       const name = c.req.param('name')!;
       const form = await formOf(c);
       try {
-        // Awaited whatever it returns: a service that answers with a promise must not have its refusal dropped.
         await action(c, name, form);
       } catch (err) {
         if (projectGone(err)) throw err;
@@ -95,58 +94,58 @@ export function projectPages(): Hono<AppEnv> {
 
   projectAction(
     '/projects/:name/members',
-    (c, name, form) => {
-      setMember(c.var.deps.db, c.var.principal, name, field(form, 'username').trim(), formRole(form), actorOf(c));
+    async (c, name, form) => {
+      await setMember(ctxOf(c), name, field(form, 'username').trim(), formRole(form));
     },
     'memberSaved',
   );
   projectAction(
     '/projects/:name/members/remove',
-    (c, name, form) => removeMember(c.var.deps.db, c.var.principal, name, field(form, 'username'), actorOf(c)),
+    (c, name, form) => removeMember(ctxOf(c), name, field(form, 'username')),
     'memberRemoved',
   );
   projectAction(
     '/projects/:name/visibility',
-    (c, name, form) => updateProject(c.var.deps.db, c.var.principal, name, { public: field(form, 'public') === 'true' }, actorOf(c)),
+    (c, name, form) => updateProject(ctxOf(c), name, { public: field(form, 'public') === 'true' }),
     'visibilitySaved',
   );
 
   projectAction(
     '/projects/:name/robots/delete',
-    (c, name, form) => deleteRobot(c.var.deps.db, c.var.principal, name, field(form, 'robot'), actorOf(c)),
+    (c, name, form) => deleteRobot(ctxOf(c), name, field(form, 'robot')),
     'robotDeleted',
   );
 
   projectAction(
     '/projects/:name/robots/update',
-    (c, name, form) => {
+    async (c, name, form) => {
       const disabled = field(form, 'disabled');
       if (disabled !== 'true' && disabled !== 'false') throw badRequest('form.nothingToChange');
-      updateRobot(c.var.deps.db, c.var.principal, name, field(form, 'robot'), { disabled: disabled === 'true' }, actorOf(c));
+      await updateRobot(ctxOf(c), name, field(form, 'robot'), { disabled: disabled === 'true' });
     },
     'robotUpdated',
   );
 
   projectAction(
     '/projects/:name/groups',
-    (c, name, form) => {
-      setGroupRole(c.var.deps.db, c.var.principal, name, field(form, 'group').trim(), formRole(form), actorOf(c));
+    async (c, name, form) => {
+      await setGroupRole(ctxOf(c), name, field(form, 'group').trim(), formRole(form));
     },
     'groupSaved',
   );
   projectAction(
     '/projects/:name/groups/remove',
-    (c, name, form) => removeGroupRole(c.var.deps.db, c.var.principal, name, field(form, 'group'), actorOf(c)),
+    (c, name, form) => removeGroupRole(ctxOf(c), name, field(form, 'group')),
     'groupRemoved',
   );
 
   /** The second step before a project is deleted: only for those who manage it. */
-  ui.get('/projects/:name/delete', (c) => {
+  ui.get('/projects/:name/delete', async (c) => {
     signedInUser(c);
     const name = c.req.param('name');
-    const access = visibleProject(c.var.deps.db, c.var.principal, name);
+    const access = await visibleProject(c.var.deps.db, c.var.principal, name);
     if (!access.canManage) throw forbidden('project.deleteNeedsAdmin');
-    assertDeletable(c.var.deps.db, access.project, c.var.deps.config.defaultProject.name);
+    await assertDeletable(c.var.deps.db, access.project, c.var.deps.config.defaultProject.name);
     const v = view(c);
     const { t } = v.i18n;
     const base = `/projects/${encodeURIComponent(name)}`;
@@ -167,11 +166,10 @@ export function projectPages(): Hono<AppEnv> {
   });
 
   ui.post('/projects/:name/delete', async (c) => {
-    const principal = signedInUser(c);
+    signedInUser(c);
     const name = c.req.param('name');
-    const { db, config } = c.var.deps;
     try {
-      deleteProject(db, principal, name, config.defaultProject.name, actorOf(c));
+      await deleteProject(ctxOf(c), name);
     } catch (err) {
       if (projectGone(err)) throw err;
       return projectPage(c, name, { error: errorText(view(c), err), status: statusOf(err) });
@@ -180,7 +178,7 @@ export function projectPages(): Hono<AppEnv> {
   });
 
   ui.post('/projects/:name/robots', async (c) => {
-    const principal = signedInUser(c);
+    signedInUser(c);
     const name = c.req.param('name');
     const form = await formOf(c);
     const wanted = (Array.isArray(form.permissions) ? form.permissions : [form.permissions]).filter((p): p is string => typeof p === 'string');
@@ -191,8 +189,7 @@ export function projectPages(): Hono<AppEnv> {
         permissions: () => badRequest('robot.noPermissions'),
         expiresInDays: badExpiry,
       });
-      const { db, clock } = c.var.deps;
-      const created = createRobot(db, clock, principal, name, input, actorOf(c));
+      const created = await createRobot(ctxOf(c), name, input);
       // The secret is in this response only.
       return projectPage(c, name, { createdRobot: { name: created.name, secret: created.secret } });
     } catch (err) {

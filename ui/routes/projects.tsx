@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { assertProjectName, createProjectReportingLeftovers, listProjects, repositoryCount } from '../../src/access/projects';
 import { CreateProjectSchema } from '../../src/access/schemas';
-import { actorOf, type AppContext, type AppEnv } from '../../src/http/env';
+import { ctxOf, type AppContext, type AppEnv } from '../../src/http/env';
 import { ProjectsPage } from '../pages/projects';
 import { UI_PAGE_SIZE } from '../view';
 import { errorText, statusOf } from './page-errors';
@@ -12,20 +12,22 @@ import { field, formInput, formOf, noticeOf, pageOf, queryText, render, signedIn
 export function projectsPages(): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
 
-  const projectsPage = (c: AppContext, extra: { error?: string; draft?: { name: string; public: boolean }; status?: ContentfulStatusCode } = {}) => {
+  const projectsPage = async (c: AppContext, extra: { error?: string; draft?: { name: string; public: boolean }; status?: ContentfulStatusCode } = {}) => {
     const { db } = c.var.deps;
     const v = view(c, extra.error ? '/projects' : undefined);
     const q = queryText(c, 'q');
     const page = pageOf(c);
-    const { items, total } = listProjects(db, c.var.principal, { q: q || undefined, page, pageSize: UI_PAGE_SIZE });
-    const rows = items.map(({ project, role }) => ({
-      name: project.name,
-      public: project.public,
-      role,
-      createdBy: project.createdBy,
-      createdAt: project.createdAt,
-      repositoryCount: repositoryCount(db, project.id),
-    }));
+    const { items, total } = await listProjects(ctxOf(c), { q: q || undefined, page, pageSize: UI_PAGE_SIZE });
+    const rows = [];
+    for (const { project, role } of items)
+      rows.push({
+        name: project.name,
+        public: project.public,
+        role,
+        createdBy: project.createdBy,
+        createdAt: project.createdAt,
+        repositoryCount: await repositoryCount(db, project.id),
+      });
     return render(
       c,
       <ProjectsPage v={v} items={rows} total={total} q={q} page={page} pageSize={UI_PAGE_SIZE} error={extra.error} notice={noticeOf(c, v)} draft={extra.draft} />,
@@ -36,13 +38,13 @@ export function projectsPages(): Hono<AppEnv> {
   ui.get('/projects', (c) => projectsPage(c));
 
   ui.post('/projects', async (c) => {
-    const principal = signedInUser(c);
+    signedInUser(c);
     const form = await formOf(c);
     const draft = { name: field(form, 'name').trim(), public: field(form, 'public') === 'true' };
     let leftovers: string[] | null;
     try {
       const input = formInput(CreateProjectSchema, draft, { name: () => assertProjectName(draft.name) });
-      leftovers = (await createProjectReportingLeftovers(c.var.deps, principal, input, actorOf(c))).leftoverRepositories;
+      leftovers = (await createProjectReportingLeftovers(ctxOf(c), input)).leftoverRepositories;
     } catch (err) {
       return projectsPage(c, { error: errorText(view(c), err), draft, status: statusOf(err) });
     }

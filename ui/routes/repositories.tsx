@@ -12,15 +12,15 @@ import { noticeOf, pageOf, pullHost, queryText, render, view } from './request';
 export function repositoryPages(): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
 
-  ui.get('/repositories/:name{.+}', (c) => {
+  ui.get('/repositories/:name{.+}', async (c) => {
     const name = c.req.param('name');
     if (!isValidRepositoryName(name)) throw notFound('repository.notFound', { name });
     const { db } = c.var.deps;
     const v = view(c);
-    const { repository, projectName } = visibleRepository(db, c.var.principal, name);
+    const { repository, projectName } = await visibleRepository(db, c.var.principal, name);
     const q = queryText(c, 'q', 128);
     const page = pageOf(c);
-    const { items, total } = listTags(db, c.var.principal, name, { q: q || undefined, page, pageSize: UI_PAGE_SIZE });
+    const { items, total } = await listTags(db, c.var.principal, name, { q: q || undefined, page, pageSize: UI_PAGE_SIZE });
     return render(
       c,
       <RepositoryPage
@@ -32,7 +32,7 @@ export function repositoryPages(): Hono<AppEnv> {
         q={q}
         page={page}
         pageSize={UI_PAGE_SIZE}
-        canDelete={mayDelete(c, name)}
+        canDelete={await mayDelete(c, name)}
         registryHost={pullHost(c)}
         pullCount={repository.pullCount}
         lastPulledAt={repository.lastPulledAt}

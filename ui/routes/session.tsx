@@ -54,15 +54,15 @@ export function sessionPages(): Hono<AppEnv> {
     if (principal.kind !== 'user') return refuse('login.robotRefused', 403);
     // A personal access token is a credential for scripts; a browser session needs the password.
     if (principal.via === 'token') return refuse('login.tokenRefused', 403);
-    const session = createSession(c.var.deps, principal, ctx);
+    const session = await createSession(c.var.deps, principal, ctx);
     setSessionCookie(c, session.cookieValue, session.expiresAt);
     return c.redirect(next || '/projects', 303);
   });
 
-  ui.post('/logout', (c) => {
+  ui.post('/logout', async (c) => {
     const cookie = getCookie(c, SESSION_COOKIE);
     const principal = c.var.principal;
-    if (cookie) deleteSession(c.var.deps, cookie, principal.kind === 'user' ? { username: principal.username, ip: clientIp(c) } : undefined);
+    if (cookie) await deleteSession(c.var.deps, cookie, principal.kind === 'user' ? { username: principal.username, ip: clientIp(c) } : undefined);
     clearSessionCookie(c);
     return c.redirect('/login', 303);
   });

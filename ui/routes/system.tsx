@@ -27,9 +27,9 @@ export function systemPages(): Hono<AppEnv> {
     );
   });
 
-  ui.post('/system/reconcile', (c) => {
+  ui.post('/system/reconcile', async (c) => {
     adminUser(c);
-    startReconcile(c.var.deps, actorOf(c));
+    await startReconcile(c.var.deps, actorOf(c));
     return c.redirect('/system?done=reconcileStarted', 303);
   });
 

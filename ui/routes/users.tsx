@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { AppError, badRequest } from '../../src/errors';
-import { actorOf, type AppContext, type AppEnv } from '../../src/http/env';
+import { ctxOf, type AppContext, type AppEnv } from '../../src/http/env';
 import { CreateUserSchema } from '../../src/identity/schemas';
 import { assertPasswordPolicy, assertUsername, changePassword, createUser, deleteUser, getUser, listUsers, updateUser } from '../../src/identity/users';
 import { ConfirmPage } from '../pages/confirm';
@@ -14,11 +14,11 @@ import { adminUser, field, formInput, formOf, noticeOf, pageOf, queryText, rende
 export function usersPages(): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
 
-  const usersPage = (c: AppContext, extra: { error?: string; draft?: { username: string; email: string; admin: boolean }; status?: ContentfulStatusCode } = {}) => {
+  const usersPage = async (c: AppContext, extra: { error?: string; draft?: { username: string; email: string; admin: boolean }; status?: ContentfulStatusCode } = {}) => {
     const v = view(c, extra.error ? '/users' : undefined);
     const q = queryText(c, 'q', 128);
     const page = pageOf(c);
-    const { items, total } = listUsers(c.var.deps.db, { q: q || undefined, page, pageSize: UI_PAGE_SIZE });
+    const { items, total } = await listUsers(c.var.deps, { q: q || undefined, page, pageSize: UI_PAGE_SIZE });
     return render(
       c,
       <UsersPage v={v} items={items} total={total} q={q} page={page} pageSize={UI_PAGE_SIZE} error={extra.error} notice={noticeOf(c, v)} draft={extra.draft} />,
@@ -42,7 +42,7 @@ export function usersPages(): Hono<AppEnv> {
         password: () => assertPasswordPolicy(password),
         email: () => badRequest('form.badEmail'),
       });
-      await createUser(c.var.deps.db, { ...input, email: input.email ?? null }, actorOf(c));
+      await createUser(ctxOf(c), { ...input, email: input.email ?? null });
     } catch (err) {
       return usersPage(c, { error: errorText(view(c), err), draft, status: statusOf(err) });
     }
@@ -50,7 +50,7 @@ export function usersPages(): Hono<AppEnv> {
   });
 
   ui.post('/users/:username', async (c) => {
-    const principal = adminUser(c);
+    adminUser(c);
     const username = c.req.param('username');
     const form = await formOf(c);
     const input: { admin?: boolean; disabled?: boolean } = {};
@@ -58,7 +58,7 @@ export function usersPages(): Hono<AppEnv> {
     if (field(form, 'disabled')) input.disabled = field(form, 'disabled') === 'true';
     if (input.admin === undefined && input.disabled === undefined) throw badRequest('form.nothingToChange');
     try {
-      updateUser(c.var.deps, username, input, { ...actorOf(c), admin: principal.admin });
+      await updateUser(ctxOf(c), username, input);
     } catch (err) {
       if (err instanceof AppError && err.status === 404) throw err;
       return usersPage(c, { error: errorText(view(c), err), status: statusOf(err) });
@@ -67,11 +67,11 @@ export function usersPages(): Hono<AppEnv> {
   });
 
   ui.post('/users/:username/password', async (c) => {
-    const principal = adminUser(c);
+    adminUser(c);
     const username = c.req.param('username');
     const form = await formOf(c);
     try {
-      await changePassword(c.var.deps, username, { newPassword: field(form, 'newPassword') }, { ...actorOf(c), admin: principal.admin, via: principal.via });
+      await changePassword(ctxOf(c), username, { newPassword: field(form, 'newPassword') });
     } catch (err) {
       if (err instanceof AppError && err.status === 404) throw err;
       return usersPage(c, { error: errorText(view(c), err), status: statusOf(err) });
@@ -80,9 +80,9 @@ export function usersPages(): Hono<AppEnv> {
   });
 
   /** The second step before a user is deleted. */
-  ui.get('/users/:username/delete', (c) => {
+  ui.get('/users/:username/delete', async (c) => {
     adminUser(c);
-    const user = getUser(c.var.deps.db, c.req.param('username'));
+    const user = await getUser(c.var.deps.db, c.req.param('username'));
     const v = view(c);
     const { t } = v.i18n;
     return render(
@@ -108,7 +108,7 @@ export function usersPages(): Hono<AppEnv> {
     adminUser(c);
     const username = c.req.param('username');
     try {
-      deleteUser(c.var.deps, username, actorOf(c));
+      await deleteUser(ctxOf(c), username);
     } catch (err) {
       if (err instanceof AppError && err.status === 404) throw err;
       return usersPage(c, { error: errorText(view(c), err), status: statusOf(err) });
