@@ -6,7 +6,7 @@ import type { CredentialCache } from './identity/credential-cache';
 import type { LoginThrottle } from './identity/throttle';
 import type { Log } from './log';
 import type { Metrics } from './metrics';
-import type { SigningKey } from './token/keys';
+import type { TokenSigner } from './token/signer';
 import type { RegistryClient } from './registry/client';
 import type { ManifestDetails } from './artifacts/details';
 import type { Reconciler } from './artifacts/reconcile';
@@ -19,7 +19,8 @@ export interface Deps {
   config: Config;
   log: Log;
   clock: Clock;
-  key: SigningKey;
+  /** Signs registry tokens with the instance's key and keeps them for reuse; per instance, never per process. */
+  tokenSigner: TokenSigner;
   metrics: Metrics;
   credentialCache: CredentialCache;
   throttle: LoginThrottle;

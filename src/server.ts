@@ -26,7 +26,7 @@ import { RegistryClient } from './registry/client';
 import { ManifestDetails } from './artifacts/details';
 import { Reconciler } from './artifacts/reconcile';
 import { Directory } from './identity/ldap';
-import { signRegistryToken } from './token/issue';
+import { TokenSigner } from './token/signer';
 import { INTERNAL_SUBJECT } from './identity/principal';
 import { loadSigningKey } from './token/keys';
 import { StorageAlarm } from './db/storage';
@@ -92,10 +92,11 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       config.admin.password,
     ]);
     const metrics = createMetrics();
+    const tokenSigner = new TokenSigner(key);
     const registry = new RegistryClient(config.registry.url, {
       caFile: config.registry.caFile,
       tokenSource: (access) =>
-        signRegistryToken(key, {
+        tokenSigner.issue({
           issuer: config.token.issuer,
           service: config.token.service,
           subject: INTERNAL_SUBJECT,
@@ -117,7 +118,7 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       config,
       log,
       clock,
-      key,
+      tokenSigner,
       metrics,
       notificationSecret,
       redactRegistryOutput,
@@ -188,7 +189,7 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
         throw err;
       }
       const loopbackPort = (notifyServer.address() as AddressInfo).port;
-      writeRegistryConfig(config, deps.key.certFile, loopbackPort);
+      writeRegistryConfig(config, deps.tokenSigner.key.certFile, loopbackPort);
       log.info({ url: notificationUrl(config, loopbackPort) }, 'registry notifications on loopback');
     }
     const closeServers = () => {

@@ -1,4 +1,3 @@
-import type { SigningKey } from './keys';
 import { issuedAtOf, type SignedToken } from './issue';
 
 /** The longest a signed token is handed out again, whatever its lifetime. */
@@ -86,16 +85,4 @@ export class TokenCache {
       this.entries.delete(key);
     }
   }
-}
-
-const caches = new WeakMap<SigningKey, TokenCache>();
-
-/** The token cache of a signing key (tokens are only ever reused with the key that signed them). */
-export function tokenCacheFor(key: SigningKey): TokenCache {
-  let cache = caches.get(key);
-  if (!cache) {
-    cache = new TokenCache();
-    caches.set(key, cache);
-  }
-  return cache;
 }

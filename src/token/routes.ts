@@ -15,11 +15,11 @@ const MAX_SCOPES = 100;
 const MAX_FORM_BYTES = 64 * 1024;
 
 function tokenDeps(c: AppContext): TokenServiceDeps {
-  const { db, clock, key, config, storageAlarm } = c.var.deps;
+  const { db, clock, tokenSigner, config, storageAlarm } = c.var.deps;
   return {
     db,
     clock,
-    key,
+    signer: tokenSigner,
     storageAlarm,
     issuer: config.token.issuer,
     service: config.token.service,

@@ -58,13 +58,13 @@ describe('first start, restart and supervision', () => {
 
       const pushed = await skopeoCopy(`oci:${image.dir}:latest`, `docker://${w.registry}/library/keep:1`, { destCreds: admin });
       expect(pushed.code, pushed.stderr).toBe(0);
-      firstX5c = w.wharf.deps.key.x5c[0];
+      firstX5c = w.wharf.deps.tokenSigner.key.x5c[0];
     } finally {
       await w.stop();
     }
     const again = await startTestWharf({}, { dataDir });
     try {
-      expect(again.wharf.deps.key.x5c[0]).toBe(firstX5c);
+      expect(again.wharf.deps.tokenSigner.key.x5c[0]).toBe(firstX5c);
       expect((await again.wharf.deps.db.select({ n: count() }).from(users).get())!.n).toBe(1);
       const pulled = await skopeoInspect(`docker://${again.registry}/library/keep:1`, admin);
       expect(pulled.code, pulled.stderr).toBe(0);

@@ -10,9 +10,10 @@ import type { Clock } from '../../src/clock';
 import { openDatabase, type OpenDb } from '../../src/db/open';
 import { audit, members, projects, users } from '../../src/db/schema';
 import { anonymous, type Principal } from '../../src/identity/principal';
-import { TokenCache, tokenCacheFor } from '../../src/token/cache';
+import { TokenCache } from '../../src/token/cache';
 import { loadSigningKey, type SigningKey } from '../../src/token/keys';
 import { parseScopes } from '../../src/token/scope';
+import { TokenSigner } from '../../src/token/signer';
 import { issueToken, type IssueRequest, type TokenResponse, type TokenServiceDeps } from '../../src/token/service';
 
 /**
@@ -22,6 +23,7 @@ import { issueToken, type IssueRequest, type TokenResponse, type TokenServiceDep
 
 let work: string;
 let key: SigningKey;
+let signer: TokenSigner;
 let database: OpenDb;
 let nowMs: number;
 const clock: Clock = { now: () => nowMs };
@@ -34,7 +36,7 @@ let teamId: number;
 const deps = (over: Partial<TokenServiceDeps> = {}): TokenServiceDeps => ({
   db: database.db,
   clock,
-  key,
+  signer,
   issuer: 'wharf-test',
   service: 'wharf-registry',
   expiresIn: 900,
@@ -53,6 +55,7 @@ const userPrincipal = (id: number, username: string): Principal => ({ kind: 'use
 beforeAll(async () => {
   work = mkdtempSync(path.join(os.tmpdir(), 'wharf-token-cache-'));
   key = await loadSigningKey({ dataDir: work, algorithm: 'ES256', keyFile: '', certFile: '', commonName: 'cache-test' });
+  signer = new TokenSigner(key);
   database = openDatabase(':memory:');
   const { db } = database;
   const a = await db.insert(users).values({ username: 'alice', passwordHash: null }).returning().get();
@@ -71,7 +74,7 @@ afterAll(() => {
 });
 
 beforeEach(() => {
-  tokenCacheFor(key).clear();
+  signer.reuse.clear();
   nowMs = START;
 });
 
@@ -239,9 +242,10 @@ describe('what a token is reused for', () => {
       stdio: 'ignore',
     });
     const rsa = await loadSigningKey({ dataDir: dir, algorithm: 'RS256', keyFile: path.join(dir, 'k.pem'), certFile: path.join(dir, 'c.pem'), commonName: 'x' });
-    const a = await ask(alice, 'repository:team/app:pull', {}, { key: rsa });
+    const rsaSigner = new TokenSigner(rsa);
+    const a = await ask(alice, 'repository:team/app:pull', {}, { signer: rsaSigner });
     nowMs += 2000;
-    const b = await ask(alice, 'repository:team/app:pull', {}, { key: rsa });
+    const b = await ask(alice, 'repository:team/app:pull', {}, { signer: rsaSigner });
     expect(b.token).toBe(a.token);
     expect(b.expires_in).toBe(898);
     const publicKey = new X509Certificate(Buffer.from(rsa.x5c[0]!, 'base64')).publicKey;
@@ -252,7 +256,7 @@ describe('what a token is reused for', () => {
   it('keeps tokens of different signing keys apart', async () => {
     const other = await loadSigningKey({ dataDir: path.join(work, 'other'), algorithm: 'ES256', keyFile: '', certFile: '', commonName: 'other' });
     const a = await ask(alice, 'repository:team/app:pull');
-    const b = await ask(alice, 'repository:team/app:pull', {}, { key: other });
+    const b = await ask(alice, 'repository:team/app:pull', {}, { signer: new TokenSigner(other) });
     expect(b.token).not.toBe(a.token);
     expect(b.token.split('.')[0]).not.toBe(a.token.split('.')[0]);
   });

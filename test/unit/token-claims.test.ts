@@ -5,8 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signRegistryToken, type AccessEntry } from '../../src/token/issue';
+import type { AccessEntry } from '../../src/token/issue';
 import { generateSigningPair, loadSigningKey, type SigningKey } from '../../src/token/keys';
+import { TokenSigner } from '../../src/token/signer';
 
 /** Token signing: the JWT must be one that distribution 2.8 and v3 accept (ARCHITECTURE.md, Token service). */
 
@@ -137,7 +138,7 @@ describe('loadSigningKey (generated ES256 pair)', () => {
       { type: 'repository', name: 'team/app', actions: ['pull', 'push'] },
       { type: 'registry', name: 'catalog', actions: ['*'] },
     ];
-    const issued = await signRegistryToken(key, { issuer: ISSUER, service: SERVICE, subject: 'alice', access, expiresIn: 300, nowMs: Date.now() });
+    const issued = await new TokenSigner(key).issue({ issuer: ISSUER, service: SERVICE, subject: 'alice', access, expiresIn: 300, nowMs: Date.now() });
     expect(issued.expiresIn).toBe(300);
     const { payload, header } = await verify(issued.token, key, 'ES256');
     expect(header.alg).toBe('ES256');
@@ -158,7 +159,7 @@ describe('loadSigningKey (generated ES256 pair)', () => {
 
   it('uses the given clock and reports issued_at in RFC 3339', async () => {
     const nowMs = Date.UTC(2030, 0, 2, 3, 4, 5, 678);
-    const issued = await signRegistryToken(key, { issuer: ISSUER, service: SERVICE, subject: 'bob', access: [], expiresIn: 900, nowMs });
+    const issued = await new TokenSigner(key).issue({ issuer: ISSUER, service: SERVICE, subject: 'bob', access: [], expiresIn: 900, nowMs });
     expect(issued.issuedAt).toBe('2030-01-02T03:04:05.000Z');
     const { payload } = await verify(issued.token, key, 'ES256', new Date(nowMs));
     expect(payload.iat).toBe(Math.floor(nowMs / 1000));
@@ -170,7 +171,8 @@ describe('loadSigningKey (generated ES256 pair)', () => {
 
   it('gives every token its own jti', async () => {
     const claims = { issuer: ISSUER, service: SERVICE, subject: 'alice', access: [], expiresIn: 60, nowMs: Date.now() };
-    const [a, b] = await Promise.all([signRegistryToken(key, claims), signRegistryToken(key, claims)]);
+    const signer = new TokenSigner(key);
+    const [a, b] = await Promise.all([signer.issue(claims), signer.issue(claims)]);
     const pa = (await verify(a.token, key, 'ES256')).payload;
     const pb = (await verify(b.token, key, 'ES256')).payload;
     expect(pa.jti).toBeTruthy();
@@ -180,7 +182,7 @@ describe('loadSigningKey (generated ES256 pair)', () => {
 
   it('produces tokens that another key does not verify', async () => {
     const other = await loadSigningKey({ ...opts(), dataDir: newDir('other') });
-    const issued = await signRegistryToken(key, { issuer: ISSUER, service: SERVICE, subject: 'alice', access: [], expiresIn: 60, nowMs: Date.now() });
+    const issued = await new TokenSigner(key).issue({ issuer: ISSUER, service: SERVICE, subject: 'alice', access: [], expiresIn: 60, nowMs: Date.now() });
     await expect(jwtVerify(issued.token, certOf(other.x5c[0]!).publicKey)).rejects.toThrow();
   });
 });
@@ -204,7 +206,7 @@ describe('loadSigningKey (operator RS256 pair)', () => {
 
   it('signs RS256 tokens that verify with the certificate', async () => {
     const access: AccessEntry[] = [{ type: 'repository', name: 'myapp', actions: ['pull'] }];
-    const issued = await signRegistryToken(key, { issuer: ISSUER, service: SERVICE, subject: 'carol', access, expiresIn: 120, nowMs: Date.now() });
+    const issued = await new TokenSigner(key).issue({ issuer: ISSUER, service: SERVICE, subject: 'carol', access, expiresIn: 120, nowMs: Date.now() });
     const { payload, header } = await verify(issued.token, key, 'RS256');
     expect(header.alg).toBe('RS256');
     expect(payload.aud).toBe(SERVICE);
