@@ -10,7 +10,7 @@
  *     dist/                  the built code (scripts/build.ts), dependencies bundled in
  *     node_modules/          what the build leaves out: better-sqlite3, its native module built here
  *     config/wharf.yaml      the commented default configuration
- *     drizzle/ ui/static/ registry-config.yml package.json
+ *     drizzle/ (sqlite/, pg/) ui/static/ registry-config.yml package.json
  *
  * The native module is the one `npm ci` built on this host, so build the bundle on the platform
  * (OS, architecture, Node major) it will run on.

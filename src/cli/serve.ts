@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from '../config/load';
 import { createLog } from '../log';
 import { startWharf } from '../server';
+import { refuseUnfinishedPostgres } from './sqlite-only';
 
 /**
  * `wharf serve`: what `npm start` (src/main.ts) does: config, database, HTTP server, the
@@ -11,6 +12,7 @@ export async function serve(): Promise<void> {
   let config;
   try {
     config = loadConfig();
+    refuseUnfinishedPostgres(config);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`wharf: ${err.message}\n`);

@@ -21,6 +21,7 @@ export const envOverrides: Record<string, string[]> = {
   WHARF_LOG_LEVEL: ['logLevel'],
   WHARF_METRICS_TOKEN: ['metrics', 'token'],
   WHARF_TRUST_PROXY: ['trustProxy'],
+  WHARF_DATABASE_URL: ['database', 'url'],
 };
 
 function setPath(target: Record<string, unknown>, keys: string[], value: unknown): void {

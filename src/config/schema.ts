@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { databaseUrlProblem } from '../db/database-url';
 import { LOOPBACK_PROXIES, parseProxyEntry } from '../http/client-address';
 
 const hostPort = z
@@ -119,6 +120,31 @@ export const configSchema = z
           .default('')
           .refine((v) => v === '' || /^(127\.\d+\.\d+\.\d+|\[::1\]|localhost):/.test(v), 'must be a loopback address (127.0.0.1:PORT, [::1]:PORT or localhost:PORT)'),
         template: z.string().default(''),
+      })
+      .strict()
+      .prefault({}),
+    database: z
+      .object({
+        /** Empty: SQLite in dataDir. Else postgres://user:password@host:port/database. */
+        url: z
+          .string()
+          .default('')
+          .superRefine((v, ctx) => {
+            const why = v === '' ? null : databaseUrlProblem(v);
+            if (why) ctx.addIssue({ code: 'custom', message: why });
+          }),
+        poolSize: positiveInt.max(1000).default(10),
+        /** A statement running longer is cancelled by the server; 0: no limit. */
+        statementTimeoutMs: z.coerce.number().int().min(0).default(30_000),
+        tls: z
+          .object({
+            enabled: z.boolean().default(false),
+            /** PEM bundle of the CA that signed the server's certificate; empty: the system's CAs. */
+            caFile: z.string().default(''),
+            rejectUnauthorized: z.boolean().default(true),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

@@ -28,7 +28,7 @@ export interface OpenDb {
   close(): void;
 }
 
-const migrationsFolder = packageFile('drizzle');
+const migrationsFolder = packageFile('drizzle', 'sqlite');
 
 /**
  * Opens (creating if needed, 0600) the SQLite database in WAL mode and applies the committed

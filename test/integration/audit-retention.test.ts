@@ -57,12 +57,12 @@ describe('audit retention', () => {
 
   it('one purge per hour across instances: the claim in the settings table goes to exactly one', async () => {
     await db().delete(settings).where(eq(settings.key, AUDIT_PURGE_SETTING)).run();
-    const claims = [claimAuditPurge(db(), now), claimAuditPurge(second.db, now)];
+    const claims = [await claimAuditPurge(db(), now), await claimAuditPurge(second.db, now)];
     expect(claims.filter(Boolean)).toHaveLength(1);
     expect((await db().select().from(settings).where(eq(settings.key, AUDIT_PURGE_SETTING)).get())!.value).toBe(isoTime(now));
     expect((await claimAuditPurge(second.db, now + HOUR - 1))).toBe(false);
     expect((await claimAuditPurge(db(), now + HOUR - 1))).toBe(false);
-    expect([claimAuditPurge(second.db, now + HOUR), claimAuditPurge(db(), now + HOUR)]).toEqual([true, false]);
+    expect([await claimAuditPurge(second.db, now + HOUR), await claimAuditPurge(db(), now + HOUR)]).toEqual([true, false]);
   });
 
   it('the schedule purges when due (injected clock), records it in the database, and skips while another instance just did', async () => {

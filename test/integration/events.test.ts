@@ -503,7 +503,7 @@ describe('changes that land while a slow reader works', () => {
       await push(w, `oci:${imageA.dir}:v1`, 'team3/app:1');
       await waitFor(async () => (await wharfView(w))['team3/app']?.['1'] === imageA.manifestDigest);
       const held = heldAtFirst(w.wharf.deps.registry, 'headManifest');
-      const running = await reconcile({ db: w.wharf.deps.db, clock: w.wharf.deps.clock, registry: held.client, log: w.wharf.deps.log, defaultProject: 'library' });
+      const running = reconcile({ db: w.wharf.deps.db, clock: w.wharf.deps.clock, registry: held.client, log: w.wharf.deps.log, defaultProject: 'library' });
       await held.arrived; // reconcile has listed team3/app's tags (just "1") and waits on the HEAD
       await push(w, `oci:${imageB.dir}:v1`, 'team3/app:late');
       await push(w, `oci:${imageB.dir}:v1`, 'team3/new:1');
@@ -533,7 +533,7 @@ describe('changes that land while a slow reader works', () => {
       await push(w, `oci:${imageA.dir}:v1`, 'team5/app:1');
       await waitFor(async () => (await wharfView(w))['team5/app']?.['1'] === imageA.manifestDigest);
       const held = heldAtFirst(w.wharf.deps.registry, 'headManifest');
-      const running = await reconcile({ db: other.db, clock: w.wharf.deps.clock, registry: held.client, log: w.wharf.deps.log, defaultProject: 'library' });
+      const running = reconcile({ db: other.db, clock: w.wharf.deps.clock, registry: held.client, log: w.wharf.deps.log, defaultProject: 'library' });
       await held.arrived;
       await push(w, `oci:${imageB.dir}:v1`, 'team5/app:late');
       await waitFor(async () => !!(await wharfView(w))['team5/app']?.late);
@@ -555,7 +555,7 @@ describe('changes that land while a slow reader works', () => {
       const held = heldAtFirst(w.wharf.deps.registry, 'deleteManifest');
       const deps = { db: w.wharf.deps.db, registry: held.client, defaultProject: 'library' };
       const principal = userPrincipal((await findUser(w.wharf.deps.db, 'admin'))!, 'password');
-      const deleting = await deleteRepository(deps, principal, 'team4/app', { username: 'admin' });
+      const deleting = deleteRepository(deps, principal, 'team4/app', { username: 'admin' });
       await held.arrived; // the digests to delete are listed; the first DELETE waits
       await push(w, `oci:${imageB.dir}:v1`, 'team4/app:new');
       await waitFor(async () => !!(await wharfView(w))['team4/app']?.new);

@@ -16,9 +16,16 @@ export interface HelperProcess {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** Spawns `file` with stdin and stdout ignored, its stderr kept, and a kill on test-process exit. */
-export function startHelper(file: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv } = {}): HelperProcess {
-  const child = spawn(file, [...args], { stdio: ['ignore', 'ignore', 'pipe'], env: opts.env });
+/**
+ * Spawns `file` with stdin and stdout ignored, its stderr kept, and a kill on test-process exit;
+ * `user` runs it as another account (postgres refuses to run as root).
+ */
+export function startHelper(
+  file: string,
+  args: readonly string[],
+  opts: { env?: NodeJS.ProcessEnv; user?: { uid: number; gid: number } } = {},
+): HelperProcess {
+  const child = spawn(file, [...args], { stdio: ['ignore', 'ignore', 'pipe'], env: opts.env, ...opts.user });
   trackChild(child);
   let stderr = '';
   child.stderr?.setEncoding('utf8');

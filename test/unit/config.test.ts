@@ -108,6 +108,7 @@ describe('WHARF_* overrides', () => {
     WHARF_ADMIN_PASSWORD: ['s3cret-pass', 's3cret-pass'],
     WHARF_LOG_LEVEL: ['debug', 'debug'],
     WHARF_TRUST_PROXY: ['10.0.0.0/8, 192.168.1.7,::1', ['10.0.0.0/8', '192.168.1.7', '::1']],
+    WHARF_DATABASE_URL: ['postgres://wharf:pw@db.example.org:5432/wharf', 'postgres://wharf:pw@db.example.org:5432/wharf'],
   };
 
   it('this table covers every variable of envOverrides', () => {
@@ -275,6 +276,28 @@ describe('invalid configuration', () => {
 });
 
 describe('the process on a configuration error', () => {
+  const withoutWharfEnv = (extra: Record<string, string>): NodeJS.ProcessEnv => {
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('WHARF_')) env[k] = v;
+    return { ...env, ...extra };
+  };
+
+  it.each([
+    ['npm start', 'src/main.ts', []],
+    ['a CLI command', 'src/cli.ts', ['user', 'list']],
+  ])('%s with a postgres:// URL exits 2 with one line: PostgreSQL is not complete yet, SQLite untouched', (_what, entry, args) => {
+    const dataDir = path.join(work, `pg-refused-${path.basename(entry, '.ts')}`);
+    const env = withoutWharfEnv({ WHARF_DATA_DIR: dataDir, WHARF_DATABASE_URL: 'postgres://wharf:secretpw@127.0.0.1:1/wharf' });
+    const run = spawnSync(path.join(ROOT, 'node_modules/.bin/tsx'), [path.join(ROOT, entry), ...args], { cwd: ROOT, env, encoding: 'utf8', timeout: 30_000 });
+    expect(run.error).toBeUndefined();
+    expect(run.status).toBe(2);
+    expect(run.stderr).toBe(
+      `wharf: database.url names a PostgreSQL database, and PostgreSQL support is not complete yet; leave database.url (WHARF_DATABASE_URL) empty to use SQLite in ${dataDir}\n`,
+    );
+    expect(run.stdout).toBe('');
+    expect(existsSync(dataDir)).toBe(false);
+  });
+
   it('exits 2 with one stderr line naming the key and the variable, before touching the data directory', () => {
     const dataDir = path.join(work, 'proc-data');
     const env: NodeJS.ProcessEnv = {};
@@ -297,6 +320,35 @@ describe('the process on a configuration error', () => {
     expect(lines[0]).toMatch(/^wharf: invalid configuration: /);
     expect(run.stdout).toBe('');
     expect(existsSync(dataDir)).toBe(false);
+  });
+});
+
+describe('database', () => {
+  it('defaults to SQLite in dataDir (empty url) with a pool of 10, a 30 s statement timeout and no TLS', () => {
+    expect(resolveConfig({}).database).toEqual({ url: '', poolSize: 10, statementTimeoutMs: 30_000, tls: { enabled: false, caFile: '', rejectUnauthorized: true } });
+  });
+
+  it('takes postgres:// and postgresql:// URLs', () => {
+    for (const url of ['postgres://u:p@db:5432/wharf', 'postgresql://u@127.0.0.1/wharf', 'postgres://u:p%40ss@[::1]:6432/wharf?application_name=wharf'])
+      expect(resolveConfig({ database: { url } }).database.url).toBe(url);
+  });
+
+  it.each([
+    ['not a URL', 'db.example.org:5432/wharf', /database\.url: expected a postgres:\/\/ URL, not db\.example\.org:/],
+    ['another scheme', 'mysql://u:secretpw@db/wharf', /database\.url: expected a postgres:\/\/ URL, not mysql:\/\//],
+    ['garbage', 'postgres://u:secretpw@db:99999/wharf', /database\.url: not a URL/],
+    ['no database', 'postgres://u:secretpw@db:5432', /database\.url: no database name after the host/],
+    ['TLS in the URL', 'postgres://u:secretpw@db/wharf?sslmode=require', /database\.url: TLS is set in database\.tls, not with sslmode= in the URL/],
+  ])('refuses %s, naming the key and never the password', (_what, url, message) => {
+    const err = configError(() => resolveConfig({}, { WHARF_DATABASE_URL: url }));
+    expect(err.message).toMatch(message);
+    expect(err.message).toContain('(from WHARF_DATABASE_URL)');
+    expect(err.message).not.toContain('secretpw');
+  });
+
+  it('refuses a pool of 0 and unknown keys', () => {
+    expect(configError(() => resolveConfig({ database: { poolSize: 0 } })).message).toContain('database.poolSize');
+    expect(configError(() => resolveConfig({ database: { tls: { ca: 'x' } } })).message).toContain('database.tls: unknown key ca');
   });
 });
 

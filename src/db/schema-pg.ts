@@ -1,0 +1,322 @@
+import { sql } from 'drizzle-orm';
+import { bigint, boolean, index, integer, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
+
+/** The PostgreSQL twin of schema.ts, row types equal (test/unit/db-schemas.test.ts), times the same ISO-8601 text. */
+
+/** The text SQLite's strftime('%Y-%m-%dT%H:%M:%fZ','now') writes: UTC, milliseconds, a Z. */
+const now = sql`to_char(statement_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+/** SQLite integers are 64-bit; epoch milliseconds and byte sizes do not fit PostgreSQL's integer. */
+const int64 = (name: string) => bigint(name, { mode: 'number' });
+
+export const users = pgTable('users', {
+  id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+  username: text('username').notNull().unique(),
+  /** The name trimmed and case-folded: names are unique case-insensitively. Null only for rows made before it existed (filled at start). */
+  usernameKey: text('username_key'),
+  email: text('email'),
+  /** scrypt$N$r$p$salt$hash, or a bcrypt hash imported from htpasswd; null for directory users. */
+  passwordHash: text('password_hash'),
+  source: text('source', { enum: ['local', 'ldap', 'htpasswd'] }).notNull().default('local'),
+  admin: boolean('admin').notNull().default(false),
+  disabled: boolean('disabled').notNull().default(false),
+  /** Bumped on password change and disable: refresh tokens and cached credentials of older versions die. */
+  credentialVersion: integer('credential_version').notNull().default(1),
+  createdAt: text('created_at').notNull().default(now),
+  updatedAt: text('updated_at').notNull().default(now),
+  lastLoginAt: text('last_login_at'),
+  /** When a directory user's groups were last read from the directory. */
+  groupsRefreshedAt: text('groups_refreshed_at'),
+}, (t) => [uniqueIndex('users_username_key').on(t.usernameKey)]);
+
+export const projects = pgTable('projects', {
+  id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+  name: text('name').notNull().unique(),
+  public: boolean('public').notNull().default(false),
+  createdBy: text('created_by'),
+  createdAt: text('created_at').notNull().default(now),
+  updatedAt: text('updated_at').notNull().default(now),
+});
+
+export const members = pgTable(
+  'members',
+  {
+    projectId: integer('project_id')
+      .notNull()
+      .references(() => projects.id, { onDelete: 'cascade' }),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    role: text('role', { enum: ['projectAdmin', 'developer', 'guest'] }).notNull(),
+    createdAt: text('created_at').notNull().default(now),
+  },
+  (t) => [primaryKey({ columns: [t.projectId, t.userId] }), index('members_user').on(t.userId)],
+);
+
+export const refreshTokens = pgTable(
+  'refresh_tokens',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** SHA-256 of the token; the token itself is never stored. */
+    tokenHash: text('token_hash').notNull(),
+    credentialVersion: integer('credential_version').notNull(),
+    clientId: text('client_id'),
+    createdAt: text('created_at').notNull().default(now),
+    expiresAt: text('expires_at').notNull(),
+    lastUsedAt: text('last_used_at'),
+    revokedAt: text('revoked_at'),
+  },
+  (t) => [uniqueIndex('refresh_tokens_hash').on(t.tokenHash), index('refresh_tokens_user').on(t.userId)],
+);
+
+export const audit = pgTable(
+  'audit',
+  {
+    // The one table that grows with every pull and push.
+    id: int64('id').primaryKey().generatedByDefaultAsIdentity(),
+    time: text('time').notNull().default(now),
+    username: text('username').notNull(),
+    action: text('action').notNull(),
+    resourceType: text('resource_type'),
+    resource: text('resource'),
+    project: text('project'),
+    repository: text('repository'),
+    tag: text('tag'),
+    digest: text('digest'),
+    mediaType: text('media_type'),
+    sourceIp: text('source_ip'),
+    userAgent: text('user_agent'),
+    outcome: text('outcome').notNull().default('success'),
+    /** Folded repeats of the same pull within a short window. */
+    count: integer('count').notNull().default(1),
+    detail: text('detail'),
+    /** Repeats of the same entry within one time bucket share this key and bump `count`; null for rows that never fold. */
+    foldKey: text('fold_key'),
+  },
+  (t) => [
+    // Partial: rows that never fold (most) cost no entry in it.
+    uniqueIndex('audit_fold_key').on(t.foldKey).where(sql`${t.foldKey} IS NOT NULL`),
+    index('audit_time').on(t.time),
+    index('audit_action_time').on(t.action, t.time),
+    index('audit_user_time').on(t.username, t.time),
+    index('audit_repo_time').on(t.repository, t.time),
+    index('audit_project_time').on(t.project, t.time),
+  ],
+);
+
+export const settings = pgTable('settings', {
+  key: text('key').primaryKey(),
+  value: text('value').notNull(),
+});
+
+export const repositories = pgTable(
+  'repositories',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    name: text('name').notNull().unique(),
+    projectId: integer('project_id')
+      .notNull()
+      .references(() => projects.id, { onDelete: 'restrict' }),
+    pullCount: integer('pull_count').notNull().default(0),
+    lastPulledAt: text('last_pulled_at'),
+    lastPushedAt: text('last_pushed_at'),
+    createdAt: text('created_at').notNull().default(now),
+  },
+  (t) => [index('repositories_project').on(t.projectId, t.name)],
+);
+
+export const manifests = pgTable(
+  'manifests',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    repositoryId: integer('repository_id')
+      .notNull()
+      .references(() => repositories.id, { onDelete: 'cascade' }),
+    digest: text('digest').notNull(),
+    mediaType: text('media_type'),
+    /** Manifest + config + layers, or the sum of the children for an index; null until fetched. */
+    size: int64('size'),
+    /** JSON [{digest, platform}] for an index. */
+    children: text('children'),
+    /** JSON {os, architecture, variant} of an image, when known. */
+    platform: text('platform'),
+    pushedAt: text('pushed_at').notNull().default(now),
+  },
+  (t) => [uniqueIndex('manifests_repo_digest').on(t.repositoryId, t.digest)],
+);
+
+export const tags = pgTable(
+  'tags',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    repositoryId: integer('repository_id')
+      .notNull()
+      .references(() => repositories.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    digest: text('digest').notNull(),
+    pushedAt: text('pushed_at').notNull().default(now),
+    pushedBy: text('pushed_by'),
+    pullCount: integer('pull_count').notNull().default(0),
+    lastPulledAt: text('last_pulled_at'),
+  },
+  (t) => [
+    uniqueIndex('tags_repo_name').on(t.repositoryId, t.name),
+    index('tags_repo_digest').on(t.repositoryId, t.digest),
+    // The tag list's order: newest push first.
+    index('tags_repo_pushed').on(t.repositoryId, t.pushedAt, t.name),
+  ],
+);
+
+/**
+ * Registry event ids already applied: the registry retries and duplicates deliveries. No index on
+ * receivedAt: nothing reads by it, every event would write it, and rowid order is arrival order.
+ */
+export const eventsSeen = pgTable('events_seen', {
+  id: text('id').primaryKey(),
+  receivedAt: text('received_at').notNull().default(now),
+});
+
+/** Robot accounts: `robot$<project>+<name>`, a random secret kept as a SHA-256 hash. */
+export const robots = pgTable(
+  'robots',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    projectId: integer('project_id')
+      .notNull()
+      .references(() => projects.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    secretHash: text('secret_hash').notNull(),
+    /** Comma-separated subset of pull, push, delete. */
+    permissions: text('permissions').notNull(),
+    disabled: boolean('disabled').notNull().default(false),
+    expiresAt: text('expires_at'),
+    createdBy: text('created_by'),
+    createdAt: text('created_at').notNull().default(now),
+    lastUsedAt: text('last_used_at'),
+  },
+  (t) => [uniqueIndex('robots_project_name').on(t.projectId, t.name), uniqueIndex('robots_secret').on(t.secretHash)],
+);
+
+/** Personal access tokens of users, for scripts and directory users' docker logins. */
+export const personalTokens = pgTable(
+  'personal_tokens',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    secretHash: text('secret_hash').notNull(),
+    expiresAt: text('expires_at'),
+    createdAt: text('created_at').notNull().default(now),
+    lastUsedAt: text('last_used_at'),
+  },
+  (t) => [uniqueIndex('personal_tokens_user_name').on(t.userId, t.name), uniqueIndex('personal_tokens_secret').on(t.secretHash)],
+);
+
+/** The directory groups of a user, as read at their last refresh. */
+export const userGroups = pgTable(
+  'user_groups',
+  {
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    groupName: text('group_name').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.groupName] }), index('user_groups_group').on(t.groupName)],
+);
+
+/** A role in a project given to every member of a directory group. */
+export const groupMembers = pgTable(
+  'group_members',
+  {
+    projectId: integer('project_id')
+      .notNull()
+      .references(() => projects.id, { onDelete: 'cascade' }),
+    groupName: text('group_name').notNull(),
+    role: text('role', { enum: ['projectAdmin', 'developer', 'guest'] }).notNull(),
+    createdAt: text('created_at').notNull().default(now),
+  },
+  (t) => [primaryKey({ columns: [t.projectId, t.groupName] })],
+);
+
+/** Browser sessions; the cookie holds a random value, the table only its SHA-256. */
+export const sessions = pgTable(
+  'sessions',
+  {
+    idHash: text('id_hash').primaryKey(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    csrfToken: text('csrf_token').notNull(),
+    credentialVersion: integer('credential_version').notNull(),
+    createdAt: text('created_at').notNull().default(now),
+    expiresAt: text('expires_at').notNull(),
+    sourceIp: text('source_ip'),
+    userAgent: text('user_agent'),
+  },
+  (t) => [index('sessions_user').on(t.userId), index('sessions_expires').on(t.expiresAt)],
+);
+
+/**
+ * Failed logins per key (`name:<canonical name>` or `addr:<client address>`), shared by every Wharf
+ * instance on the database. Times are epoch milliseconds; a row is dead once `expiresAt` passed.
+ */
+export const loginThrottle = pgTable(
+  'login_throttle',
+  {
+    key: text('key').primaryKey(),
+    failures: integer('failures').notNull(),
+    windowStart: int64('window_start').notNull(),
+    lockedUntil: int64('locked_until').notNull().default(0),
+    expiresAt: int64('expires_at').notNull(),
+  },
+  (t) => [index('login_throttle_expires').on(t.expiresAt)],
+);
+
+/**
+ * The latest token grant per subject and repository, with the address that asked for it: the
+ * verified source of that subject's pushes, pulls and deletes (the event's own address is claimed).
+ */
+export const tokenGrants = pgTable(
+  'token_grants',
+  {
+    /** The token's `sub`: a user or robot name, '' for anonymous. */
+    subject: text('subject').notNull(),
+    repository: text('repository').notNull(),
+    ip: text('ip'),
+    issuedAtMs: int64('issued_at_ms').notNull(),
+    /** When `ip` became the latest address: earlier events came from another one. */
+    ipSinceMs: int64('ip_since_ms').notNull(),
+    /** Until then a grant to another address may still be in use, so no event can be pinned to one address. */
+    ambiguousUntilMs: int64('ambiguous_until_ms').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.subject, t.repository] }), index('token_grants_issued').on(t.issuedAtMs)],
+);
+
+/**
+ * How many distinct folded audit rows a scope (an action, subject and address) has added in one
+ * time bucket: past a cap, further targets fold into one overflow row, so random names cannot grow
+ * the audit log by a row each. Dead once `expiresAt` (epoch ms) has passed.
+ */
+export const auditBudget = pgTable(
+  'audit_budget',
+  {
+    key: text('key').primaryKey(),
+    rows: integer('rows').notNull(),
+    expiresAt: int64('expires_at').notNull(),
+  },
+  (t) => [index('audit_budget_expires').on(t.expiresAt)],
+);
+
+/**
+ * A counter per repository name, bumped in the same transaction as every change that notifications
+ * and Wharf's own deletes make to its tag state: reconcile compares it before and after reading the
+ * registry, whichever instance made the change.
+ */
+export const repositoryChanges = pgTable('repository_changes', {
+  repository: text('repository').primaryKey(),
+  seq: integer('seq').notNull(),
+});
