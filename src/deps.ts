@@ -10,6 +10,7 @@ import type { TokenSigner } from './token/signer';
 import type { RegistryClient } from './registry/client';
 import type { ManifestDetails } from './artifacts/details';
 import type { Reconciler } from './artifacts/reconcile';
+import type { Deletions } from './artifacts/delete';
 import type { Directory } from './identity/ldap';
 import type { StorageAlarm } from './db/storage';
 
@@ -34,6 +35,8 @@ export interface Deps {
   registry: RegistryClient;
   details: ManifestDetails;
   reconciler: Reconciler;
+  /** This instance's deletes: one at a time per repository. */
+  deletions: Deletions;
   /** LDAP / Active Directory; `enabled` is false while ldap.url is empty. */
   directory: Directory;
   /** Says once a minute that the disk is full, instead of once per refused request. */

@@ -14,7 +14,7 @@ export async function checkHealth(deps: Pick<Deps, 'db' | 'registryHealth' | 'di
   const { db, registryHealth, directory } = deps;
   let database: Health['database'] = 'ok';
   try {
-    db.get(sql`select 1`);
+    await db.get(sql`select 1`);
   } catch {
     database = 'error';
   }

@@ -24,6 +24,7 @@ import { secretRedactor } from './registry/redact';
 import { createRegistryStorage, DATABASE_FILE, REGISTRY_PID_FILE, secureDataDir } from './data-dir';
 import { RegistryClient } from './registry/client';
 import { ManifestDetails } from './artifacts/details';
+import { Deletions } from './artifacts/delete';
 import { Reconciler } from './artifacts/reconcile';
 import { Directory } from './identity/ldap';
 import { TokenSigner } from './token/signer';
@@ -134,6 +135,7 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       registry,
       details,
       reconciler,
+      deletions: new Deletions(),
       directory: new Directory(config.ldap, log.child({ component: 'ldap' })),
       storageAlarm: new StorageAlarm(clock, log),
     };

@@ -159,3 +159,8 @@ export const touchRobot = async (db: Tx, id: number, at: string): Promise<void> 
 /** The projects a user is a member of (in person or through a group), with their creation times. */
 export const projectsOfMember = (db: Tx, userId: number) =>
   db.select({ name: projects.name, createdAt: projects.createdAt }).from(projects).where(memberOfProject(db, userId)).all();
+
+export const projectWithId = (db: Tx, id: number): Promise<Project | undefined> => db.select().from(projects).where(eq(projects.id, id)).get();
+
+/** The SQL condition on `projects` of a scope; exported for the stores that list what projects hold. */
+export const projectScopeCondition = scopeCondition;

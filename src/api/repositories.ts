@@ -1,8 +1,8 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { listRepositories, listTags } from '../artifacts/list';
-import { deleteImage, deleteRepository, deleteTag, type DeleteDeps } from '../artifacts/delete';
+import { deleteImage, deleteRepository, deleteTag} from '../artifacts/delete';
 import { REGISTRY_DIGEST_RE, TAG_RE } from '../events/envelope';
-import { actorOf, type AppContext } from '../http/env';
+import { ctxOf } from '../http/env';
 import { isValidRepositoryName } from '../access/roles';
 import { badRequest } from '../errors';
 import type { AppEnv } from '../http/env';
@@ -41,12 +41,6 @@ export const RepositoryParam = z.object({
 
 const tags = ['repositories'];
 
-const deleteDeps = (c: AppContext): DeleteDeps => ({
-  db: c.var.deps.db,
-  registry: c.var.deps.registry,
-  defaultProject: c.var.deps.config.defaultProject.name,
-});
-
 function validRepository(name: string): string {
   if (!isValidRepositoryName(name)) throw badRequest('repository.badName');
   return name;
@@ -68,7 +62,7 @@ export function repositoryRoutes() {
       request: { query: PageQuery.extend({ project: z.string().max(300).optional(), q: z.string().max(255).optional() }) },
       responses: { 200: json(listOf(RepositorySchema, 'RepositoryList')), ...pick(400, 401, 404) },
     }),
-    async (c) => c.json(await listRepositories(c.var.deps.db, c.var.principal, c.req.valid('query')), 200),
+    async (c) => c.json(await listRepositories(ctxOf(c), c.req.valid('query')), 200),
   );
 
   app.openapi(
@@ -81,7 +75,7 @@ export function repositoryRoutes() {
       request: { params: RepositoryParam, query: PageQuery.extend({ q: z.string().max(128).optional() }) },
       responses: { 200: json(listOf(TagSchema, 'TagList')), ...pick(400, 401, 404) },
     }),
-    async (c) => c.json(await listTags(c.var.deps.db, c.var.principal, c.req.valid('param').repository, c.req.valid('query')) as never, 200),
+    async (c) => c.json(await listTags(ctxOf(c), c.req.valid('param').repository, c.req.valid('query')) as never, 200),
   );
 
   app.openapi(
@@ -96,7 +90,7 @@ export function repositoryRoutes() {
     }),
     async (c) => {
       const { repository, tag } = c.req.valid('param');
-      await deleteTag(deleteDeps(c), c.var.principal, validRepository(repository), tag, actorOf(c));
+      await deleteTag(ctxOf(c), validRepository(repository), tag);
       return c.body(null, 204);
     },
   );
@@ -114,7 +108,7 @@ export function repositoryRoutes() {
     async (c) => {
       const { repository, digest } = c.req.valid('param');
       const force = c.req.valid('query').force === 'true';
-      await deleteImage(deleteDeps(c), c.var.principal, validRepository(repository), digest, { force }, actorOf(c));
+      await deleteImage(ctxOf(c), validRepository(repository), digest, { force });
       return c.body(null, 204);
     },
   );
@@ -131,7 +125,7 @@ export function repositoryRoutes() {
     }),
     async (c) => {
       const { repository } = c.req.valid('param');
-      await deleteRepository(deleteDeps(c), c.var.principal, validRepository(repository), actorOf(c));
+      await deleteRepository(ctxOf(c), validRepository(repository));
       return c.body(null, 204);
     },
   );

@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { transaction } from '../db/transaction';
-import { and, eq } from 'drizzle-orm';
+import type { Ctx } from '../context';
 import type { Db, Tx } from '../db/open';
-import { manifests, tags } from '../db/schema';
 import { conflict, forbidden, notFound, unauthorized } from '../errors';
 import { recordAudit } from '../audit/record';
 import { repositoryActions } from '../access/resolve';
@@ -11,39 +10,44 @@ import type { Actor, Principal } from '../identity/principal';
 import type { RegistryClient } from '../registry/client';
 import { visibleRepository } from './list';
 import { noteChange } from './changes';
-import { dropRepositoryIfEmpty, indexesOf, removeManifest, removeTag, tagsOfDigest, type Repository } from './state';
+import { dropRepositoryIfEmpty, hasManifest, indexesOf, manifestsOf, removeManifest, removeTag, tagDigest, tagsOfDigest, type Repository } from './store';
 import { OCI_MANIFEST } from '../registry/media-types';
 
 export interface DeleteDeps {
   db: Db;
   registry: RegistryClient;
   defaultProject: string;
+  deletions: Deletions;
 }
 
-/** Whether the registry deletes a manifest by tag (distribution v3) or not (2.8): learnt once. */
-const tagDeleteSupport = new WeakMap<RegistryClient, boolean>();
+/**
+ * This instance's deletes: one at a time per repository, so two requests for the same tag cannot
+ * both succeed, and whether the registry deletes a manifest by tag (distribution v3) or not (2.8),
+ * learnt from its first answer.
+ */
+export class Deletions {
+  private readonly running = new Map<string, Promise<unknown>>();
+  deletesByTag: boolean | null = null;
 
-/** Deletes in one repository run one at a time (per registry), so two requests for the same tag cannot both succeed. */
-const queues = new WeakMap<RegistryClient, Map<string, Promise<unknown>>>();
-
-async function exclusive<T>(deps: DeleteDeps, repository: string, fn: () => Promise<T>): Promise<T> {
-  let byName = queues.get(deps.registry);
-  if (!byName) queues.set(deps.registry, (byName = new Map()));
-  const before = byName.get(repository) ?? Promise.resolve();
-  const run = before.then(fn);
-  const settled = run.then(
-    () => undefined,
-    () => undefined,
-  );
-  byName.set(repository, settled);
-  try {
-    return await run;
-  } finally {
-    // The tag state of this repository changed (or may have): reconcile must not apply a stale read.
-    await noteChange(deps.db, repository);
-    if (byName.get(repository) === settled) byName.delete(repository);
+  async exclusive<T>(db: Db, repository: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.running.get(repository) ?? Promise.resolve();
+    const run = before.then(fn);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.running.set(repository, settled);
+    try {
+      return await run;
+    } finally {
+      // The tag state of this repository changed (or may have): reconcile must not apply a stale read.
+      await noteChange(db, repository);
+      if (this.running.get(repository) === settled) this.running.delete(repository);
+    }
   }
 }
+
+const deleteDeps = (ctx: Ctx): DeleteDeps => ({ db: ctx.db, registry: ctx.deps.registry, defaultProject: ctx.config.defaultProject.name, deletions: ctx.deps.deletions });
 
 /** The repository, if the principal may delete in it: 404 when they cannot see it, 403 when they only see it. */
 async function deletableRepository(deps: DeleteDeps, principal: Principal, name: string): Promise<Repository> {
@@ -75,14 +79,15 @@ async function deleteByDigest(registry: RegistryClient, repository: string, dige
  * v3 deletes by tag; 2.8 cannot, so the tag is first pointed at a tiny manifest of its own, which
  * is then deleted by digest and takes only that tag with it.
  */
-async function untag(registry: RegistryClient, repository: string, tag: string): Promise<void> {
-  if (tagDeleteSupport.get(registry) !== false) {
+async function untag(deps: DeleteDeps, repository: string, tag: string): Promise<void> {
+  const { registry } = deps;
+  if (deps.deletions.deletesByTag !== false) {
     const res = await registry.deleteManifest(repository, tag);
     if (res.status === 202 || res.status === 404) {
-      tagDeleteSupport.set(registry, true);
+      deps.deletions.deletesByTag = true;
       return;
     }
-    tagDeleteSupport.set(registry, false);
+    deps.deletions.deletesByTag = false;
   }
   const config = Buffer.from(JSON.stringify({ 'wharf.placeholder': randomBytes(16).toString('hex') }));
   const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
@@ -101,24 +106,22 @@ async function untag(registry: RegistryClient, repository: string, tag: string):
 }
 
 /** DELETE one tag; other tags on the same image stay. The last tag of an image takes the image with it. */
-export const deleteTag = (deps: DeleteDeps, principal: Principal, name: string, tag: string, actor: Actor): Promise<void> =>
-  exclusive(deps, name, () => untagNow(deps, principal, name, tag, actor));
+export function deleteTag(ctx: Ctx, name: string, tag: string): Promise<void> {
+  const deps = deleteDeps(ctx);
+  return deps.deletions.exclusive(deps.db, name, () => untagNow(deps, ctx.principal, name, tag, ctx.actor));
+}
 
 async function untagNow(deps: DeleteDeps, principal: Principal, name: string, tag: string, actor: Actor): Promise<void> {
   const repo = await deletableRepository(deps, principal, name);
   const head = await deps.registry.headManifest(name, tag);
-  const known = await deps.db
-    .select({ digest: tags.digest })
-    .from(tags)
-    .where(and(eq(tags.repositoryId, repo.id), eq(tags.name, tag)))
-    .get();
+  const known = await tagDigest(deps.db, repo.id, tag);
   if (!head && !known) throw notFound('tag.notFound', { tag, repository: name });
-  const digest = head?.digest ?? known!.digest;
+  const digest = head?.digest ?? known!;
   const siblings = (await tagsOfDigest(deps.db, repo.id, digest)).filter((t) => t !== tag);
   const lastReference = siblings.length === 0 && (await taggedParents(deps.db, repo.id, digest)).length === 0;
   if (head) {
     if (lastReference) await deleteByDigest(deps.registry, name, digest);
-    else await untag(deps.registry, name, tag);
+    else await untag(deps, name, tag);
   }
   await transaction(deps.db, async (tx) => {
     if (lastReference) await removeManifest(tx, repo.id, digest);
@@ -141,8 +144,10 @@ async function untagNow(deps: DeleteDeps, principal: Principal, name: string, ta
 }
 
 /** DELETE an image by digest with every tag on it; refused while a tagged index still lists it, unless forced. */
-export const deleteImage = (deps: DeleteDeps, principal: Principal, name: string, digest: string, opts: { force: boolean }, actor: Actor): Promise<string[]> =>
-  exclusive(deps, name, () => deleteImageNow(deps, principal, name, digest, opts, actor));
+export function deleteImage(ctx: Ctx, name: string, digest: string, opts: { force: boolean }): Promise<string[]> {
+  const deps = deleteDeps(ctx);
+  return deps.deletions.exclusive(deps.db, name, () => deleteImageNow(deps, ctx.principal, name, digest, opts, ctx.actor));
+}
 
 async function deleteImageNow(
   deps: DeleteDeps,
@@ -157,11 +162,7 @@ async function deleteImageNow(
   if (parents.length > 0 && !opts.force)
     throw conflict('delete.inIndex', { digest, index: parents[0]! });
   const head = await deps.registry.headManifest(name, digest);
-  const known = await deps.db
-    .select({ id: manifests.id })
-    .from(manifests)
-    .where(and(eq(manifests.repositoryId, repo.id), eq(manifests.digest, digest)))
-    .get();
+  const known = await hasManifest(deps.db, repo.id, digest);
   if (!head && !known) throw notFound('image.notFound', { digest, repository: name });
   if (head) await deleteByDigest(deps.registry, name, digest);
   return transaction(deps.db, async (tx) => {
@@ -184,13 +185,15 @@ async function deleteImageNow(
 }
 
 /** DELETE every image of a repository: indexes first, then the images they listed, then the rest. */
-export const deleteRepository = (deps: DeleteDeps, principal: Principal, name: string, actor: Actor): Promise<number> =>
-  exclusive(deps, name, () => deleteRepositoryNow(deps, principal, name, actor));
+export function deleteRepository(ctx: Ctx, name: string): Promise<number> {
+  const deps = deleteDeps(ctx);
+  return deps.deletions.exclusive(deps.db, name, () => deleteRepositoryNow(deps, ctx.principal, name, ctx.actor));
+}
 
 async function deleteRepositoryNow(deps: DeleteDeps, principal: Principal, name: string, actor: Actor): Promise<number> {
   const repo = await deletableRepository(deps, principal, name);
   const digests = new Map<string, boolean>();
-  for (const m of await deps.db.select({ digest: manifests.digest, children: manifests.children }).from(manifests).where(eq(manifests.repositoryId, repo.id)).all())
+  for (const m of await manifestsOf(deps.db, repo.id))
     digests.set(m.digest, m.children !== null);
   // Tags the registry has and Wharf may not know yet.
   for (const tag of (await deps.registry.tags(name)) ?? []) {

@@ -1,8 +1,7 @@
-import { and, eq } from 'drizzle-orm';
 import type { Db } from '../db/open';
-import { manifests, repositories } from '../db/schema';
 import type { Log } from '../log';
 import type { RegistryClient } from '../registry/client';
+import { setManifestDetails } from './store';
 
 interface Descriptor {
   digest?: string;
@@ -128,18 +127,12 @@ export class ManifestDetails {
     try {
       const info = await readManifestInfo(this.registry, item.repository, item.digest);
       if (!info) return;
-      const repo = await this.db.select({ id: repositories.id }).from(repositories).where(eq(repositories.name, item.repository)).get();
-      if (!repo) return;
-      await this.db
-        .update(manifests)
-        .set({
-          mediaType: info.mediaType,
-          size: info.size,
-          platform: info.platform ? JSON.stringify(info.platform) : null,
-          children: info.children ? JSON.stringify(info.children) : null,
-        })
-        .where(and(eq(manifests.repositoryId, repo.id), eq(manifests.digest, item.digest)))
-        .run();
+      await setManifestDetails(this.db, item.repository, item.digest, {
+        mediaType: info.mediaType,
+        size: info.size,
+        platform: info.platform ? JSON.stringify(info.platform) : null,
+        children: info.children ? JSON.stringify(info.children) : null,
+      });
     } catch (err) {
       this.log.warn({ repository: item.repository, digest: item.digest, err: (err as Error).message }, 'manifest details not read');
     }

@@ -1,7 +1,6 @@
-import { eq, isNull, and } from 'drizzle-orm';
 import { transaction } from '../db/transaction';
 import type { Db } from '../db/open';
-import { manifests, repositories, tags } from '../db/schema';
+
 import type { Log } from '../log';
 import { isoTime, type Clock } from '../clock';
 import { isValidRepositoryName } from '../access/roles';
@@ -9,7 +8,19 @@ import type { ManifestHead, RegistryClient } from '../registry/client';
 import { recordAudit } from '../audit/record';
 import type { Actor } from '../identity/principal';
 import { changeMark } from './changes';
-import { dropRepositoryIfEmpty, ensureRepository, findRepository, removeManifest, removeTag, upsertManifest, upsertTag } from './state';
+import {
+  dropRepositoryIfEmpty,
+  ensureRepository,
+  findRepository,
+  manifestsOf,
+  manifestsWithoutDetails,
+  removeManifest,
+  removeTag,
+  repositoryNames,
+  tagsOf,
+  upsertManifest,
+  upsertTag,
+} from './store';
 
 export interface ReconcileReport {
   repositories: number;
@@ -61,7 +72,7 @@ async function readRemote(registry: RegistryClient, db: Db, name: string): Promi
   const repo = await findRepository(db, name);
   if (repo) {
     const tagged = new Set([...heads.values()].map((h) => h.digest));
-    const known = await db.select({ digest: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, repo.id)).all();
+    const known = await manifestsOf(db, repo.id);
     for (const { digest } of known) {
       if (tagged.has(digest)) continue;
       if (await registry.headManifest(name, digest)) untaggedAlive.add(digest);
@@ -77,9 +88,9 @@ async function applyRemote(db: Db, remote: RemoteRepository, defaultProject: str
     const existing = await findRepository(tx, remote.name);
     if (remote.tags === null || (remote.tags.size === 0 && remote.untaggedAlive.size === 0)) {
       if (existing) {
-        const rows = await tx.select({ digest: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, existing.id)).all();
+        const rows = await manifestsOf(tx, existing.id);
         for (const { digest } of rows) drift.removed += (await removeManifest(tx, existing.id, digest)).length + 1;
-        const leftTags = await tx.select({ name: tags.name }).from(tags).where(eq(tags.repositoryId, existing.id)).all();
+        const leftTags = await tagsOf(tx, existing.id);
         for (const t of leftTags) drift.removed += await removeTag(tx, existing.id, t.name);
         await dropRepositoryIfEmpty(tx, existing.id);
       }
@@ -87,12 +98,7 @@ async function applyRemote(db: Db, remote: RemoteRepository, defaultProject: str
     }
     const repo = existing ?? await ensureRepository(tx, remote.name, defaultProject);
     const currentTags = new Map(
-      (await tx
-        .select({ name: tags.name, digest: tags.digest })
-        .from(tags)
-        .where(eq(tags.repositoryId, repo.id))
-        .all())
-        .map((t) => [t.name, t.digest]),
+      (await tagsOf(tx, repo.id)).map((t) => [t.name, t.digest]),
     );
     const liveDigests = new Set(remote.untaggedAlive);
     for (const [tag, head] of remote.tags) {
@@ -105,7 +111,7 @@ async function applyRemote(db: Db, remote: RemoteRepository, defaultProject: str
       await upsertTag(tx, repo.id, { name: tag, digest: head.digest, pushedAt: now, pushedBy: null });
     }
     for (const [tag] of currentTags) if (!remote.tags.has(tag)) drift.removed += await removeTag(tx, repo.id, tag);
-    const rows = await tx.select({ digest: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, repo.id)).all();
+    const rows = await manifestsOf(tx, repo.id);
     for (const { digest } of rows) {
       if (liveDigests.has(digest)) continue;
       drift.removed += (await removeManifest(tx, repo.id, digest)).length + 1;
@@ -124,7 +130,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const started = Date.now();
   const report: ReconcileReport = { repositories: 0, tags: 0, added: 0, removed: 0, repaired: 0, skipped: [], durationMs: 0 };
   const catalogMarks = new Map<string, number>();
-  for (const r of await deps.db.select({ name: repositories.name }).from(repositories).all()) catalogMarks.set(r.name, await changeMark(deps.db, r.name));
+  for (const name of await repositoryNames(deps.db)) catalogMarks.set(name, await changeMark(deps.db, name));
   const catalog = (await deps.registry.catalog()).filter((name) => {
     if (isValidRepositoryName(name)) return true;
     report.skipped.push({ repository: name.slice(0, 300), reason: 'invalid repository name' });
@@ -158,18 +164,13 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   });
   // Repositories Wharf knows that the catalog no longer lists, unless a push or delete touched
   // them after the catalog was read (a repository pushed meanwhile is not in it yet).
-  for (const repo of await deps.db.select({ name: repositories.name }).from(repositories).all()) {
-    if (inCatalog.has(repo.name)) continue;
-    if (await changeMark(deps.db, repo.name) !== (catalogMarks.get(repo.name) ?? 0)) continue;
-    const drift = await applyRemote(deps.db, { name: repo.name, tags: null, untaggedAlive: new Set() }, deps.defaultProject, isoTime(deps.clock.now()));
+  for (const name of await repositoryNames(deps.db)) {
+    if (inCatalog.has(name)) continue;
+    if ((await changeMark(deps.db, name)) !== (catalogMarks.get(name) ?? 0)) continue;
+    const drift = await applyRemote(deps.db, { name, tags: null, untaggedAlive: new Set() }, deps.defaultProject, isoTime(deps.clock.now()));
     report.removed += drift.removed;
   }
-  const unknown = await deps.db
-    .select({ repository: repositories.name, digest: manifests.digest })
-    .from(manifests)
-    .innerJoin(repositories, eq(repositories.id, manifests.repositoryId))
-    .where(and(isNull(manifests.size)))
-    .all();
+  const unknown = await manifestsWithoutDetails(deps.db);
   if (unknown.length > 0) deps.onUnknownDetails?.(unknown);
   report.durationMs = Date.now() - started;
   return report;

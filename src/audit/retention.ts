@@ -1,3 +1,4 @@
+import { transaction } from '../db/transaction';
 import { inArray, lt, lte } from 'drizzle-orm';
 import { isoTime, type Clock } from '../clock';
 import type { Db } from '../db/open';
@@ -44,7 +45,8 @@ export async function purgeExpiredAudit(deps: AuditRetentionDeps, opts: { batchS
   const cutoff = isoTime(deps.clock.now() - deps.retentionDays * DAY_MS);
   let deleted = 0;
   for (;;) {
-    const n = await deps.db.transaction(
+    const n = await transaction(
+      deps.db,
       async (tx) =>
         (await tx
           .delete(audit)

@@ -42,8 +42,10 @@ export class SqliteConnection {
   readonly inside = async (sql: string, params: unknown[], method: Method): Promise<Rows> => this.exec(sql, params, method);
 
   attach(outside: Db, inside: Db): Db {
-    Object.assign(outside, { [connectionOf]: this });
-    Object.assign(inside, { [connectionOf]: this, [insideTransaction]: true });
+    // drizzle's own transaction() would BEGIN on whichever handle it is called, outside the turns:
+    // it takes its turn like every other transaction instead (a savepoint inside one).
+    Object.assign(outside, { [connectionOf]: this, transaction: (work: (tx: Db) => Promise<unknown>) => this.transaction(work) });
+    Object.assign(inside, { [connectionOf]: this, [insideTransaction]: true, transaction: (work: (tx: Db) => Promise<unknown>) => this.savepoint(work) });
     this.insideDb = inside;
     return outside;
   }

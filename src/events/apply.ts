@@ -1,9 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isolated, transaction, transactionOpen } from '../db/transaction';
-import { and, eq, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../db/open';
-import { preparedPerConnection } from '../db/prepared';
-import { eventsSeen, manifests } from '../db/schema';
+import { markEventSeen } from './store';
 import { recordEventAudit, type EventAuditRow } from '../audit/record';
 import { projectOf } from '../access/roles';
 import { INTERNAL_SUBJECT } from '../identity/principal';
@@ -11,13 +9,15 @@ import {
   dropRepositoryIfEmpty,
   ensureRepository,
   findRepository,
+  hasManifest,
+  isIndexChild,
   markPushed,
   recordPull,
   removeManifest,
   removeTag,
   upsertManifest,
   upsertTag,
-} from '../artifacts/state';
+} from '../artifacts/store';
 import { addressOf, type RegistryEvent } from './envelope';
 import { noteChange } from '../artifacts/changes';
 import { grantAddress } from '../token/grants';
@@ -46,32 +46,6 @@ function eventTime(e: RegistryEvent, nowMs: number): string {
   return new Date(Number.isFinite(t) ? t : nowMs).toISOString();
 }
 
-// Every event runs these: prepared once per connection instead of built per event.
-const markSeen = preparedPerConnection((db) => db.insert(eventsSeen).values({ id: sql.placeholder('id') }).onConflictDoNothing().prepare());
-
-const indexWithChild = preparedPerConnection((db) =>
-  db
-    .select({ id: manifests.id })
-    .from(manifests)
-    .where(and(eq(manifests.repositoryId, sql.placeholder('repositoryId')), sql`${manifests.children} LIKE ${sql.placeholder('pattern')} ESCAPE '\\'`))
-    .prepare(),
-);
-
-const manifestOf = preparedPerConnection((db) =>
-  db
-    .select({ id: manifests.id })
-    .from(manifests)
-    .where(and(eq(manifests.repositoryId, sql.placeholder('repositoryId')), eq(manifests.digest, sql.placeholder('digest'))))
-    .prepare(),
-);
-
-/** True when a digest is a platform child of an index in the repository (pulled as part of it). */
-async function isIndexChild(tx: Tx, repositoryId: number, digest: string): Promise<boolean> {
-  // `_` may occur in a digest and is a LIKE wildcard: escape it (and `%`, `\`).
-  const pattern = `%"${digest.replace(/[\\%_]/g, (ch) => `\\${ch}`)}"%`;
-  return !!await indexWithChild(tx).get({ repositoryId, pattern });
-}
-
 /**
  * Pulls of the same actor, manifest, tag and address in the same bucket share one audit row: its
  * key, unique-indexed, so folding is one upsert. Only the audit log is folded: pull counts take every pull.
@@ -83,9 +57,6 @@ function pullFoldKey(row: { username: string; repository: string; digest: string
     .update(JSON.stringify(['pull', row.username, row.repository, row.digest, row.tag, row.sourceIp, bucket, PULL_AUDIT_BUCKET_MS]))
     .digest('base64url');
 }
-
-/** True when the manifest is in Wharf's state for the repository. */
-const knownManifest = async (tx: Tx, repositoryId: number, digest: string): Promise<boolean> => !!await manifestOf(tx).get({ repositoryId, digest });
 
 /** Applies one event; false when it left the tag state alone. */
 async function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: ApplyResult['fetch']): Promise<boolean> {
@@ -136,7 +107,7 @@ async function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: App
   // delete: by digest removes the manifest and its tags; the per-tag events (and v3's tag deletes)
   // carry no digest and remove only that tag.
   const repo = await findRepository(tx, repository);
-  if (e.target.digest && !(repo && await knownManifest(tx, repo.id, e.target.digest))) {
+  if (e.target.digest && !(repo && await hasManifest(tx, repo.id, e.target.digest))) {
     // A blob delete's event looks like a manifest delete's (no media type): it names no manifest here.
     if (!internal) await recordEventAudit(tx, { ...row, action: 'blob_delete', resourceType: 'blob', resource: `${repository}@${e.target.digest}`, foldKey: null });
     return false;
@@ -152,7 +123,7 @@ async function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: App
 
 /** Records the event's id and applies it, unless that id was seen before. */
 async function applyOnce(tx: Tx, e: RegistryEvent, opts: ApplyOptions, result: ApplyResult): Promise<void> {
-  if ((await markSeen(tx).run({ id: e.id })).changes === 0) {
+  if (!(await markEventSeen(tx, e.id))) {
     result.duplicates++;
     return;
   }

@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { and, eq, isNull } from 'drizzle-orm';
-import type { Clock } from '../clock';
+import { isoTime, type Clock } from '../clock';
 import type { Db } from '../db/open';
-import { refreshTokens } from '../db/schema';
+import { insertRefreshToken, liveRefreshToken, revokeRefreshTokensOf, touchRefreshToken } from './store';
 import { AppError } from '../errors';
 import type { Principal } from '../identity/principal';
 import { findUserById, type User } from '../identity/users';
@@ -15,15 +14,13 @@ export async function createRefreshToken(db: Db, clock: Clock, principal: Princi
   const user = await findUserById(db, principal.id);
   if (!user) throw new AppError(401, 'unauthorized', 'unknown user');
   const token = `wrt_${randomBytes(32).toString('base64url')}`;
-  await db.insert(refreshTokens)
-    .values({
-      userId: user.id,
-      tokenHash: hashToken(token),
-      credentialVersion: user.credentialVersion,
-      clientId: clientId?.slice(0, 128) ?? null,
-      expiresAt: new Date(clock.now() + days * 86_400_000).toISOString(),
-    })
-    .run();
+  await insertRefreshToken(db, {
+    userId: user.id,
+    tokenHash: hashToken(token),
+    credentialVersion: user.credentialVersion,
+    clientId: clientId?.slice(0, 128) ?? null,
+    expiresAt: isoTime(clock.now() + days * 86_400_000),
+  });
   return token;
 }
 
@@ -32,23 +29,15 @@ const invalidGrant = () => new AppError(401, 'invalid_grant', 'refresh token is 
 /** The user a refresh token stands for; dead after expiry, revocation, password change or disable. */
 export async function redeemRefreshToken(db: Db, clock: Clock, token: string): Promise<User> {
   if (token.length > 512) throw invalidGrant();
-  const row = await db
-    .select()
-    .from(refreshTokens)
-    .where(and(eq(refreshTokens.tokenHash, hashToken(token)), isNull(refreshTokens.revokedAt)))
-    .get();
+  const row = await liveRefreshToken(db, hashToken(token));
   if (!row || Date.parse(row.expiresAt) <= clock.now()) throw invalidGrant();
   const user = await findUserById(db, row.userId);
   if (!user || user.disabled || user.credentialVersion !== row.credentialVersion) throw invalidGrant();
-  await db.update(refreshTokens).set({ lastUsedAt: new Date(clock.now()).toISOString() }).where(eq(refreshTokens.id, row.id)).run();
+  await touchRefreshToken(db, row.id, isoTime(clock.now()));
   return user;
 }
 
 /** Revokes every refresh token of a user. */
 export async function revokeRefreshTokens(db: Db, userId: number, clock: Clock): Promise<number> {
-  return (await db
-    .update(refreshTokens)
-    .set({ revokedAt: new Date(clock.now()).toISOString() })
-    .where(and(eq(refreshTokens.userId, userId), isNull(refreshTokens.revokedAt)))
-    .run()).changes;
+  return revokeRefreshTokensOf(db, userId, isoTime(clock.now()));
 }

@@ -1,3 +1,4 @@
+import { contextFor } from '../../src/context';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -553,9 +554,8 @@ describe('changes that land while a slow reader works', () => {
       await push(w, `oci:${imageA.dir}:v1`, 'team4/app:2');
       await waitFor(async () => Object.keys((await wharfView(w))['team4/app'] ?? {}).length === 2);
       const held = heldAtFirst(w.wharf.deps.registry, 'deleteManifest');
-      const deps = { db: w.wharf.deps.db, registry: held.client, defaultProject: 'library' };
       const principal = userPrincipal((await findUser(w.wharf.deps.db, 'admin'))!, 'password');
-      const deleting = deleteRepository(deps, principal, 'team4/app', { username: 'admin' });
+      const deleting = deleteRepository(contextFor({ ...w.wharf.deps, registry: held.client }, principal, { username: 'admin' }), 'team4/app');
       await held.arrived; // the digests to delete are listed; the first DELETE waits
       await push(w, `oci:${imageB.dir}:v1`, 'team4/app:new');
       await waitFor(async () => !!(await wharfView(w))['team4/app']?.new);

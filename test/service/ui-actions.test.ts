@@ -7,7 +7,7 @@ import { verifyPassword } from '../../src/identity/passwords';
 import { createProject, listMembers, setMember } from '../../src/access/projects';
 import { listGroupRoles, setGroupRole } from '../../src/access/groups';
 import { createRobot, listRobots } from '../../src/access/robots';
-import { ensureRepository, findRepository, upsertManifest, upsertTag } from '../../src/artifacts/state';
+import { ensureRepository, findRepository, upsertManifest, upsertTag } from '../../src/artifacts/store';
 import type { Instance } from '../../src/server';
 import { startAppInstance, type AppInstance } from '../support/instance';
 import { eq } from 'drizzle-orm';

@@ -4,7 +4,7 @@ import { createSession } from '../../src/identity/sessions';
 import { createUser, findUser } from '../../src/identity/users';
 import { userPrincipal } from '../../src/identity/authenticate';
 import { createProject, setMember } from '../../src/access/projects';
-import { ensureRepository, upsertManifest, upsertTag } from '../../src/artifacts/state';
+import { ensureRepository, upsertManifest, upsertTag } from '../../src/artifacts/store';
 import { recordAudit } from '../../src/audit/record';
 import { i18n, LOCALES, MESSAGES, type Locale } from '../../ui/i18n';
 import { startAppInstance, type AppInstance } from '../support/instance';

@@ -2,22 +2,16 @@ import { Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { repositoryActions } from '../../src/access/resolve';
 import { isValidRepositoryName } from '../../src/access/roles';
-import { deleteImage, deleteRepository, deleteTag, taggedParents, type DeleteDeps } from '../../src/artifacts/delete';
+import { deleteImage, deleteRepository, deleteTag, taggedParents} from '../../src/artifacts/delete';
 import { listTags, visibleRepository } from '../../src/artifacts/list';
-import { findRepository, tagsOfDigest } from '../../src/artifacts/state';
+import { findRepository, tagsOfDigest } from '../../src/artifacts/store';
 import { AppError, forbidden, notFound } from '../../src/errors';
 import { REGISTRY_DIGEST_RE, TAG_RE } from '../../src/events/envelope';
-import { actorOf, type AppContext, type AppEnv } from '../../src/http/env';
+import { ctxOf, type AppContext, type AppEnv } from '../../src/http/env';
 import { ConfirmPage } from '../pages/confirm';
 import { ConfirmDeletePage, repositoryHref } from '../pages/repository';
 import { errorText } from './page-errors';
 import { field, formOf, render, signedInUser, view } from './request';
-
-const deleteDeps = (c: AppContext): DeleteDeps => ({
-  db: c.var.deps.db,
-  registry: c.var.deps.registry,
-  defaultProject: c.var.deps.config.defaultProject.name,
-});
 
 /** Whether the signed-in visitor may delete in a repository: the page offers the delete buttons only then. */
 export const mayDelete = async (c: AppContext, repository: string) =>
@@ -47,7 +41,7 @@ export function deletionPages(): Hono<AppEnv> {
     const tag = c.req.query('tag') ?? '';
     const { repository } = await deletable(c, name);
     if (!TAG_RE.test(tag)) throw notFound('tag.notFound', { tag, repository: name });
-    const known = (await listTags(c.var.deps.db, c.var.principal, name, { q: tag, page: 1, pageSize: 500 })).items.find((t) => t.name === tag);
+    const known = (await listTags(ctxOf(c), name, { q: tag, page: 1, pageSize: 500 })).items.find((t) => t.name === tag);
     if (!known) throw notFound('tag.notFound', { tag, repository: name });
     const others = (await tagsOfDigest(c.var.deps.db, repository.id, known.digest)).filter((t) => t !== tag);
     return render(c, <ConfirmDeletePage v={view(c)} kind="tag" repository={name} tag={tag} digest={known.digest} otherTags={others} />);
@@ -59,7 +53,7 @@ export function deletionPages(): Hono<AppEnv> {
     const tag = field(form, 'tag');
     const { projectName } = await deletable(c, name);
     if (!TAG_RE.test(tag)) throw notFound('tag.notFound', { tag, repository: name });
-    await deleteTag(deleteDeps(c), c.var.principal, name, tag, actorOf(c));
+    await deleteTag(ctxOf(c), name, tag);
     return afterDelete(c, name, 'tagDeleted', projectName);
   });
 
@@ -87,7 +81,7 @@ export function deletionPages(): Hono<AppEnv> {
     const { projectName } = await deletable(c, name);
     if (!REGISTRY_DIGEST_RE.test(digest)) throw notFound('image.notFound', { digest, repository: name });
     try {
-      await deleteImage(deleteDeps(c), c.var.principal, name, digest, { force: field(form, 'force') === 'true' }, actorOf(c));
+      await deleteImage(ctxOf(c), name, digest, { force: field(form, 'force') === 'true' });
     } catch (err) {
       // Refused while a tagged index lists the image: ask again, now with the reason and the checkbox.
       if (err instanceof AppError && err.status === 409) return imageConfirmation(c, name, digest, { error: errorText(view(c), err), status: 409 });
@@ -101,7 +95,7 @@ export function deletionPages(): Hono<AppEnv> {
     const { projectName } = await deletable(c, name);
     const v = view(c);
     const { t } = v.i18n;
-    const { total } = await listTags(c.var.deps.db, c.var.principal, name, { page: 1, pageSize: 1 });
+    const { total } = await listTags(ctxOf(c), name, { page: 1, pageSize: 1 });
     return render(
       c,
       <ConfirmPage
@@ -125,7 +119,7 @@ export function deletionPages(): Hono<AppEnv> {
     const form = await formOf(c);
     const name = field(form, 'repository');
     const { projectName } = await deletable(c, name);
-    await deleteRepository(deleteDeps(c), c.var.principal, name, actorOf(c));
+    await deleteRepository(ctxOf(c), name);
     return afterDelete(c, name, 'repositoryDeleted', projectName);
   });
 

@@ -40,7 +40,7 @@ export function projectPages(): Hono<AppEnv> {
     const access = await visibleProject(db, principal, name);
     const manages = access.canManage && principal.kind === 'user';
     const page = pageOf(c);
-    const repos = await listRepositories(db, principal, { project: name, page, pageSize: UI_PAGE_SIZE });
+    const repos = await listRepositories(ctxOf(c), { project: name, page, pageSize: UI_PAGE_SIZE });
     return render(
       c,
       <ProjectPage

@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { isValidRepositoryName } from '../../src/access/roles';
 import { listTags, visibleRepository } from '../../src/artifacts/list';
 import { notFound } from '../../src/errors';
-import type { AppEnv } from '../../src/http/env';
+import { ctxOf, type AppEnv } from '../../src/http/env';
 import { RepositoryPage, type TagRow } from '../pages/repository';
 import { UI_PAGE_SIZE } from '../view';
 import { mayDelete } from './deletion';
@@ -20,7 +20,7 @@ export function repositoryPages(): Hono<AppEnv> {
     const { repository, projectName } = await visibleRepository(db, c.var.principal, name);
     const q = queryText(c, 'q', 128);
     const page = pageOf(c);
-    const { items, total } = await listTags(db, c.var.principal, name, { q: q || undefined, page, pageSize: UI_PAGE_SIZE });
+    const { items, total } = await listTags(ctxOf(c), name, { q: q || undefined, page, pageSize: UI_PAGE_SIZE });
     return render(
       c,
       <RepositoryPage

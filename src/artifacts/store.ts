@@ -1,7 +1,10 @@
-import { and, count, eq, isNotNull, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, isNotNull, isNull, sql } from 'drizzle-orm';
 import type { Tx } from '../db/open';
 import { preparedPerConnection } from '../db/prepared';
-import { manifests, repositories, tags } from '../db/schema';
+import { manifests, projects, repositories, tags } from '../db/schema';
+import { readPage, type PageRequest } from '../db/paged';
+import { contains, jsonListHas, jsonListPattern } from '../db/search';
+import { projectScopeCondition, type ProjectScope } from '../access/store';
 import { ensureProject } from '../access/projects';
 import { projectOf } from '../access/roles';
 import { SYSTEM_ACTOR } from '../identity/principal';
@@ -170,3 +173,109 @@ export const indexesOf = (tx: Tx, repositoryId: number) =>
     .from(manifests)
     .where(and(eq(manifests.repositoryId, repositoryId), isNotNull(manifests.children)))
     .all();
+
+/** The digest a tag points at, as Wharf knows it. */
+export const tagDigest = async (db: Tx, repositoryId: number, tag: string): Promise<string | undefined> =>
+  (await db.select({ digest: tags.digest }).from(tags).where(and(eq(tags.repositoryId, repositoryId), eq(tags.name, tag))).get())?.digest;
+
+const manifestOf = preparedPerConnection((db) =>
+  db
+    .select({ id: manifests.id })
+    .from(manifests)
+    .where(and(eq(manifests.repositoryId, sql.placeholder('repositoryId')), eq(manifests.digest, sql.placeholder('digest'))))
+    .prepare(),
+);
+
+/** True when the manifest is in Wharf's state for the repository. */
+export const hasManifest = async (db: Tx, repositoryId: number, digest: string): Promise<boolean> => !!(await manifestOf(db).get({ repositoryId, digest }));
+
+const indexWithChild = preparedPerConnection((db) =>
+  db
+    .select({ id: manifests.id })
+    .from(manifests)
+    .where(and(eq(manifests.repositoryId, sql.placeholder('repositoryId')), jsonListHas(manifests.children, sql.placeholder('pattern'))))
+    .prepare(),
+);
+
+/** True when a digest is a platform child of an index in the repository (pulled as part of it). */
+export const isIndexChild = async (tx: Tx, repositoryId: number, digest: string): Promise<boolean> =>
+  !!(await indexWithChild(tx).get({ repositoryId, pattern: jsonListPattern(digest) }));
+
+/** Every manifest of a repository, with its children (null: not an index). */
+export const manifestsOf = (db: Tx, repositoryId: number) =>
+  db.select({ digest: manifests.digest, children: manifests.children }).from(manifests).where(eq(manifests.repositoryId, repositoryId)).all();
+
+export function pageOfRepositories(db: Tx, scope: ProjectScope, opts: { q?: string } & PageRequest) {
+  const where = and(projectScopeCondition(db, scope), opts.q ? contains(repositories.name, opts.q) : undefined);
+  const tagCount = sql<number>`(select count(*) from ${tags} where ${tags.repositoryId} = ${repositories.id})`;
+  return readPage(
+    db
+      .select({
+        name: repositories.name,
+        project: projects.name,
+        tagCount,
+        pullCount: repositories.pullCount,
+        lastPushedAt: repositories.lastPushedAt,
+        lastPulledAt: repositories.lastPulledAt,
+      })
+      .from(repositories)
+      .innerJoin(projects, eq(projects.id, repositories.projectId))
+      .where(where)
+      .orderBy(asc(repositories.name)),
+    db.select({ n: count() }).from(repositories).innerJoin(projects, eq(projects.id, repositories.projectId)).where(where),
+    opts,
+  );
+}
+
+export function pageOfTags(db: Tx, repositoryId: number, opts: { q?: string } & PageRequest) {
+  const where = and(eq(tags.repositoryId, repositoryId), opts.q ? contains(tags.name, opts.q) : undefined);
+  return readPage(
+    db
+      .select({
+        name: tags.name,
+        digest: tags.digest,
+        mediaType: manifests.mediaType,
+        size: manifests.size,
+        children: manifests.children,
+        platform: manifests.platform,
+        pushedAt: tags.pushedAt,
+        pushedBy: tags.pushedBy,
+        pullCount: tags.pullCount,
+        lastPulledAt: tags.lastPulledAt,
+      })
+      .from(tags)
+      .leftJoin(manifests, and(eq(manifests.repositoryId, tags.repositoryId), eq(manifests.digest, tags.digest)))
+      .where(where)
+      .orderBy(desc(tags.pushedAt), asc(tags.name)),
+    db.select({ n: count() }).from(tags).where(where),
+    opts,
+  );
+}
+
+export const repositoryNames = async (db: Tx): Promise<string[]> => (await db.select({ name: repositories.name }).from(repositories).all()).map((r) => r.name);
+
+export const tagsOf = (db: Tx, repositoryId: number) => db.select({ name: tags.name, digest: tags.digest }).from(tags).where(eq(tags.repositoryId, repositoryId)).all();
+
+/** Manifests whose size and children are not known yet. */
+export const manifestsWithoutDetails = (db: Tx) =>
+  db
+    .select({ repository: repositories.name, digest: manifests.digest })
+    .from(manifests)
+    .innerJoin(repositories, eq(repositories.id, manifests.repositoryId))
+    .where(isNull(manifests.size))
+    .all();
+
+export async function setManifestDetails(
+  db: Tx,
+  repository: string,
+  digest: string,
+  details: { mediaType: string | null; size: number | null; platform: string | null; children: string | null },
+): Promise<void> {
+  const repo = await findRepository(db, repository);
+  if (!repo) return;
+  await db
+    .update(manifests)
+    .set(details)
+    .where(and(eq(manifests.repositoryId, repo.id), eq(manifests.digest, digest)))
+    .run();
+}
