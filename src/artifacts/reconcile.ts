@@ -1,4 +1,6 @@
 import { transaction } from '../db/transaction';
+import { readSetting, writeSetting } from '../db/settings';
+import { bestEffortWrite } from '../db/storage';
 import type { Db } from '../db/open';
 
 import type { Log } from '../log';
@@ -177,9 +179,22 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
 }
 
 /** Runs reconcile one at a time: a request while one runs joins it. */
+/** The settings row of the last finished reconcile, whichever instance ran it. */
+const LAST_REPORT_SETTING = 'reconcile.lastReport';
+
+/** The last finished reconcile's report, from the database (any instance's); null before the first. */
+export async function lastReconcileReport(db: Db): Promise<ReconcileReport | null> {
+  const value = await readSetting(db, LAST_REPORT_SETTING);
+  if (!value) return null;
+  try {
+    return JSON.parse(value) as ReconcileReport;
+  } catch {
+    return null;
+  }
+}
+
 export class Reconciler {
   private current: Promise<ReconcileReport> | null = null;
-  last: ReconcileReport | null = null;
 
   constructor(
     private readonly deps: ReconcileDeps,
@@ -198,8 +213,10 @@ export class Reconciler {
   run(): Promise<ReconcileReport> {
     if (this.current) return this.current;
     this.current = reconcile(this.deps)
-      .then((report) => {
-        this.last = report;
+      .then(async (report) => {
+        await bestEffortWrite(undefined, 'reconcile report', () =>
+          writeSetting(this.deps.db, LAST_REPORT_SETTING, JSON.stringify({ ...report, skipped: report.skipped.slice(0, 100) })),
+        );
         this.observe(report);
         this.deps.log.info({ ...report, skipped: report.skipped.length }, 'reconcile finished');
         return report;

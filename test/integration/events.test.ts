@@ -13,7 +13,7 @@ import { startPlainRegistry } from '../support/plain-registry';
 import { freePort } from '../support/ports';
 import { registryView } from '../support/registry-view';
 import { waitFor } from '../support/wait';
-import { reconcile } from '../../src/artifacts/reconcile';
+import { lastReconcileReport, reconcile } from '../../src/artifacts/reconcile';
 import { openDatabase } from '../../src/db/open';
 import { deleteRepository } from '../../src/artifacts/delete';
 import { userPrincipal } from '../../src/identity/authenticate';
@@ -456,6 +456,13 @@ describe('lost events and reconcile', () => {
       expect(report.removed).toBeGreaterThanOrEqual(1);
       expect(report.repaired).toBe(1);
       expect(await wharfView(w)).toEqual(await registryView(w.url, w.registry));
+      // The last report is in the database: another instance's system page shows it too.
+      const other = openDatabase(path.join(w.dataDir, 'wharf.db'));
+      try {
+        expect(await lastReconcileReport(other.db)).toMatchObject({ repaired: 1, removed: report.removed, tags: report.tags });
+      } finally {
+        other.close();
+      }
 
       // With the registry down, reconcile fails and the state stays.
       await w.wharf.supervisor!.stop();

@@ -1,3 +1,4 @@
+import { lastReconcileReport } from '../../src/artifacts/reconcile';
 import { Hono } from 'hono';
 import { startReconcile } from '../../src/artifacts/reconcile';
 import { checkHealth } from '../../src/health';
@@ -20,7 +21,7 @@ export function systemPages(): Hono<AppEnv> {
         v={v}
         health={{ database, registry, ldap }}
         facts={{ publicUrl: config.publicUrl, registryUrl: config.registry.url, registryHost: pullHost(c), defaultProject: config.defaultProject.name }}
-        reconcile={{ running: reconciler.running, last: reconciler.last }}
+        reconcile={{ running: reconciler.running, last: await lastReconcileReport(c.var.deps.db) }}
         now={new Date(clock.now()).toISOString()}
         notice={noticeOf(c, v)}
       />,
