@@ -3,6 +3,7 @@ import type { Clock } from './clock';
 import type { Config } from './config/schema';
 import type { Db } from './db/open';
 import type { CredentialCache } from './identity/credential-cache';
+import type { CredentialVerifier } from './identity/authenticate';
 import type { LoginThrottle } from './identity/throttle';
 import type { Log } from './log';
 import type { Metrics } from './metrics';
@@ -24,6 +25,8 @@ export interface Deps {
   tokenSigner: TokenSigner;
   metrics: Metrics;
   credentialCache: CredentialCache;
+  /** How a name and secret are checked, in order: robots, personal tokens, passwords. */
+  credentialVerifiers: CredentialVerifier[];
   throttle: LoginThrottle;
   notificationSecret: string;
   /** Removes Wharf's secrets and any credentials from the registry's output before it is logged or kept. */

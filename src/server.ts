@@ -12,7 +12,7 @@ import type { Deps } from './deps';
 import type { AppEnv } from './http/env';
 import { CredentialCache } from './identity/credential-cache';
 import { LoginThrottle } from './identity/throttle';
-import { bootstrapInstance } from './identity/bootstrap';
+import { bootstrapInstance } from './bootstrap';
 import { pruneAuditBudget } from './audit/record';
 import { pruneGrants } from './token/grants';
 import { createLog, type Log } from './log';
@@ -25,6 +25,8 @@ import { createRegistryStorage, DATABASE_FILE, REGISTRY_PID_FILE, secureDataDir 
 import { RegistryClient } from './registry/client';
 import { ManifestDetails } from './artifacts/details';
 import { Deletions } from './artifacts/delete';
+import { robotCredential } from './access/robots';
+import { passwordCredential, personalTokenCredential } from './identity/authenticate';
 import { Reconciler } from './artifacts/reconcile';
 import { Directory } from './identity/ldap';
 import { TokenSigner } from './token/signer';
@@ -125,6 +127,7 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       redactRegistryOutput,
       trustedProxies: trustedProxyList(config.trustProxy),
       credentialCache: new CredentialCache(config.auth.credentialCacheSeconds * 1000, clock),
+      credentialVerifiers: [robotCredential, personalTokenCredential, passwordCredential],
       throttle: new LoginThrottle(db, clock, {
         maxFailures: config.auth.maxFailures,
         maxFailuresPerAddress: config.auth.maxFailuresPerAddress,

@@ -5,6 +5,8 @@ import type { Db, Tx } from '../db/open';
 import { badRequest, conflict, notFound } from '../errors';
 import { recordAudit } from '../audit/record';
 import type { Principal } from '../identity/principal';
+import { recordFailure, type CredentialVerifier } from '../identity/authenticate';
+import { ROBOT_PREFIX } from '../identity/names';
 import { hashSecret, newSecret, sameHash } from '../identity/secrets';
 import { managedProject } from './projects';
 import { deleteRobotRow, findProject, findRobot, insertRobot, robotRows, setRobotDisabled, touchRobot, type Robot } from './store';
@@ -138,3 +140,12 @@ export async function verifyRobot(db: Db, clock: Clock, username: string, secret
     permissions: robotPermissions(robot),
   };
 }
+
+/** Robot accounts as a credential: a robot's name is never a user's, so a wrong secret ends the check. */
+export const robotCredential: CredentialVerifier = async (deps, username, secret, ctx) => {
+  if (!username.startsWith(ROBOT_PREFIX)) return null;
+  const robot = await verifyRobot(deps.db, deps.clock, username, secret);
+  if (robot) return robot;
+  await recordFailure(deps, username, ctx, 'failure');
+  return 'refused';
+};

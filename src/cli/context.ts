@@ -75,7 +75,7 @@ export async function initialiseIfEmpty(instance: Instance, io: Output, opts: { 
   const { db, config } = instance.deps;
   if ((await userCount(db)) > 0) return;
   if (opts.creating === 'admin') return; // the operator is creating admin themselves
-  const { bootstrapInstance } = await import('../identity/bootstrap');
+  const { bootstrapInstance } = await import('../bootstrap');
   await bootstrapInstance(instance.deps, (line) => io.out(line));
   if (config.admin.password) io.out('initialised the data directory: created user "admin" with the password from WHARF_ADMIN_PASSWORD');
 }

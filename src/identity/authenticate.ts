@@ -5,16 +5,15 @@ import type { Deps } from '../deps';
 import { fail } from '../errors';
 import { bestEffortWrite } from '../db/storage';
 import { DISTINCT_ROWS_PER_MINUTE, FOLD_BUCKET_MS, recordFolded, recordFoldedCapped } from '../audit/record';
-import { verifyRobot } from '../access/robots';
 import { decoyHash, hashKind, hashPassword, verifyPassword } from './passwords';
 import { userPrincipal, type Principal } from './principal';
 import { findUser, findUserById, type User } from './users';
 import { verifyPersonalToken } from './personal-tokens';
 import { directoryLogin, followDirectory, type DirectoryLoginDeps } from './directory-login';
-import { canonicalName, ROBOT_PREFIX, usernameProblem } from './names';
+import { canonicalName, usernameProblem } from './names';
 import type { ThrottleKind } from './throttle';
 
-export type AuthDeps = Pick<Deps, 'db' | 'clock' | 'credentialCache' | 'throttle' | 'directory' | 'log' | 'config' | 'storageAlarm'>;
+export type AuthDeps = Pick<Deps, 'db' | 'clock' | 'credentialCache' | 'throttle' | 'directory' | 'log' | 'config' | 'storageAlarm' | 'credentialVerifiers'>;
 
 export interface LoginContext {
   ip?: string | null;
@@ -65,22 +64,13 @@ async function noteLogin(db: Db, user: User, nowMs: number): Promise<void> {
 }
 
 /** What a credential check concludes: the caller, a refusal (already audited), or "not mine, ask the next". */
-type Verdict = Principal | 'refused' | null;
+export type Verdict = Principal | 'refused' | null;
 
-/** One way a name and secret can prove who is calling. */
-type CredentialVerifier = (deps: AuthDeps, username: string, secret: string, ctx: LoginContext) => Promise<Verdict>;
-
-/** Robot accounts: a robot's name is never a user's, so a wrong secret ends the check. */
-const robotCredential: CredentialVerifier = async (deps, username, secret, ctx) => {
-  if (!username.startsWith(ROBOT_PREFIX)) return null;
-  const robot = await verifyRobot(deps.db, deps.clock, username, secret);
-  if (robot) return robot;
-  await recordFailure(deps, username, ctx, 'failure');
-  return 'refused';
-};
+/** One way a name and secret can prove who is calling; the instance's list is in Deps. */
+export type CredentialVerifier = (deps: AuthDeps, username: string, secret: string, ctx: LoginContext) => Promise<Verdict>;
 
 /** Personal access tokens; a token's success does not reset the password failures of its user's name. */
-const personalTokenCredential: CredentialVerifier = async (deps, username, secret) => {
+export const personalTokenCredential: CredentialVerifier = async (deps, username, secret) => {
   if (!secret.startsWith('wpat_')) return null;
   const owner = await verifyPersonalToken(deps.db, deps.clock, username, secret);
   return owner ? acceptUser(deps, owner, 'token') : null;
@@ -112,7 +102,7 @@ async function localPassword(deps: AuthDeps, username: string, password: string,
  * throttled by its own key, so twins that differ only by case (older accounts) never share or
  * reset each other's count.
  */
-const passwordCredential: CredentialVerifier = async (deps, username, password, ctx) => {
+export const passwordCredential: CredentialVerifier = async (deps, username, password, ctx) => {
   const user = await findUser(deps.db, username);
   const throttleName = user?.usernameKey ?? canonicalName(username);
   const known = !!user;
@@ -145,9 +135,6 @@ const passwordCredential: CredentialVerifier = async (deps, username, password, 
   return directoryUser ? userPrincipal(found, 'password') : acceptUser(deps, found, 'password');
 };
 
-/** Every way a name and secret are checked, in order; the first verdict that is not null holds. */
-const CREDENTIAL_VERIFIERS: CredentialVerifier[] = [robotCredential, personalTokenCredential, passwordCredential];
-
 /**
  * Checks a user name and password. Throws 401 for wrong credentials (a disabled or unknown user
  * looks the same) and 429 while the name or the client's address is locked out; every failure is
@@ -158,7 +145,9 @@ const CREDENTIAL_VERIFIERS: CredentialVerifier[] = [robotCredential, personalTok
  * it, which must not stop the CI jobs that use that user's tokens.
  */
 export async function authenticatePassword(deps: AuthDeps, username: string, password: string, ctx: LoginContext): Promise<Principal> {
-  for (const verify of CREDENTIAL_VERIFIERS) {
+  // Every way a name and secret are checked, in order (Deps.credentialVerifiers, wired in
+  // server.ts): the first verdict that is not null holds.
+  for (const verify of deps.credentialVerifiers) {
     const verdict = await verify(deps, username, password, ctx);
     if (verdict === 'refused') throw invalidCredentials();
     if (verdict) return verdict;

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/open';
 import { audit, loginThrottle, tokenGrants, users } from '../../src/db/schema';
 import { LoginThrottle } from '../../src/identity/throttle';
-import { fillUsernameKeys } from '../../src/identity/bootstrap';
+import { fillUsernameKeys } from '../../src/bootstrap';
 import { recordGrants, pruneGrants, grantAddress } from '../../src/token/grants';
 import { createPersonalToken } from '../../src/identity/personal-tokens';
 import { basic } from '../support/api-client';

@@ -1,6 +1,6 @@
 import { contextFor } from '../../src/context';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootstrapInstance } from '../../src/identity/bootstrap';
+import { bootstrapInstance } from '../../src/bootstrap';
 import { createUser, findUser } from '../../src/identity/users';
 import { userPrincipal } from '../../src/identity/authenticate';
 import { verifyPassword } from '../../src/identity/passwords';

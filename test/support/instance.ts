@@ -5,7 +5,7 @@ import { createApp } from '../../src/app';
 import { resolveConfig } from '../../src/config/load';
 import type { ConfigInput } from '../../src/config/schema';
 import { userPrincipal } from '../../src/identity/authenticate';
-import { bootstrapInstance } from '../../src/identity/bootstrap';
+import { bootstrapInstance } from '../../src/bootstrap';
 import { createSession } from '../../src/identity/sessions';
 import { findUser } from '../../src/identity/users';
 import { createLog } from '../../src/log';

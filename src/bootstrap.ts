@@ -1,13 +1,13 @@
-import { transaction } from '../db/transaction';
-import type { Db } from '../db/open';
-import type { Log } from '../log';
-import { canonicalName } from './names';
-import type { Deps } from '../deps';
-import { changeUser, userCount, userKeyed, usersNamedAnyCase, usersWithoutKey } from './store';
-import { ensureProject } from '../access/projects';
-import { createUser, RESERVED_USERNAMES } from './users';
-import { randomSecret } from './passwords';
-import { SYSTEM_ACTOR } from './principal';
+import { transaction } from './db/transaction';
+import type { Db } from './db/open';
+import type { Log } from './log';
+import { canonicalName } from './identity/names';
+import type { Deps } from './deps';
+import { changeUser, userCount, userKeyed, usersNamedAnyCase, usersWithoutKey } from './identity/store';
+import { ensureProject } from './access/projects';
+import { createUser, RESERVED_USERNAMES } from './identity/users';
+import { randomSecret } from './identity/passwords';
+import { SYSTEM_ACTOR } from './identity/principal';
 
 /**
  * First start: the `admin` user (password from WHARF_ADMIN_PASSWORD, else a random one announced
