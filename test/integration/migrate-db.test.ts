@@ -1,0 +1,113 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { count, getTableName, is } from 'drizzle-orm';
+import { SQLiteTable } from 'drizzle-orm/sqlite-core';
+import path from 'node:path';
+import { runCli } from '../../src/cli/run';
+import { contextFor } from '../../src/context';
+import { openDatabase } from '../../src/db/open';
+import * as sqliteSchema from '../../src/db/schema';
+import { createProject, setMember } from '../../src/access/projects';
+import { createRobot } from '../../src/access/robots';
+import { ensureRepository, upsertManifest, upsertTag } from '../../src/artifacts/store';
+import { userPrincipal } from '../../src/identity/authenticate';
+import { createPersonalToken } from '../../src/identity/personal-tokens';
+import { createUser, findUser } from '../../src/identity/users';
+import { startAppInstance } from '../support/instance';
+import { postgresForFile, type PostgresServer } from '../support/postgres';
+
+let server: PostgresServer;
+
+beforeAll(async () => {
+  server = await postgresForFile();
+}, 120_000);
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+const DIGEST = `sha256:${'c'.repeat(64)}`;
+
+/** Runs `wharf ARGS` in this process on a data directory; its result lines, and the exit code. */
+async function wharf(dataDir: string, args: string[]): Promise<{ code: number | null; out: string[] }> {
+  const out: string[] = [];
+  const before = process.env.WHARF_DATA_DIR;
+  process.env.WHARF_DATA_DIR = dataDir;
+  try {
+    return { code: await runCli(args, { out: (line) => out.push(line) }), out };
+  } finally {
+    if (before === undefined) delete process.env.WHARF_DATA_DIR;
+    else process.env.WHARF_DATA_DIR = before;
+  }
+}
+
+const tableNames = (Object.values(sqliteSchema).filter((v) => is(v, SQLiteTable)) as SQLiteTable[]).map((t) => ({ name: getTableName(t), table: t }));
+
+describe('wharf migrate-db', () => {
+  it('copies a data directory made through the services into an empty PostgreSQL database; every count matches; a second copy is refused', async () => {
+    const running = await startAppInstance('wharf-migrate-db-');
+    try {
+      const deps = running.instance.deps;
+      const admin = contextFor(deps, userPrincipal((await findUser(deps.db, 'admin'))!, 'password'), { username: 'admin', ip: '127.0.0.1' });
+      await createUser(admin, { username: 'alice', password: 'alice-password-1', email: 'alice@example.org' });
+      await createProject(admin, { name: 'team', public: false });
+      await setMember(admin, 'team', 'alice', 'developer');
+      await createRobot(admin, 'team', { name: 'ci', permissions: ['pull', 'push'] });
+      const alice = contextFor(deps, userPrincipal((await findUser(deps.db, 'alice'))!, 'password'), { username: 'alice' });
+      await createPersonalToken(alice, 'alice', { name: 'laptop', expiresInDays: 30 });
+      const repo = await ensureRepository(deps.db, 'team/app', 'library');
+      await upsertManifest(deps.db, repo.id, { digest: DIGEST, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
+      await upsertTag(deps.db, repo.id, { name: 'v1', digest: DIGEST, pushedAt: new Date().toISOString(), pushedBy: 'alice' });
+      await running.session('alice');
+
+      const url = await server.createDatabase('migrate_target');
+      const copied = await wharf(running.dataDir, ['migrate-db', '--to', url]);
+      expect(copied.code, copied.out.join('\n')).toBe(0);
+      expect(copied.out[0]).toMatch(/^copied \d+ rows from .*wharf\.db to postgres:\/\/wharf@127\.0\.0\.1:\d+\/migrate_target in \d+ ms; every table's row count matches$/);
+      expect(copied.out.join('\n')).not.toContain(server.password);
+
+      const source = openDatabase(path.join(running.dataDir, 'wharf.db'));
+      const pool = new pg.Pool({ connectionString: url });
+      try {
+        for (const { name, table } of tableNames) {
+          const inSqlite = (await source.db.select({ n: count() }).from(table).get())!.n;
+          const inPg = Number((await pool.query(`SELECT count(*) AS n FROM "${name}"`)).rows[0].n);
+          expect({ name, rows: inPg }).toEqual({ name, rows: inSqlite });
+        }
+        const hash = (await findUser(source.db, 'alice'))!.passwordHash;
+        const onPg = (await pool.query('SELECT password_hash, email, admin FROM users WHERE username = $1', ['alice'])).rows[0];
+        expect(onPg).toEqual({ password_hash: hash, email: 'alice@example.org', admin: false });
+        expect((await pool.query("SELECT public FROM projects WHERE name = 'team'")).rows[0]).toEqual({ public: false });
+        expect((await pool.query("SELECT pushed_by FROM tags WHERE name = 'v1'")).rows[0]).toEqual({ pushed_by: 'alice' });
+        // The id sequences continue after the copied rows: the next user gets a fresh id.
+        const next = (await pool.query("INSERT INTO users (username, username_key) VALUES ('bob', 'bob') RETURNING id")).rows[0].id;
+        const maxId = (await source.db.select().from(sqliteSchema.users).all()).reduce((m, u) => Math.max(m, u.id), 0);
+        expect(Number(next)).toBeGreaterThan(maxId);
+        await pool.query("DELETE FROM users WHERE username = 'bob'");
+
+        const auditBefore = Number((await pool.query('SELECT count(*) AS n FROM audit')).rows[0].n);
+        const again = await wharf(running.dataDir, ['migrate-db', '--to', url]);
+        expect(again.code).toBe(1);
+        expect(Number((await pool.query('SELECT count(*) AS n FROM audit')).rows[0].n)).toBe(auditBefore);
+      } finally {
+        source.close();
+        await pool.end();
+      }
+    } finally {
+      await running.stop();
+    }
+  }, 120_000);
+
+  it('refuses a missing, malformed or unreachable target with one line and writes nothing', async () => {
+    const running = await startAppInstance('wharf-migrate-db-bad-');
+    try {
+      expect((await wharf(running.dataDir, ['migrate-db'])).code).toBe(2);
+      expect((await wharf(running.dataDir, ['migrate-db', '--to', 'mysql://x@localhost/db'])).code).toBe(2);
+      const unreachable = server.url('migrate_nowhere').replace(`:${server.port}/`, ':1/');
+      expect((await wharf(running.dataDir, ['migrate-db', '--to', unreachable])).code).toBe(1);
+      expect((await wharf(running.dataDir, ['migrate-db', '--to', server.url('no_such_database')])).code).toBe(1);
+    } finally {
+      await running.stop();
+    }
+  }, 60_000);
+});
