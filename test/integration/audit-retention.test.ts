@@ -29,7 +29,7 @@ describe('audit retention', () => {
     second = openDatabase(path.join(inst.dataDir, 'wharf.db'));
   });
   afterAll(async () => {
-    second?.close();
+    await second?.close();
     await inst?.stop();
   });
 

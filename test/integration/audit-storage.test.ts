@@ -187,10 +187,10 @@ describe.skipIf(!canMountTmpfs())('with the data directory on a full disk (a 4 M
     const secret = (await readFile(path.join(w.dataDir, 'notification-secret'), 'utf8')).trim();
     expect((await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'uncached', password: 'uncached-password-1' } })).status).toBe(201);
     // Everything SQLite had in its write-ahead log goes to the database file, so any write needs new space.
-    w.wharf.database.sqlite.pragma('wal_checkpoint(TRUNCATE)');
+    w.wharf.database.sqlite!.pragma('wal_checkpoint(TRUNCATE)');
     // A tiny page cache makes SQLite write pages out during a transaction, not only at commit: the
     // disk-full error then surfaces inside a single event's savepoint too.
-    w.wharf.database.sqlite.pragma('cache_size = 1');
+    w.wharf.database.sqlite!.pragma('cache_size = 1');
     const filler = path.join(mount, 'filler');
     fillDisk(filler);
 

@@ -311,7 +311,7 @@ describe('wharf import-htpasswd, then a real Wharf and registry', () => {
     try {
       expect((await w.api('POST', '/api/v1/projects', { auth: admin, body: { name: 'team' } })).status).toBe(201);
       expect((await w.api('PUT', '/api/v1/projects/team/members/alice', { auth: admin, body: { role: 'developer' } })).status).toBe(200);
-      const hash = (name: string) => w.wharf.database.sqlite.prepare('select password_hash h, source s from users where username = ?').get(name) as { h: string; s: string };
+      const hash = (name: string) => w.wharf.database.sqlite!.prepare('select password_hash h, source s from users where username = ?').get(name) as { h: string; s: string };
       expect(hash('alice').h).toMatch(/^\$2y\$/);
 
       const pushed = await skopeoCopy(`oci:${images[0]!.dir}:latest`, `docker://${w.registry}/team/app:1`, { destCreds: 'alice:pw1' });
@@ -380,7 +380,7 @@ describe('wharf backup while pushes are in flight, restore, and reconcile', () =
       expect(finishedAt.filter((t) => t > backupStart && t < backupEnd).length, 'pushes finished while the backup ran').toBeGreaterThan(0);
       // The CLI did not rewrite the registry configuration of the running instance.
       expect(await readFile(path.join(dataDir, 'registry-config.yml'), 'utf8')).toBe(before.registryConfig);
-      const backupAudit = w1.wharf.database.sqlite.prepare("select username, resource, outcome from audit where action = 'backup'").all();
+      const backupAudit = w1.wharf.database.sqlite!.prepare("select username, resource, outcome from audit where action = 'backup'").all();
       expect(backupAudit).toEqual([{ username: '(cli)', resource: target, outcome: 'success' }]);
 
       // One reconcile against the live registry, from the CLI.

@@ -542,7 +542,7 @@ describe('changes that land while a slow reader works', () => {
       await running;
       expect((await wharfView(w))['team5/app']).toEqual({ '1': imageA.manifestDigest, late: imageB.manifestDigest });
     } finally {
-      other.close();
+      await other.close();
       await w.stop();
     }
   });

@@ -178,8 +178,8 @@ describe('the throttle lives in the database', () => {
       expect((await pruneGrants(two.db, now + 900_000, 900))).toBe(0);
       expect((await pruneGrants(two.db, now + 900_000 + 60_000 + 3_600_001, 900))).toBe(2);
     } finally {
-      one.close();
-      two.close();
+      await one.close();
+      await two.close();
     }
   });
 });

@@ -21,8 +21,8 @@ const open = () => {
   return d;
 };
 
-afterEach(() => {
-  for (const d of opened.splice(0)) d.close();
+afterEach(async () => {
+  for (const d of opened.splice(0)) await d.close();
 });
 
 const principalOf = (id: number, username: string, admin = false): Principal => ({ kind: 'user', id, username, admin, source: 'local', via: 'password' });
@@ -161,9 +161,9 @@ describe('prepared lookups', () => {
     const { db } = open();
     const other = open().db;
     let prepared = 0;
-    const statement = preparedPerConnection((d) => {
+    const statement = preparedPerConnection('test_all_users', (d) => {
       prepared++;
-      return d.select().from(users).prepare();
+      return d.select().from(users);
     });
     statement(db);
     statement(db);

@@ -68,8 +68,8 @@ beforeAll(async () => {
   await db.insert(members).values({ projectId: teamId, userId: b.id, role: 'developer' }).run();
 });
 
-afterAll(() => {
-  database?.close();
+afterAll(async () => {
+  await database?.close();
   rmSync(work, { recursive: true, force: true });
 });
 
