@@ -1,0 +1,25 @@
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import { postgresAt } from './postgres.js';
+
+/** Whether this run puts test instances on PostgreSQL (WHARF_TEST_DATABASE=postgres) instead of SQLite in their data directory. */
+export const onPostgres = process.env.WHARF_TEST_DATABASE === 'postgres';
+
+// A restarted instance (the same data directory) finds the database it had; a new one gets its own.
+const databaseOfDataDir = new Map<string, Promise<string>>();
+
+/**
+ * The database.url of a test instance with this data directory: empty on SQLite; on PostgreSQL a
+ * database of its own on the run's server (test/support/postgres-global.ts), made on first use.
+ */
+export function testDatabaseUrl(dataDir: string): Promise<string> {
+  if (!onPostgres) return Promise.resolve('');
+  let url = databaseOfDataDir.get(dataDir);
+  if (!url) {
+    const address = inject('postgres');
+    if (!address) throw new Error('WHARF_TEST_DATABASE=postgres but no PostgreSQL server was started (test/support/postgres-global.ts)');
+    url = postgresAt(address).createDatabase(`wharf_test_${randomBytes(6).toString('hex')}`);
+    databaseOfDataDir.set(dataDir, url);
+  }
+  return url;
+}
