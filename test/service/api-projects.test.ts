@@ -1,6 +1,6 @@
 import { asc, eq } from 'drizzle-orm';
-import { firstRow } from '../../src/db/engine';
 import { describe, expect, it } from 'vitest';
+import { firstRow } from '../../src/db/engine';
 import { members, projects, users } from '../support/tables';
 import { expectProject } from '../support/api-shapes';
 import { auditRows, expectAudit } from '../support/audit-trail';

@@ -1,6 +1,6 @@
 import { count, eq } from 'drizzle-orm';
-import { firstRow } from '../../src/db/engine';
 import { describe, expect, it } from 'vitest';
+import { firstRow } from '../../src/db/engine';
 import { audit, users } from '../support/tables';
 import { expectUser } from '../support/api-shapes';
 import { auditRows, expectAudit } from '../support/audit-trail';

@@ -1,6 +1,6 @@
 import { asc, count, notInArray } from 'drizzle-orm';
-import { firstRow } from '../../src/db/engine';
 import { expect } from 'vitest';
+import { firstRow } from '../../src/db/engine';
 import { audit, members, projects, users } from './tables';
 import { header, type Answer, type ApiClient } from './api-client';
 import { admin } from './wharf';

@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import type { SQLiteTable } from 'drizzle-orm/sqlite-core';
 import { inject } from 'vitest';
+import { tablesOf } from '../../src/db/engine';
+import type { Db } from '../../src/db/open';
 import { postgresAt } from './postgres.js';
 
 /** Whether this run puts test instances on PostgreSQL (WHARF_TEST_DATABASE=postgres) instead of SQLite in their data directory. */
@@ -22,4 +25,10 @@ export function testDatabaseUrl(dataDir: string): Promise<string> {
     databaseOfDataDir.set(dataDir, url);
   }
   return url;
+}
+
+/** Every value every table holds, as text: what a secret must never appear in (the PostgreSQL side of reading the SQLite file's bytes). */
+export async function everyStoredValue(db: Db): Promise<string> {
+  const tables = Object.values(tablesOf(db)) as SQLiteTable[];
+  return JSON.stringify(await Promise.all(tables.map((t) => db.select().from(t))));
 }
