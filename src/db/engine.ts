@@ -32,3 +32,13 @@ export async function ping(db: Db): Promise<void> {
   if (engineOf(db) === 'postgres') await (db as unknown as PgDatabase<never>).execute(sql`select 1`);
   else await db.get(sql`select 1`);
 }
+
+/** PostgreSQL's code for text it cannot hold (a NUL character). */
+const PG_UNSTORABLE_TEXT = '22021';
+
+/** Whether a query failed on a value the database cannot hold as text (PostgreSQL refuses NUL; SQLite stores it). */
+export function isUnstorableText(err: unknown): boolean {
+  // drizzle wraps the driver's error in one whose cause it is.
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) if ((e as { code?: unknown }).code === PG_UNSTORABLE_TEXT) return true;
+  return false;
+}
