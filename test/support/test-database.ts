@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { SQLiteTable } from 'drizzle-orm/sqlite-core';
 import { inject } from 'vitest';
+import { resolveConfig } from '../../src/config/load';
+import { openConfiguredDatabase } from '../../src/db/connect';
 import { tablesOf } from '../../src/db/engine';
-import type { Db } from '../../src/db/open';
+import { openDatabase, type Db, type OpenDb } from '../../src/db/open';
 import { postgresAt } from './postgres.js';
 
 /** Whether this run puts test instances on PostgreSQL (WHARF_TEST_DATABASE=postgres) instead of SQLite in their data directory. */
@@ -31,4 +33,11 @@ export function testDatabaseUrl(dataDir: string): Promise<string> {
 export async function everyStoredValue(db: Db): Promise<string> {
   const tables = Object.values(tablesOf(db)) as SQLiteTable[];
   return JSON.stringify(await Promise.all(tables.map((t) => db.select().from(t))));
+}
+
+/** A fresh, migrated database of this run's engine for tests of stores and services without an instance: SQLite in memory, or a new PostgreSQL database. */
+export async function openTestDatabase(): Promise<OpenDb> {
+  if (!onPostgres) return openDatabase(':memory:');
+  const url = await testDatabaseUrl(`(no data directory) ${randomBytes(6).toString('hex')}`);
+  return openConfiguredDatabase(resolveConfig({ database: { url } }));
 }
