@@ -17,4 +17,27 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { attributes: false } }],
     },
   },
+  // The stores run on SQLite and PostgreSQL: tables come from the handle, results from awaiting the query.
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/db/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/db/schema', '**/db/schema-pg'], allowTypeImports: true, message: "a handle's tables come from tablesOf(db) (src/db/engine.ts)" }] },
+      ],
+    },
+  },
+  {
+    files: ['src/**/store.ts', 'src/artifacts/changes.ts', 'src/identity/throttle.ts', 'src/audit/*.ts', 'src/health.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[arguments.length=0] > MemberExpression.callee > Identifier.property[name=/^(get|all|run|values)$/]",
+          message: "SQLite's driver only: await the query (firstRow(), rowsChanged() from src/db/engine.ts)",
+        },
+      ],
+    },
+  },
 );

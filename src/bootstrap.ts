@@ -45,8 +45,8 @@ export async function fillUsernameKeys(db: Db, log: Pick<Log, 'warn'>): Promise<
     for (const u of missing) {
       const key = canonicalName(u.username);
       const taken = await userKeyed(tx, key);
-      // A control character never occurs in a name, so this key matches no login.
-      const own = taken ? `${key}\u0000${u.id}` : key;
+      // A control character never occurs in a name, so this key matches no login (not NUL: PostgreSQL text cannot hold it).
+      const own = taken ? `${key}\u0001${u.id}` : key;
       if (taken) shadowed.push(u.username);
       await changeUser(tx, u.id, { usernameKey: own });
     }

@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { ping } from './db/engine';
 import type { Deps } from './deps';
 
 export interface Health {
@@ -14,7 +14,7 @@ export async function checkHealth(deps: Pick<Deps, 'db' | 'registryHealth' | 'di
   const { db, registryHealth, directory } = deps;
   let database: Health['database'] = 'ok';
   try {
-    await db.get(sql`select 1`);
+    await ping(db);
   } catch {
     database = 'error';
   }

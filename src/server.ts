@@ -6,7 +6,8 @@ import type { Hono } from 'hono';
 import { createApp, createNotificationApp } from './app';
 import { systemClock, type Clock } from './clock';
 import type { Config } from './config/schema';
-import { openDatabase, type OpenDb } from './db/open';
+import type { OpenDb } from './db/open';
+import { openConfiguredDatabase } from './db/connect';
 import { trustedProxyList } from './http/client-address';
 import type { Deps } from './deps';
 import type { AppEnv } from './http/env';
@@ -21,7 +22,7 @@ import { notificationListener, notificationUrl, writeRegistryConfig } from './re
 import { explainTakenRegistryPort } from './registry/packaged-service';
 import { findRegistryBinary, RegistrySupervisor } from './registry/supervisor';
 import { secretRedactor } from './registry/redact';
-import { createRegistryStorage, DATABASE_FILE, REGISTRY_PID_FILE, secureDataDir } from './data-dir';
+import { createRegistryStorage, REGISTRY_PID_FILE, secureDataDir } from './data-dir';
 import { RegistryClient } from './registry/client';
 import { ManifestDetails } from './artifacts/details';
 import { Deletions } from './artifacts/delete';
@@ -75,10 +76,14 @@ export interface Instance {
 export async function buildInstance(config: Config, opts: { log?: Log; clock?: Clock } = {}): Promise<Instance> {
   const log = opts.log ?? createLog(config.logLevel);
   const clock = opts.clock ?? systemClock;
-  secureDataDir(config, log);
-  const database = openDatabase(path.join(config.dataDir, DATABASE_FILE));
+  // SQLite's file is in the data directory, checked first; a PostgreSQL database that cannot be
+  // used stops the start before anything is written there.
+  const onSqlite = config.database.url === '';
+  if (onSqlite) secureDataDir(config, log);
+  const database = await openConfiguredDatabase(config, log);
   const { db } = database;
   try {
+    if (!onSqlite) secureDataDir(config, log);
     const key = await loadSigningKey({
       dataDir: config.dataDir,
       algorithm: config.token.algorithm,
@@ -149,11 +154,11 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       async close() {
         await Promise.race([Promise.all([reconciler.idle(), details.idle()]), new Promise((r) => setTimeout(r, 5000))]);
         await registry.close();
-        database.close();
+        await database.close();
       },
     };
   } catch (err) {
-    database.close();
+    await database.close();
     throw err;
   }
 }

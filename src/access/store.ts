@@ -1,9 +1,10 @@
 import { and, asc, count, eq, exists, or, sql, type SQL } from 'drizzle-orm';
 import type { Tx } from '../db/open';
+import { contains } from '../db/dialect';
+import { firstRow, rowsChanged, tablesOf } from '../db/engine';
 import { readPage, type PageRequest } from '../db/paged';
 import { preparedPerConnection } from '../db/prepared';
-import { groupMembers, members, projects, repositories, robots, userGroups, users } from '../db/schema';
-import { contains } from '../db/search';
+import type { projects, robots } from '../db/schema';
 import type { Role } from './roles';
 
 /** The queries of projects, their members and group roles, and robot accounts: the services' only SQL. */
@@ -11,24 +12,25 @@ import type { Role } from './roles';
 export type Project = typeof projects.$inferSelect;
 export type Robot = typeof robots.$inferSelect;
 
-const projectByName = preparedPerConnection((db) =>
-  db.select().from(projects).where(eq(projects.name, sql.placeholder('name'))).prepare(),
-);
-const memberRole = preparedPerConnection((db) =>
-  db
+const projectByName = preparedPerConnection('project_by_name', (db) => {
+  const { projects } = tablesOf(db);
+  return db.select().from(projects).where(eq(projects.name, sql.placeholder('name')));
+});
+const memberRole = preparedPerConnection('member_role', (db) => {
+  const { members } = tablesOf(db);
+  return db
     .select({ role: members.role })
     .from(members)
-    .where(and(eq(members.projectId, sql.placeholder('projectId')), eq(members.userId, sql.placeholder('userId'))))
-    .prepare(),
-);
-const groupRoles = preparedPerConnection((db) =>
-  db
+    .where(and(eq(members.projectId, sql.placeholder('projectId')), eq(members.userId, sql.placeholder('userId'))));
+});
+const groupRoles = preparedPerConnection('group_roles', (db) => {
+  const { groupMembers, userGroups } = tablesOf(db);
+  return db
     .select({ role: groupMembers.role })
     .from(groupMembers)
     .innerJoin(userGroups, eq(userGroups.groupName, groupMembers.groupName))
-    .where(and(eq(groupMembers.projectId, sql.placeholder('projectId')), eq(userGroups.userId, sql.placeholder('userId'))))
-    .prepare(),
-);
+    .where(and(eq(groupMembers.projectId, sql.placeholder('projectId')), eq(userGroups.userId, sql.placeholder('userId'))));
+});
 
 export const findProject = (db: Tx, name: string): Promise<Project | undefined> => projectByName(db).get({ name });
 
@@ -39,6 +41,7 @@ export const groupRolesOf = async (db: Tx, projectId: number, userId: number): P
 
 /** SQL: the user is a member of `projects.id`, in person or through one of their groups. */
 export function memberOfProject(db: Tx, userId: number): SQL {
+  const { groupMembers, members, projects, userGroups } = tablesOf(db);
   const direct = exists(
     db
       .select({ one: members.projectId })
@@ -59,108 +62,144 @@ export function memberOfProject(db: Tx, userId: number): SQL {
 export type ProjectScope = { all: true } | { only: number } | { publicOr: number | null };
 
 function scopeCondition(db: Tx, scope: ProjectScope): SQL | undefined {
+  const { projects } = tablesOf(db);
   if ('all' in scope) return undefined;
   if ('only' in scope) return eq(projects.id, scope.only);
   return scope.publicOr === null ? eq(projects.public, true) : or(eq(projects.public, true), memberOfProject(db, scope.publicOr));
 }
 
 export function pageOfProjects(db: Tx, scope: ProjectScope, opts: { q?: string } & PageRequest) {
-  const where = and(opts.q ? contains(projects.name, opts.q) : undefined, scopeCondition(db, scope));
+  const { projects } = tablesOf(db);
+  const where = and(opts.q ? contains(db, projects.name, opts.q) : undefined, scopeCondition(db, scope));
   return readPage(db.select().from(projects).where(where).orderBy(asc(projects.name)), db.select({ n: count() }).from(projects).where(where), opts);
 }
 
-export const insertProject = async (tx: Tx, values: typeof projects.$inferInsert): Promise<Project> =>
-  (await tx.insert(projects).values(values).returning().get())!;
+export async function insertProject(tx: Tx, values: typeof projects.$inferInsert): Promise<Project> {
+  const { projects } = tablesOf(tx);
+  return (await firstRow(tx.insert(projects).values(values).returning()))!;
+}
 
-export const setProjectPublic = async (tx: Tx, id: number, isPublic: boolean, at: string): Promise<Project> =>
-  (await tx.update(projects).set({ public: isPublic, updatedAt: at }).where(eq(projects.id, id)).returning().get())!;
+export async function setProjectPublic(tx: Tx, id: number, isPublic: boolean, at: string): Promise<Project> {
+  const { projects } = tablesOf(tx);
+  return (await firstRow(tx.update(projects).set({ public: isPublic, updatedAt: at }).where(eq(projects.id, id)).returning()))!;
+}
 
-export const deleteProjectRow = async (tx: Tx, id: number): Promise<void> => {
-  await tx.delete(projects).where(eq(projects.id, id)).run();
-};
+export async function deleteProjectRow(tx: Tx, id: number): Promise<void> {
+  const { projects } = tablesOf(tx);
+  await tx.delete(projects).where(eq(projects.id, id));
+}
 
-export const repositoryCount = async (db: Tx, projectId: number): Promise<number> =>
-  (await db.select({ n: count() }).from(repositories).where(eq(repositories.projectId, projectId)).get())!.n;
+export async function repositoryCount(db: Tx, projectId: number): Promise<number> {
+  const { repositories } = tablesOf(db);
+  return (await firstRow(db.select({ n: count() }).from(repositories).where(eq(repositories.projectId, projectId))))!.n;
+}
 
-export const memberRows = (db: Tx, projectId: number) =>
-  db
+export function memberRows(db: Tx, projectId: number): Promise<{ username: string; role: Role; createdAt: string }[]> {
+  const { members, users } = tablesOf(db);
+  return db
     .select({ username: users.username, role: members.role, createdAt: members.createdAt })
     .from(members)
     .innerJoin(users, eq(users.id, members.userId))
     .where(eq(members.projectId, projectId))
-    .orderBy(asc(users.username))
-    .all();
+    .orderBy(asc(users.username));
+}
 
-export const upsertMember = async (tx: Tx, projectId: number, userId: number, role: Role): Promise<void> => {
+export async function upsertMember(tx: Tx, projectId: number, userId: number, role: Role): Promise<void> {
+  const { members } = tablesOf(tx);
   await tx
     .insert(members)
     .values({ projectId, userId, role })
-    .onConflictDoUpdate({ target: [members.projectId, members.userId], set: { role } })
-    .run();
-};
+    .onConflictDoUpdate({ target: [members.projectId, members.userId], set: { role } });
+}
 
 /** Removes a membership; whether there was one. */
-export const deleteMember = async (tx: Tx, projectId: number, userId: number): Promise<boolean> =>
-  (await tx.delete(members).where(and(eq(members.projectId, projectId), eq(members.userId, userId))).run()).changes > 0;
+export async function deleteMember(tx: Tx, projectId: number, userId: number): Promise<boolean> {
+  const { members } = tablesOf(tx);
+  return rowsChanged(await tx.delete(members).where(and(eq(members.projectId, projectId), eq(members.userId, userId)))) > 0;
+}
 
-export const projectAdminMembers = (tx: Tx, projectId: number) =>
-  tx
+export function projectAdminMembers(tx: Tx, projectId: number): Promise<{ userId: number; username: string }[]> {
+  const { members, users } = tablesOf(tx);
+  return tx
     .select({ userId: members.userId, username: users.username })
     .from(members)
     .innerJoin(users, eq(users.id, members.userId))
-    .where(and(eq(members.projectId, projectId), eq(members.role, 'projectAdmin')))
-    .all();
+    .where(and(eq(members.projectId, projectId), eq(members.role, 'projectAdmin')));
+}
 
-export const projectAdminGroupCount = async (tx: Tx, projectId: number): Promise<number> =>
-  (await tx
-    .select({ n: count() })
-    .from(groupMembers)
-    .where(and(eq(groupMembers.projectId, projectId), eq(groupMembers.role, 'projectAdmin')))
-    .get())!.n;
+export async function projectAdminGroupCount(tx: Tx, projectId: number): Promise<number> {
+  const { groupMembers } = tablesOf(tx);
+  return (await firstRow(
+    tx
+      .select({ n: count() })
+      .from(groupMembers)
+      .where(and(eq(groupMembers.projectId, projectId), eq(groupMembers.role, 'projectAdmin'))),
+  ))!.n;
+}
 
-export const groupRoleRows = (db: Tx, projectId: number) =>
-  db
+export function groupRoleRows(db: Tx, projectId: number): Promise<{ group: string; role: Role }[]> {
+  const { groupMembers } = tablesOf(db);
+  return db
     .select({ group: groupMembers.groupName, role: groupMembers.role })
     .from(groupMembers)
     .where(eq(groupMembers.projectId, projectId))
-    .orderBy(asc(groupMembers.groupName))
-    .all();
+    .orderBy(asc(groupMembers.groupName));
+}
 
-export const upsertGroupRole = async (tx: Tx, projectId: number, group: string, role: Role): Promise<void> => {
+export async function upsertGroupRole(tx: Tx, projectId: number, group: string, role: Role): Promise<void> {
+  const { groupMembers } = tablesOf(tx);
   await tx
     .insert(groupMembers)
     .values({ projectId, groupName: group, role })
-    .onConflictDoUpdate({ target: [groupMembers.projectId, groupMembers.groupName], set: { role } })
-    .run();
-};
+    .onConflictDoUpdate({ target: [groupMembers.projectId, groupMembers.groupName], set: { role } });
+}
 
 /** Removes a group's role; whether it had one. */
-export const deleteGroupRole = async (tx: Tx, projectId: number, group: string): Promise<boolean> =>
-  (await tx.delete(groupMembers).where(and(eq(groupMembers.projectId, projectId), eq(groupMembers.groupName, group))).run()).changes > 0;
+export async function deleteGroupRole(tx: Tx, projectId: number, group: string): Promise<boolean> {
+  const { groupMembers } = tablesOf(tx);
+  return rowsChanged(await tx.delete(groupMembers).where(and(eq(groupMembers.projectId, projectId), eq(groupMembers.groupName, group)))) > 0;
+}
 
-export const findRobot = (db: Tx, projectId: number, name: string): Promise<Robot | undefined> =>
-  db.select().from(robots).where(and(eq(robots.projectId, projectId), eq(robots.name, name))).get();
+export function findRobot(db: Tx, projectId: number, name: string): Promise<Robot | undefined> {
+  const { robots } = tablesOf(db);
+  return firstRow(db.select().from(robots).where(and(eq(robots.projectId, projectId), eq(robots.name, name))));
+}
 
-export const robotRows = (db: Tx, projectId: number) => db.select().from(robots).where(eq(robots.projectId, projectId)).orderBy(asc(robots.name)).all();
+export function robotRows(db: Tx, projectId: number): Promise<Robot[]> {
+  const { robots } = tablesOf(db);
+  return db.select().from(robots).where(eq(robots.projectId, projectId)).orderBy(asc(robots.name));
+}
 
-export const insertRobot = async (tx: Tx, values: typeof robots.$inferInsert): Promise<Robot> => (await tx.insert(robots).values(values).returning().get())!;
+export async function insertRobot(tx: Tx, values: typeof robots.$inferInsert): Promise<Robot> {
+  const { robots } = tablesOf(tx);
+  return (await firstRow(tx.insert(robots).values(values).returning()))!;
+}
 
-export const setRobotDisabled = async (tx: Tx, id: number, disabled: boolean): Promise<Robot> =>
-  (await tx.update(robots).set({ disabled }).where(eq(robots.id, id)).returning().get())!;
+export async function setRobotDisabled(tx: Tx, id: number, disabled: boolean): Promise<Robot> {
+  const { robots } = tablesOf(tx);
+  return (await firstRow(tx.update(robots).set({ disabled }).where(eq(robots.id, id)).returning()))!;
+}
 
-export const deleteRobotRow = async (tx: Tx, id: number): Promise<void> => {
-  await tx.delete(robots).where(eq(robots.id, id)).run();
-};
+export async function deleteRobotRow(tx: Tx, id: number): Promise<void> {
+  const { robots } = tablesOf(tx);
+  await tx.delete(robots).where(eq(robots.id, id));
+}
 
-export const touchRobot = async (db: Tx, id: number, at: string): Promise<void> => {
-  await db.update(robots).set({ lastUsedAt: at }).where(eq(robots.id, id)).run();
-};
+export async function touchRobot(db: Tx, id: number, at: string): Promise<void> {
+  const { robots } = tablesOf(db);
+  await db.update(robots).set({ lastUsedAt: at }).where(eq(robots.id, id));
+}
 
 /** The projects a user is a member of (in person or through a group), with their creation times. */
-export const projectsOfMember = (db: Tx, userId: number) =>
-  db.select({ name: projects.name, createdAt: projects.createdAt }).from(projects).where(memberOfProject(db, userId)).all();
+export function projectsOfMember(db: Tx, userId: number): Promise<{ name: string; createdAt: string }[]> {
+  const { projects } = tablesOf(db);
+  return db.select({ name: projects.name, createdAt: projects.createdAt }).from(projects).where(memberOfProject(db, userId));
+}
 
-export const projectWithId = (db: Tx, id: number): Promise<Project | undefined> => db.select().from(projects).where(eq(projects.id, id)).get();
+export function projectWithId(db: Tx, id: number): Promise<Project | undefined> {
+  const { projects } = tablesOf(db);
+  return firstRow(db.select().from(projects).where(eq(projects.id, id)));
+}
 
 /** The SQL condition on `projects` of a scope; exported for the stores that list what projects hold. */
 export const projectScopeCondition = scopeCondition;

@@ -1,7 +1,7 @@
 import { eq, sql } from 'drizzle-orm';
 import type { Tx } from '../db/open';
+import { tablesOf } from '../db/engine';
 import { preparedPerConnection } from '../db/prepared';
-import { repositoryChanges } from '../db/schema';
 
 /**
  * Counts the changes that notifications and Wharf's own deletes make to each repository's tag
@@ -10,17 +10,18 @@ import { repositoryChanges } from '../db/schema';
  * reads again instead of undoing that change. The counts are in the database, bumped with the
  * change, so a change made by another instance counts too.
  */
-const bump = preparedPerConnection((db) =>
-  db
+const bump = preparedPerConnection('bump_repository_changes', (db) => {
+  const { repositoryChanges } = tablesOf(db);
+  return db
     .insert(repositoryChanges)
     .values({ repository: sql.placeholder('repository'), seq: 1 })
-    .onConflictDoUpdate({ target: repositoryChanges.repository, set: { seq: sql`${repositoryChanges.seq} + 1` } })
-    .prepare(),
-);
+    .onConflictDoUpdate({ target: repositoryChanges.repository, set: { seq: sql`${repositoryChanges.seq} + 1` } });
+});
 
-const read = preparedPerConnection((db) =>
-  db.select({ seq: repositoryChanges.seq }).from(repositoryChanges).where(eq(repositoryChanges.repository, sql.placeholder('repository'))).prepare(),
-);
+const read = preparedPerConnection('repository_changes', (db) => {
+  const { repositoryChanges } = tablesOf(db);
+  return db.select({ seq: repositoryChanges.seq }).from(repositoryChanges).where(eq(repositoryChanges.repository, sql.placeholder('repository')));
+});
 
 /** Pass the transaction of the change, so the count moves exactly when the change commits. */
 export async function noteChange(tx: Tx, repository: string): Promise<void> {

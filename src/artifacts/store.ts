@@ -1,9 +1,10 @@
 import { and, asc, count, desc, eq, isNotNull, isNull, sql } from 'drizzle-orm';
 import type { Tx } from '../db/open';
+import { contains, jsonListHas, jsonListPattern } from '../db/dialect';
+import { firstRow, rowsChanged, tablesOf } from '../db/engine';
 import { preparedPerConnection } from '../db/prepared';
-import { manifests, projects, repositories, tags } from '../db/schema';
+import type { manifests, repositories, tags } from '../db/schema';
 import { readPage, type PageRequest } from '../db/paged';
-import { contains, jsonListHas, jsonListPattern } from '../db/search';
 import { projectScopeCondition, type ProjectScope } from '../access/store';
 import { ensureProject } from '../access/projects';
 import { projectOf } from '../access/roles';
@@ -19,12 +20,14 @@ export type ManifestRow = typeof manifests.$inferSelect;
 export type TagRow = typeof tags.$inferSelect;
 
 // Every notification runs the statements below: prepared once per connection, not built per event.
-const repositoryByName = preparedPerConnection((db) =>
-  db.select().from(repositories).where(eq(repositories.name, sql.placeholder('name'))).prepare(),
-);
+const repositoryByName = preparedPerConnection('repository_by_name', (db) => {
+  const { repositories } = tablesOf(db);
+  return db.select().from(repositories).where(eq(repositories.name, sql.placeholder('name')));
+});
 
-const manifestUpsert = (db: Tx, pushedAt: boolean) =>
-  db
+const manifestUpsert = (db: Tx, pushedAt: boolean) => {
+  const { manifests } = tablesOf(db);
+  return db
     .insert(manifests)
     .values({
       repositoryId: sql.placeholder('repositoryId'),
@@ -36,13 +39,14 @@ const manifestUpsert = (db: Tx, pushedAt: boolean) =>
       target: [manifests.repositoryId, manifests.digest],
       set: { mediaType: sql`coalesce(excluded.media_type, ${manifests.mediaType})` },
     })
-    .returning()
-    .prepare();
-const manifestUpsertPushed = preparedPerConnection((db) => manifestUpsert(db, true));
-const manifestUpsertUndated = preparedPerConnection((db) => manifestUpsert(db, false));
+    .returning();
+};
+const manifestUpsertPushed = preparedPerConnection('manifest_upsert_pushed', (db) => manifestUpsert(db, true));
+const manifestUpsertUndated = preparedPerConnection('manifest_upsert_undated', (db) => manifestUpsert(db, false));
 
-const tagUpsert = preparedPerConnection((db) =>
-  db
+const tagUpsert = preparedPerConnection('tag_upsert', (db) => {
+  const { tags } = tablesOf(db);
+  return db
     .insert(tags)
     .values({
       repositoryId: sql.placeholder('repositoryId'),
@@ -54,50 +58,50 @@ const tagUpsert = preparedPerConnection((db) =>
     .onConflictDoUpdate({
       target: [tags.repositoryId, tags.name],
       set: { digest: sql`excluded.digest`, pushedAt: sql`excluded.pushed_at`, pushedBy: sql`excluded.pushed_by` },
-    })
-    .prepare(),
-);
+    });
+});
 
-const repositoryPushed = preparedPerConnection((db) =>
-  db
+const repositoryPushed = preparedPerConnection('repository_pushed', (db) => {
+  const { repositories } = tablesOf(db);
+  return db
     .update(repositories)
     .set({ lastPushedAt: sql`${sql.placeholder('at')}` })
-    .where(eq(repositories.id, sql.placeholder('repositoryId')))
-    .prepare(),
-);
+    .where(eq(repositories.id, sql.placeholder('repositoryId')));
+});
 
-const repositoryPulled = preparedPerConnection((db) =>
-  db
+const repositoryPulled = preparedPerConnection('repository_pulled', (db) => {
+  const { repositories } = tablesOf(db);
+  return db
     .update(repositories)
     .set({ pullCount: sql`${repositories.pullCount} + 1`, lastPulledAt: sql`${sql.placeholder('at')}` })
-    .where(eq(repositories.id, sql.placeholder('repositoryId')))
-    .prepare(),
-);
+    .where(eq(repositories.id, sql.placeholder('repositoryId')));
+});
 
-const tagPulledByName = preparedPerConnection((db) =>
-  db
+const tagPulledByName = preparedPerConnection('tag_pulled_by_name', (db) => {
+  const { tags } = tablesOf(db);
+  return db
     .update(tags)
     .set({ pullCount: sql`${tags.pullCount} + 1`, lastPulledAt: sql`${sql.placeholder('at')}` })
-    .where(and(eq(tags.repositoryId, sql.placeholder('repositoryId')), eq(tags.name, sql.placeholder('name'))))
-    .prepare(),
-);
+    .where(and(eq(tags.repositoryId, sql.placeholder('repositoryId')), eq(tags.name, sql.placeholder('name'))));
+});
 
-const tagsPulledByDigest = preparedPerConnection((db) =>
-  db
+const tagsPulledByDigest = preparedPerConnection('tags_pulled_by_digest', (db) => {
+  const { tags } = tablesOf(db);
+  return db
     .update(tags)
     .set({ pullCount: sql`${tags.pullCount} + 1`, lastPulledAt: sql`${sql.placeholder('at')}` })
-    .where(and(eq(tags.repositoryId, sql.placeholder('repositoryId')), eq(tags.digest, sql.placeholder('digest'))))
-    .prepare(),
-);
+    .where(and(eq(tags.repositoryId, sql.placeholder('repositoryId')), eq(tags.digest, sql.placeholder('digest'))));
+});
 
 export const findRepository = (tx: Tx, name: string): Promise<Repository | undefined> => repositoryByName(tx).get({ name });
 
 /** The repository row, created with its project (private, no members; made by `creator`) when missing. */
 export async function ensureRepository(tx: Tx, name: string, defaultProject: string, creator: { username: string } = SYSTEM_ACTOR): Promise<Repository> {
+  const { repositories } = tablesOf(tx);
   const existing = await findRepository(tx, name);
   if (existing) return existing;
   const project = await ensureProject(tx, projectOf(name, defaultProject), false, creator);
-  return tx.insert(repositories).values({ name, projectId: project.id }).returning().get();
+  return (await firstRow(tx.insert(repositories).values({ name, projectId: project.id }).returning()))!;
 }
 
 export async function upsertManifest(
@@ -121,41 +125,38 @@ export async function upsertTag(tx: Tx, repositoryId: number, t: { name: string;
 }
 
 export async function removeTag(tx: Tx, repositoryId: number, name: string): Promise<number> {
-  return (await tx
-    .delete(tags)
-    .where(and(eq(tags.repositoryId, repositoryId), eq(tags.name, name)))
-    .run()).changes;
+  const { tags } = tablesOf(tx);
+  return rowsChanged(await tx.delete(tags).where(and(eq(tags.repositoryId, repositoryId), eq(tags.name, name))));
 }
 
 /** Removes a manifest and every tag on it; returns the removed tag names. */
 export async function removeManifest(tx: Tx, repositoryId: number, digest: string): Promise<string[]> {
+  const { manifests, tags } = tablesOf(tx);
   const gone = (await tx
     .delete(tags)
     .where(and(eq(tags.repositoryId, repositoryId), eq(tags.digest, digest)))
-    .returning({ name: tags.name })
-    .all())
+    .returning({ name: tags.name }))
     .map((r) => r.name);
-  await tx.delete(manifests)
-    .where(and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, digest)))
-    .run();
+  await tx.delete(manifests).where(and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, digest)));
   return gone;
 }
 
 /** Drops the repository row once it holds no manifest and no tag. */
 export async function dropRepositoryIfEmpty(tx: Tx, repositoryId: number): Promise<boolean> {
-  const m = (await tx.select({ n: count() }).from(manifests).where(eq(manifests.repositoryId, repositoryId)).get())!.n;
-  const t = (await tx.select({ n: count() }).from(tags).where(eq(tags.repositoryId, repositoryId)).get())!.n;
+  const { manifests, repositories, tags } = tablesOf(tx);
+  const m = (await firstRow(tx.select({ n: count() }).from(manifests).where(eq(manifests.repositoryId, repositoryId))))!.n;
+  const t = (await firstRow(tx.select({ n: count() }).from(tags).where(eq(tags.repositoryId, repositoryId))))!.n;
   if (m > 0 || t > 0) return false;
-  await tx.delete(repositories).where(eq(repositories.id, repositoryId)).run();
+  await tx.delete(repositories).where(eq(repositories.id, repositoryId));
   return true;
 }
 
 export async function tagsOfDigest(tx: Tx, repositoryId: number, digest: string): Promise<string[]> {
+  const { tags } = tablesOf(tx);
   return (await tx
     .select({ name: tags.name })
     .from(tags)
-    .where(and(eq(tags.repositoryId, repositoryId), eq(tags.digest, digest)))
-    .all())
+    .where(and(eq(tags.repositoryId, repositoryId), eq(tags.digest, digest))))
     .map((r) => r.name);
 }
 
@@ -167,47 +168,54 @@ export async function recordPull(tx: Tx, repositoryId: number, at: string, tag?:
 }
 
 /** The repository's image indexes (manifests with children), with their children as stored. */
-export const indexesOf = (tx: Tx, repositoryId: number) =>
-  tx
+export function indexesOf(tx: Tx, repositoryId: number): Promise<{ digest: string; children: string | null }[]> {
+  const { manifests } = tablesOf(tx);
+  return tx
     .select({ digest: manifests.digest, children: manifests.children })
     .from(manifests)
-    .where(and(eq(manifests.repositoryId, repositoryId), isNotNull(manifests.children)))
-    .all();
+    .where(and(eq(manifests.repositoryId, repositoryId), isNotNull(manifests.children)));
+}
 
 /** The digest a tag points at, as Wharf knows it. */
-export const tagDigest = async (db: Tx, repositoryId: number, tag: string): Promise<string | undefined> =>
-  (await db.select({ digest: tags.digest }).from(tags).where(and(eq(tags.repositoryId, repositoryId), eq(tags.name, tag))).get())?.digest;
+export async function tagDigest(db: Tx, repositoryId: number, tag: string): Promise<string | undefined> {
+  const { tags } = tablesOf(db);
+  return (await firstRow(db.select({ digest: tags.digest }).from(tags).where(and(eq(tags.repositoryId, repositoryId), eq(tags.name, tag)))))?.digest;
+}
 
-const manifestOf = preparedPerConnection((db) =>
-  db
+const manifestOf = preparedPerConnection('manifest_of', (db) => {
+  const { manifests } = tablesOf(db);
+  return db
     .select({ id: manifests.id })
     .from(manifests)
-    .where(and(eq(manifests.repositoryId, sql.placeholder('repositoryId')), eq(manifests.digest, sql.placeholder('digest'))))
-    .prepare(),
-);
+    .where(and(eq(manifests.repositoryId, sql.placeholder('repositoryId')), eq(manifests.digest, sql.placeholder('digest'))));
+});
 
 /** True when the manifest is in Wharf's state for the repository. */
 export const hasManifest = async (db: Tx, repositoryId: number, digest: string): Promise<boolean> => !!(await manifestOf(db).get({ repositoryId, digest }));
 
-const indexWithChild = preparedPerConnection((db) =>
-  db
+const indexWithChild = preparedPerConnection('index_with_child', (db) => {
+  const { manifests } = tablesOf(db);
+  return db
     .select({ id: manifests.id })
     .from(manifests)
-    .where(and(eq(manifests.repositoryId, sql.placeholder('repositoryId')), jsonListHas(manifests.children, sql.placeholder('pattern'))))
-    .prepare(),
-);
+    .where(and(eq(manifests.repositoryId, sql.placeholder('repositoryId')), jsonListHas(manifests.children, sql.placeholder('pattern'))));
+});
 
 /** True when a digest is a platform child of an index in the repository (pulled as part of it). */
 export const isIndexChild = async (tx: Tx, repositoryId: number, digest: string): Promise<boolean> =>
   !!(await indexWithChild(tx).get({ repositoryId, pattern: jsonListPattern(digest) }));
 
 /** Every manifest of a repository, with its children (null: not an index). */
-export const manifestsOf = (db: Tx, repositoryId: number) =>
-  db.select({ digest: manifests.digest, children: manifests.children }).from(manifests).where(eq(manifests.repositoryId, repositoryId)).all();
+export function manifestsOf(db: Tx, repositoryId: number): Promise<{ digest: string; children: string | null }[]> {
+  const { manifests } = tablesOf(db);
+  return db.select({ digest: manifests.digest, children: manifests.children }).from(manifests).where(eq(manifests.repositoryId, repositoryId));
+}
 
 export function pageOfRepositories(db: Tx, scope: ProjectScope, opts: { q?: string } & PageRequest) {
-  const where = and(projectScopeCondition(db, scope), opts.q ? contains(repositories.name, opts.q) : undefined);
-  const tagCount = sql<number>`(select count(*) from ${tags} where ${tags.repositoryId} = ${repositories.id})`;
+  const { projects, repositories, tags } = tablesOf(db);
+  const where = and(projectScopeCondition(db, scope), opts.q ? contains(db, repositories.name, opts.q) : undefined);
+  // PostgreSQL's count(*) is a bigint, which node-postgres answers as text.
+  const tagCount = sql<number>`(select count(*) from ${tags} where ${tags.repositoryId} = ${repositories.id})`.mapWith(Number);
   return readPage(
     db
       .select({
@@ -228,7 +236,8 @@ export function pageOfRepositories(db: Tx, scope: ProjectScope, opts: { q?: stri
 }
 
 export function pageOfTags(db: Tx, repositoryId: number, opts: { q?: string } & PageRequest) {
-  const where = and(eq(tags.repositoryId, repositoryId), opts.q ? contains(tags.name, opts.q) : undefined);
+  const { manifests, tags } = tablesOf(db);
+  const where = and(eq(tags.repositoryId, repositoryId), opts.q ? contains(db, tags.name, opts.q) : undefined);
   return readPage(
     db
       .select({
@@ -252,18 +261,25 @@ export function pageOfTags(db: Tx, repositoryId: number, opts: { q?: string } & 
   );
 }
 
-export const repositoryNames = async (db: Tx): Promise<string[]> => (await db.select({ name: repositories.name }).from(repositories).all()).map((r) => r.name);
+export async function repositoryNames(db: Tx): Promise<string[]> {
+  const { repositories } = tablesOf(db);
+  return (await db.select({ name: repositories.name }).from(repositories)).map((r) => r.name);
+}
 
-export const tagsOf = (db: Tx, repositoryId: number) => db.select({ name: tags.name, digest: tags.digest }).from(tags).where(eq(tags.repositoryId, repositoryId)).all();
+export function tagsOf(db: Tx, repositoryId: number): Promise<{ name: string; digest: string }[]> {
+  const { tags } = tablesOf(db);
+  return db.select({ name: tags.name, digest: tags.digest }).from(tags).where(eq(tags.repositoryId, repositoryId));
+}
 
 /** Manifests whose size and children are not known yet. */
-export const manifestsWithoutDetails = (db: Tx) =>
-  db
+export function manifestsWithoutDetails(db: Tx): Promise<{ repository: string; digest: string }[]> {
+  const { manifests, repositories } = tablesOf(db);
+  return db
     .select({ repository: repositories.name, digest: manifests.digest })
     .from(manifests)
     .innerJoin(repositories, eq(repositories.id, manifests.repositoryId))
-    .where(isNull(manifests.size))
-    .all();
+    .where(isNull(manifests.size));
+}
 
 export async function setManifestDetails(
   db: Tx,
@@ -271,11 +287,11 @@ export async function setManifestDetails(
   digest: string,
   details: { mediaType: string | null; size: number | null; platform: string | null; children: string | null },
 ): Promise<void> {
+  const { manifests } = tablesOf(db);
   const repo = await findRepository(db, repository);
   if (!repo) return;
   await db
     .update(manifests)
     .set(details)
-    .where(and(eq(manifests.repositoryId, repo.id), eq(manifests.digest, digest)))
-    .run();
+    .where(and(eq(manifests.repositoryId, repo.id), eq(manifests.digest, digest)));
 }

@@ -1,7 +1,8 @@
-import { and, desc, eq, gt, gte, lte, max, or, count, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gt, gte, lte, max, or, count, type SQL } from 'drizzle-orm';
 import type { Tx } from '../db/open';
+import { noRow } from '../db/dialect';
+import { firstRow, tablesOf } from '../db/engine';
 import { readPage, type PageRequest } from '../db/paged';
-import { audit } from '../db/schema';
 
 /** The unverified address a registry event reported, kept in the row's detail. */
 function claimedAddrOf(detail: string | null): string | null {
@@ -25,7 +26,8 @@ export interface AuditQuery extends PageRequest {
 
 /** The id of the row that recorded the latest creation of a user or project of this name (0 when there is none). */
 async function creationRowId(db: Tx, action: 'user_create' | 'project_create', name: string): Promise<number> {
-  return (await db.select({ id: max(audit.id) }).from(audit).where(and(eq(audit.action, action), eq(audit.resource, name))).get())?.id ?? 0;
+  const { audit } = tablesOf(db);
+  return (await firstRow(db.select({ id: max(audit.id) }).from(audit).where(and(eq(audit.action, action), eq(audit.resource, name)))))?.id ?? 0;
 }
 
 /**
@@ -34,6 +36,7 @@ async function creationRowId(db: Tx, action: 'user_create' | 'project_create', n
  * creation's own millisecond the creation row's id tells the predecessor's rows from the new ones.
  */
 async function since(db: Tx, createdAt: string, action: 'user_create' | 'project_create', name: string): Promise<SQL> {
+  const { audit } = tablesOf(db);
   return or(gt(audit.time, createdAt), and(eq(audit.time, createdAt), gte(audit.id, await creationRowId(db, action, name))))!;
 }
 
@@ -47,12 +50,13 @@ export type AuditScope =
 
 /** The audit rows a scope allows, filtered by the query, newest first. */
 export async function listAudit(db: Tx, scope: AuditScope, q: AuditQuery) {
+  const { audit } = tablesOf(db);
   const conditions: (SQL | undefined)[] = [];
   if (!('all' in scope)) {
     const visible: (SQL | undefined)[] = [];
     if (scope.userCreatedAt !== null) visible.push(and(eq(audit.username, scope.username), await since(db, scope.userCreatedAt, 'user_create', scope.username)));
     for (const p of scope.projects) visible.push(and(eq(audit.project, p.name), await since(db, p.createdAt, 'project_create', p.name)));
-    conditions.push(or(...visible) ?? sql`0`);
+    conditions.push(or(...visible) ?? noRow);
   }
   if (q.project) conditions.push(eq(audit.project, q.project));
   if (q.repository) conditions.push(eq(audit.repository, q.repository));

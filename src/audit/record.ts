@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { eq, inArray, lt, sql } from 'drizzle-orm';
-import { audit, auditBudget } from '../db/schema';
+import type { audit } from '../db/schema';
 import type { Db, Tx } from '../db/open';
+import { firstRow, rowsChanged, tablesOf, type Tables } from '../db/engine';
 import { preparedPerConnection } from '../db/prepared';
 import { isoTime } from '../clock';
 
@@ -42,11 +43,11 @@ export type AuditEntry = typeof audit.$inferInsert & { action: AuditAction };
 
 /** Writes one audit row; pass the transaction of the change it records. */
 export async function recordAudit(tx: Tx, entry: AuditEntry): Promise<void> {
-  await tx.insert(audit).values(entry).run();
+  await tx.insert(tablesOf(tx).audit).values(entry);
 }
 
 /** The condition of the partial unique index on fold_key, which an upsert on it must name. */
-const foldKeyIndexed = sql`${audit.foldKey} IS NOT NULL`;
+const foldKeyIndexed = (audit: Tables['audit']) => sql`${audit.foldKey} IS NOT NULL`;
 
 /** The audit row of a registry event: every column given (null when unknown). */
 export interface EventAuditRow {
@@ -68,8 +69,9 @@ export interface EventAuditRow {
 }
 
 // Runs once per registry event: prepared once per connection instead of built each time.
-const eventAuditInsert = preparedPerConnection((db) =>
-  db
+const eventAuditInsert = preparedPerConnection('event_audit_insert', (db) => {
+  const { audit } = tablesOf(db);
+  return db
     .insert(audit)
     .values({
       time: sql.placeholder('time'),
@@ -87,9 +89,8 @@ const eventAuditInsert = preparedPerConnection((db) =>
       userAgent: sql.placeholder('userAgent'),
       foldKey: sql.placeholder('foldKey'),
     })
-    .onConflictDoUpdate({ target: audit.foldKey, targetWhere: foldKeyIndexed, set: { count: sql`${audit.count} + 1` } })
-    .prepare(),
-);
+    .onConflictDoUpdate({ target: audit.foldKey, targetWhere: foldKeyIndexed(audit), set: { count: sql`${audit.count} + 1` } });
+});
 
 /** Writes a registry event's audit row, or bumps the count of the row with the same fold key. */
 export async function recordEventAudit(tx: Tx, row: EventAuditRow): Promise<void> {
@@ -122,11 +123,11 @@ const foldKeyOf = (entry: AuditEntry, bucket: FoldBucket) =>
  * is unique-indexed, so finding the row to bump is one index lookup.
  */
 export async function recordFolded(tx: Tx, entry: AuditEntry, bucket: FoldBucket): Promise<void> {
+  const { audit } = tablesOf(tx);
   await tx
     .insert(audit)
     .values({ ...entry, time: isoTime(bucket.atMs), foldKey: foldKeyOf(entry, bucket) })
-    .onConflictDoUpdate({ target: audit.foldKey, targetWhere: foldKeyIndexed, set: { count: sql`${audit.count} + 1` } })
-    .run();
+    .onConflictDoUpdate({ target: audit.foldKey, targetWhere: foldKeyIndexed(audit), set: { count: sql`${audit.count} + 1` } });
 }
 
 export interface FoldCap {
@@ -144,23 +145,26 @@ export interface FoldCap {
  * one overflow row that counts the rest. Each call is a few primary-key or unique-index lookups.
  */
 export async function recordFoldedCapped(tx: Tx, entry: AuditEntry, bucket: FoldBucket, cap: FoldCap): Promise<void> {
+  const { audit, auditBudget } = tablesOf(tx);
   const foldKey = foldKeyOf(entry, bucket);
-  const bumped = (await tx.update(audit).set({ count: sql`${audit.count} + 1` }).where(eq(audit.foldKey, foldKey)).run()).changes;
+  const bumped = rowsChanged(await tx.update(audit).set({ count: sql`${audit.count} + 1` }).where(eq(audit.foldKey, foldKey)));
   if (bumped > 0) return;
   const start = bucketStart(bucket);
-  const used = (await tx
-    .insert(auditBudget)
-    .values({ key: hashOf([...cap.scope, start, bucket.bucketMs]), rows: 1, expiresAt: start + bucket.bucketMs })
-    .onConflictDoUpdate({ target: auditBudget.key, set: { rows: sql`${auditBudget.rows} + 1` } })
-    .returning({ rows: auditBudget.rows })
-    .get())!.rows;
-  if (used <= cap.maxRows) await tx.insert(audit).values({ ...entry, time: isoTime(bucket.atMs), foldKey }).run();
+  const used = (await firstRow(
+    tx
+      .insert(auditBudget)
+      .values({ key: hashOf([...cap.scope, start, bucket.bucketMs]), rows: 1, expiresAt: start + bucket.bucketMs })
+      .onConflictDoUpdate({ target: auditBudget.key, set: { rows: sql`${auditBudget.rows} + 1` } })
+      .returning({ rows: auditBudget.rows }),
+  ))!.rows;
+  if (used <= cap.maxRows) await tx.insert(audit).values({ ...entry, time: isoTime(bucket.atMs), foldKey });
   else await recordFolded(tx, { ...entry, ...cap.overflow }, bucket);
 }
 
 /** Removes up to `batch` dead budget rows; returns how many. */
 export async function pruneAuditBudget(db: Db, nowMs: number, batch = 5000): Promise<number> {
-  const dead = (await db.select({ key: auditBudget.key }).from(auditBudget).where(lt(auditBudget.expiresAt, nowMs)).limit(batch).all()).map((r) => r.key);
+  const { auditBudget } = tablesOf(db);
+  const dead = (await db.select({ key: auditBudget.key }).from(auditBudget).where(lt(auditBudget.expiresAt, nowMs)).limit(batch)).map((r) => r.key);
   if (dead.length === 0) return 0;
-  return (await db.delete(auditBudget).where(inArray(auditBudget.key, dead)).run()).changes;
+  return rowsChanged(await db.delete(auditBudget).where(inArray(auditBudget.key, dead)));
 }

@@ -2,7 +2,7 @@ import { transaction } from '../db/transaction';
 import { inArray, lt, lte } from 'drizzle-orm';
 import { isoTime, type Clock } from '../clock';
 import type { Db } from '../db/open';
-import { audit, settings } from '../db/schema';
+import { rowsChanged, tablesOf } from '../db/engine';
 import type { Log } from '../log';
 
 /** The settings row that holds when any instance last claimed the audit purge. */
@@ -25,13 +25,15 @@ export interface AuditRetentionDeps {
  * exactly one gets true.
  */
 export async function claimAuditPurge(db: Db, nowMs: number, everyMs = AUDIT_PURGE_EVERY_MS): Promise<boolean> {
+  const { settings } = tablesOf(db);
   const now = isoTime(nowMs);
   return (
-    (await db
-      .insert(settings)
-      .values({ key: AUDIT_PURGE_SETTING, value: now })
-      .onConflictDoUpdate({ target: settings.key, set: { value: now }, setWhere: lte(settings.value, isoTime(nowMs - everyMs)) })
-      .run()).changes === 1
+    rowsChanged(
+      await db
+        .insert(settings)
+        .values({ key: AUDIT_PURGE_SETTING, value: now })
+        .onConflictDoUpdate({ target: settings.key, set: { value: now }, setWhere: lte(settings.value, isoTime(nowMs - everyMs)) }),
+    ) === 1
   );
 }
 
@@ -42,16 +44,18 @@ export async function claimAuditPurge(db: Db, nowMs: number, everyMs = AUDIT_PUR
 export async function purgeExpiredAudit(deps: AuditRetentionDeps, opts: { batchSize?: number; stopped?: () => boolean } = {}): Promise<number> {
   if (deps.retentionDays <= 0) return 0;
   const batchSize = opts.batchSize ?? 1000;
+  const { audit } = tablesOf(deps.db);
   const cutoff = isoTime(deps.clock.now() - deps.retentionDays * DAY_MS);
   let deleted = 0;
   for (;;) {
     const n = await transaction(
       deps.db,
       async (tx) =>
-        (await tx
-          .delete(audit)
-          .where(inArray(audit.id, tx.select({ id: audit.id }).from(audit).where(lt(audit.time, cutoff)).orderBy(audit.time).limit(batchSize)))
-          .run()).changes,
+        rowsChanged(
+          await tx
+            .delete(audit)
+            .where(inArray(audit.id, tx.select({ id: audit.id }).from(audit).where(lt(audit.time, cutoff)).orderBy(audit.time).limit(batchSize))),
+        ),
     );
     deleted += n;
     if (n < batchSize || opts.stopped?.()) return deleted;

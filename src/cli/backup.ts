@@ -2,7 +2,7 @@ import { recordAudit } from '../audit/record';
 import { backupDataDir } from '../db/backup';
 import { parse } from './args';
 import { CLI_ACTOR, withInstance, type Output } from './context';
-import { UsageError } from './errors';
+import { CommandError, UsageError } from './errors';
 
 const kib = (bytes: number) => (bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`);
 
@@ -12,6 +12,8 @@ export async function backupCommand(args: string[], io: Output): Promise<void> {
   if (positionals.length === 0) throw new UsageError('missing target directory (usage: wharf backup DIR)');
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}" (usage: wharf backup DIR)`);
   await withInstance(async ({ deps, database }, config) => {
+    if (!database.sqlite)
+      throw new CommandError('wharf backup copies a SQLite data directory; on PostgreSQL, back up the database with pg_dump and copy the data directory\'s keys and secrets');
     const report = await backupDataDir(database.sqlite, { dataDir: config.dataDir, targetDir: positionals[0]! });
     await recordAudit(deps.db, {
       username: CLI_ACTOR.username,

@@ -11,7 +11,6 @@ import { createLog, type Log } from '../log';
 import type { Instance } from '../server';
 import { CommandError } from './errors';
 import type { Output } from './output';
-import { refuseUnfinishedPostgres } from './sqlite-only';
 
 export type { Output } from './output';
 
@@ -47,8 +46,8 @@ export async function withInstance<T>(
   opts: { mayInitialise?: boolean } = {},
 ): Promise<T> {
   const config = loadConfig();
-  refuseUnfinishedPostgres(config);
-  if (!opts.mayInitialise && !existsSync(path.join(config.dataDir, 'wharf.db')))
+  // On PostgreSQL an empty database is found out by the query that needs its rows.
+  if (!opts.mayInitialise && config.database.url === '' && !existsSync(path.join(config.dataDir, 'wharf.db')))
     throw new CommandError(`no Wharf database in ${config.dataDir} (WHARF_DATA_DIR); check the configuration or start Wharf once`);
   const registryConfigFile = path.join(config.dataDir, 'registry-config.yml');
   const before = existsSync(registryConfigFile) ? readFileSync(registryConfigFile) : null;

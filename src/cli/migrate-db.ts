@@ -47,7 +47,7 @@ export async function migrateDbCommand(args: string[], io: Output): Promise<void
     if (err instanceof TargetNotEmptyError) throw new CommandError(err.message);
     throw err;
   } finally {
-    source.close();
+    await source.close();
     await target.close();
   }
 }

@@ -42,7 +42,8 @@ export async function runCli(argv: string[], io: Output = stdout): Promise<numbe
     }
   } catch (err) {
     // ConfigError is loaded only when needed: usage errors stay as quick as --help.
-    const configError = !(err instanceof UsageError) && err instanceof (await import('../config/load')).ConfigError;
+    const configError =
+      !(err instanceof UsageError) && (err instanceof (await import('../config/load')).ConfigError || err instanceof (await import('../db/pg')).DatabaseStartError);
     const code = err instanceof UsageError || configError ? 2 : 1;
     // UsageError, ConfigError, CommandError and AppError carry messages meant for the operator;
     // anything else (a file system or SQLite error) is shown as its first line.

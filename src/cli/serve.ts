@@ -1,18 +1,17 @@
 import { ConfigError, loadConfig } from '../config/load';
 import { createLog } from '../log';
+import { DatabaseStartError } from '../db/pg';
 import { startWharf } from '../server';
-import { refuseUnfinishedPostgres } from './sqlite-only';
 
 /**
  * `wharf serve`: what `npm start` (src/main.ts) does: config, database, HTTP server, the
- * supervised registry; stops cleanly on SIGINT/SIGTERM. A configuration error is one line and
- * exit code 2; a failed start is one line and exit code 1.
+ * supervised registry; stops cleanly on SIGINT/SIGTERM. A configuration error or a database that
+ * cannot be used is one line and exit code 2; any other failed start is one line and exit code 1.
  */
 export async function serve(): Promise<void> {
   let config;
   try {
     config = loadConfig();
-    refuseUnfinishedPostgres(config);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`wharf: ${err.message}\n`);
@@ -27,7 +26,7 @@ export async function serve(): Promise<void> {
   } catch (err) {
     log.fatal({ err: (err as Error).message }, 'wharf failed to start');
     process.stderr.write(`wharf: ${(err as Error).message}\n`);
-    process.exit(1);
+    process.exit(err instanceof DatabaseStartError ? 2 : 1);
   }
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -24,8 +24,14 @@ export type Tx = Db;
 
 export interface OpenDb {
   db: Db;
+  engine: 'sqlite' | 'postgres';
+  /** The better-sqlite3 connection (backups, file-level checks); null on PostgreSQL. */
+  sqlite: Database.Database | null;
+  close(): Promise<void>;
+}
+
+export interface OpenSqlite extends OpenDb {
   sqlite: Database.Database;
-  close(): void;
 }
 
 const migrationsFolder = packageFile('drizzle', 'sqlite');
@@ -34,7 +40,7 @@ const migrationsFolder = packageFile('drizzle', 'sqlite');
  * Opens (creating if needed, 0600) the SQLite database in WAL mode and applies the committed
  * migrations. SQLite gives the -wal and -shm files it creates the database file's mode.
  */
-export function openDatabase(file: string): OpenDb {
+export function openDatabase(file: string): OpenSqlite {
   if (file !== ':memory:') {
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     try {
@@ -52,5 +58,8 @@ export function openDatabase(file: string): OpenDb {
   migrate(syncDrizzle(sqlite), { migrationsFolder });
   const connection = new SqliteConnection(sqlite);
   const db = connection.attach(drizzle(connection.outside, { schema }) as unknown as Db, drizzle(connection.inside, { schema }) as unknown as Db);
-  return { db, sqlite, close: () => sqlite.close() };
+  const close = async () => {
+    sqlite.close();
+  };
+  return { db, engine: 'sqlite', sqlite, close };
 }

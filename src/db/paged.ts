@@ -12,19 +12,11 @@ export interface Page<T> {
 
 /** A drizzle select (ordered, filtered) that can still be limited. */
 interface Pageable<T> {
-  limit(limit: number): { offset(offset: number): { all(): Promise<T[]> } };
+  limit(limit: number): { offset(offset: number): PromiseLike<T[]> };
 }
 
-/** A drizzle `select({ n: count() })` over the same rows. */
-interface Counted {
-  get(): Promise<{ n: number } | undefined>;
-}
-
-/** Reads one page of `rows` and the count of all of them (pass both with the same FROM and WHERE). */
-export async function readPage<T>(rows: Pageable<T>, total: Counted, page: PageRequest): Promise<Page<T>> {
-  const items = await rows
-    .limit(page.pageSize)
-    .offset((page.page - 1) * page.pageSize)
-    .all();
-  return { items, total: (await total.get())?.n ?? 0 };
+/** Reads one page of `rows` and the count of all of them (pass both with the same FROM and WHERE: a `select({ n: count() })`). */
+export async function readPage<T>(rows: Pageable<T>, total: PromiseLike<{ n: number }[]>, page: PageRequest): Promise<Page<T>> {
+  const items = await rows.limit(page.pageSize).offset((page.page - 1) * page.pageSize);
+  return { items, total: (await total)[0]?.n ?? 0 };
 }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { sql } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
@@ -6,6 +7,7 @@ import type { Config } from '../config/schema';
 import type { Log } from '../log';
 import { packageFile } from '../package-files';
 import { databaseUrlProblem, redactDatabaseUrl } from './database-url';
+import type { Db } from './open';
 import * as schema from './schema-pg';
 
 export type PgDb = NodePgDatabase<typeof schema> & { $client: pg.Pool };
@@ -24,6 +26,11 @@ export class DatabaseStartError extends Error {
 const migrationsFolder = packageFile('drizzle', 'pg');
 /** Held while migrating: instances that start together apply the migrations one after another. */
 const MIGRATION_LOCK_KEY = "hashtext('wharf.migrations')";
+/**
+ * Held by every transaction until it ends: transactions take turns as SQLite's BEGIN IMMEDIATE
+ * makes them, so the read-then-write services behave the same on both engines.
+ */
+const TRANSACTION_LOCK = sql`select pg_advisory_xact_lock(hashtext('wharf.transactions'))`;
 
 /** PostgreSQL error codes the operator can act on. */
 const PG_WRONG_PASSWORD = '28P01';
@@ -121,4 +128,19 @@ export async function openPostgres(
   client.release();
   const db = drizzle(pool, { schema }) as PgDb;
   return { db, pool, close: () => pool.end() };
+}
+
+type PgTx = { transaction<T>(work: (tx: PgTx) => Promise<T>): Promise<T>; execute(query: unknown): Promise<unknown> };
+
+/** A transaction on one pool client, after the transactions before it (TRANSACTION_LOCK). */
+export function pgTransaction<T>(db: Db, work: (tx: Db) => Promise<T>): Promise<T> {
+  return (db as unknown as PgTx).transaction(async (tx) => {
+    await tx.execute(TRANSACTION_LOCK);
+    return work(tx as unknown as Db);
+  });
+}
+
+/** A savepoint inside the transaction `tx`: drizzle's nested transaction. */
+export function pgSavepoint<T>(tx: Db, work: (tx: Db) => Promise<T>): Promise<T> {
+  return (tx as unknown as PgTx).transaction((inner) => work(inner as unknown as Db));
 }

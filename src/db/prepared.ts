@@ -1,4 +1,17 @@
-import type { Tx } from './open';
+import type { RunResult, Tx } from './open';
+import { engineOf } from './engine';
+
+/** A prepared statement as SQLite's drizzle driver shapes it; on PostgreSQL the same three calls over a named statement. */
+interface Statement {
+  all(params?: Record<string, unknown>): Promise<unknown>;
+  get(params?: Record<string, unknown>): Promise<unknown>;
+  run(params?: Record<string, unknown>): Promise<RunResult>;
+}
+
+/** A drizzle query that can still be prepared: SQLite's `prepare()` takes no name, PostgreSQL's takes one. */
+interface Preparable {
+  prepare(): Statement;
+}
 
 /**
  * Prepared statements for hot lookups, built once per connection.
@@ -6,16 +19,17 @@ import type { Tx } from './open';
  * Building a drizzle query and having better-sqlite3 compile it costs tens of microseconds; running
  * an already prepared statement costs a few. A prepared statement belongs to one connection, and
  * tests open many databases in one process, so statements are cached per drizzle session (a
- * WeakMap: a closed, dropped database takes its statements with it).
+ * WeakMap: a closed, dropped database takes its statements with it). On SQLite the transaction's
+ * handle shares the database's connection (src/db/sqlite-connection.ts), so a statement prepared
+ * for one runs in the other and sees its uncommitted writes.
  *
- * The session is the key, not the db object: `db.transaction(tx => ...)` hands out a transaction
- * object that wraps the SAME session (the same better-sqlite3 connection, see drizzle-orm's
- * better-sqlite3/session.js, nested savepoints included), so a statement prepared for the db also
- * runs inside the transaction and sees its uncommitted writes. `session` is internal to drizzle; if
- * it is ever missing, the statement is prepared for that one call (correct, just not faster).
+ * On PostgreSQL the statement is a named one: node-postgres parses it once on each pooled
+ * connection that runs it, so `name` must be unique per statement text. `session` is internal to
+ * drizzle; if it is ever missing, the statement is prepared for that one call (correct, just not faster).
  */
-export function preparedPerConnection<T>(prepare: (db: Tx) => T): (db: Tx) => T {
-  const bySession = new WeakMap<object, T>();
+export function preparedPerConnection<Q extends Preparable>(name: string, build: (db: Tx) => Q): (db: Tx) => ReturnType<Q['prepare']> {
+  const bySession = new WeakMap<object, ReturnType<Q['prepare']>>();
+  const prepare = (db: Tx) => (engineOf(db) === 'postgres' ? namedStatement(build(db), name) : build(db).prepare()) as ReturnType<Q['prepare']>;
   return (db) => {
     const session = sessionOf(db);
     if (!session) return prepare(db);
@@ -25,6 +39,18 @@ export function preparedPerConnection<T>(prepare: (db: Tx) => T): (db: Tx) => T 
       bySession.set(session, statement);
     }
     return statement;
+  };
+}
+
+type PgPrepared = { execute(params?: Record<string, unknown>): Promise<unknown> };
+
+/** drizzle's PostgreSQL prepared query answers rows (or node-postgres's result) to `execute`: shaped as SQLite's three calls. */
+function namedStatement(query: Preparable, name: string): Statement {
+  const q = (query as unknown as { prepare(name: string): PgPrepared }).prepare(`wharf_${name}`);
+  return {
+    all: (params) => q.execute(params),
+    get: async (params) => ((await q.execute(params)) as unknown[])[0],
+    run: async (params) => ({ changes: ((await q.execute(params)) as { rowCount?: number | null }).rowCount ?? 0 }),
   };
 }
 

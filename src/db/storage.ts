@@ -2,12 +2,15 @@ import type { Clock } from '../clock';
 import { fail } from '../errors';
 import type { Log } from '../log';
 
-/** Codes with which SQLite and the file system say the disk is full or failing. */
+/** PostgreSQL's disk_full and io_error. */
+const PG_STORAGE_CODES = new Set(['53100', '58030']);
+
+/** Codes with which SQLite, PostgreSQL and the file system say the disk is full or failing. */
 export function isStorageFailure(err: unknown): boolean {
   // Query errors may arrive wrapped, with the driver's error as their cause.
   for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && (code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || code === 'ENOSPC' || code === 'EDQUOT')) return true;
+    if (typeof code === 'string' && (code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || code === 'ENOSPC' || code === 'EDQUOT' || PG_STORAGE_CODES.has(code))) return true;
   }
   return false;
 }

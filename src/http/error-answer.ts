@@ -1,5 +1,6 @@
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { isUnstorableText } from '../db/engine';
 import { isStorageFailure, storageFull } from '../db/storage';
 import { AppError, type ErrorKey, type ErrorParams } from '../errors';
 import { RegistryError } from '../registry/client';
@@ -39,6 +40,8 @@ export function answerError(err: Error, c: AppContext, unhandledLogLine = 'unhan
     return fromAppError('storage', storageFull());
   }
   if (err instanceof AppError) return fromAppError('app', err);
+  // A NUL in a name or value that reached a query: the caller's input, which no row can match.
+  if (isUnstorableText(err)) return { kind: 'request', status: 400, code: 'invalid_request', message: 'invalid character in the request', headers: {}, params: {} };
   if (err instanceof RegistryError) {
     c.var.deps?.log.warn({ err: err.message, path: c.req.path }, 'registry call failed');
     return { kind: 'registry', status: 503, code: 'registry_unavailable', message: 'the registry did not answer as expected; try again later', headers: {}, params: {} };

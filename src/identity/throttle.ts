@@ -2,8 +2,9 @@ import { eq, inArray, lt, sql } from 'drizzle-orm';
 import { transaction } from '../db/transaction';
 import type { Clock } from '../clock';
 import type { Db } from '../db/open';
+import { rowsChanged, tablesOf } from '../db/engine';
 import { preparedPerConnection } from '../db/prepared';
-import { loginThrottle } from '../db/schema';
+import type { loginThrottle } from '../db/schema';
 import { canonicalName } from './names';
 import { addressNetwork } from '../http/client-address';
 
@@ -29,9 +30,10 @@ export interface AttemptTicket {
   before: Record<string, { row: typeof loginThrottle.$inferSelect; lockSet: number }>;
 }
 
-const rowOf = preparedPerConnection((db) =>
-  db.select().from(loginThrottle).where(eq(loginThrottle.key, sql.placeholder('key'))).prepare(),
-);
+const rowOf = preparedPerConnection('login_throttle_row', (db) => {
+  const { loginThrottle } = tablesOf(db);
+  return db.select().from(loginThrottle).where(eq(loginThrottle.key, sql.placeholder('key')));
+});
 
 const nameKey = (name: string) => `name:${canonicalName(name)}`;
 const addressKey = (address: string) => `addr:${addressNetwork(address)}`;
@@ -88,7 +90,8 @@ export class LoginThrottle {
   /** A right password: the name's count goes; the address gets this attempt back, not the rest (a sprayer may know one password). */
   async succeed(name: string, address?: string | null, ticket?: AttemptTicket): Promise<void> {
     await transaction(this.db, async (tx) => {
-      await tx.delete(loginThrottle).where(eq(loginThrottle.key, nameKey(name))).run();
+      const { loginThrottle } = tablesOf(tx);
+      await tx.delete(loginThrottle).where(eq(loginThrottle.key, nameKey(name)));
       if (!ticket || !address || this.opts.maxFailuresPerAddress <= 0) return;
       const key = addressKey(address);
       const before = ticket.before[key];
@@ -96,8 +99,8 @@ export class LoginThrottle {
       if (!row || !before) return;
       // The attempt's own lock is undone with it; a lock set since by others stays.
       const restored = row.lockedUntil === before.lockSet ? { ...before.row } : { ...row, failures: Math.max(0, row.failures - 1) };
-      if (restored.failures === 0 && restored.lockedUntil <= this.clock.now()) await tx.delete(loginThrottle).where(eq(loginThrottle.key, key)).run();
-      else await tx.update(loginThrottle).set(restored).where(eq(loginThrottle.key, key)).run();
+      if (restored.failures === 0 && restored.lockedUntil <= this.clock.now()) await tx.delete(loginThrottle).where(eq(loginThrottle.key, key));
+      else await tx.update(loginThrottle).set(restored).where(eq(loginThrottle.key, key));
     });
   }
 
@@ -107,6 +110,7 @@ export class LoginThrottle {
     const { windowMs, lockoutMs } = this.opts;
     const before: AttemptTicket['before'] = {};
     await transaction(db, async (tx) => {
+      const { loginThrottle } = tablesOf(tx);
       for (const [key, , max] of this.keys(name, address)) {
         const row = await rowOf(tx).get({ key });
         const inWindow = !!row && row.windowStart > now - windowMs;
@@ -122,7 +126,7 @@ export class LoginThrottle {
         }
         const values = { key, failures, windowStart, lockedUntil, expiresAt: Math.max(lockedUntil, windowStart + windowMs) };
         before[key] = { row: row ?? { ...values, failures: 0, lockedUntil: 0 }, lockSet };
-        await tx.insert(loginThrottle).values(values).onConflictDoUpdate({ target: loginThrottle.key, set: values }).run();
+        await tx.insert(loginThrottle).values(values).onConflictDoUpdate({ target: loginThrottle.key, set: values });
       }
     });
     return before;
@@ -130,14 +134,14 @@ export class LoginThrottle {
 
   /** Removes up to `batch` dead rows; returns how many. */
   async prune(batch = 5000): Promise<number> {
+    const { loginThrottle } = tablesOf(this.db);
     const dead = (await this.db
       .select({ key: loginThrottle.key })
       .from(loginThrottle)
       .where(lt(loginThrottle.expiresAt, this.clock.now()))
-      .limit(batch)
-      .all())
+      .limit(batch))
       .map((r) => r.key);
     if (dead.length === 0) return 0;
-    return (await this.db.delete(loginThrottle).where(inArray(loginThrottle.key, dead)).run()).changes;
+    return rowsChanged(await this.db.delete(loginThrottle).where(inArray(loginThrottle.key, dead)));
   }
 }

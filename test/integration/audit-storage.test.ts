@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { audit, auditBudget, repositories, tags, users } from '../../src/db/schema';
+import { firstRow } from '../../src/db/engine';
+import { audit, auditBudget, repositories, tags, users } from '../support/tables';
 import { pruneAuditBudget } from '../../src/audit/record';
 import { userPrincipal } from '../../src/identity/authenticate';
 import { createSession } from '../../src/identity/sessions';
@@ -15,6 +16,7 @@ import { skopeoCopy } from '../support/clients';
 import { buildImage, type BuiltImage } from '../support/oci';
 import { waitFor } from '../support/wait';
 import { admin, startTestWharf, type TestWharf } from '../support/wharf';
+import { onPostgres } from '../support/test-database';
 
 /** The audit log cannot fill the disk: folding, and what happens when the disk is full anyway. */
 
@@ -37,7 +39,7 @@ describe('denials and failed logins fold into one row per subject, address and m
   });
   afterAll(() => w?.stop());
 
-  const deniedRows = () => w.wharf.deps.db.select().from(audit).where(eq(audit.action, 'token_denied')).all();
+  const deniedRows = () => w.wharf.deps.db.select().from(audit).where(eq(audit.action, 'token_denied'));
 
   it('many anonymous denied token requests write one row per repository with the right count', async () => {
     const scopes = ['repository:secret/a:pull', 'repository:secret/b:pull', 'repository:secret/c:pull,push'];
@@ -77,8 +79,7 @@ describe('denials and failed logins fold into one row per subject, address and m
     const rows = await w.wharf.deps.db
       .select()
       .from(audit)
-      .where(and(eq(audit.action, 'login_failed'), eq(audit.resource, 'victim')))
-      .all();
+      .where(and(eq(audit.action, 'login_failed'), eq(audit.resource, 'victim')));
     expect(rows.map((r) => [r.outcome, r.count]).sort()).toEqual([
       ['failure', 10],
       ['throttled', 15],
@@ -106,7 +107,7 @@ describe('denials and failed logins fold into one row per subject, address and m
 
   it('spraying many names from one address adds at most 20 failed-login rows a minute plus one', async () => {
     clock.advance(MINUTE);
-    const failed = () => w.wharf.deps.db.select().from(audit).where(eq(audit.action, 'login_failed')).all();
+    const failed = () => w.wharf.deps.db.select().from(audit).where(eq(audit.action, 'login_failed'));
     const before = (await failed()).length;
     for (let i = 0; i < 50; i++) {
       const res = await fetch(`${w.url}/service/token?service=wharf-registry`, { headers: { authorization: basic(`sprayed-${i}:wrong`) } });
@@ -121,11 +122,11 @@ describe('denials and failed logins fold into one row per subject, address and m
     // The per-minute tallies die with their minute.
     const { db } = w.wharf.deps;
     await pruneAuditBudget(db, clock.now());
-    const current = await db.select().from(auditBudget).all();
+    const current = await db.select().from(auditBudget);
     expect(current.length).toBeGreaterThan(0);
     expect(current.every((r) => r.expiresAt > clock.now())).toBe(true);
     expect((await pruneAuditBudget(db, clock.now() + MINUTE))).toBe(current.length);
-    expect((await db.select().from(auditBudget).all())).toEqual([]);
+    expect((await db.select().from(auditBudget))).toEqual([]);
   });
 });
 
@@ -159,7 +160,8 @@ function fillDisk(file: string): void {
   }
 }
 
-describe.skipIf(!canMountTmpfs())('with the data directory on a full disk (a 4 MiB tmpfs)', () => {
+// The SQLite database fills the data directory's disk; a PostgreSQL database lives elsewhere.
+describe.skipIf(!canMountTmpfs() || onPostgres)('with the data directory on a full disk (a 4 MiB tmpfs)', () => {
   let work: string;
   let mount: string;
   let image: BuiltImage;
@@ -187,10 +189,10 @@ describe.skipIf(!canMountTmpfs())('with the data directory on a full disk (a 4 M
     const secret = (await readFile(path.join(w.dataDir, 'notification-secret'), 'utf8')).trim();
     expect((await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'uncached', password: 'uncached-password-1' } })).status).toBe(201);
     // Everything SQLite had in its write-ahead log goes to the database file, so any write needs new space.
-    w.wharf.database.sqlite.pragma('wal_checkpoint(TRUNCATE)');
+    w.wharf.database.sqlite!.pragma('wal_checkpoint(TRUNCATE)');
     // A tiny page cache makes SQLite write pages out during a transaction, not only at commit: the
     // disk-full error then surfaces inside a single event's savepoint too.
-    w.wharf.database.sqlite.pragma('cache_size = 1');
+    w.wharf.database.sqlite!.pragma('cache_size = 1');
     const filler = path.join(mount, 'filler');
     fillDisk(filler);
 
@@ -213,7 +215,7 @@ describe.skipIf(!canMountTmpfs())('with the data directory on a full disk (a 4 M
     expect(created.status).toBe(503);
     expect(created.body.error.code).toBe('storage_full');
     expect(JSON.stringify(created.body)).not.toMatch(/SQLITE|at .*\.ts/);
-    expect((await db.select().from(users).where(eq(users.username, 'newbie')).get())).toBeUndefined();
+    expect((await firstRow(db.select().from(users).where(eq(users.username, 'newbie'))))).toBeUndefined();
     // The web interface.
     const page = await fetch(`${w.url}/projects`, {
       method: 'POST',
@@ -244,12 +246,13 @@ describe.skipIf(!canMountTmpfs())('with the data directory on a full disk (a 4 M
     expect(pushed.code, pushed.stderr).toBe(0);
     await new Promise((r) => setTimeout(r, 2500));
     const appTag = () =>
-      db
-        .select({ digest: tags.digest })
-        .from(tags)
-        .innerJoin(repositories, eq(repositories.id, tags.repositoryId))
-        .where(and(eq(repositories.name, 'library/app'), eq(tags.name, 'v1')))
-        .get();
+      firstRow(
+        db
+          .select({ digest: tags.digest })
+          .from(tags)
+          .innerJoin(repositories, eq(repositories.id, tags.repositoryId))
+          .where(and(eq(repositories.name, 'library/app'), eq(tags.name, 'v1'))),
+      );
     expect((await appTag())).toBeUndefined();
 
     // One log line about it, not one per refused request.
@@ -261,7 +264,7 @@ describe.skipIf(!canMountTmpfs())('with the data directory on a full disk (a 4 M
     // Space freed: the registry's retry lands, and writes work again.
     await rm(filler);
     await waitFor(async () => (await appTag())?.digest === image.manifestDigest, 30_000, "the retried notification");
-    expect((await db.select().from(audit).where(and(eq(audit.action, 'push'), eq(audit.repository, 'library/app'))).all())).toHaveLength(1);
+    expect((await db.select().from(audit).where(and(eq(audit.action, 'push'), eq(audit.repository, 'library/app'))))).toHaveLength(1);
     const resent = await fetch(`${w.url}/service/notifications`, {
       method: 'POST',
       headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/vnd.docker.distribution.events.v1+json' },

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { audit, projects, repositories, users } from '../../src/db/schema';
+import { firstRow } from '../../src/db/engine';
+import { audit, projects, repositories, users } from '../support/tables';
 import { userPrincipal } from '../../src/identity/authenticate';
 import { createSession } from '../../src/identity/sessions';
 import { findUser } from '../../src/identity/users';
@@ -42,9 +43,9 @@ const auditAs = async (user: string, query = '') => {
 async function pushAndEmpty(creds: string) {
   const pushed = await skopeoCopy(`oci:${image.dir}:v1`, `docker://${w.registry}/reborn/app:v1`, { destCreds: creds });
   expect(pushed.code, pushed.stderr).toBe(0);
-  await waitFor(() => db().select().from(repositories).where(eq(repositories.name, 'reborn/app')).get(), 20_000, 'the push event');
+  await waitFor(() => firstRow(db().select().from(repositories).where(eq(repositories.name, 'reborn/app'))), 20_000, 'the push event');
   expect((await w.api('DELETE', `/api/v1/repositories/${encodeURIComponent('reborn/app')}`, { auth: creds })).status).toBe(204);
-  await waitFor(async () => !await db().select().from(repositories).where(eq(repositories.name, 'reborn/app')).get(), 20_000, 'the repository to go');
+  await waitFor(async () => !await firstRow(db().select().from(repositories).where(eq(repositories.name, 'reborn/app'))), 20_000, 'the repository to go');
 }
 
 describe('a project re-created with an old name', () => {
@@ -52,7 +53,7 @@ describe('a project re-created with an old name', () => {
     expect((await w.api('POST', '/api/v1/projects', { auth: `first:${PW}`, body: { name: 'reborn' } })).status).toBe(201);
     await pushAndEmpty(`first:${PW}`);
     expect((await w.api('DELETE', '/api/v1/projects/reborn', { auth: `first:${PW}` })).status).toBe(204);
-    const predecessorRows = await db().select().from(audit).where(eq(audit.project, 'reborn')).all();
+    const predecessorRows = await db().select().from(audit).where(eq(audit.project, 'reborn'));
     expect(predecessorRows.map((r) => r.action)).toEqual(expect.arrayContaining(['project_create', 'push', 'repository_delete', 'project_delete']));
 
     // The catalog still lists reborn/app: its manifests are gone, its layers stay until garbage collection.
@@ -77,10 +78,10 @@ describe('a project re-created with an old name', () => {
     expect((await auditAs('first', '&project=reborn')).every((r) => r.username === 'first')).toBe(true);
 
     // Within the creation's own millisecond: a predecessor's row stays hidden, a row of the new project shows.
-    const created = (await db().select().from(projects).where(eq(projects.name, 'reborn')).get())!;
+    const created = (await firstRow(db().select().from(projects).where(eq(projects.name, 'reborn'))))!;
     const lastOld = predecessorRows.find((r) => r.action === 'project_delete')!;
-    await db().update(audit).set({ time: created.createdAt }).where(eq(audit.id, lastOld.id)).run();
-    await db().insert(audit).values({ time: created.createdAt, username: 'second', action: 'member_set', project: 'reborn', resource: 'third' }).run();
+    await db().update(audit).set({ time: created.createdAt }).where(eq(audit.id, lastOld.id));
+    await db().insert(audit).values({ time: created.createdAt, username: 'second', action: 'member_set', project: 'reborn', resource: 'third' });
     const edge = await auditAs('second', '&project=reborn');
     expect(edge.map((r) => r.action).sort()).toEqual(['member_set', 'project_create']);
   });
@@ -118,7 +119,7 @@ describe('a user re-created with an old name', () => {
   it('sees their own rows from their creation on, none of the predecessor\'s', async () => {
     expect((await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'phoenix', password: PW } })).status).toBe(201);
     expect((await w.api('POST', '/api/v1/users/phoenix/tokens', { auth: `phoenix:${PW}`, body: { name: 'old-ci' } })).status).toBe(201);
-    const oldRows = await db().select().from(audit).where(eq(audit.username, 'phoenix')).all();
+    const oldRows = await db().select().from(audit).where(eq(audit.username, 'phoenix'));
     expect(oldRows.map((r) => r.action)).toContain('token_create');
     expect((await w.api('DELETE', '/api/v1/users/phoenix', { auth: admin })).status).toBe(204);
 
@@ -129,8 +130,8 @@ describe('a user re-created with an old name', () => {
     expect(mine.map((r) => r.id)).not.toEqual(expect.arrayContaining(oldRows.map((r) => r.id)));
 
     // Same millisecond as the new account's creation: the predecessor's row stays hidden.
-    const reborn = (await db().select().from(users).where(eq(users.username, 'phoenix')).get())!;
-    await db().update(audit).set({ time: reborn.createdAt }).where(and(eq(audit.id, oldRows[0]!.id))).run();
+    const reborn = (await firstRow(db().select().from(users).where(eq(users.username, 'phoenix'))))!;
+    await db().update(audit).set({ time: reborn.createdAt }).where(and(eq(audit.id, oldRows[0]!.id)));
     expect((await auditAs('phoenix')).map((r) => r.id)).not.toContain(oldRows[0]!.id);
   });
 });

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { manifests, repositories, tags } from '../../src/db/schema';
+import { firstRow } from '../../src/db/engine';
+import { manifests, repositories, tags } from '../support/tables';
 import { skopeoCopy, skopeoInspect } from '../support/clients';
 import { buildImage, buildIndex, type BuiltImage, type BuiltIndex } from '../support/oci';
 import { registryView } from '../support/registry-view';
@@ -51,9 +52,9 @@ async function settled(repo: string, expectTags: Record<string, string>, expectD
     async () => {
       const view = await registryView(w.url, w.registry);
       const registryTags = view[repo] ?? {};
-      const r = await w.wharf.deps.db.select().from(repositories).where(eq(repositories.name, repo)).get();
-      const stateTags = r ? Object.fromEntries((await w.wharf.deps.db.select().from(tags).where(eq(tags.repositoryId, r.id)).all()).map((t) => [t.name, t.digest])) : {};
-      const stateDigests = r ? (await w.wharf.deps.db.select().from(manifests).where(eq(manifests.repositoryId, r.id)).all()).map((m) => m.digest).sort() : [];
+      const r = await firstRow(w.wharf.deps.db.select().from(repositories).where(eq(repositories.name, repo)));
+      const stateTags = r ? Object.fromEntries((await w.wharf.deps.db.select().from(tags).where(eq(tags.repositoryId, r.id))).map((t) => [t.name, t.digest])) : {};
+      const stateDigests = r ? (await w.wharf.deps.db.select().from(manifests).where(eq(manifests.repositoryId, r.id))).map((m) => m.digest).sort() : [];
       seen = JSON.stringify({ registryTags, stateTags, stateDigests });
       const sorted = (o: Record<string, string>) => JSON.stringify(Object.entries(o).sort());
       return (
@@ -120,7 +121,7 @@ describe('delete an image and an index', () => {
     await push(`oci:${index.dir}:multi`, 'team/multi:2');
     await settled('team/multi', { '1': index.indexDigest, '2': index.indexDigest }, [index.indexDigest, ...index.childDigests]);
     await w.wharf.deps.details.idle();
-    await waitFor(async () => (await w.wharf.deps.db.select().from(manifests).all()).some((m) => m.digest === index.indexDigest && m.children !== null));
+    await waitFor(async () => (await w.wharf.deps.db.select().from(manifests)).some((m) => m.digest === index.indexDigest && m.children !== null));
 
     const child = index.childDigests[1]!;
     const refused = await del(`team%2Fmulti/manifests/${child}`, `dev:${PASSWORD}`);

@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { audit, manifests, projects, repositories, tags } from '../../src/db/schema';
+import { firstRow } from '../../src/db/engine';
+import { audit, manifests, projects, repositories, tags } from '../support/tables';
 import { skopeoCopy, skopeoDelete, skopeoInspect } from '../support/clients';
 import { ctrPull, startContainerd, type ContainerdHandle } from '../support/containerd';
 import { buildImage, buildIndex, type BuiltImage, type BuiltIndex } from '../support/oci';
@@ -14,7 +15,7 @@ import { freePort } from '../support/ports';
 import { registryView } from '../support/registry-view';
 import { waitFor } from '../support/wait';
 import { lastReconcileReport, reconcile } from '../../src/artifacts/reconcile';
-import { openDatabase } from '../../src/db/open';
+import { openConfiguredDatabase } from '../../src/db/connect';
 import { deleteRepository } from '../../src/artifacts/delete';
 import { userPrincipal } from '../../src/identity/authenticate';
 import { findUser } from '../../src/identity/users';
@@ -112,8 +113,8 @@ describe('events from a real registry', () => {
 
     // The untagged push by digest is a manifest of team/app.
     const db = w.wharf.deps.db;
-    const app = (await db.select().from(repositories).where(eq(repositories.name, 'team/app')).get())!;
-    const digests = (await db.select({ d: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, app.id)).all()).map((r) => r.d);
+    const app = (await firstRow(db.select().from(repositories).where(eq(repositories.name, 'team/app'))))!;
+    const digests = (await db.select({ d: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, app.id))).map((r) => r.d);
     expect(digests).toEqual(expect.arrayContaining([imageA.manifestDigest, imageB.manifestDigest]));
 
     // Tag details: size, media type, pusher, platforms of the index (read off the request path).
@@ -153,7 +154,7 @@ describe('events from a real registry', () => {
     const deletes = await w.api('GET', '/api/v1/audit?action=delete&repository=team%2Fdoomed', { auth: admin });
     expect(deletes.body.items.length).toBeGreaterThanOrEqual(1);
     // Wharf's own registry reads are neither pulls nor audited.
-    expect((await db.select().from(audit).where(eq(audit.username, 'wharf$internal')).all())).toEqual([]);
+    expect((await db.select().from(audit).where(eq(audit.username, 'wharf$internal')))).toEqual([]);
   });
 
   it('pull counts: every GET of a top-level manifest counts; HEADs and the platform GETs of an index do not', async () => {
@@ -233,12 +234,12 @@ describe('events from a real registry', () => {
     const project = (await w.api('GET', '/api/v1/projects/fresh', { auth: admin })).body;
     expect(project).toMatchObject({ name: 'fresh' });
     const db = w.wharf.deps.db;
-    expect((await db.select().from(projects).where(eq(projects.name, 'fresh')).get())!.createdBy).toBe('admin');
+    expect((await firstRow(db.select().from(projects).where(eq(projects.name, 'fresh'))))!.createdBy).toBe('admin');
     const created = (await w.api('GET', '/api/v1/audit?action=project_create&project=fresh', { auth: admin })).body.items;
     expect(created.map((r: { username: string }) => r.username)).toEqual(['admin']);
 
     // The registry sends a blob delete as {action: delete, target: {digest, repository}}, like a manifest's.
-    const tagsBefore = await db.select().from(tags).all();
+    const tagsBefore = await db.select().from(tags);
     const token = await (
       await fetch(`${w.url}/service/token?service=wharf-registry&scope=repository:fresh/blobby:delete`, { headers: { authorization: `Basic ${Buffer.from(admin).toString('base64')}` } })
     ).json();
@@ -250,7 +251,7 @@ describe('events from a real registry', () => {
     expect(row).toMatchObject({ username: 'admin', resourceType: 'blob', resource: `fresh/blobby@${layer}`, digest: layer });
     expect((await w.api('GET', '/api/v1/audit?action=delete&repository=fresh%2Fblobby', { auth: admin })).body.total).toBe(0);
     expect((await w.api('GET', '/api/v1/audit?action=image_delete&repository=fresh%2Fblobby', { auth: admin })).body.total).toBe(0);
-    expect((await db.select().from(tags).all())).toEqual(tagsBefore);
+    expect((await db.select().from(tags))).toEqual(tagsBefore);
     expect((await wharfView(w))['fresh/blobby']).toEqual({ '1': imageA.manifestDigest });
   });
 
@@ -290,18 +291,18 @@ describe('events from a real registry', () => {
       request: { addr: '10.0.0.9:5555', useragent: 'replay' },
       actor: { name: 'someone' },
     };
-    const before = await w.wharf.deps.db.select().from(tags).all();
+    const before = await w.wharf.deps.db.select().from(tags);
     const first = await notify(w, { events: [event] });
     expect(await first.json()).toMatchObject({ applied: 1, duplicates: 0 });
-    const afterFirst = await w.wharf.deps.db.select().from(tags).all();
-    const auditCount = (await w.wharf.deps.db.select().from(audit).all()).length;
+    const afterFirst = await w.wharf.deps.db.select().from(tags);
+    const auditCount = (await w.wharf.deps.db.select().from(audit)).length;
     for (let i = 0; i < 3; i++) {
       const again = await notify(w, { events: [event] });
       expect(again.status).toBe(200);
       expect(await again.json()).toMatchObject({ applied: 0, duplicates: 1 });
     }
-    expect((await w.wharf.deps.db.select().from(tags).all())).toEqual(afterFirst);
-    expect((await w.wharf.deps.db.select().from(audit).all()).length).toBe(auditCount);
+    expect((await w.wharf.deps.db.select().from(tags))).toEqual(afterFirst);
+    expect((await w.wharf.deps.db.select().from(audit)).length).toBe(auditCount);
     expect(afterFirst.find((t) => t.name === '1.0')!.pullCount).toBe(before.find((t) => t.name === '1.0')!.pullCount + 1);
   });
 
@@ -332,8 +333,8 @@ describe('events from a real registry', () => {
     const tagsLeft = (await w.api('GET', '/api/v1/repositories/team%2Fv3/tags', { auth: admin })).body.items;
     expect(tagsLeft.map((t: { name: string; digest: string }) => [t.name, t.digest])).toEqual([['b', digest]]);
     const db = w.wharf.deps.db;
-    const repo = (await db.select().from(repositories).where(eq(repositories.name, 'team/v3')).get())!;
-    expect((await db.select({ d: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, repo.id)).all())).toEqual([{ d: digest }]);
+    const repo = (await firstRow(db.select().from(repositories).where(eq(repositories.name, 'team/v3'))))!;
+    expect((await db.select({ d: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, repo.id)))).toEqual([{ d: digest }]);
     // Without a content type, or with v1's, the envelope is read the same way.
     const plain = await fetch(`${w.url}/service/notifications`, {
       method: 'POST',
@@ -353,14 +354,14 @@ describe('events from a real registry', () => {
     expect((await notify(w, { events: [event] }, 'wrong')).status).toBe(401);
     const none = await fetch(`${w.url}/service/notifications`, { method: 'POST', body: JSON.stringify({ events: [event] }) });
     expect(none.status).toBe(401);
-    expect((await w.wharf.deps.db.select().from(repositories).where(eq(repositories.name, 'team/intruder')).get())).toBeUndefined();
+    expect((await firstRow(w.wharf.deps.db.select().from(repositories).where(eq(repositories.name, 'team/intruder'))))).toBeUndefined();
   });
 
   it('bad envelopes: 2xx so the queue moves, nothing partial stored, valid events still applied', async () => {
     const count = async () => ({
-      repos: (await w.wharf.deps.db.select().from(repositories).all()).length,
-      tags: (await w.wharf.deps.db.select().from(tags).all()).length,
-      audit: (await w.wharf.deps.db.select().from(audit).all()).length,
+      repos: (await w.wharf.deps.db.select().from(repositories)).length,
+      tags: (await w.wharf.deps.db.select().from(tags)).length,
+      audit: (await w.wharf.deps.db.select().from(audit)).length,
     });
     const before = await count();
     const digest = imageB.manifestDigest;
@@ -401,8 +402,8 @@ describe('events from a real registry', () => {
     const lookalike = `sha256:_${'c'.repeat(63)}`;
     const indexType = 'application/vnd.oci.image.index.v1+json';
     await notify(w, { events: [{ id: randomUUID(), action: 'push', target: { mediaType: indexType, repository: 'team/lookalike', digest: indexDigest, tag: 'multi' } }] });
-    await w.wharf.deps.db.update(manifests).set({ children: JSON.stringify([{ digest: child }]) }).where(eq(manifests.digest, indexDigest)).run();
-    const pulls = async (digest: string) => (await w.wharf.deps.db.select().from(audit).where(and(eq(audit.digest, digest), eq(audit.action, 'pull'))).all()).length;
+    await w.wharf.deps.db.update(manifests).set({ children: JSON.stringify([{ digest: child }]) }).where(eq(manifests.digest, indexDigest));
+    const pulls = async (digest: string) => (await w.wharf.deps.db.select().from(audit).where(and(eq(audit.digest, digest), eq(audit.action, 'pull')))).length;
     for (const digest of [child, lookalike])
       await notify(w, { events: [{ id: randomUUID(), action: 'pull', target: { repository: 'team/lookalike', digest }, actor: { name: 'puller' } }] });
     expect((await pulls(child))).toBe(0); // part of pulling the index
@@ -418,7 +419,7 @@ describe('events from a real registry', () => {
     });
     expect(await mixed.json()).toMatchObject({ applied: 1, rejected: 1 });
     expect((await count()).repos).toBe(before2.repos + 1);
-    expect((await w.wharf.deps.db.select().from(repositories).where(eq(repositories.name, 'team/good')).get())).toBeTruthy();
+    expect((await firstRow(w.wharf.deps.db.select().from(repositories).where(eq(repositories.name, 'team/good'))))).toBeTruthy();
     const metrics = await (await fetch(`${w.url}/metrics`, { headers: { authorization: `Basic ${Buffer.from(admin).toString('base64')}` } })).text();
     expect(metrics).toMatch(/wharf_registry_events_total\{action="unknown",outcome="rejected"\} \d+/);
     expect(metrics).toMatch(/wharf_registry_events_total\{action="push",outcome="received"\} \d+/);
@@ -449,19 +450,19 @@ describe('lost events and reconcile', () => {
 
       // Drift both ways: a tag Wharf thinks exists, and a moved tag.
       const db = w.wharf.deps.db;
-      const repo = (await db.select().from(repositories).where(eq(repositories.name, 'library/lost')).get())!;
-      await db.insert(tags).values({ repositoryId: repo.id, name: 'ghost', digest: imageB.manifestDigest }).run();
-      await db.update(tags).set({ digest: imageB.manifestDigest }).where(eq(tags.name, '1')).run();
+      const repo = (await firstRow(db.select().from(repositories).where(eq(repositories.name, 'library/lost'))))!;
+      await db.insert(tags).values({ repositoryId: repo.id, name: 'ghost', digest: imageB.manifestDigest });
+      await db.update(tags).set({ digest: imageB.manifestDigest }).where(eq(tags.name, '1'));
       const report = await w.wharf.deps.reconciler.run();
       expect(report.removed).toBeGreaterThanOrEqual(1);
       expect(report.repaired).toBe(1);
       expect(await wharfView(w)).toEqual(await registryView(w.url, w.registry));
       // The last report is in the database: another instance's system page shows it too.
-      const other = openDatabase(path.join(w.dataDir, 'wharf.db'));
+      const other = await openConfiguredDatabase(w.wharf.deps.config);
       try {
         expect(await lastReconcileReport(other.db)).toMatchObject({ repaired: 1, removed: report.removed, tags: report.tags });
       } finally {
-        other.close();
+        await other.close();
       }
 
       // With the registry down, reconcile fails and the state stays.
@@ -535,7 +536,7 @@ describe('changes that land while a slow reader works', () => {
   it('a push another instance takes while this one reconciles is kept: the change marks are in the database', async () => {
     const w = await startTestWharf({ reconcileIntervalSeconds: 0 });
     // A second Wharf instance on the same database: its own connection, its own process state.
-    const other = openDatabase(path.join(w.dataDir, 'wharf.db'));
+    const other = await openConfiguredDatabase(w.wharf.deps.config);
     try {
       await w.wharf.deps.reconciler.idle();
       await push(w, `oci:${imageA.dir}:v1`, 'team5/app:1');
@@ -549,7 +550,7 @@ describe('changes that land while a slow reader works', () => {
       await running;
       expect((await wharfView(w))['team5/app']).toEqual({ '1': imageA.manifestDigest, late: imageB.manifestDigest });
     } finally {
-      other.close();
+      await other.close();
       await w.stop();
     }
   });
@@ -584,7 +585,7 @@ describe('changes that land while a slow reader works', () => {
       await waitFor(async () => Object.keys((await wharfView(w))['team5/app'] ?? {}).length === 2);
       const statuses = await Promise.all([1, 2, 3].map(() => w.api('DELETE', '/api/v1/repositories/team5%2Fapp/tags/1', { auth: admin }).then((r) => r.status)));
       expect(statuses.sort()).toEqual([204, 404, 404]);
-      const rows = await w.wharf.deps.db.select().from(audit).where(eq(audit.action, 'tag_delete')).all();
+      const rows = await w.wharf.deps.db.select().from(audit).where(eq(audit.action, 'tag_delete'));
       expect(rows.map((r) => r.resource)).toEqual(['team5/app:1']);
       expect((await wharfView(w))['team5/app']).toEqual({ '2': imageA.manifestDigest });
       expect((await registryView(w.url, w.registry))['team5/app']).toEqual({ '2': imageA.manifestDigest });

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { userGroups, users } from '../../src/db/schema';
+import { firstRow } from '../../src/db/engine';
+import { userGroups, users } from '../support/tables';
 import { skopeoCopy, skopeoInspect } from '../support/clients';
 import { buildImage, type BuiltImage } from '../support/oci';
 import { freePort } from '../support/ports';
@@ -85,9 +86,9 @@ describe('directory users, groups and roles', () => {
   it('an LDAP user whose group is developer pushes through skopeo; the account is created with source ldap', async () => {
     const r = await skopeoCopy(`oci:${image.dir}:latest`, `docker://${w.registry}/team/alice:1`, { destCreds: 'alice:alice-pass-1' });
     expect(r.code, r.stderr).toBe(0);
-    const row = (await w.wharf.deps.db.select().from(users).where(eq(users.username, 'alice')).get())!;
+    const row = (await firstRow(w.wharf.deps.db.select().from(users).where(eq(users.username, 'alice'))))!;
     expect(row).toMatchObject({ source: 'ldap', email: 'alice@example.org', admin: false, passwordHash: null });
-    const groups = (await w.wharf.deps.db.select().from(userGroups).where(eq(userGroups.userId, row.id)).all()).map((g) => g.groupName).sort();
+    const groups = (await w.wharf.deps.db.select().from(userGroups).where(eq(userGroups.userId, row.id))).map((g) => g.groupName).sort();
     expect(groups).toEqual(['devs', 'viewers']);
     expect((await w.api('GET', '/api/v1/projects/team/groups', { auth: admin })).body).toEqual([
       { group: 'devs', role: 'developer' },
@@ -142,14 +143,14 @@ describe('directory users, groups and roles', () => {
       expect(t.status, creds).toBe(401);
     }
     // Nothing was created for them.
-    expect((await w.wharf.deps.db.select().from(users).all()).map((u) => u.username).sort()).toEqual(['admin', 'alice', 'bob', 'carol']);
+    expect((await w.wharf.deps.db.select().from(users)).map((u) => u.username).sort()).toEqual(['admin', 'alice', 'bob', 'carol']);
   });
 
   it('a local user and a directory user of the same name never merge: the local account wins', async () => {
     expect((await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'dave', password: 'dave-local-pass' } })).status).toBe(201);
     expect((await tokenFor(w, 'dave:dave-directory-1', 'repository:team/base:pull')).status).toBe(401);
     expect((await tokenFor(w, 'dave:dave-local-pass', 'repository:team/base:pull')).status).toBe(200);
-    expect((await w.wharf.deps.db.select().from(users).where(eq(users.username, 'dave')).get())!.source).toBe('local');
+    expect((await firstRow(w.wharf.deps.db.select().from(users).where(eq(users.username, 'dave'))))!.source).toBe('local');
   });
 
   it('a personal access token lets a directory user use docker without the directory password', async () => {
@@ -309,8 +310,8 @@ describe('directory accounts follow the directory on every credential path', () 
     expect((await postForm({ grant_type: 'refresh_token', refresh_token: refresh, service: 'wharf-registry' })).status).toBe(401);
     expect((await tokenFor(w, 'gina:gina-pass-1', 'repository:build/app:pull')).status).toBe(401);
     expect(await meWithCookie(cookie)).toBe(401);
-    const row = (await w.wharf.deps.db.select().from(users).where(eq(users.username, 'gina')).get())!;
-    expect((await w.wharf.deps.db.select().from(userGroups).where(eq(userGroups.userId, row.id)).all())).toEqual([]);
+    const row = (await firstRow(w.wharf.deps.db.select().from(users).where(eq(users.username, 'gina'))))!;
+    expect((await w.wharf.deps.db.select().from(userGroups).where(eq(userGroups.userId, row.id)))).toEqual([]);
     // Back in the directory: the password signs in again, and so does the token.
     await ldap.addUser({ uid: 'gina', password: 'gina-pass-2' });
     expect((await tokenFor(w, 'gina:gina-pass-2', 'repository:build/app:pull')).status).toBe(200);
@@ -351,7 +352,7 @@ describe('the login throttle and directory names', () => {
     try {
       expect((await w.api('GET', '/api/v1/me', { auth: 'ERIN:erin-pass-1' })).body).toMatchObject({ username: 'erin', source: 'ldap' });
       expect((await w.api('GET', '/api/v1/me', { auth: 'erin:erin-pass-1' })).body).toMatchObject({ username: 'erin' });
-      expect((await w.wharf.deps.db.select().from(users).all()).filter((u) => u.username.toLowerCase() === 'erin')).toHaveLength(1);
+      expect((await w.wharf.deps.db.select().from(users)).filter((u) => u.username.toLowerCase() === 'erin')).toHaveLength(1);
     } finally {
       await w.stop();
     }

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { count } from 'drizzle-orm';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { audit, tags, users } from '../../src/db/schema';
+import { firstRow } from '../../src/db/engine';
+import { audit, tags, users } from '../support/tables';
 import { skopeoCopy, skopeoInspect } from '../support/clients';
 import { run } from '../support/exec';
 import { buildImage, type BuiltImage } from '../support/oci';
@@ -65,7 +66,7 @@ describe('first start, restart and supervision', () => {
     const again = await startTestWharf({}, { dataDir });
     try {
       expect(again.wharf.deps.tokenSigner.key.x5c[0]).toBe(firstX5c);
-      expect((await again.wharf.deps.db.select({ n: count() }).from(users).get())!.n).toBe(1);
+      expect((await firstRow(again.wharf.deps.db.select({ n: count() }).from(users)))!.n).toBe(1);
       const pulled = await skopeoInspect(`docker://${again.registry}/library/keep:1`, admin);
       expect(pulled.code, pulled.stderr).toBe(0);
     } finally {
@@ -252,9 +253,9 @@ describe('TLS', () => {
       expect(await w.wharf.deps.registryHealth()).toBe(true);
       // The push arrived as a notification: audited as a push by admin, tag state updated.
       await waitFor(async () =>
-        (await w.wharf.deps.db.select().from(audit).all()).some((a) => a.action === 'push' && a.repository === 'library/tls' && a.tag === '1' && a.username === 'admin'),
+        (await w.wharf.deps.db.select().from(audit)).some((a) => a.action === 'push' && a.repository === 'library/tls' && a.tag === '1' && a.username === 'admin'),
       );
-      expect((await w.wharf.deps.db.select().from(tags).all()).map((t) => t.name)).toContain('1');
+      expect((await w.wharf.deps.db.select().from(tags)).map((t) => t.name)).toContain('1');
     } finally {
       await w.stop();
     }

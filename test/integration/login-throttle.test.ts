@@ -5,8 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { and, asc, desc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/db/open';
-import { audit, loginThrottle, tokenGrants, users } from '../../src/db/schema';
+import { openConfiguredDatabase } from '../../src/db/connect';
+import { resolveConfig } from '../../src/config/load';
+import { testDatabaseUrl } from '../support/test-database';
+import { firstRow } from '../../src/db/engine';
+import { audit, loginThrottle, tokenGrants, users } from '../support/tables';
 import { LoginThrottle } from '../../src/identity/throttle';
 import { fillUsernameKeys } from '../../src/bootstrap';
 import { recordGrants, pruneGrants, grantAddress } from '../../src/token/grants';
@@ -102,7 +105,7 @@ describe('attempts are counted before they are checked', () => {
       const { db } = w.wharf.deps;
       expect((await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'bob', password: PW } })).status).toBe(201);
       // An older database: a second account whose name differs only by case, without its key yet.
-      await db.insert(users).values({ username: 'Bob', passwordHash: (await db.select().from(users).where(eq(users.username, 'bob')).get())!.passwordHash }).run();
+      await db.insert(users).values({ username: 'Bob', passwordHash: (await firstRow(db.select().from(users).where(eq(users.username, 'bob'))))!.passwordHash });
       await fillUsernameKeys(db, { warn: () => {} });
       for (let i = 0; i < 2; i++) expect((await tokenFrom(w, '127.0.0.51', `bob:wrong-${i}`)).status).toBe(401);
       // The twin's right password does not reset bob's count.
@@ -122,8 +125,8 @@ describe('attempts are counted before they are checked', () => {
     const w = await startTestWharf();
     try {
       const { db } = w.wharf.deps;
-      const hash = (await db.select().from(users).where(eq(users.username, 'admin')).get())!.passwordHash;
-      await db.insert(users).values({ username: 'System', passwordHash: hash }).run();
+      const hash = (await firstRow(db.select().from(users).where(eq(users.username, 'admin'))))!.passwordHash;
+      await db.insert(users).values({ username: 'System', passwordHash: hash });
       await fillUsernameKeys(db, { warn: () => {} });
       expect((await tokenFrom(w, '127.0.0.61', `System:${ADMIN_PASSWORD}`)).status).toBe(200);
     } finally {
@@ -140,9 +143,9 @@ describe('the throttle lives in the database', () => {
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
   it('two instances on one database see the same lockout; dead rows are pruned', async () => {
-    const file = path.join(dir, 'wharf.db');
-    const one = openDatabase(file);
-    const two = openDatabase(file);
+    const config = resolveConfig({ dataDir: dir, database: { url: await testDatabaseUrl(dir) } });
+    const one = await openConfiguredDatabase(config);
+    const two = await openConfiguredDatabase(config);
     let now = 1_000_000;
     const clock = { now: () => now };
     const opts = { maxFailures: 3, maxFailuresPerAddress: 0, windowMs: 60_000, lockoutMs: 120_000 };
@@ -155,12 +158,12 @@ describe('the throttle lives in the database', () => {
       await a.fail('xena ', null);
       expect((await b.retryAfter('xena'))).toBe(120);
       for (let i = 0; i < 1000; i++) await b.fail(`name-${i}`, null);
-      expect((await one.db.select().from(loginThrottle).all())).toHaveLength(1001);
+      expect((await one.db.select().from(loginThrottle))).toHaveLength(1001);
       now += 61_000;
       // The windows of the one-failure names are over; the lockout is not.
       expect((await a.prune(400))).toBe(400);
       expect((await a.prune())).toBe(600);
-      expect((await two.db.select({ key: loginThrottle.key }).from(loginThrottle).all())).toEqual([{ key: 'name:xena' }]);
+      expect((await two.db.select({ key: loginThrottle.key }).from(loginThrottle))).toEqual([{ key: 'name:xena' }]);
       now += 60_000;
       expect((await b.retryAfter('xena'))).toBe(0);
       expect((await a.prune())).toBe(1);
@@ -171,15 +174,15 @@ describe('the throttle lives in the database', () => {
       // The same grant again from the same address soon after is not written (a commit per layer
       // token otherwise); from another address it is, at once.
       await recordGrants(one.db, '', ['pub/made-up-1'], '10.0.0.9', now + 5_000, 900);
-      expect((await two.db.select().from(tokenGrants).all()).find((g) => g.repository === 'pub/made-up-1')!.issuedAtMs).toBe(now);
+      expect((await two.db.select().from(tokenGrants)).find((g) => g.repository === 'pub/made-up-1')!.issuedAtMs).toBe(now);
       await recordGrants(one.db, '', ['pub/made-up-1'], '10.0.0.10', now + 6_000, 900);
       expect((await grantAddress(two.db, '', 'pub/made-up-1', now + 7_000, 900))).toBeNull();
       await recordGrants(one.db, '', ['pub/made-up-1'], '10.0.0.9', now, 900);
       expect((await pruneGrants(two.db, now + 900_000, 900))).toBe(0);
       expect((await pruneGrants(two.db, now + 900_000 + 60_000 + 3_600_001, 900))).toBe(2);
     } finally {
-      one.close();
-      two.close();
+      await one.close();
+      await two.close();
     }
   });
 });
@@ -199,7 +202,7 @@ describe('a password change is a login', () => {
     const r = await change(`yan:${PW}`, 'yan', { oldPassword: 'not-the-password', newPassword: 'short' });
     expect(r.status).toBe(400);
     expect(r.body.error.message).toContain('at least');
-    expect((await w.wharf.deps.db.select().from(loginThrottle).all())).toEqual([]);
+    expect((await w.wharf.deps.db.select().from(loginThrottle))).toEqual([]);
   });
 
   it('a wrong old password is audited and counts against the throttle: the third locks the name', async () => {
@@ -212,7 +215,7 @@ describe('a password change is a login', () => {
     }
     const locked = await w.api('PUT', '/api/v1/users/yan/password', { headers, body: { oldPassword: PW, newPassword: 'new-password-1' } });
     expect(locked.status).toBe(429);
-    const rows = await w.wharf.deps.db.select().from(audit).where(and(eq(audit.action, 'login_failed'), eq(audit.resource, 'yan'))).all();
+    const rows = await w.wharf.deps.db.select().from(audit).where(and(eq(audit.action, 'login_failed'), eq(audit.resource, 'yan')));
     expect(rows.length).toBeGreaterThanOrEqual(3);
     expect((await w.api('GET', '/api/v1/me', { auth: `yan:${PW}` })).status).toBe(429);
     const r = await change(admin, 'yan', { newPassword: 'admin-reset-1' });
@@ -221,11 +224,11 @@ describe('a password change is a login', () => {
 
   it('a personal access token cannot change the password; nothing changes', async () => {
     const token = (await w.api('POST', '/api/v1/users/zed/tokens', { auth: `zed:${PW}`, body: { name: 'ci' } })).body.secret as string;
-    const before = (await w.wharf.deps.db.select().from(users).where(eq(users.username, 'zed')).get())!;
+    const before = (await firstRow(w.wharf.deps.db.select().from(users).where(eq(users.username, 'zed'))))!;
     const r = await change(`zed:${token}`, 'zed', { oldPassword: PW, newPassword: 'new-password-2' });
     expect(r.status).toBe(403);
     expect(r.body.error.message).toContain('token');
-    expect((await w.wharf.deps.db.select().from(users).where(eq(users.username, 'zed')).get())!.passwordHash).toBe(before.passwordHash);
+    expect((await firstRow(w.wharf.deps.db.select().from(users).where(eq(users.username, 'zed'))))!.passwordHash).toBe(before.passwordHash);
   });
 
   it('a robot cannot change a password', async () => {
@@ -241,7 +244,7 @@ describe('last login', () => {
     const w = await startTestWharf();
     try {
       expect((await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'lou', password: PW } })).status).toBe(201);
-      const lastLogin = async () => (await w.wharf.deps.db.select().from(users).where(eq(users.username, 'lou')).get())!.lastLoginAt;
+      const lastLogin = async () => (await firstRow(w.wharf.deps.db.select().from(users).where(eq(users.username, 'lou'))))!.lastLoginAt;
       expect((await lastLogin())).toBeNull();
       const res = await fetch(`${w.url}/service/token?service=wharf-registry&scope=repository:x/y:pull`, {
         headers: { authorization: `Basic ${Buffer.from(`lou:${PW}`).toString('base64')}` },
@@ -253,12 +256,12 @@ describe('last login', () => {
       expect((await w.api('POST', '/api/v1/session', { body: { username: 'lou', password: PW } })).status).toBe(200);
       expect((await lastLogin())).toBe(first);
 
-      await w.wharf.deps.db.update(users).set({ lastLoginAt: '2020-01-01T00:00:00.000Z' }).where(eq(users.username, 'lou')).run();
+      await w.wharf.deps.db.update(users).set({ lastLoginAt: '2020-01-01T00:00:00.000Z' }).where(eq(users.username, 'lou'));
       expect((await w.api('POST', '/api/v1/session', { body: { username: 'lou', password: PW } })).status).toBe(200);
       expect((await lastLogin())! > '2026').toBe(true);
 
       const token = (await w.api('POST', '/api/v1/users/lou/tokens', { auth: `lou:${PW}`, body: { name: 'ci' } })).body.secret as string;
-      await w.wharf.deps.db.update(users).set({ lastLoginAt: null }).where(eq(users.username, 'lou')).run();
+      await w.wharf.deps.db.update(users).set({ lastLoginAt: null }).where(eq(users.username, 'lou'));
       expect((await w.api('GET', '/api/v1/me', { auth: `lou:${token}` })).status).toBe(200);
       expect((await lastLogin())).not.toBeNull();
     } finally {
@@ -285,7 +288,7 @@ describe('the lockout as /api/v1 callers meet it', () => {
     const NAME = uniqueName('throttled');
     await createUser(suite.api, NAME);
     expect((await suite.api.call('GET', '/api/v1/me', { auth: `${NAME}:${CAST_PASSWORD}` })).status).toBe(200);
-    const firstId = (await suite.wharf().wharf.deps.db.select({ id: audit.id }).from(audit).orderBy(desc(audit.id)).limit(1).get())!.id;
+    const firstId = (await firstRow(suite.wharf().wharf.deps.db.select({ id: audit.id }).from(audit).orderBy(desc(audit.id)).limit(1)))!.id;
 
     for (let i = 1; i <= 10; i++) {
       // a spoofed X-Forwarded-For must not become the audited source IP (trustProxy is off)
@@ -307,7 +310,7 @@ describe('the lockout as /api/v1 callers meet it', () => {
       .from(audit)
       .where(and(eq(audit.action, 'login_failed'), eq(audit.resource, NAME)))
       .orderBy(asc(audit.id))
-      .all())
+      )
       .filter((r) => r.id > firstId);
     // Repeats from one address within a minute fold into one row that counts them.
     const failures = rows.filter((r) => r.outcome === 'failure');
@@ -337,7 +340,7 @@ describe('the lockout as /api/v1 callers meet it', () => {
 
   it("the lockout guards passwords only: anyone can lock a name out, so the name's personal access tokens keep working", async () => {
     const NAME = await lockedOut();
-    const user = (await suite.wharf().wharf.deps.db.select().from(users).where(eq(users.username, NAME)).get())!;
+    const user = (await firstRow(suite.wharf().wharf.deps.db.select().from(users).where(eq(users.username, NAME))))!;
     const principal = { kind: 'user' as const, id: user.id, username: NAME, admin: false, source: 'local', via: 'password' as const };
     const { secret } = await createPersonalToken(contextFor(suite.wharf().wharf.deps, principal, { username: NAME }), NAME, { name: 'ci' });
     const me = await suite.api.call('GET', '/api/v1/me', { auth: `${NAME}:${secret}` });

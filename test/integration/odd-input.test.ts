@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { audit, manifests, tags } from '../../src/db/schema';
+import { audit, manifests, tags } from '../support/tables';
 import { skopeoCopy } from '../support/clients';
 import { buildImage, type BuiltImage } from '../support/oci';
 import { registryView } from '../support/registry-view';
@@ -30,9 +30,9 @@ afterAll(async () => {
 
 const snapshot = async () => ({
   // Pull counts move with registryView's own reads; the state under test is tags and manifests.
-  tags: (await w.wharf.deps.db.select().from(tags).all()).map(({ pullCount: _p, lastPulledAt: _l, ...t }) => t),
-  manifests: await w.wharf.deps.db.select().from(manifests).all(),
-  deletes: (await w.wharf.deps.db.select().from(audit).all()).filter((r) => r.action.includes('delete')).length,
+  tags: (await w.wharf.deps.db.select().from(tags)).map(({ pullCount: _p, lastPulledAt: _l, ...t }) => t),
+  manifests: await w.wharf.deps.db.select().from(manifests),
+  deletes: (await w.wharf.deps.db.select().from(audit)).filter((r) => r.action.includes('delete')).length,
 });
 
 describe('digests of algorithms the registry rejects', () => {

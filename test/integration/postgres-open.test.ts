@@ -68,7 +68,7 @@ describe('openPostgres', () => {
       await db.insert(pgSchema.loginThrottle).values({ key: 'name:alice', failures: 1, windowStart: big, expiresAt: big });
       expect((await db.select().from(pgSchema.loginThrottle).where(eq(pgSchema.loginThrottle.key, 'name:alice')))[0]).toEqual({ key: 'name:alice', failures: 1, windowStart: big, lockedUntil: 0, expiresAt: big });
     } finally {
-      sqlite.close();
+      await sqlite.close();
     }
   });
 

@@ -4,10 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { personalTokens, robots } from '../../src/db/schema';
+import { firstRow } from '../../src/db/engine';
+import { personalTokens, robots } from '../support/tables';
 import { skopeoCopy, skopeoDelete, skopeoInspect, type ExecResult } from '../support/clients';
 import { ctrPull, startContainerd, type ContainerdHandle } from '../support/containerd';
 import { buildImage, type BuiltImage } from '../support/oci';
+import { everyStoredValue } from '../support/test-database';
 import { waitFor } from '../support/wait';
 import { admin, startTestWharf, type TestWharf } from '../support/wharf';
 import { MANIFEST_ACCEPT } from '../../src/registry/media-types';
@@ -112,8 +114,9 @@ async function makeToken(username: string, name: string, extra: Record<string, u
   return { name: r.body.name, secret: r.body.secret, creds: `${username}:${r.body.secret}` };
 }
 
-/** Every byte of the SQLite database (main file and WAL): a secret must appear nowhere in it. */
+/** Every byte of the SQLite database (main file and WAL), or every value PostgreSQL holds: a secret must appear nowhere in it. */
 async function databaseBytes(): Promise<Buffer> {
+  if (w.wharf.database.engine === 'postgres') return Buffer.from(await everyStoredValue(w.wharf.deps.db));
   const file = path.join(w.dataDir, 'wharf.db');
   const candidates = [file, `${file}-wal`];
   const parts = await Promise.all(candidates.filter((f) => existsSync(f)).map((f) => readFile(f)));
@@ -366,7 +369,7 @@ describe('robot secrets and input', () => {
       }
     }
 
-    const row = (await db().select().from(robots).where(eq(robots.name, 'once')).get())!;
+    const row = (await firstRow(db().select().from(robots).where(eq(robots.name, 'once'))))!;
     expect(row).toBeDefined();
     expect(row.secretHash).not.toContain(secret);
     expect(secret).not.toContain(row.secretHash);
@@ -447,7 +450,7 @@ describe('expiry, disable and deletion of robots take effect at once', () => {
     const listed = itemsOf((await w.api('GET', '/api/v1/projects/rb/robots', { auth: PADMIN })).body).find((x: any) => x.name === r.name);
     expect(Math.abs(Date.parse(listed.expiresAt) - (Date.now() + 30 * 86_400_000))).toBeLessThan(10 * 60_000);
     expectOk(await pull('rb/seed:1', r.creds), 'pull before expiry');
-    await db().update(robots).set({ expiresAt: new Date(Date.now() - 60_000).toISOString() }).where(eq(robots.name, 'expiring')).run();
+    await db().update(robots).set({ expiresAt: new Date(Date.now() - 60_000).toISOString() }).where(eq(robots.name, 'expiring'));
     expectDenied(await pull('rb/seed:1', r.creds), 'pull after expiry');
     expect((await registryToken(r.creds, ['repository:rb/seed:pull'])).status).toBe(401);
     expect((await w.api('GET', '/api/v1/repositories?project=rb', { auth: r.creds })).status).toBe(401);
@@ -547,7 +550,7 @@ describe('personal access tokens', () => {
       expect(items[0]).not.toHaveProperty('secretHash');
       expect(JSON.stringify(list.body)).not.toContain(patdev.secret);
     }
-    const rows = await db().select().from(personalTokens).all();
+    const rows = await db().select().from(personalTokens);
     expect(rows.length).toBeGreaterThanOrEqual(2);
     for (const row of rows) {
       expect(row.secretHash).not.toContain(patdev.secret);
@@ -622,7 +625,7 @@ describe('personal access tokens', () => {
     const t = await makeToken('patexp', 'soon', { expiresInDays: 1 });
     expectOk(await pull('rb/seed:1', t.creds), 'pull before expiry');
     expect((await w.api('GET', '/api/v1/me', { auth: t.creds })).status).toBe(200);
-    await db().update(personalTokens).set({ expiresAt: new Date(Date.now() - 60_000).toISOString() }).where(eq(personalTokens.name, 'soon')).run();
+    await db().update(personalTokens).set({ expiresAt: new Date(Date.now() - 60_000).toISOString() }).where(eq(personalTokens.name, 'soon'));
     expectDenied(await pull('rb/seed:1', t.creds), 'pull after expiry');
     expect((await w.api('GET', '/api/v1/me', { auth: t.creds })).status).toBe(401);
   });

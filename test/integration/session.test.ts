@@ -1,6 +1,7 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { projects, sessions } from '../../src/db/schema';
+import { firstRow } from '../../src/db/engine';
+import { projects, sessions } from '../support/tables';
 import { admin, startTestWharf, type TestWharf } from '../support/wharf';
 
 /** Browser sessions: cookie flags, CSRF on every state change, logout, and what ends a session. */
@@ -48,7 +49,7 @@ describe('POST /api/v1/session', () => {
     expect(JSON.stringify(s.body)).not.toContain(PASSWORD);
     // Only a hash of the cookie value is stored.
     const value = s.cookie.split('=')[1]!;
-    expect((await w.wharf.deps.db.select().from(sessions).all()).some((r) => r.idHash === value)).toBe(false);
+    expect((await w.wharf.deps.db.select().from(sessions)).some((r) => r.idHash === value)).toBe(false);
     const me = await withCookie(s.cookie, 'GET', '/api/v1/me');
     expect(await me.json()).toEqual({ username: 'sam', admin: false, source: 'local' });
   });
@@ -72,7 +73,7 @@ describe('CSRF', () => {
     expect(((await refused.json()) as any).error.code).toBe('csrf');
     const wrong = await withCookie(s.cookie, 'POST', '/api/v1/projects', { body: { name: 'csrf-victim' }, csrf: 'not-the-token' });
     expect(wrong.status).toBe(403);
-    expect((await w.wharf.deps.db.select().from(projects).where(eq(projects.name, 'csrf-victim')).get())).toBeUndefined();
+    expect((await firstRow(w.wharf.deps.db.select().from(projects).where(eq(projects.name, 'csrf-victim'))))).toBeUndefined();
     const ok = await withCookie(s.cookie, 'POST', '/api/v1/projects', { body: { name: 'csrf-victim' }, csrf: s.body.csrfToken });
     expect(ok.status).toBe(201);
   });
@@ -98,7 +99,7 @@ describe('oversized forms', () => {
       ),
     );
     expect(statuses).toEqual(Array(10).fill(413));
-    expect((await w.wharf.deps.db.select().from(projects).where(eq(projects.name, 'huge-form')).get())).toBeUndefined();
+    expect((await firstRow(w.wharf.deps.db.select().from(projects).where(eq(projects.name, 'huge-form'))))).toBeUndefined();
     expect((await withCookie(s.cookie, 'GET', '/api/v1/me')).status).toBe(200);
   });
 });
@@ -126,7 +127,7 @@ describe('ending a session', () => {
 
     const s3 = await signIn('tess', 'tess-new-password');
     expect((await withCookie(s3.cookie, 'GET', '/api/v1/me')).status).toBe(200);
-    await w.wharf.deps.db.update(sessions).set({ expiresAt: '2000-01-01T00:00:00.000Z' }).run();
+    await w.wharf.deps.db.update(sessions).set({ expiresAt: '2000-01-01T00:00:00.000Z' });
     expect((await withCookie(s3.cookie, 'GET', '/api/v1/me')).status).toBe(401);
   });
 

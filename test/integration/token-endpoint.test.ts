@@ -5,7 +5,8 @@ import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { audit, refreshTokens, users } from '../../src/db/schema';
+import { firstRow } from '../../src/db/engine';
+import { audit, refreshTokens, users } from '../support/tables';
 import { skopeoCopy } from '../support/clients';
 import { buildImage } from '../support/oci';
 import { admin, startTestWharf, type TestWharf } from '../support/wharf';
@@ -84,7 +85,7 @@ describe('GET flow', () => {
     expect(res.status).toBe(200);
     const claims = decodeJwt(((await res.json()) as { token: string }).token);
     expect(claims.access).toEqual([]);
-    const rows = await w.wharf.deps.db.select().from(audit).where(eq(audit.action, 'login')).all();
+    const rows = await w.wharf.deps.db.select().from(audit).where(eq(audit.action, 'login'));
     expect(rows.some((r) => r.username === 'dave' && r.sourceIp === '127.0.0.1')).toBe(true);
   });
 
@@ -95,7 +96,7 @@ describe('GET flow', () => {
     expect(decodeJwt(body.token).access).toEqual([]);
     expect(body.scope).toBeUndefined();
     expect((await registryTags(body.token)).status).toBe(401);
-    const denied = await w.wharf.deps.db.select().from(audit).where(eq(audit.action, 'token_denied')).all();
+    const denied = await w.wharf.deps.db.select().from(audit).where(eq(audit.action, 'token_denied'));
     expect(denied.some((r) => r.username === 'dave' && r.repository === 'team/app' && r.project === 'team')).toBe(true);
   });
 
@@ -110,7 +111,7 @@ describe('GET flow', () => {
     const res = await tokenGet('service=wharf-registry&offline_token=true&client_id=test', { authorization: basic(`dave:${PASSWORD}`) });
     const body = (await res.json()) as { refresh_token: string };
     expect(body.refresh_token).toMatch(/^wrt_/);
-    const rows = await w.wharf.deps.db.select().from(refreshTokens).all();
+    const rows = await w.wharf.deps.db.select().from(refreshTokens);
     expect(rows.length).toBeGreaterThan(0);
     for (const row of rows) expect(row.tokenHash).not.toContain(body.refresh_token);
   });
@@ -118,8 +119,8 @@ describe('GET flow', () => {
 
 describe('OAuth2 POST flow', () => {
   it('a personal access token gets no refresh token, so nothing it mints outlives its revocation', async () => {
-    const user = (await w.wharf.deps.db.select().from(users).where(eq(users.username, 'dave')).get())!;
-    const refreshCount = async () => (await w.wharf.deps.db.select().from(refreshTokens).where(eq(refreshTokens.userId, user.id)).all()).length;
+    const user = (await firstRow(w.wharf.deps.db.select().from(users).where(eq(users.username, 'dave'))))!;
+    const refreshCount = async () => (await w.wharf.deps.db.select().from(refreshTokens).where(eq(refreshTokens.userId, user.id))).length;
     const before = await refreshCount();
     const created = await w.api('POST', '/api/v1/users/dave/tokens', { auth: `dave:${PASSWORD}`, body: { name: 'no-refresh' } });
     expect(created.status).toBe(201);

@@ -7,7 +7,7 @@ import { buildImage, buildIndex, type BuiltIndex } from '../support/oci';
 import { i18n } from '../../ui/i18n';
 import { registryView } from '../support/registry-view';
 import { waitFor } from '../support/wait';
-import { manifests } from '../../src/db/schema';
+import { manifests } from '../support/tables';
 import { admin, startTestWharf, type TestWharf } from '../support/wharf';
 
 /** Deleting a whole repository, and a platform image of a tagged index, from the web UI, down to the real registry. */
@@ -86,7 +86,7 @@ it('a platform image of a tagged index is deleted only after the forced confirma
     return view['team/multi']?.arm64 === child && tags.items?.length === 2;
   });
   await w.wharf.deps.details.idle();
-  await waitFor(async () => (await w.wharf.deps.db.select().from(manifests).all()).some((m) => m.digest === index.indexDigest && m.children !== null));
+  await waitFor(async () => (await w.wharf.deps.db.select().from(manifests)).some((m) => m.digest === index.indexDigest && m.children !== null));
 
   const { t } = i18n('de');
   const owner = await session('owner', 'owner-password-1', 'de');

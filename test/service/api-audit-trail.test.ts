@@ -1,6 +1,6 @@
 import { notInArray } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import { audit } from '../../src/db/schema';
+import { audit } from '../support/tables';
 import { type CallOptions } from '../support/api-client';
 import { expectAudit } from '../support/audit-trail';
 import { LOGIN_ACTIONS } from '../support/refusals';
@@ -46,7 +46,7 @@ describe('audit trail of state changes', () => {
     await expectAudit(suite.api, 'member_set', 'dev1', 'alice', alpha);
     await expectAudit(suite.api, 'member_set', 'guest1', 'alice', pubproj);
     await expectAudit(suite.api, 'member_remove', 'bob', 'alice', alpha);
-    for (const row of await suite.api.deps.db.select().from(audit).all()) {
+    for (const row of await suite.api.deps.db.select().from(audit)) {
       expect(row.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
       expect(row.username.length).toBeGreaterThan(0);
     }
@@ -75,7 +75,7 @@ describe('audit trail of state changes', () => {
     ] as const)
       await expectRoles(suite.api, alpha, { anonymous: 401, robot: 403, outsider: 403, guest: 403 }, (auth) => call(method, path, { auth, body }));
 
-    const rows = await suite.api.deps.db.select().from(audit).where(notInArray(audit.action, LOGIN_ACTIONS)).all();
+    const rows = await suite.api.deps.db.select().from(audit).where(notInArray(audit.action, LOGIN_ACTIONS));
     for (const row of rows) {
       expect(['guest1', 'anonymous', 'throttled']).not.toContain(row.username);
       if (row.project === alpha.name || row.project === pubproj.name) expect(['alice', 'admin', 'bob']).toContain(row.username);

@@ -1,6 +1,7 @@
 import { asc, eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import { members, projects, users } from '../../src/db/schema';
+import { firstRow } from '../../src/db/engine';
+import { members, projects, users } from '../support/tables';
 import { expectProject } from '../support/api-shapes';
 import { auditRows, expectAudit } from '../support/audit-trail';
 import { expectErrorShape, refused } from '../support/refusals';
@@ -22,11 +23,11 @@ const { projectAdmin: ALICE, developer: DEV, guest: GUEST, outsider: OUTSIDER } 
 /** Names of the projects a user may see, from the tables (admin: all). */
 async function visibleNames(username: string | null): Promise<string[]> {
   const d = db();
-  const all = await d.select().from(projects).orderBy(asc(projects.name)).all();
+  const all = await d.select().from(projects).orderBy(asc(projects.name));
   if (username === null) return all.filter((p) => p.public).map((p) => p.name);
-  const user = (await d.select().from(users).where(eq(users.username, username)).get())!;
+  const user = (await firstRow(d.select().from(users).where(eq(users.username, username))))!;
   if (user.admin) return all.map((p) => p.name);
-  const mine = new Set((await d.select().from(members).where(eq(members.userId, user.id)).all()).map((m) => m.projectId));
+  const mine = new Set((await d.select().from(members).where(eq(members.userId, user.id))).map((m) => m.projectId));
   return all.filter((p) => p.public || mine.has(p.id)).map((p) => p.name);
 }
 
@@ -243,7 +244,7 @@ describe('changing and deleting projects', () => {
     expect(r.body).toBeNull();
     expectErrorShape(await call('GET', `/api/v1/projects/${toggle}`, { auth: admin }), 404);
     expectErrorShape(await call('GET', `/api/v1/projects/${toggle}/members`, { auth: admin }), 404);
-    const gone = await db().select().from(projects).where(eq(projects.name, toggle)).get();
+    const gone = await firstRow(db().select().from(projects).where(eq(projects.name, toggle)));
     expect(gone).toBeUndefined();
     const row = await expectAudit(suite.api, 'project_delete', toggle, 'alice', toggle);
     expect(row.resourceType).toBe('project');

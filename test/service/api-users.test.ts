@@ -1,6 +1,7 @@
 import { count, eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import { audit, users } from '../../src/db/schema';
+import { firstRow } from '../../src/db/engine';
+import { audit, users } from '../support/tables';
 import { expectUser } from '../support/api-shapes';
 import { auditRows, expectAudit } from '../support/audit-trail';
 import { expectErrorShape, refused } from '../support/refusals';
@@ -27,7 +28,7 @@ describe('creating users', () => {
     // the new user can log in with the password given
     expect((await call('GET', '/api/v1/me', { auth: `carol:${PW}` })).body).toEqual({ username: 'carol', admin: false, source: 'local' });
     // the stored hash is scrypt and never the password itself
-    const row = (await db().select().from(users).where(eq(users.username, 'carol')).get())!;
+    const row = (await firstRow(db().select().from(users).where(eq(users.username, 'carol'))))!;
     expect(row.passwordHash).toMatch(/^scrypt\$/);
     expect(row.passwordHash).not.toContain(PW);
   });
@@ -60,7 +61,7 @@ describe('creating users', () => {
     await expectRoles(suite.api, team, { anonymous: 401, robot: 403, outsider: 403, guest: 403, developer: 403, projectAdmin: 403 }, (auth, role) =>
       call('POST', '/api/v1/users', { auth, body: { username: 'sneaky', password: PW, ...(role === 'anonymous' ? {} : { admin: true }) } }),
     );
-    expect((await db().select().from(users).where(eq(users.username, 'sneaky')).get())).toBeUndefined();
+    expect((await firstRow(db().select().from(users).where(eq(users.username, 'sneaky'))))).toBeUndefined();
   });
 
   it('POST /users with a too short password: 400', async () => {
@@ -72,7 +73,7 @@ describe('creating users', () => {
       Array.from({ length: 6 }, () => call('POST', '/api/v1/users', { auth: admin, body: { username: 'racer', password: PW } })),
     );
     expect(results.map((r) => r.status).sort()).toEqual([201, 409, 409, 409, 409, 409]);
-    expect((await db().select().from(users).where(eq(users.username, 'racer')).all())).toHaveLength(1);
+    expect((await db().select().from(users).where(eq(users.username, 'racer')))).toHaveLength(1);
     expect((await auditRows(suite.api, 'user_create', 'racer'))).toHaveLength(1);
   });
 });
@@ -84,7 +85,7 @@ describe('listing and reading users', () => {
     const all = await call('GET', '/api/v1/users', { auth: admin });
     expect(all.status).toBe(200);
     expect(Object.keys(all.body).sort()).toEqual(['items', 'total']);
-    const n = (await db().select({ n: count() }).from(users).get())!.n;
+    const n = (await firstRow(db().select({ n: count() }).from(users)))!.n;
     expect(all.body.total).toBe(n);
     expect(all.body.items).toHaveLength(Math.min(n, 50));
     for (const u of all.body.items) expectUser(u);
@@ -141,7 +142,7 @@ describe('listing and reading users', () => {
       const r = await call('GET', path, { auth: admin });
       expect(JSON.stringify(r.body)).not.toMatch(/scrypt\$|passwordHash|password_hash/);
     }
-    const rows = await db().select().from(audit).all();
+    const rows = await db().select().from(audit);
     for (const row of rows) {
       const s = JSON.stringify(row);
       expect(s).not.toContain('scrypt$');

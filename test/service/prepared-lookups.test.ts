@@ -1,13 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { firstRow } from '../../src/db/engine';
 import { findProject, roleIn } from '../../src/access/projects';
 import { repositoryActions } from '../../src/access/resolve';
 import { allowedActions, ROLES } from '../../src/access/roles';
 import { preparedPerConnection } from '../../src/db/prepared';
-import { openDatabase, type OpenDb } from '../../src/db/open';
+import type { OpenDb } from '../../src/db/open';
 import { isolated, transaction } from '../../src/db/transaction';
-import { members, projects, users } from '../../src/db/schema';
+import { members, projects, users } from '../support/tables';
 import type { Principal } from '../../src/identity/principal';
 import { findUser, findUserById } from '../../src/identity/users';
+import { onPostgres, openTestDatabase } from '../support/test-database';
 
 /**
  * The hot lookups run prepared statements cached per connection (src/db/prepared.ts): they must
@@ -15,25 +17,25 @@ import { findUser, findUserById } from '../../src/identity/users';
  */
 
 const opened: OpenDb[] = [];
-const open = () => {
-  const d = openDatabase(':memory:');
+const open = async () => {
+  const d = await openTestDatabase();
   opened.push(d);
   return d;
 };
 
-afterEach(() => {
-  for (const d of opened.splice(0)) d.close();
+afterEach(async () => {
+  for (const d of opened.splice(0)) await d.close();
 });
 
 const principalOf = (id: number, username: string, admin = false): Principal => ({ kind: 'user', id, username, admin, source: 'local', via: 'password' });
 
 describe('prepared lookups', () => {
   it('answer from the database they are given, with typed columns', async () => {
-    const one = open();
-    const two = open();
-    await one.db.insert(users).values({ username: 'alice', admin: true }).run();
-    await two.db.insert(users).values({ username: 'bob', disabled: true }).run();
-    await two.db.insert(users).values({ username: 'alice' }).run();
+    const one = await open();
+    const two = await open();
+    await one.db.insert(users).values({ username: 'alice', admin: true });
+    await two.db.insert(users).values({ username: 'bob', disabled: true });
+    await two.db.insert(users).values({ username: 'alice' });
 
     const a1 = (await findUser(one.db, 'alice'))!;
     expect(a1).toMatchObject({ id: 1, username: 'alice', admin: true, disabled: false, source: 'local', credentialVersion: 1 });
@@ -46,11 +48,11 @@ describe('prepared lookups', () => {
   });
 
   it('findProject and roleIn', async () => {
-    const { db } = open();
-    const u = await db.insert(users).values({ username: 'carol' }).returning().get();
-    const p = await db.insert(projects).values({ name: 'team', public: true }).returning().get();
-    await db.insert(projects).values({ name: 'other' }).run();
-    await db.insert(members).values({ projectId: p.id, userId: u.id, role: 'guest' }).run();
+    const { db } = await open();
+    const u = (await firstRow(db.insert(users).values({ username: 'carol' }).returning()))!;
+    const p = (await firstRow(db.insert(projects).values({ name: 'team', public: true }).returning()))!;
+    await db.insert(projects).values({ name: 'other' });
+    await db.insert(members).values({ projectId: p.id, userId: u.id, role: 'guest' });
     expect((await findProject(db, 'team'))).toMatchObject({ id: p.id, name: 'team', public: true });
     expect((await findProject(db, 'other'))!.public).toBe(false);
     expect((await findProject(db, 'nope'))).toBeUndefined();
@@ -62,13 +64,13 @@ describe('prepared lookups', () => {
   });
 
   it('repositoryActions, built on them, answers per role, project and visibility', async () => {
-    const { db } = open();
+    const { db } = await open();
     const userIds: Record<string, number> = {};
     for (const name of ['admin', 'outsider', ...ROLES])
-      userIds[name] = (await db.insert(users).values({ username: name, admin: name === 'admin' }).returning().get()).id;
+      userIds[name] = (await firstRow(db.insert(users).values({ username: name, admin: name === 'admin' }).returning()))!.id;
     for (const [name, isPublic] of [['pub', true], ['priv', false]] as const) {
-      const p = await db.insert(projects).values({ name, public: isPublic }).returning().get();
-      for (const role of ROLES) await db.insert(members).values({ projectId: p.id, userId: userIds[role]!, role }).run();
+      const p = (await firstRow(db.insert(projects).values({ name, public: isPublic }).returning()))!;
+      for (const role of ROLES) await db.insert(members).values({ projectId: p.id, userId: userIds[role]!, role });
     }
     const principals: Principal[] = [
       ...Object.entries(userIds).map(([name, id]) => principalOf(id, name, name === 'admin')),
@@ -96,14 +98,14 @@ describe('prepared lookups', () => {
   });
 
   it('see the uncommitted writes of a transaction, and nothing after a rollback', async () => {
-    const { db } = open();
-    await db.insert(users).values({ username: 'dave' }).run();
+    const { db } = await open();
+    await db.insert(users).values({ username: 'dave' });
     await expect(
       transaction(db, async (tx) => {
-        await tx.insert(users).values({ username: 'erin' }).run();
+        await tx.insert(users).values({ username: 'erin' });
         expect(await findUser(tx, 'erin')).toBeDefined();
         await isolated(tx, async (nested) => {
-          await nested.insert(projects).values({ name: 'inner' }).run();
+          await nested.insert(projects).values({ name: 'inner' });
           expect(await findProject(nested, 'inner')).toBeDefined();
         });
         expect(await findProject(tx, 'inner')).toBeDefined();
@@ -115,19 +117,20 @@ describe('prepared lookups', () => {
     expect(await findUser(db, 'dave')).toBeDefined();
   });
 
-  it('a statement from outside an open transaction waits for it, and never lands inside it', async () => {
-    const { db } = open();
+  // SQLite's one connection: statements from outside wait for the transaction holding it.
+  it.skipIf(onPostgres)('a statement from outside an open transaction waits for it, and never lands inside it', async () => {
+    const { db } = await open();
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
     const order: string[] = [];
     const inside = transaction(db, async (tx) => {
-      await tx.insert(users).values({ username: 'inside' }).run();
+      await tx.insert(users).values({ username: 'inside' });
       await held; // the transaction waits on something else while it holds the connection
       order.push('inside done');
       throw new Error('roll back');
     });
     const outside = (async () => {
-      await db.insert(users).values({ username: 'outside' }).run();
+      await db.insert(users).values({ username: 'outside' });
       order.push('outside written');
     })();
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -141,13 +144,30 @@ describe('prepared lookups', () => {
     expect(await findUser(db, 'outside')).toBeDefined();
   });
 
+  it.runIf(onPostgres)('a statement from outside an open transaction runs on another pooled connection, and never lands inside it', async () => {
+    const { db } = await open();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const inside = transaction(db, async (tx) => {
+      await tx.insert(users).values({ username: 'inside' });
+      await held;
+      throw new Error('roll back');
+    });
+    await db.insert(users).values({ username: 'outside' });
+    expect(await findUser(db, 'inside')).toBeUndefined();
+    release();
+    await expect(inside).rejects.toThrow('roll back');
+    expect(await findUser(db, 'inside')).toBeUndefined();
+    expect(await findUser(db, 'outside')).toBeDefined();
+  });
+
   it('a savepoint that fails undoes its own writes and leaves the transaction going', async () => {
-    const { db } = open();
+    const { db } = await open();
     await transaction(db, async (tx) => {
-      await tx.insert(users).values({ username: 'kept' }).run();
+      await tx.insert(users).values({ username: 'kept' });
       await expect(
         isolated(tx, async (nested) => {
-          await nested.insert(users).values({ username: 'undone' }).run();
+          await nested.insert(users).values({ username: 'undone' });
           throw new Error('inner');
         }),
       ).rejects.toThrow('inner');
@@ -157,13 +177,15 @@ describe('prepared lookups', () => {
     expect(await findUser(db, 'undone')).toBeUndefined();
   });
 
-  it('prepare once per connection, shared by the db and its transactions', async () => {
-    const { db } = open();
-    const other = open().db;
+  // On PostgreSQL a transaction has its own pool client and drizzle session, and node-postgres keeps
+  // the named statements per connection: this counts SQLite's sharing only.
+  it.skipIf(onPostgres)('prepare once per connection, shared by the db and its transactions', async () => {
+    const { db } = await open();
+    const other = (await open()).db;
     let prepared = 0;
-    const statement = preparedPerConnection((d) => {
+    const statement = preparedPerConnection('test_all_users', (d) => {
       prepared++;
-      return d.select().from(users).prepare();
+      return d.select().from(users);
     });
     statement(db);
     statement(db);

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { firstRow } from '../../src/db/engine';
 import { X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -7,14 +8,15 @@ import { and, eq } from 'drizzle-orm';
 import { decodeJwt, jwtVerify } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Clock } from '../../src/clock';
-import { openDatabase, type OpenDb } from '../../src/db/open';
-import { audit, members, projects, users } from '../../src/db/schema';
+import type { OpenDb } from '../../src/db/open';
+import { audit, members, projects, users } from '../support/tables';
 import { anonymous, type Principal } from '../../src/identity/principal';
 import { TokenCache } from '../../src/token/cache';
 import { loadSigningKey, type SigningKey } from '../../src/token/keys';
 import { parseScopes } from '../../src/token/scope';
 import { TokenSigner } from '../../src/token/signer';
 import { issueToken, type IssueRequest, type TokenResponse, type TokenServiceDeps } from '../../src/token/service';
+import { openTestDatabase } from '../support/test-database';
 
 /**
  * The short-lived reuse of signed tokens (src/token/cache.ts): identical requests in a burst share
@@ -56,20 +58,20 @@ beforeAll(async () => {
   work = mkdtempSync(path.join(os.tmpdir(), 'wharf-token-cache-'));
   key = await loadSigningKey({ dataDir: work, algorithm: 'ES256', keyFile: '', certFile: '', commonName: 'cache-test' });
   signer = new TokenSigner(key);
-  database = openDatabase(':memory:');
+  database = await openTestDatabase();
   const { db } = database;
-  const a = await db.insert(users).values({ username: 'alice', passwordHash: null }).returning().get();
-  const b = await db.insert(users).values({ username: 'bob', passwordHash: null }).returning().get();
+  const a = (await firstRow(db.insert(users).values({ username: 'alice', passwordHash: null }).returning()))!;
+  const b = (await firstRow(db.insert(users).values({ username: 'bob', passwordHash: null }).returning()))!;
   alice = userPrincipal(a.id, a.username);
   bob = userPrincipal(b.id, b.username);
-  teamId = (await db.insert(projects).values({ name: 'team' }).returning().get()).id;
-  await db.insert(projects).values({ name: 'pub', public: true }).run();
-  await db.insert(members).values({ projectId: teamId, userId: a.id, role: 'developer' }).run();
-  await db.insert(members).values({ projectId: teamId, userId: b.id, role: 'developer' }).run();
+  teamId = (await firstRow(db.insert(projects).values({ name: 'team' }).returning()))!.id;
+  await db.insert(projects).values({ name: 'pub', public: true });
+  await db.insert(members).values({ projectId: teamId, userId: a.id, role: 'developer' });
+  await db.insert(members).values({ projectId: teamId, userId: b.id, role: 'developer' });
 });
 
-afterAll(() => {
-  database?.close();
+afterAll(async () => {
+  await database?.close();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -188,12 +190,12 @@ describe('what a token is reused for', () => {
     const { db } = database;
     const where = and(eq(members.projectId, teamId), eq(members.userId, bob.kind === 'user' ? bob.id : -1));
     try {
-      await db.update(members).set({ role: 'guest' }).where(where).run();
+      await db.update(members).set({ role: 'guest' }).where(where);
       nowMs += 1000;
       const guest = await ask(bob, 'repository:team/app:pull,push');
       expect(guest.scope).toBe('repository:team/app:pull');
       expect(decodeJwt(guest.token).access).toEqual([{ type: 'repository', name: 'team/app', actions: ['pull'] }]);
-      await db.delete(members).where(where).run();
+      await db.delete(members).where(where);
       const none = await ask(bob, 'repository:team/app:pull,push');
       expect(none.scope).toBeUndefined();
       expect(decodeJwt(none.token).access).toEqual([]);
@@ -201,12 +203,12 @@ describe('what a token is reused for', () => {
       await db.insert(members)
         .values({ projectId: teamId, userId: bob.kind === 'user' ? bob.id : -1, role: 'developer' })
         .onConflictDoUpdate({ target: [members.projectId, members.userId], set: { role: 'developer' } })
-        .run();
+        ;
     }
   });
 
   it('still audits every request, reused token or not', async () => {
-    const denials = async () => (await database.db.select().from(audit).where(eq(audit.action, 'token_denied')).all()).reduce((n, r) => n + r.count, 0);
+    const denials = async () => (await database.db.select().from(audit).where(eq(audit.action, 'token_denied'))).reduce((n, r) => n + r.count, 0);
     const before = await denials();
     const a = await ask(alice, 'repository:pub/app:pull,push');
     const b = await ask(alice, 'repository:pub/app:pull,push');

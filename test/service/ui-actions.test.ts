@@ -11,7 +11,7 @@ import { ensureRepository, findRepository, upsertManifest, upsertTag } from '../
 import type { Instance } from '../../src/server';
 import { startAppInstance, type AppInstance } from '../support/instance';
 import { eq } from 'drizzle-orm';
-import { users } from '../../src/db/schema';
+import { users } from '../support/tables';
 import type { Log } from '../../src/log';
 import { i18n, LOCALES, type Locale } from '../../ui/i18n';
 
@@ -101,13 +101,13 @@ describe('members: a project keeps a project admin; a mistyped name is told on t
 
 describe('reserved names in an existing database', () => {
   it('an old account named like a non-user actor is reported at start, and nothing else changes', async () => {
-    await db().insert(users).values({ username: 'System', source: 'local' }).run();
+    await db().insert(users).values({ username: 'System', source: 'local' });
     const warnings: unknown[] = [];
     const log = { warn: (obj: unknown) => warnings.push(obj), info: () => {} } as unknown as Log;
     await bootstrapInstance({ db: db(), config: instance.deps.config, log }, () => {});
     expect(warnings).toEqual([{ username: 'System' }]);
     expect((await findUser(db(), 'System'))).toBeTruthy();
-    await db().delete(users).where(eq(users.username, 'System')).run();
+    await db().delete(users).where(eq(users.username, 'System'));
   });
 });
 

@@ -1,11 +1,11 @@
 import { and, asc, eq } from 'drizzle-orm';
 import { expect } from 'vitest';
-import { audit } from '../../src/db/schema';
+import { audit } from './tables';
 import type { ApiClient } from './api-client';
 
 export function auditRows(api: ApiClient, action: string, resource?: string) {
   const where = resource === undefined ? eq(audit.action, action) : and(eq(audit.action, action), eq(audit.resource, resource));
-  return api.deps.db.select().from(audit).where(where).orderBy(asc(audit.id)).all();
+  return api.deps.db.select().from(audit).where(where).orderBy(asc(audit.id));
 }
 
 /** The latest successful `action` row on `resource` by `username` (in `project`, if given), with a source address. */

@@ -11,6 +11,7 @@ import { findUser } from '../../src/identity/users';
 import { createLog } from '../../src/log';
 import { buildInstance, type Instance } from '../../src/server';
 import { freePort } from './ports';
+import { testDatabaseUrl } from './test-database';
 
 export interface AppInstance {
   instance: Instance;
@@ -30,6 +31,7 @@ export async function startAppInstance(prefix: string, adminPassword = 'admin-pa
   const dataDir = await mkdtemp(path.join(os.tmpdir(), prefix));
   const registryPort = await freePort();
   const config = resolveConfig({
+    database: { url: await testDatabaseUrl(dataDir) },
     ...overrides,
     dataDir,
     logLevel: 'silent',

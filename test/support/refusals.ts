@@ -1,6 +1,7 @@
 import { asc, count, notInArray } from 'drizzle-orm';
 import { expect } from 'vitest';
-import { audit, members, projects, users } from '../../src/db/schema';
+import { firstRow } from '../../src/db/engine';
+import { audit, members, projects, users } from './tables';
 import { header, type Answer, type ApiClient } from './api-client';
 import { admin } from './wharf';
 
@@ -22,10 +23,10 @@ const withoutLastLogin = <T extends { lastLoginAt?: unknown }>(u: T) => ({ ...u,
 export async function snapshot(api: ApiClient) {
   const d = api.deps.db;
   const tables = {
-    users: (await d.select().from(users).orderBy(asc(users.id)).all()).map(withoutLastLogin),
-    projects: await d.select().from(projects).orderBy(asc(projects.id)).all(),
-    members: await d.select().from(members).orderBy(asc(members.projectId), asc(members.userId)).all(),
-    changeRows: (await d.select({ n: count() }).from(audit).where(notInArray(audit.action, LOGIN_ACTIONS)).get())!.n,
+    users: (await d.select().from(users).orderBy(asc(users.id))).map(withoutLastLogin),
+    projects: await d.select().from(projects).orderBy(asc(projects.id)),
+    members: await d.select().from(members).orderBy(asc(members.projectId), asc(members.userId)),
+    changeRows: (await firstRow(d.select({ n: count() }).from(audit).where(notInArray(audit.action, LOGIN_ACTIONS))))!.n,
   };
   const userList = await api.call('GET', '/api/v1/users?pageSize=500', { auth: admin });
   const projectList = await api.call('GET', '/api/v1/projects?pageSize=500', { auth: admin });

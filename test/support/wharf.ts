@@ -7,6 +7,7 @@ import type { Clock } from '../../src/clock';
 import { createLog, type Log } from '../../src/log';
 import { startWharf, type Wharf } from '../../src/server';
 import { freePort } from './ports';
+import { testDatabaseUrl } from './test-database';
 
 export const ADMIN_PASSWORD = 'admin-password-1';
 
@@ -31,6 +32,7 @@ export async function startTestWharf(overrides: DeepPartial<ConfigInput> = {}, o
   const registryPort = await freePort();
   const scheme = overrides.tls?.certFile ? 'https' : 'http';
   const input = {
+    database: { url: await testDatabaseUrl(dataDir) },
     ...overrides,
     listen: `127.0.0.1:${wharfPort}`,
     publicUrl: `${scheme}://127.0.0.1:${wharfPort}`,

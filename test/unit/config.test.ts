@@ -285,16 +285,14 @@ describe('the process on a configuration error', () => {
   it.each([
     ['npm start', 'src/main.ts', []],
     ['a CLI command', 'src/cli.ts', ['user', 'list']],
-  ])('%s with a postgres:// URL exits 2 with one line: PostgreSQL is not complete yet, SQLite untouched', (_what, entry, args) => {
-    const dataDir = path.join(work, `pg-refused-${path.basename(entry, '.ts')}`);
+  ])('%s with an unreachable postgres:// URL exits 2 with one line saying which and why, data directory untouched', (_what, entry, args) => {
+    const dataDir = path.join(work, `pg-unreachable-${path.basename(entry, '.ts')}`);
     const env = withoutWharfEnv({ WHARF_DATA_DIR: dataDir, WHARF_DATABASE_URL: 'postgres://wharf:secretpw@127.0.0.1:1/wharf' });
     const run = spawnSync(path.join(ROOT, 'node_modules/.bin/tsx'), [path.join(ROOT, entry), ...args], { cwd: ROOT, env, encoding: 'utf8', timeout: 30_000 });
     expect(run.error).toBeUndefined();
     expect(run.status).toBe(2);
-    expect(run.stderr).toBe(
-      `wharf: database.url names a PostgreSQL database, and PostgreSQL support is not complete yet; leave database.url (WHARF_DATABASE_URL) empty to use SQLite in ${dataDir}\n`,
-    );
-    expect(run.stdout).toBe('');
+    expect(run.stderr).toBe('wharf: database: cannot reach PostgreSQL at 127.0.0.1:1: connection refused (is the server running, on that port?)\n');
+    expect(run.stdout).not.toContain('secretpw');
     expect(existsSync(dataDir)).toBe(false);
   });
 

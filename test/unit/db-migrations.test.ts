@@ -40,7 +40,7 @@ describe('SQLite migrations in drizzle/sqlite/', () => {
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-  it('open a database migrated from the old drizzle/ folder without applying anything again', () => {
+  it('open a database migrated from the old drizzle/ folder without applying anything again', async () => {
     const oldFolder = path.join(work, 'old', 'drizzle');
     cpSync(packageFile('drizzle', 'sqlite'), oldFolder, { recursive: true });
     const file = path.join(work, 'wharf.db');
@@ -56,7 +56,7 @@ describe('SQLite migrations in drizzle/sqlite/', () => {
       expect(applied(opened.sqlite)).toEqual(rowsBefore);
       expect(opened.sqlite.prepare('SELECT username FROM users').all()).toEqual([{ username: 'kept' }]);
     } finally {
-      opened.close();
+      await opened.close();
     }
   });
 });

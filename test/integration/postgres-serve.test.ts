@@ -1,0 +1,92 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { freePort } from '../support/ports';
+import { postgresForFile, type PostgresServer } from '../support/postgres';
+import { waitFor } from '../support/wait';
+
+/** `wharf serve` and the CLI on a PostgreSQL database, as an operator runs them (database.url from WHARF_DATABASE_URL). */
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
+const ADMIN = 'admin:admin-password-1';
+const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WHARF_'))) as Record<string, string>;
+
+let server: PostgresServer;
+let work: string;
+let env: Record<string, string>;
+
+function wharf(args: string[], extra: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(TSX, ['src/cli.ts', ...args], { cwd: ROOT, env: { ...baseEnv, ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+beforeAll(async () => {
+  server = await postgresForFile();
+  work = await mkdtemp(path.join(os.tmpdir(), 'wharf-pg-serve-'));
+  const registryPort = await freePort();
+  env = {
+    WHARF_DATABASE_URL: await server.createDatabase('wharf_serve'),
+    WHARF_DATA_DIR: path.join(work, 'data'),
+    WHARF_ADMIN_PASSWORD: ADMIN.split(':')[1]!,
+    WHARF_REGISTRY_MANAGE: 'false',
+    WHARF_REGISTRY_URL: `http://127.0.0.1:${registryPort}`,
+    WHARF_RECONCILE_INTERVAL_SECONDS: '0',
+  };
+});
+afterAll(async () => {
+  await server?.stop();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+it('serve starts on PostgreSQL and answers the API; the CLI then reads the same database; no SQLite file is made', async () => {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(TSX, ['src/cli.ts', 'serve'], {
+    cwd: ROOT,
+    env: { ...baseEnv, ...env, WHARF_LISTEN: `127.0.0.1:${port}`, WHARF_PUBLIC_URL: url, WHARF_LOG_LEVEL: 'silent' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const basic = `Basic ${Buffer.from(ADMIN).toString('base64')}`;
+  try {
+    await waitFor(async () => (await fetch(`${url}/api/v1/me`, { headers: { authorization: basic } }).catch(() => null))?.status === 200, 30_000, 'wharf serve answering');
+    const created = await fetch(`${url}/api/v1/users`, {
+      method: 'POST',
+      headers: { authorization: basic, 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'pgalice', password: 'pgalice-password-1' }),
+    });
+    expect(created.status).toBe(201);
+    const listed = (await (await fetch(`${url}/api/v1/users?q=pgal`, { headers: { authorization: basic } })).json()) as { items: { username: string }[]; total: number };
+    expect(listed).toMatchObject({ total: 1, items: [{ username: 'pgalice' }] });
+  } finally {
+    child.kill('SIGTERM');
+  }
+  expect(await exited, stderr).toBe(0);
+
+  const users = await wharf(['user', 'list']);
+  expect(users.code, users.stderr).toBe(0);
+  expect(users.stdout).toContain('pgalice');
+  expect(existsSync(path.join(env.WHARF_DATA_DIR!, 'wharf.db'))).toBe(false);
+});
+
+it('wharf backup on PostgreSQL refuses with one line saying what to use instead', async () => {
+  const r = await wharf(['backup', path.join(work, 'backup')]);
+  expect(r.code).toBe(1);
+  expect(r.stdout).toBe('');
+  expect(r.stderr).toBe("wharf: wharf backup copies a SQLite data directory; on PostgreSQL, back up the database with pg_dump and copy the data directory's keys and secrets\n");
+  expect(existsSync(path.join(work, 'backup'))).toBe(false);
+});
