@@ -29,6 +29,3 @@ export const contextFor = (deps: Deps, principal: Principal, actor: Actor): Ctx 
   actor,
   deps,
 });
-
-/** The same call inside a transaction. */
-export const inTx = (ctx: Ctx, tx: Db): Ctx => (tx === ctx.db ? ctx : { ...ctx, db: tx });

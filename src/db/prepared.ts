@@ -19,9 +19,10 @@ interface Preparable {
  * Building a drizzle query and having better-sqlite3 compile it costs tens of microseconds; running
  * an already prepared statement costs a few. A prepared statement belongs to one connection, and
  * tests open many databases in one process, so statements are cached per drizzle session (a
- * WeakMap: a closed, dropped database takes its statements with it). On SQLite the transaction's
- * handle shares the database's connection (src/db/sqlite-connection.ts), so a statement prepared
- * for one runs in the other and sees its uncommitted writes.
+ * WeakMap: a closed, dropped database takes its statements with it). On SQLite the database's
+ * handle and its transactions' handle are two sessions on one connection
+ * (src/db/sqlite-connection.ts): each prepares a statement once, and inside a transaction it sees
+ * the transaction's uncommitted writes.
  *
  * On PostgreSQL the statement is a named one: node-postgres parses it once on each pooled
  * connection that runs it, so `name` must be unique per statement text. `session` is internal to

@@ -1,14 +1,13 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyPassword } from '../../src/identity/passwords';
 import { skopeoCopy, skopeoInspect } from '../support/clients';
 import { run } from '../support/exec';
+import { runWharf, spawnWharfServe, type CliResult } from '../support/cli';
 import { buildImage, type BuiltImage } from '../support/oci';
 import { freePort } from '../support/ports';
 import { waitFor } from '../support/wait';
@@ -22,30 +21,8 @@ import { onPostgres } from '../support/test-database';
  * reconcile, serve, and bad input.
  */
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The environment without any WHARF_* variable of the machine running the tests. */
-const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WHARF_'))) as Record<string, string>;
-
-function wharf(args: string[], env: Record<string, string>, input = ''): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(TSX, ['src/cli.ts', ...args], { cwd: ROOT, env: { ...baseEnv, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
+/** Runs one `wharf` command with only the given WHARF_* variables. */
+const wharf = (args: string[], env: Record<string, string>, input = ''): Promise<CliResult> => runWharf(args, env, input);
 
 const ok = (r: CliResult) => expect(r.code, `stdout: ${r.stdout}\nstderr: ${r.stderr}`).toBe(0);
 
@@ -237,11 +214,7 @@ describe.skipIf(onPostgres)('wharf user and bad input (no registry)', () => {
 
   it('serve runs the server like npm start and stops cleanly on SIGTERM', async () => {
     const port = await freePort();
-    const child = spawn(TSX, ['src/cli.ts', 'serve'], {
-      cwd: ROOT,
-      env: { ...baseEnv, ...env, WHARF_LISTEN: `127.0.0.1:${port}`, WHARF_LOG_LEVEL: 'silent' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawnWharfServe({ ...env, WHARF_LISTEN: `127.0.0.1:${port}`, WHARF_LOG_LEVEL: 'silent' });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));

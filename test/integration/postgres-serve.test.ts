@@ -1,36 +1,22 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runWharf, spawnWharfServe, type CliResult } from '../support/cli';
 import { freePort } from '../support/ports';
 import { postgresForFile, type PostgresServer } from '../support/postgres';
 import { waitFor } from '../support/wait';
 
 /** `wharf serve` and the CLI on a PostgreSQL database, as an operator runs them (database.url from WHARF_DATABASE_URL). */
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
 const ADMIN = 'admin:admin-password-1';
-const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WHARF_'))) as Record<string, string>;
 
 let server: PostgresServer;
 let work: string;
 let env: Record<string, string>;
 
-function wharf(args: string[], extra: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(TSX, ['src/cli.ts', ...args], { cwd: ROOT, env: { ...baseEnv, ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const wharf = (args: string[], extra: Record<string, string> = {}): Promise<CliResult> => runWharf(args, { ...env, ...extra });
 
 beforeAll(async () => {
   server = await postgresForFile();
@@ -53,11 +39,7 @@ afterAll(async () => {
 it('serve starts on PostgreSQL and answers the API; the CLI then reads the same database; no SQLite file is made', async () => {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(TSX, ['src/cli.ts', 'serve'], {
-    cwd: ROOT,
-    env: { ...baseEnv, ...env, WHARF_LISTEN: `127.0.0.1:${port}`, WHARF_PUBLIC_URL: url, WHARF_LOG_LEVEL: 'silent' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawnWharfServe({ ...env, WHARF_LISTEN: `127.0.0.1:${port}`, WHARF_PUBLIC_URL: url, WHARF_LOG_LEVEL: 'silent' });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
