@@ -12,7 +12,7 @@ import { ctrPull, startContainerd, type ContainerdHandle } from '../support/cont
 import { buildImage, buildIndex, type BuiltImage, type BuiltIndex } from '../support/oci';
 import { startPlainRegistry } from '../support/plain-registry';
 import { freePort } from '../support/ports';
-import { registryView } from '../support/registry-view';
+import { registryView, wharfView } from '../support/registry-view';
 import { waitFor } from '../support/wait';
 import { lastReconcileReport, reconcile } from '../../src/artifacts/reconcile';
 import { openConfiguredDatabase } from '../../src/db/connect';
@@ -38,18 +38,6 @@ beforeAll(async () => {
   ]);
 });
 afterAll(() => rm(work, { recursive: true, force: true }));
-
-/** Wharf's tag state through its own API, in the same shape as registryView. */
-async function wharfView(w: TestWharf) {
-  const repos = await w.api('GET', '/api/v1/repositories?pageSize=500', { auth: admin });
-  const view: Record<string, Record<string, string>> = {};
-  for (const r of repos.body.items as { name: string }[]) {
-    const t = await w.api('GET', `/api/v1/repositories/${encodeURIComponent(r.name)}/tags?pageSize=500`, { auth: admin });
-    if (t.body.items.length === 0) continue;
-    view[r.name] = Object.fromEntries((t.body.items as { name: string; digest: string }[]).map((x) => [x.name, x.digest]));
-  }
-  return view;
-}
 
 const push = async (w: TestWharf, src: string, ref: string, creds = admin) => {
   const r = await skopeoCopy(src, `docker://${w.registry}/${ref}`, { destCreds: creds });
@@ -99,13 +87,13 @@ describe('events from a real registry', () => {
     expect(del.code, del.stderr).toBe(0);
 
     await waitFor(async () => {
-      const [ours, theirs] = await Promise.all([wharfView(w), registryView(w.url, w.registry)]);
+      const [ours, theirs] = await Promise.all([wharfView(w.url), registryView(w.url, w.registry)]);
       lastSeen = JSON.stringify({ ours, theirs });
       return JSON.stringify(ours) === JSON.stringify(theirs) && ours['team/app']?.['1.0'] && ours['team/multi'] && !ours['team/doomed'];
     }, 20_000, 'tag state equal to the registry').catch((err) => {
       throw new Error(`${err.message}: ${lastSeen}`);
     });
-    const ours = await wharfView(w);
+    const ours = await wharfView(w.url);
     expect(ours).toEqual({
       'team/app': { '1.0': imageA.manifestDigest, latest: imageA.manifestDigest },
       'team/multi': { '1': index.indexDigest },
@@ -252,7 +240,7 @@ describe('events from a real registry', () => {
     expect((await w.api('GET', '/api/v1/audit?action=delete&repository=fresh%2Fblobby', { auth: admin })).body.total).toBe(0);
     expect((await w.api('GET', '/api/v1/audit?action=image_delete&repository=fresh%2Fblobby', { auth: admin })).body.total).toBe(0);
     expect((await db.select().from(tags))).toEqual(tagsBefore);
-    expect((await wharfView(w))['fresh/blobby']).toEqual({ '1': imageA.manifestDigest });
+    expect((await wharfView(w.url))['fresh/blobby']).toEqual({ '1': imageA.manifestDigest });
   });
 
   it('visibility: a guest sees the project, a stranger gets 404, anonymous sees nothing private', async () => {
@@ -436,14 +424,14 @@ describe('lost events and reconcile', () => {
       await push(w, `oci:${index.dir}:multi`, 'team2/lost:multi');
       process.kill(w.wharf.supervisor!.pid!, 'SIGKILL');
       await waitFor(async () => (await w.api('GET', '/api/v1/health')).status === 200);
-      expect(await wharfView(w)).toEqual({});
+      expect(await wharfView(w.url)).toEqual({});
 
       const started = await w.api('POST', '/api/v1/system/reconcile', { auth: admin });
       expect(started.status).toBe(202);
       await w.wharf.deps.reconciler.idle();
       await w.wharf.deps.reconciler.run();
-      expect(await wharfView(w)).toEqual(await registryView(w.url, w.registry));
-      expect(await wharfView(w)).toEqual({ 'library/lost': { '1': imageA.manifestDigest }, 'team2/lost': { multi: index.indexDigest } });
+      expect(await wharfView(w.url)).toEqual(await registryView(w.url, w.registry));
+      expect(await wharfView(w.url)).toEqual({ 'library/lost': { '1': imageA.manifestDigest }, 'team2/lost': { multi: index.indexDigest } });
       // The project of a repository nobody created is made private, with no members.
       const team2 = await w.api('GET', '/api/v1/projects/team2', { auth: admin });
       expect(team2.body).toMatchObject({ name: 'team2', public: false });
@@ -456,7 +444,7 @@ describe('lost events and reconcile', () => {
       const report = await w.wharf.deps.reconciler.run();
       expect(report.removed).toBeGreaterThanOrEqual(1);
       expect(report.repaired).toBe(1);
-      expect(await wharfView(w)).toEqual(await registryView(w.url, w.registry));
+      expect(await wharfView(w.url)).toEqual(await registryView(w.url, w.registry));
       // The last report is in the database: another instance's system page shows it too.
       const other = await openConfiguredDatabase(w.wharf.deps.config);
       try {
@@ -468,7 +456,7 @@ describe('lost events and reconcile', () => {
       // With the registry down, reconcile fails and the state stays.
       await w.wharf.supervisor!.stop();
       await expect(w.wharf.deps.reconciler.run()).rejects.toThrow();
-      expect(Object.keys(await wharfView(w))).toEqual(['library/lost', 'team2/lost']);
+      expect(Object.keys(await wharfView(w.url))).toEqual(['library/lost', 'team2/lost']);
     } finally {
       await w.stop();
     }
@@ -510,19 +498,19 @@ describe('changes that land while a slow reader works', () => {
     try {
       await w.wharf.deps.reconciler.idle();
       await push(w, `oci:${imageA.dir}:v1`, 'team3/app:1');
-      await waitFor(async () => (await wharfView(w))['team3/app']?.['1'] === imageA.manifestDigest);
+      await waitFor(async () => (await wharfView(w.url))['team3/app']?.['1'] === imageA.manifestDigest);
       const held = heldAtFirst(w.wharf.deps.registry, 'headManifest');
       const running = reconcile({ db: w.wharf.deps.db, clock: w.wharf.deps.clock, registry: held.client, log: w.wharf.deps.log, defaultProject: 'library' });
       await held.arrived; // reconcile has listed team3/app's tags (just "1") and waits on the HEAD
       await push(w, `oci:${imageB.dir}:v1`, 'team3/app:late');
       await push(w, `oci:${imageB.dir}:v1`, 'team3/new:1');
       await waitFor(async () => {
-        const view = await wharfView(w);
+        const view = await wharfView(w.url);
         return !!view['team3/app']?.late && !!view['team3/new']?.['1'];
       });
       held.release();
       await running;
-      const view = await wharfView(w);
+      const view = await wharfView(w.url);
       expect(view).toEqual(await registryView(w.url, w.registry));
       expect(view['team3/app']).toEqual({ '1': imageA.manifestDigest, late: imageB.manifestDigest });
       expect(view['team3/new']).toEqual({ '1': imageB.manifestDigest });
@@ -540,15 +528,15 @@ describe('changes that land while a slow reader works', () => {
     try {
       await w.wharf.deps.reconciler.idle();
       await push(w, `oci:${imageA.dir}:v1`, 'team5/app:1');
-      await waitFor(async () => (await wharfView(w))['team5/app']?.['1'] === imageA.manifestDigest);
+      await waitFor(async () => (await wharfView(w.url))['team5/app']?.['1'] === imageA.manifestDigest);
       const held = heldAtFirst(w.wharf.deps.registry, 'headManifest');
       const running = reconcile({ db: other.db, clock: w.wharf.deps.clock, registry: held.client, log: w.wharf.deps.log, defaultProject: 'library' });
       await held.arrived;
       await push(w, `oci:${imageB.dir}:v1`, 'team5/app:late');
-      await waitFor(async () => !!(await wharfView(w))['team5/app']?.late);
+      await waitFor(async () => !!(await wharfView(w.url))['team5/app']?.late);
       held.release();
       await running;
-      expect((await wharfView(w))['team5/app']).toEqual({ '1': imageA.manifestDigest, late: imageB.manifestDigest });
+      expect((await wharfView(w.url))['team5/app']).toEqual({ '1': imageA.manifestDigest, late: imageB.manifestDigest });
     } finally {
       await other.close();
       await w.stop();
@@ -560,16 +548,16 @@ describe('changes that land while a slow reader works', () => {
     try {
       await push(w, `oci:${imageA.dir}:v1`, 'team4/app:1');
       await push(w, `oci:${imageA.dir}:v1`, 'team4/app:2');
-      await waitFor(async () => Object.keys((await wharfView(w))['team4/app'] ?? {}).length === 2);
+      await waitFor(async () => Object.keys((await wharfView(w.url))['team4/app'] ?? {}).length === 2);
       const held = heldAtFirst(w.wharf.deps.registry, 'deleteManifest');
       const principal = userPrincipal((await findUser(w.wharf.deps.db, 'admin'))!, 'password');
       const deleting = deleteRepository(contextFor({ ...w.wharf.deps, registry: held.client }, principal, { username: 'admin' }), 'team4/app');
       await held.arrived; // the digests to delete are listed; the first DELETE waits
       await push(w, `oci:${imageB.dir}:v1`, 'team4/app:new');
-      await waitFor(async () => !!(await wharfView(w))['team4/app']?.new);
+      await waitFor(async () => !!(await wharfView(w.url))['team4/app']?.new);
       held.release();
       expect(await deleting).toBe(1);
-      const view = await wharfView(w);
+      const view = await wharfView(w.url);
       expect(view).toEqual(await registryView(w.url, w.registry));
       expect(view['team4/app']).toEqual({ new: imageB.manifestDigest });
     } finally {
@@ -582,12 +570,12 @@ describe('changes that land while a slow reader works', () => {
     try {
       await push(w, `oci:${imageA.dir}:v1`, 'team5/app:1');
       await push(w, `oci:${imageA.dir}:v1`, 'team5/app:2');
-      await waitFor(async () => Object.keys((await wharfView(w))['team5/app'] ?? {}).length === 2);
+      await waitFor(async () => Object.keys((await wharfView(w.url))['team5/app'] ?? {}).length === 2);
       const statuses = await Promise.all([1, 2, 3].map(() => w.api('DELETE', '/api/v1/repositories/team5%2Fapp/tags/1', { auth: admin }).then((r) => r.status)));
       expect(statuses.sort()).toEqual([204, 404, 404]);
       const rows = await w.wharf.deps.db.select().from(audit).where(eq(audit.action, 'tag_delete'));
       expect(rows.map((r) => r.resource)).toEqual(['team5/app:1']);
-      expect((await wharfView(w))['team5/app']).toEqual({ '2': imageA.manifestDigest });
+      expect((await wharfView(w.url))['team5/app']).toEqual({ '2': imageA.manifestDigest });
       expect((await registryView(w.url, w.registry))['team5/app']).toEqual({ '2': imageA.manifestDigest });
     } finally {
       await w.stop();
@@ -608,9 +596,9 @@ describe('adopting an existing plain registry', () => {
 
     const w = await startTestWharf({ registry: { storage } });
     try {
-      await waitFor(async () => Object.keys(await wharfView(w)).length === 3, 20_000, 'adoption');
+      await waitFor(async () => Object.keys(await wharfView(w.url)).length === 3, 20_000, 'adoption');
       await w.wharf.deps.reconciler.idle();
-      expect(await wharfView(w)).toEqual({
+      expect(await wharfView(w.url)).toEqual({
         'a/b/c': { latest: imageA.manifestDigest },
         myapp: { '1': imageA.manifestDigest },
         'team/api': { v2: imageA.manifestDigest, multi: index.indexDigest },

@@ -28,6 +28,9 @@ export function runWharf(args: string[], env: Record<string, string>, input = ''
   });
 }
 
-/** Starts `wharf serve`, which keeps running; the caller stops it. */
+/**
+ * Starts `wharf serve`, which keeps running; the caller stops it. Node loads tsx itself, so the
+ * child is the server and a SIGKILL kills it (the `tsx` command would leave its own child behind).
+ */
 export const spawnWharfServe = (env: Record<string, string>) =>
-  spawn(TSX, ['src/cli.ts', 'serve'], { cwd: ROOT, env: { ...baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], { cwd: ROOT, env: { ...baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -73,17 +73,39 @@ export async function startPlainRegistry(opts: PlainRegistryOptions = {}): Promi
   ].join('\n');
   await writeFile(configPath, config);
 
-  // Clear REGISTRY_* env so an outer environment cannot override the config.
+  const registry = await startRegistryProcess(configPath, url, {
+    readyStatus: 200,
+    readyTimeoutMs: opts.readyTimeoutMs,
+    // workDir holds the config and, only when we created it, the storage dir.
+    afterStop: () => rm(workDir, { recursive: true, force: true, maxRetries: 3 }),
+  });
+  return { url, host, port, storageDir, stderr: registry.stderr, stop: registry.stop };
+}
+
+export interface RegistryProcess {
+  /** Last 16 KiB of the registry's stderr (for debugging failures). */
+  stderr(): string;
+  /** SIGTERM (SIGKILL after 5 s), wait for exit, then `afterStop`. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `docker-registry serve CONFIG` with this configuration file (REGISTRY_* variables cleared,
+ * so an outer environment cannot override it) until GET `url`/v2/ answers `readyStatus`: 200
+ * without auth, 401 with Wharf's token auth.
+ */
+export async function startRegistryProcess(
+  configPath: string,
+  url: string,
+  opts: { readyStatus: number; readyTimeoutMs?: number | undefined; afterStop?: () => Promise<void> },
+): Promise<RegistryProcess> {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('REGISTRY_')) env[k] = v;
   const registry = startHelper('docker-registry', ['serve', configPath], { env });
-
   const stop = stopOnce(async () => {
     await registry.stop(5000);
-    // workDir holds the config and, only when we created it, the storage dir.
-    await rm(workDir, { recursive: true, force: true, maxRetries: 3 });
+    await opts.afterStop?.();
   });
-
   await waitUntilReady(registry, {
     name: 'docker-registry',
     where: url,
@@ -91,10 +113,9 @@ export async function startPlainRegistry(opts: PlainRegistryOptions = {}): Promi
     intervalMs: 50,
     async probe() {
       const status = await getStatus(`${url}/v2/`, 1000);
-      return status === 200 || `last status ${status}`;
+      return status === opts.readyStatus || `last status ${status}`;
     },
     cleanUp: stop,
   });
-
-  return { url, host, port, storageDir, stderr: registry.stderr, stop };
+  return { stderr: registry.stderr, stop };
 }

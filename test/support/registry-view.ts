@@ -33,3 +33,18 @@ export async function registryView(wharfUrl: string, registry: string, creds = a
   }
   return view;
 }
+
+/** Wharf's tag state through its own API, in the same shape as registryView. */
+export async function wharfView(wharfUrl: string, creds = adminCreds) {
+  const get = async (p: string) =>
+    (await (await fetch(`${wharfUrl}${p}`, { headers: { authorization: `Basic ${Buffer.from(creds).toString('base64')}` } })).json()) as {
+      items: { name: string; digest: string }[];
+    };
+  const view: Record<string, Record<string, string>> = {};
+  for (const r of (await get('/api/v1/repositories?pageSize=500')).items) {
+    const t = await get(`/api/v1/repositories/${encodeURIComponent(r.name)}/tags?pageSize=500`);
+    if (t.items.length === 0) continue;
+    view[r.name] = Object.fromEntries(t.items.map((x) => [x.name, x.digest]));
+  }
+  return view;
+}
