@@ -14,7 +14,7 @@ function databaseLine(report: BackupReport): string {
   const d = report.database;
   const name = path.basename(d.file);
   if (report.engine === 'sqlite') return `  ${name} (${kib(d.bytes)}, consistent snapshot)`;
-  return `  ${name} (${kib(d.bytes)}, consistent snapshot: pg_dump custom format, ${d.entries} entries, ${d.pgDump!.version} of PostgreSQL ${d.serverVersion})`;
+  return `  ${name} (${kib(d.bytes)}, consistent snapshot: pg_dump custom format, ${d.entries} entries, pg_dump ${d.pgDump!.version} of PostgreSQL ${d.serverVersion})`;
 }
 
 /** `wharf backup DIR`: online backup of the database, signing key and secrets. */

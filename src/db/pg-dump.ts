@@ -167,7 +167,8 @@ export async function dumpPostgres(pool: pg.Pool, config: DatabaseConfig, file: 
     const listed = await runTool(pgRestore, ['--list', file], env);
     if (listed.code !== 0) throw new PgToolError(`pg_restore cannot read the dump pg_dump wrote: ${firstLine(listed.stderr, config.url)}`);
     const entries = listed.stdout.split('\n').filter((l) => /^\d+;/.test(l)).length;
-    return { entries, pgDump: { file: pgDump, version }, serverVersion: server.server_version };
+    const numberOf = (text: string) => /\d+(?:\.\d+)*/.exec(text)?.[0] ?? text;
+    return { entries, pgDump: { file: pgDump, version: numberOf(version.replace(/^.*\(PostgreSQL\)/, '')) }, serverVersion: numberOf(server.server_version) };
   } finally {
     done();
   }
