@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,7 +58,10 @@ describe('libpqEnvironment', () => {
     } finally {
       done();
     }
-    expect(libpqEnvironment(database({ enabled: true, rejectUnauthorized: false }), {}).env.PGSSLMODE).toBe('require');
+    const unchecked = libpqEnvironment(database({ enabled: true, rejectUnauthorized: false }), {});
+    unchecked.done();
+    expect(unchecked.env.PGSSLMODE).toBe('require');
+    expect(existsSync(path.dirname(unchecked.env.PGPASSFILE!))).toBe(false);
     const plain = libpqEnvironment(database({}, 'postgres://wharf@db.example.org/wharf'), { PGPASSWORD: 'from-the-operator' });
     expect(plain.env).toMatchObject({ PGSSLMODE: 'disable', PGPASSWORD: 'from-the-operator' });
     expect(plain.env.PGPASSFILE).toBeUndefined();
