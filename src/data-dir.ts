@@ -12,6 +12,7 @@ const PRIVATE_FILES = [
   `${DATABASE_FILE}-wal`,
   `${DATABASE_FILE}-shm`,
   `${DATABASE_FILE}-journal`,
+  'wharf.dump',
   'token-signing.key',
   'token-signing.crt',
   'notification-secret',

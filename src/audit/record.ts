@@ -36,6 +36,7 @@ export const AUDIT_ACTIONS = [
   'repository_delete',
   'reconcile',
   'backup',
+  'restore',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

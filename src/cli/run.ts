@@ -31,6 +31,9 @@ export async function runCli(argv: string[], io: Output = stdout): Promise<numbe
       case 'backup':
         await (await import('./backup')).backupCommand(rest, io);
         return 0;
+      case 'restore':
+        await (await import('./restore')).restoreCommand(rest, io);
+        return 0;
       case 'migrate-db':
         await (await import('./migrate-db')).migrateDbCommand(rest, io);
         return 0;

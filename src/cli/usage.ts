@@ -1,4 +1,4 @@
-export const COMMANDS = ['serve', 'user', 'import-htpasswd', 'backup', 'migrate-db', 'reconcile'] as const;
+export const COMMANDS = ['serve', 'user', 'import-htpasswd', 'backup', 'restore', 'migrate-db', 'reconcile'] as const;
 
 export const USAGE = `Usage: wharf <command> [options]
 
@@ -15,10 +15,11 @@ Commands:
   user list [--json]             list users (never their password hashes)
   import-htpasswd FILE           create users from an htpasswd file; bcrypt hashes (htpasswd -B) are
                                  kept, other hash kinds and existing users are skipped and reported
-  backup DIR                     online backup of the database, signing key and secrets into DIR
+  backup DIR                     online backup of the database (SQLite: wharf.db; PostgreSQL: wharf.dump
+                                 by pg_dump), signing key and secrets into DIR (restore: WHARF_DATA_DIR=DIR);
+                                 the registry's blob storage is not included
+  restore DIR                    PostgreSQL: load DIR/wharf.dump into the empty database of database.url
   migrate-db --to URL            copy the SQLite database into an empty PostgreSQL database (stop Wharf first)
-                                 (restore: WHARF_DATA_DIR=DIR); the registry's blob storage is not
-                                 included
   reconcile                      read the registry once and repair Wharf's tag state
 
 Options:

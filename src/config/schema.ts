@@ -145,6 +145,8 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+        /** pg_dump for `wharf backup` (pg_restore beside it); empty: the newest of Debian's postgresql-client, else PATH. */
+        pgDump: z.string().default(''),
       })
       .strict()
       .prefault({}),

@@ -68,7 +68,8 @@ export function describeConnectError(err: unknown, url: string): string {
   return `database: ${at}: ${reason}`;
 }
 
-function tlsOptions(tls: Config['database']['tls']): pg.PoolConfig['ssl'] {
+/** node-pg's TLS options for database.tls. */
+export function tlsOptions(tls: Config['database']['tls']): pg.PoolConfig['ssl'] {
   if (!tls.enabled) return false;
   let ca: string | undefined;
   if (tls.caFile !== '') {

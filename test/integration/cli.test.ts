@@ -35,7 +35,7 @@ function refused(r: CliResult, code: number, pattern: RegExp) {
 }
 
 // The commands run as child processes on a data directory and these tests read its SQLite file with
-// plain SQL; on PostgreSQL they are skipped (and `wharf backup` refuses there until it dumps PostgreSQL).
+// plain SQL; on PostgreSQL they are skipped (backup and restore on PostgreSQL: backup-postgres.test.ts).
 
 /** Reads the database file of a data directory the way an operator would (another connection). */
 function query<T>(dataDir: string, sql: string, ...params: unknown[]): T[] {
@@ -209,7 +209,7 @@ describe.skipIf(onPostgres)('wharf user and bad input (no registry)', () => {
     const help = await wharf(['--help'], env);
     ok(help);
     expect(help.stdout).toMatch(/^Usage: wharf <command>/);
-    for (const c of ['serve', 'user create', 'import-htpasswd', 'backup', 'reconcile']) expect(help.stdout).toContain(c);
+    for (const c of ['serve', 'user create', 'import-htpasswd', 'backup', 'restore', 'reconcile']) expect(help.stdout).toContain(c);
   });
 
   it('serve runs the server like npm start and stops cleanly on SIGTERM', async () => {

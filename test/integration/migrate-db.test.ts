@@ -4,16 +4,10 @@ import { count, getTableName, is } from 'drizzle-orm';
 import { SQLiteTable } from 'drizzle-orm/sqlite-core';
 import path from 'node:path';
 import { runCli } from '../../src/cli/run';
-import { contextFor } from '../../src/context';
 import { openDatabase } from '../../src/db/open';
 import * as sqliteSchema from '../../src/db/schema';
-import { createProject, setMember } from '../../src/access/projects';
-import { createRobot } from '../../src/access/robots';
-import { ensureRepository, upsertManifest, upsertTag } from '../../src/artifacts/store';
-import { userPrincipal } from '../../src/identity/authenticate';
-import { createPersonalToken } from '../../src/identity/personal-tokens';
-import { createUser, findUser } from '../../src/identity/users';
-import { startAppInstance } from '../support/instance';
+import { findUser } from '../../src/identity/users';
+import { fillThroughServices, startAppInstance } from '../support/instance';
 import { postgresForFile, type PostgresServer } from '../support/postgres';
 import { onPostgres } from '../support/test-database';
 
@@ -49,18 +43,7 @@ describe.skipIf(onPostgres)('wharf migrate-db', () => {
   it('copies a data directory made through the services into an empty PostgreSQL database; every count matches; a second copy is refused', async () => {
     const running = await startAppInstance('wharf-migrate-db-');
     try {
-      const deps = running.instance.deps;
-      const admin = contextFor(deps, userPrincipal((await findUser(deps.db, 'admin'))!, 'password'), { username: 'admin', ip: '127.0.0.1' });
-      await createUser(admin, { username: 'alice', password: 'alice-password-1', email: 'alice@example.org' });
-      await createProject(admin, { name: 'team', public: false });
-      await setMember(admin, 'team', 'alice', 'developer');
-      await createRobot(admin, 'team', { name: 'ci', permissions: ['pull', 'push'] });
-      const alice = contextFor(deps, userPrincipal((await findUser(deps.db, 'alice'))!, 'password'), { username: 'alice' });
-      await createPersonalToken(alice, 'alice', { name: 'laptop', expiresInDays: 30 });
-      const repo = await ensureRepository(deps.db, 'team/app', 'library');
-      await upsertManifest(deps.db, repo.id, { digest: DIGEST, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
-      await upsertTag(deps.db, repo.id, { name: 'v1', digest: DIGEST, pushedAt: new Date().toISOString(), pushedBy: 'alice' });
-      await running.session('alice');
+      await fillThroughServices(running, DIGEST);
 
       const url = await server.createDatabase('migrate_target');
       const copied = await wharf(running.dataDir, ['migrate-db', '--to', url]);

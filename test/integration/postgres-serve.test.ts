@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -65,10 +65,12 @@ it('serve starts on PostgreSQL and answers the API; the CLI then reads the same 
   expect(existsSync(path.join(env.WHARF_DATA_DIR!, 'wharf.db'))).toBe(false);
 });
 
-it('wharf backup on PostgreSQL refuses with one line saying what to use instead', async () => {
-  const r = await wharf(['backup', path.join(work, 'backup')]);
-  expect(r.code).toBe(1);
-  expect(r.stdout).toBe('');
-  expect(r.stderr).toBe("wharf: wharf backup copies a SQLite data directory; on PostgreSQL, back up the database with pg_dump and copy the data directory's keys and secrets\n");
-  expect(existsSync(path.join(work, 'backup'))).toBe(false);
+it('wharf backup on PostgreSQL dumps the database with pg_dump beside the keys and secrets (restore: backup-postgres.test.ts)', async () => {
+  const dir = path.join(work, 'backup');
+  const r = await wharf(['backup', dir]);
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stderr).toBe('');
+  expect(r.stdout).toMatch(/^ {2}wharf\.dump \([\d.]+ KiB, consistent snapshot: pg_dump custom format/m);
+  expect(r.stdout).not.toContain(server.password);
+  expect((await readdir(dir)).sort()).toEqual(['notification-secret', 'registry-http-secret', 'token-signing.crt', 'token-signing.key', 'wharf.dump']);
 });

@@ -4,10 +4,15 @@ import path from 'node:path';
 import { createApp } from '../../src/app';
 import { resolveConfig } from '../../src/config/load';
 import type { ConfigInput } from '../../src/config/schema';
+import { createProject, setMember } from '../../src/access/projects';
+import { createRobot } from '../../src/access/robots';
+import { ensureRepository, upsertManifest, upsertTag } from '../../src/artifacts/store';
+import { contextFor } from '../../src/context';
 import { userPrincipal } from '../../src/identity/authenticate';
+import { createPersonalToken } from '../../src/identity/personal-tokens';
 import { bootstrapInstance } from '../../src/bootstrap';
 import { createSession } from '../../src/identity/sessions';
-import { findUser } from '../../src/identity/users';
+import { createUser, findUser } from '../../src/identity/users';
 import { createLog } from '../../src/log';
 import { buildInstance, type Instance } from '../../src/server';
 import { freePort } from './ports';
@@ -54,4 +59,25 @@ export async function startAppInstance(prefix: string, adminPassword = 'admin-pa
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Rows in every kind of table, made through the services as a running Wharf makes them: user
+ * alice (alice-password-1) a developer of the private project team, its robot ci (pull, push),
+ * alice's personal token and session, team/app:v1 at `digest`, and their audit rows.
+ */
+export async function fillThroughServices(running: AppInstance, digest: string): Promise<{ robotCreds: string }> {
+  const deps = running.instance.deps;
+  const admin = contextFor(deps, userPrincipal((await findUser(deps.db, 'admin'))!, 'password'), { username: 'admin', ip: '127.0.0.1' });
+  await createUser(admin, { username: 'alice', password: 'alice-password-1', email: 'alice@example.org' });
+  await createProject(admin, { name: 'team', public: false });
+  await setMember(admin, 'team', 'alice', 'developer');
+  const robot = await createRobot(admin, 'team', { name: 'ci', permissions: ['pull', 'push'] });
+  const alice = contextFor(deps, userPrincipal((await findUser(deps.db, 'alice'))!, 'password'), { username: 'alice' });
+  await createPersonalToken(alice, 'alice', { name: 'laptop', expiresInDays: 30 });
+  const repo = await ensureRepository(deps.db, 'team/app', 'library');
+  await upsertManifest(deps.db, repo.id, { digest, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
+  await upsertTag(deps.db, repo.id, { name: 'v1', digest, pushedAt: new Date().toISOString(), pushedBy: 'alice' });
+  await running.session('alice');
+  return { robotCreds: `${robot.name}:${robot.secret}` };
 }

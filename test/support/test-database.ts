@@ -35,6 +35,13 @@ export async function everyStoredValue(db: Db): Promise<string> {
   return JSON.stringify(await Promise.all(tables.map((t) => db.select().from(t))));
 }
 
+/** Every row of every table, by table, each row as JSON and sorted: two databases holding the same data compare equal. */
+export async function rowsByTable(db: Db): Promise<Record<string, string[]>> {
+  const tables = Object.entries(tablesOf(db)) as [string, SQLiteTable][];
+  const rows = await Promise.all(tables.map(async ([name, t]) => [name, (await db.select().from(t)).map((r) => JSON.stringify(r)).sort()] as const));
+  return Object.fromEntries(rows);
+}
+
 /** A fresh, migrated database of this run's engine for tests of stores and services without an instance: SQLite in memory, or a new PostgreSQL database. */
 export async function openTestDatabase(): Promise<OpenDb> {
   if (!onPostgres) return openDatabase(':memory:');

@@ -323,7 +323,7 @@ describe('the process on a configuration error', () => {
 
 describe('database', () => {
   it('defaults to SQLite in dataDir (empty url) with a pool of 10, a 30 s statement timeout and no TLS', () => {
-    expect(resolveConfig({}).database).toEqual({ url: '', poolSize: 10, statementTimeoutMs: 30_000, tls: { enabled: false, caFile: '', rejectUnauthorized: true } });
+    expect(resolveConfig({}).database).toEqual({ url: '', poolSize: 10, statementTimeoutMs: 30_000, tls: { enabled: false, caFile: '', rejectUnauthorized: true }, pgDump: '' });
   });
 
   it('takes postgres:// and postgresql:// URLs', () => {
