@@ -58,7 +58,7 @@ describe.skipIf(!onPostgres)('two instances on one PostgreSQL database and one r
     await mkdir(dataDirB, { mode: 0o700 });
     for (const file of SHARED_FILES) await copyFile(path.join(a.dataDir, file), path.join(dataDirB, file));
     b = await startTestWharf({ ...SHARED, database: { url: a.wharf.deps.config.database.url } }, { dataDir: dataDirB, registry: a.registry });
-    for (const username of ['carol', 'dave', 'erin', 'frank', 'gina'])
+    for (const username of ['carol', 'dave', 'erin', 'frank', 'gina', 'hank'])
       expect((await a.api('POST', '/api/v1/users', { auth: admin, body: { username, password: PASSWORD } })).status).toBe(201);
   });
 
@@ -92,14 +92,19 @@ describe.skipIf(!onPostgres)('two instances on one PostgreSQL database and one r
     await waitFor(async () => (await b.api('GET', '/api/v1/repositories/library%2Finstances/tags', { auth: admin })).body.total === 1, 10_000, 'B lists the tag');
   });
 
-  it('a UI session made on A works on B', async () => {
-    const login = await fetch(`${a.url}/api/v1/session`, {
+  /** Signs `username` in on `w` through the API; the session cookie. */
+  async function signIn(w: TestWharf, username: string): Promise<string> {
+    const login = await fetch(`${w.url}/api/v1/session`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'carol', password: PASSWORD }),
+      body: JSON.stringify({ username, password: PASSWORD }),
     });
     expect(login.status).toBe(200);
-    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    return login.headers.get('set-cookie')!.split(';')[0]!;
+  }
+
+  it('a UI session made on A works on B', async () => {
+    const cookie = await signIn(a, 'carol');
     const me = await b.api('GET', '/api/v1/me', { headers: { cookie } });
     expect(me.status).toBe(200);
     expect(me.body.username).toBe('carol');
@@ -123,7 +128,9 @@ describe.skipIf(!onPostgres)('two instances on one PostgreSQL database and one r
     expect(Date.now() - changedAt).toBeLessThan(1000);
   }
 
-  it('a password change on A is refused by B at once, with B’s cache warm', async () => {
+  it('a password change on A is refused by B at once, with B’s cache warm; the session made on A before it ends on B', async () => {
+    const cookie = await signIn(a, 'carol');
+    expect((await b.api('GET', '/api/v1/me', { headers: { cookie } })).status).toBe(200);
     await warmOnB('carol');
     const changed = await a.api('PUT', '/api/v1/users/carol/password', { auth: admin, body: { newPassword: 'carol-new-password-1' } });
     expect(changed.status).toBe(204);
@@ -132,6 +139,7 @@ describe.skipIf(!onPostgres)('two instances on one PostgreSQL database and one r
     const cache = b.wharf.deps.credentialCache;
     expect(cache.get(cache.key('carol', PASSWORD))).toBeDefined();
     await refusedByB(`carol:${PASSWORD}`, at);
+    expect((await b.api('GET', '/api/v1/me', { headers: { cookie } })).status).toBe(401);
     expect((await tokenFrom(b, 'carol:carol-new-password-1', 'repository:library/instances:pull')).status).toBe(200);
   });
 
@@ -154,6 +162,27 @@ describe.skipIf(!onPostgres)('two instances on one PostgreSQL database and one r
     await refusedByB(`erin:${secret}`, Date.now());
     // the password of the same user still works: only the token went
     expect((await tokenFrom(b, `erin:${PASSWORD}`, 'repository:library/instances:pull')).status).toBe(200);
+  });
+
+  it('a refresh token made on A dies on B with a disable on A; a robot disabled on A is refused by B', async () => {
+    const tokenPost = (w: TestWharf, form: Record<string, string>) =>
+      fetch(`${w.url}/service/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form) });
+    const service = a.wharf.deps.config.token.service;
+    const offline = await tokenPost(a, { grant_type: 'password', username: 'hank', password: PASSWORD, access_type: 'offline', service });
+    expect(offline.status).toBe(200);
+    const refreshToken = ((await offline.json()) as { refresh_token: string }).refresh_token;
+    const redeemOnB = () => tokenPost(b, { grant_type: 'refresh_token', refresh_token: refreshToken, service }).then((r) => r.status);
+    expect(await redeemOnB()).toBe(200);
+    expect((await a.api('PATCH', '/api/v1/users/hank', { auth: admin, body: { disabled: true } })).status).toBe(200);
+    expect(await redeemOnB()).toBe(401);
+
+    expect((await a.api('POST', '/api/v1/projects', { auth: admin, body: { name: 'inst' } })).status).toBe(201);
+    const robot = await a.api('POST', '/api/v1/projects/inst/robots', { auth: admin, body: { name: 'ci', permissions: ['pull'] } });
+    expect(robot.status).toBe(201);
+    const robotCredentials = `${robot.body.name}:${robot.body.secret}`;
+    expect((await tokenFrom(b, robotCredentials, 'repository:inst/app:pull')).status).toBe(200);
+    expect((await a.api('PATCH', '/api/v1/projects/inst/robots/ci', { auth: admin, body: { disabled: true } })).status).toBe(200);
+    expect((await tokenFrom(b, robotCredentials, 'repository:inst/app:pull')).status).toBe(401);
   });
 
   it('failed logins on A lock the name out on B', async () => {
