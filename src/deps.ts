@@ -14,6 +14,7 @@ import type { Reconciler } from './artifacts/reconcile';
 import type { Deletions } from './artifacts/delete';
 import type { Directory } from './identity/ldap';
 import type { StorageAlarm } from './db/storage';
+import type { Leadership } from './db/leadership';
 
 /** Everything the app needs, built once by main.ts (or a test) and passed down; no module singletons. */
 export interface Deps {
@@ -38,8 +39,10 @@ export interface Deps {
   registry: RegistryClient;
   details: ManifestDetails;
   reconciler: Reconciler;
-  /** This instance's deletes: one at a time per repository. */
+  /** Deletes: one at a time per repository, across every instance on the database. */
   deletions: Deletions;
+  /** Whether this instance is the one on the database that runs the schedulers; started by startWharf. */
+  leadership: Leadership;
   /** LDAP / Active Directory; `enabled` is false while ldap.url is empty. */
   directory: Directory;
   /** Says once a minute that the disk is full, instead of once per refused request. */

@@ -7,10 +7,12 @@ export interface Health {
   database: 'ok' | 'error';
   registry: 'ok' | 'unreachable';
   ldap: 'ok' | 'degraded' | 'disabled';
+  /** leader: this instance runs the schedulers (one instance on the database does); standby: another does, or none here. */
+  scheduler: 'leader' | 'standby';
 }
 
 /** Wharf's parts as the health endpoint and the system page report them; a failing probe counts as down. */
-export async function checkHealth(deps: Pick<Deps, 'db' | 'registryHealth' | 'directory'>): Promise<Health> {
+export async function checkHealth(deps: Pick<Deps, 'db' | 'registryHealth' | 'directory' | 'leadership'>): Promise<Health> {
   const { db, registryHealth, directory } = deps;
   let database: Health['database'] = 'ok';
   try {
@@ -22,5 +24,6 @@ export async function checkHealth(deps: Pick<Deps, 'db' | 'registryHealth' | 'di
   const registry = registryUp ? 'ok' : 'unreachable';
   const ldap = !directory.enabled ? 'disabled' : ldapUp ? 'ok' : 'degraded';
   const healthy = database === 'ok' && registry === 'ok';
-  return { status: !healthy ? 'unhealthy' : ldap === 'degraded' ? 'degraded' : 'healthy', database, registry, ldap };
+  const scheduler = deps.leadership.leading ? 'leader' : 'standby';
+  return { status: !healthy ? 'unhealthy' : ldap === 'degraded' ? 'degraded' : 'healthy', database, registry, ldap, scheduler };
 }

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** One metrics registry per app instance, so several apps in one test process never collide. */
 export function createMetrics() {
@@ -40,6 +40,11 @@ export function createMetrics() {
     registryRestarts: new Counter({
       name: 'wharf_registry_restarts_total',
       help: 'Times the supervised registry process was restarted',
+      registers: [registry],
+    }),
+    schedulerLeader: new Gauge({
+      name: 'wharf_scheduler_leader',
+      help: '1 while this instance is the elected one that runs the schedulers (reconcile, prunes, audit retention), else 0',
       registers: [registry],
     }),
   };

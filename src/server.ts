@@ -28,7 +28,9 @@ import { ManifestDetails } from './artifacts/details';
 import { Deletions } from './artifacts/delete';
 import { robotCredential } from './access/robots';
 import { passwordCredential, personalTokenCredential } from './identity/authenticate';
-import { Reconciler } from './artifacts/reconcile';
+import { Reconciler, scheduleReconcile } from './artifacts/reconcile';
+import { electionLockFor, Leadership, type Scheduled } from './db/leadership';
+import { namedLocksFor } from './db/named-locks';
 import { Directory } from './identity/ldap';
 import { TokenSigner } from './token/signer';
 import { INTERNAL_SUBJECT } from './identity/principal';
@@ -121,6 +123,11 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
         for (const kind of ['added', 'removed', 'repaired'] as const) metrics.reconcileDrift.inc({ kind }, report[kind]);
       },
     );
+    const namedLocks = namedLocksFor(config.database, log);
+    const leadership = new Leadership(electionLockFor(config.database), {
+      log: log.child({ component: 'leadership' }),
+      onChange: (leading) => metrics.schedulerLeader.set(leading ? 1 : 0),
+    });
     const deps: Deps = {
       db,
       config,
@@ -143,7 +150,8 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       registry,
       details,
       reconciler,
-      deletions: new Deletions(),
+      deletions: new Deletions(namedLocks),
+      leadership,
       directory: new Directory(config.ldap, log.child({ component: 'ldap' })),
       storageAlarm: new StorageAlarm(clock, log),
     };
@@ -152,7 +160,9 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       database,
       registryConfigFile,
       async close() {
+        await leadership.stop();
         await Promise.race([Promise.all([reconciler.idle(), details.idle()]), new Promise((r) => setTimeout(r, 5000))]);
+        await namedLocks.close();
         await registry.close();
         await database.close();
       },
@@ -161,6 +171,25 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
     await database.close();
     throw err;
   }
+}
+
+/**
+ * Dead login-throttle, audit-budget and token-grant rows go in small batches once a minute, so a
+ * flood of failing names or made-up repositories never grows those tables for long.
+ */
+function schedulePrunes(deps: Deps): Scheduled {
+  const pruneOnce = async () => {
+    try {
+      await deps.throttle.prune();
+      await pruneAuditBudget(deps.db, deps.clock.now());
+      await pruneGrants(deps.db, deps.clock.now(), deps.config.token.expiresIn);
+    } catch (err) {
+      deps.log.warn({ err: (err as Error).message }, 'prune of throttle, audit budget or token grants failed');
+    }
+  };
+  const prune = setInterval(() => void pruneOnce(), 60_000);
+  prune.unref();
+  return { stop: () => clearInterval(prune) };
 }
 
 /** Opens the database, keys and registry configuration, starts the HTTP server and (if asked) the registry. */
@@ -239,25 +268,12 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
       }
     }
 
-    const runReconcile = () =>
-      reconciler.run().catch((err: Error) => log.warn({ err: err.message }, 'reconcile failed; tag state left as it was'));
-    void runReconcile();
-    const interval = config.reconcileIntervalSeconds > 0 ? setInterval(() => void runReconcile(), config.reconcileIntervalSeconds * 1000) : null;
-    interval?.unref();
-    // Dead login-throttle, audit-budget and token-grant rows go in small batches, so a flood of
-    // failing names or made-up repositories never grows those tables for long.
-    const pruneOnce = async () => {
-      try {
-        await deps.throttle.prune();
-        await pruneAuditBudget(deps.db, deps.clock.now());
-        await pruneGrants(deps.db, deps.clock.now(), config.token.expiresIn);
-      } catch (err) {
-        log.warn({ err: (err as Error).message }, 'prune of throttle, audit budget or token grants failed');
-      }
-    };
-    const prune = setInterval(() => void pruneOnce(), 60_000);
-    prune.unref();
-    const auditRetention = scheduleAuditRetention({ db: deps.db, clock: deps.clock, log, retentionDays: config.audit.retentionDays });
+    // The periodic jobs run on the one instance the database elects, and move when it goes.
+    const { leadership } = deps;
+    leadership.schedule(() => scheduleReconcile(reconciler, config.reconcileIntervalSeconds * 1000, log));
+    leadership.schedule(() => schedulePrunes(deps));
+    leadership.schedule(() => scheduleAuditRetention({ db: deps.db, clock: deps.clock, log, retentionDays: config.audit.retentionDays }));
+    await leadership.start();
 
     let stopped = false;
     return {
@@ -270,9 +286,7 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
       async stop() {
         if (stopped) return;
         stopped = true;
-        if (interval) clearInterval(interval);
-        clearInterval(prune);
-        await auditRetention.stop();
+        await leadership.stop();
         await supervisor?.stop();
         await Promise.all(
           [server, notifyServer].map(

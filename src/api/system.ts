@@ -10,6 +10,7 @@ const HealthSchema = z
     database: z.enum(['ok', 'error']),
     registry: z.enum(['ok', 'unreachable']),
     ldap: z.enum(['ok', 'degraded', 'disabled']),
+    scheduler: z.enum(['leader', 'standby']).openapi({ description: 'leader: this instance runs the periodic jobs (one instance on the database is elected)' }),
   })
   .openapi('Health');
 

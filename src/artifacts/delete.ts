@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { transaction } from '../db/transaction';
+import { soleInstanceLocks, type NamedLocks } from '../db/named-locks';
 import type { Ctx } from '../context';
 import type { Db, Tx } from '../db/open';
 import { conflict, forbidden, notFound, unauthorized } from '../errors';
@@ -20,18 +21,24 @@ export interface DeleteDeps {
   deletions: Deletions;
 }
 
+/** The named-lock scope of deletes: one per repository across every instance on the database. */
+const DELETE_LOCK_SCOPE = 'wharf.deletions';
+
 /**
- * This instance's deletes: one at a time per repository, so two requests for the same tag cannot
- * both succeed, and whether the registry deletes a manifest by tag (distribution v3) or not (2.8),
+ * Deletes: one at a time per repository, on this instance (queued here) and across instances (a
+ * lock in the database, held for the delete), so two requests for the same tag cannot both
+ * succeed; and whether the registry deletes a manifest by tag (distribution v3) or not (2.8),
  * learnt from its first answer.
  */
 export class Deletions {
   private readonly running = new Map<string, Promise<unknown>>();
   deletesByTag: boolean | null = null;
 
+  constructor(private readonly locks: NamedLocks = soleInstanceLocks) {}
+
   async exclusive<T>(db: Db, repository: string, fn: () => Promise<T>): Promise<T> {
     const before = this.running.get(repository) ?? Promise.resolve();
-    const run = before.then(fn);
+    const run = before.then(() => this.locks.holding(DELETE_LOCK_SCOPE, repository, fn));
     const settled = run.then(
       () => undefined,
       () => undefined,

@@ -2,6 +2,7 @@ import { transaction } from '../db/transaction';
 import { readSetting, writeSetting } from '../db/settings';
 import { bestEffortWrite } from '../db/storage';
 import type { Db } from '../db/open';
+import type { Scheduled } from '../db/leadership';
 
 import type { Log } from '../log';
 import { isoTime, type Clock } from '../clock';
@@ -226,6 +227,15 @@ export class Reconciler {
       });
     return this.current;
   }
+}
+
+/** Reconciles now, then every `everyMs` (0: only now): the reconcile scheduler of the leading instance. */
+export function scheduleReconcile(reconciler: Reconciler, everyMs: number, log: Log): Scheduled {
+  const runReconcile = () => reconciler.run().catch((err: Error) => log.warn({ err: err.message }, 'reconcile failed; tag state left as it was'));
+  void runReconcile();
+  const interval = everyMs > 0 ? setInterval(() => void runReconcile(), everyMs) : null;
+  interval?.unref();
+  return { stop: () => (interval ? clearInterval(interval) : undefined) };
 }
 
 /** A reconcile someone asked for (API or page): audited at once, run in the background. */

@@ -82,6 +82,11 @@ export function tlsOptions(tls: Config['database']['tls']): pg.PoolConfig['ssl']
   return { rejectUnauthorized: tls.rejectUnauthorized, ...(ca === undefined ? {} : { ca }) };
 }
 
+/** How to reach the server of `database.url`: the pool's connections and the dedicated ones (leadership, named locks) alike. */
+export function connectionOptions(config: Config['database'], connectTimeoutMs = 10_000): pg.ClientConfig {
+  return { connectionString: config.url, connectionTimeoutMillis: connectTimeoutMs, ssl: tlsOptions(config.tls), application_name: 'wharf' };
+}
+
 /**
  * Opens a pool on the PostgreSQL database of `database.url` and applies the committed migrations
  * of drizzle/pg/ under an advisory lock. Every failure is a DatabaseStartError saying which part
@@ -94,12 +99,9 @@ export async function openPostgres(
   const problem = databaseUrlProblem(config.url);
   if (problem) throw new DatabaseStartError(`database.url: ${problem}`);
   const pool = new pg.Pool({
-    connectionString: config.url,
+    ...connectionOptions(config, opts.connectTimeoutMs),
     max: config.poolSize,
     ...(config.statementTimeoutMs > 0 ? { statement_timeout: config.statementTimeoutMs } : {}),
-    connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
-    ssl: tlsOptions(config.tls),
-    application_name: 'wharf',
   });
   // An idle connection the server dropped: the pool replaces it; without a listener it would end the process.
   pool.on('error', (err) => opts.log?.warn({ err: reasonOf(err, config.url), database: redactDatabaseUrl(config.url) }, 'idle PostgreSQL connection lost'));

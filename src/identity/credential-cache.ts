@@ -11,6 +11,13 @@ interface CacheEntry {
  * Remembers verified credentials for a short time so that a pull of many layers does not pay the
  * password hash on every token request. Keys are an HMAC of user and password under a per-process
  * secret, so the map never holds anything a password could be recovered from.
+ *
+ * It only saves the hash: a hit counts once the user row, read again on that very request, has
+ * the same id, is not disabled and has the credential version the entry was made with, so a
+ * password change, disable or delete on any instance sharing the database is refused at once by
+ * all of them, and `dropUser` only frees memory. No invalidation across instances (LISTEN/NOTIFY)
+ * is needed; what it cannot see is a password changed inside the LDAP directory, which a hit
+ * keeps accepting until the entry expires, on every instance alike.
  */
 export class CredentialCache {
   private readonly secret = randomBytes(32);

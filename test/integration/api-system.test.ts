@@ -18,10 +18,10 @@ afterAll(async () => {
 });
 
 describe('system endpoints', () => {
-  it('GET /health answers anonymously with {status, database, registry, ldap}', async () => {
+  it('GET /health answers anonymously with {status, database, registry, ldap, scheduler}', async () => {
     const r = await api.call('GET', '/api/v1/health');
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ status: 'healthy', database: 'ok', registry: 'ok', ldap: 'disabled' });
+    expect(r.body).toEqual({ status: 'healthy', database: 'ok', registry: 'ok', ldap: 'disabled', scheduler: 'leader' });
   });
 
   it('GET /openapi.json answers anonymously with an OpenAPI 3 document of these endpoints', async () => {

@@ -99,11 +99,11 @@ describe('first start, restart and supervision', () => {
     try {
       const up = await w.api('GET', '/api/v1/health');
       expect(up.status).toBe(200);
-      expect(up.body).toEqual({ status: 'healthy', database: 'ok', registry: 'ok', ldap: 'disabled' });
+      expect(up.body).toEqual({ status: 'healthy', database: 'ok', registry: 'ok', ldap: 'disabled', scheduler: 'leader' });
       await w.wharf.supervisor!.stop();
       const down = await w.api('GET', '/api/v1/health');
       expect(down.status).toBe(503);
-      expect(down.body).toEqual({ status: 'unhealthy', database: 'ok', registry: 'unreachable', ldap: 'disabled' });
+      expect(down.body).toEqual({ status: 'unhealthy', database: 'ok', registry: 'unreachable', ldap: 'disabled', scheduler: 'leader' });
     } finally {
       await w.stop();
     }

@@ -121,7 +121,7 @@ describe('one health function for the API and the system page', () => {
   it('both report the unreachable registry', async () => {
     const health = await api('GET', '/api/v1/health');
     expect(health.status).toBe(503);
-    expect(health.body).toEqual({ status: 'unhealthy', database: 'ok', registry: 'unreachable', ldap: 'disabled' });
+    expect(health.body).toEqual({ status: 'unhealthy', database: 'ok', registry: 'unreachable', ldap: 'disabled', scheduler: 'standby' });
     const session = await running.session('admin');
     const page = await (await running.app.request('/system', { headers: { cookie: `wharf_lang=en; ${session.cookie}` } })).text();
     expect(page).toMatch(/data-health="registry"><span class="badge badge-bad">/);

@@ -25,11 +25,17 @@ export interface TestWharf {
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
-/** A real Wharf on free loopback ports, supervising a real registry on its own temporary storage. */
-export async function startTestWharf(overrides: DeepPartial<ConfigInput> = {}, opts: { dataDir?: string; manage?: boolean; clock?: Clock; log?: Log } = {}): Promise<TestWharf> {
+/**
+ * A real Wharf on free loopback ports, supervising a real registry on its own temporary storage;
+ * or, given `registry` (host:port), using that registry (another instance supervises it).
+ */
+export async function startTestWharf(
+  overrides: DeepPartial<ConfigInput> = {},
+  opts: { dataDir?: string; manage?: boolean; clock?: Clock; log?: Log; registry?: string } = {},
+): Promise<TestWharf> {
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'wharf-test-')));
   const wharfPort = await freePort();
-  const registryPort = await freePort();
+  const registryPort = opts.registry ? Number(opts.registry.split(':')[1]) : await freePort();
   const scheme = overrides.tls?.certFile ? 'https' : 'http';
   const input = {
     database: { url: await testDatabaseUrl(dataDir) },
@@ -41,7 +47,7 @@ export async function startTestWharf(overrides: DeepPartial<ConfigInput> = {}, o
     admin: { password: ADMIN_PASSWORD },
     registry: {
       ...(overrides.registry ?? {}),
-      manage: opts.manage === false ? 'false' : 'true',
+      manage: opts.manage === false || opts.registry ? 'false' : 'true',
       listen: `127.0.0.1:${registryPort}`,
       url: `${overrides.registry?.tls?.certFile ? 'https' : 'http'}://127.0.0.1:${registryPort}`,
     },
