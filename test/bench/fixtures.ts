@@ -58,3 +58,16 @@ export function registryEnvelope(e: { id: string; action: 'push' | 'pull'; diges
     ],
   });
 }
+
+/** The project of the list scenarios' registry and its biggest repository (the tag list reads it). */
+export const LIST_PROJECT = 'lists';
+export const LIST_REPOSITORY = `${LIST_PROJECT}/many`;
+
+/**
+ * The list scenarios' registry at `totalTags` tags: the repository LIST_REPOSITORY holds them all,
+ * beside one repository of one tag for every ten of them (so the repository list grows too, and its
+ * first page, in name order, holds LIST_REPOSITORY with its full count).
+ */
+export function listShape(totalTags: number): { bigRepositoryTags: number; otherRepositories: number } {
+  return { bigRepositoryTags: totalTags, otherRepositories: Math.floor(totalTags / 10) };
+}
