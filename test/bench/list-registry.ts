@@ -3,11 +3,10 @@ import { count, sql } from 'drizzle-orm';
 import { engineOf, tablesOf } from '../../src/db/engine';
 import type { Db } from '../../src/db/open';
 import { transaction } from '../../src/db/transaction';
-import { LIST_PROJECT, LIST_REPOSITORY, listShape } from './fixtures';
+import { LIST_PROJECT, LIST_REPOSITORY, listShape, seededDigest, seededManifests } from './fixtures';
 
 /** Rows per INSERT: at most seven columns each, under SQLite's bound-parameter limit. */
 const BATCH = 2000;
-const digestOf = (i: number) => `sha256:${i.toString(16).padStart(64, '0')}`;
 /** Distinct manifests the big repository's tags point at. */
 const LIST_DIGESTS = 100;
 
@@ -29,21 +28,13 @@ export async function seedLists(db: Db, totalTags: number): Promise<number> {
     let big = (await tx.select({ id: repositories.id }).from(repositories).where(sql`${repositories.name} = ${LIST_REPOSITORY}`))[0];
     if (!big) {
       [big] = await tx.insert(repositories).values({ name: LIST_REPOSITORY, projectId, lastPushedAt: at(0) }).returning({ id: repositories.id });
-      await tx.insert(manifests).values(
-        Array.from({ length: LIST_DIGESTS }, (_, d) => ({
-          repositoryId: big!.id,
-          digest: digestOf(d),
-          mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          size: 10_000_000 + d * 1000,
-          platform: JSON.stringify({ os: 'linux', architecture: 'amd64' }),
-        })),
-      );
+      await tx.insert(manifests).values(seededManifests(big!.id, LIST_DIGESTS));
     }
     const bigId = big!.id;
     const [{ n: bigHas }] = (await tx.select({ n: count() }).from(tags).where(sql`${tags.repositoryId} = ${bigId}`)) as [{ n: number }];
     const newTags = Array.from({ length: Math.max(0, shape.bigRepositoryTags - Number(bigHas)) }, (_, k) => {
       const i = Number(bigHas) + k;
-      return { repositoryId: bigId, name: `t${String(i).padStart(6, '0')}`, digest: digestOf(i % LIST_DIGESTS), pushedAt: at(i), pushedBy: 'admin', pullCount: i % 13 };
+      return { repositoryId: bigId, name: `t${String(i).padStart(6, '0')}`, digest: seededDigest(i % LIST_DIGESTS), pushedAt: at(i), pushedBy: 'admin', pullCount: i % 13 };
     });
     await inBatches(newTags, (batch) => tx.insert(tags).values(batch));
 
@@ -54,8 +45,8 @@ export async function seedLists(db: Db, totalTags: number): Promise<number> {
     });
     await inBatches(newRepositories, async (batch) => {
       const made = await tx.insert(repositories).values(batch).returning({ id: repositories.id });
-      await tx.insert(manifests).values(made.map((r) => ({ repositoryId: r.id, digest: digestOf(0), mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 1000 })));
-      await tx.insert(tags).values(made.map((r, k) => ({ repositoryId: r.id, name: 'latest', digest: digestOf(0), pushedAt: at(k), pushedBy: 'admin' })));
+      await tx.insert(manifests).values(made.map((r) => ({ repositoryId: r.id, digest: seededDigest(0), mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 1000 })));
+      await tx.insert(tags).values(made.map((r, k) => ({ repositoryId: r.id, name: 'latest', digest: seededDigest(0), pushedAt: at(k), pushedBy: 'admin' })));
     });
     return newTags.length + newRepositories.length;
   });

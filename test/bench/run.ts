@@ -516,6 +516,8 @@ export const scenarios: Scenario[] = [
     name: `(e) token, anonymous pull of public pub/app, ${THROTTLE_NAMES.toLocaleString('en')} failing names in the throttle`,
     path: tokenQuery('repository:pub/app:pull'),
     verify: grants('repository:pub/app:pull'),
+    // The fill is one database write per name: minutes over PostgreSQL's round trips.
+    legs: ['sqlite'],
     before: async (server) => {
       const res = await fetch(`${server.url}/bench/throttle-fill`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ n: THROTTLE_NAMES }) });
       if (!res.ok) throw new Error(`throttle fill: ${res.status} ${await res.text()}`);
