@@ -39,7 +39,7 @@ export async function visibleRepository(db: Tx, principal: Principal, name: stri
 
 export async function listTags(ctx: Pick<Ctx, 'db' | 'principal'>, name: string, opts: { q?: string } & PageRequest) {
   const { repository } = await visibleRepository(ctx.db, ctx.principal, name);
-  const page = await pageOfTags(ctx.db, repository.id, opts);
+  const page = await pageOfTags(ctx.db, repository, opts);
   const items = page.items.map(({ children, platform, ...t }) => ({
     ...t,
     platforms: children

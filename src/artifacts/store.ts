@@ -212,16 +212,18 @@ export function manifestsOf(db: Tx, repositoryId: number): Promise<{ digest: str
 }
 
 export function pageOfRepositories(db: Tx, scope: ProjectScope, opts: { q?: string } & PageRequest) {
-  const { projects, repositories, tags } = tablesOf(db);
+  const { projects, repositories } = tablesOf(db);
   const where = and(projectScopeCondition(db, scope), opts.q ? contains(db, repositories.name, opts.q) : undefined);
-  // PostgreSQL's count(*) is a bigint, which node-postgres answers as text.
-  const tagCount = sql<number>`(select count(*) from ${tags} where ${tags.repositoryId} = ${repositories.id})`.mapWith(Number);
+  // Without a search, the projects' kept repository counts add up to the total (no row of the listing is counted).
+  const total = opts.q
+    ? db.select({ n: count() }).from(repositories).innerJoin(projects, eq(projects.id, repositories.projectId)).where(where)
+    : db.select({ n: sql<number>`coalesce(sum(${projects.repositoryCount}), 0)`.mapWith(Number) }).from(projects).where(where);
   return readPage(
     db
       .select({
         name: repositories.name,
         project: projects.name,
-        tagCount,
+        tagCount: repositories.tagCount,
         pullCount: repositories.pullCount,
         lastPushedAt: repositories.lastPushedAt,
         lastPulledAt: repositories.lastPulledAt,
@@ -230,13 +232,15 @@ export function pageOfRepositories(db: Tx, scope: ProjectScope, opts: { q?: stri
       .innerJoin(projects, eq(projects.id, repositories.projectId))
       .where(where)
       .orderBy(asc(repositories.name)),
-    db.select({ n: count() }).from(repositories).innerJoin(projects, eq(projects.id, repositories.projectId)).where(where),
+    total,
     opts,
   );
 }
 
-export function pageOfTags(db: Tx, repositoryId: number, opts: { q?: string } & PageRequest) {
+/** A page of the repository's tags, newest push first; without a search, the total is the repository's kept tag count. */
+export function pageOfTags(db: Tx, repository: Pick<Repository, 'id' | 'tagCount'>, opts: { q?: string } & PageRequest) {
   const { manifests, tags } = tablesOf(db);
+  const repositoryId = repository.id;
   const where = and(eq(tags.repositoryId, repositoryId), opts.q ? contains(db, tags.name, opts.q) : undefined);
   return readPage(
     db
@@ -256,7 +260,7 @@ export function pageOfTags(db: Tx, repositoryId: number, opts: { q?: string } & 
       .leftJoin(manifests, and(eq(manifests.repositoryId, tags.repositoryId), eq(manifests.digest, tags.digest)))
       .where(where)
       .orderBy(desc(tags.pushedAt), asc(tags.name)),
-    db.select({ n: count() }).from(tags).where(where),
+    opts.q ? db.select({ n: count() }).from(tags).where(where) : Promise.resolve([{ n: repository.tagCount }]),
     opts,
   );
 }

@@ -78,6 +78,9 @@ export async function copyToPostgres(source: OpenDb, target: OpenPostgres): Prom
           throw new Error(`table ${t.name}: ${inSource} rows in SQLite, ${inTarget} in PostgreSQL after the copy; nothing was kept`);
         copied.push({ table: t.name, rows });
       }
+      // The triggers of migration list_count_triggers added every copied row to counts that were copied too.
+      await dst.execute(sql`UPDATE repositories SET tag_count = (SELECT count(*) FROM tags WHERE tags.repository_id = repositories.id)`);
+      await dst.execute(sql`UPDATE projects SET repository_count = (SELECT count(*) FROM repositories WHERE repositories.project_id = projects.id)`);
       return copied;
     }),
   );

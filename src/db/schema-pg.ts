@@ -32,6 +32,8 @@ export const projects = pgTable('projects', {
   id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
   name: text('name').notNull().unique(),
   public: boolean('public').notNull().default(false),
+  /** Kept by triggers on repositories (migration list_count_triggers), so listings do not count rows. */
+  repositoryCount: integer('repository_count').notNull().default(0),
   createdBy: text('created_by'),
   createdAt: text('created_at').notNull().default(now),
   updatedAt: text('updated_at').notNull().default(now),
@@ -123,6 +125,8 @@ export const repositories = pgTable(
     lastPulledAt: text('last_pulled_at'),
     lastPushedAt: text('last_pushed_at'),
     createdAt: text('created_at').notNull().default(now),
+    /** Kept by triggers on tags (migration list_count_triggers), so listings do not count rows. */
+    tagCount: integer('tag_count').notNull().default(0),
   },
   (t) => [index('repositories_project').on(t.projectId, t.name)],
 );

@@ -58,3 +58,30 @@ export function registryEnvelope(e: { id: string; action: 'push' | 'pull'; diges
     ],
   });
 }
+
+/** The project of the list scenarios' registry and its biggest repository (the tag list reads it). */
+export const LIST_PROJECT = 'lists';
+export const LIST_REPOSITORY = `${LIST_PROJECT}/many`;
+
+/**
+ * The list scenarios' registry at `totalTags` tags: the repository LIST_REPOSITORY holds them all,
+ * beside one repository of one tag for every ten of them (so the repository list grows too, and its
+ * first page, in name order, holds LIST_REPOSITORY with its full count).
+ */
+export function listShape(totalTags: number): { bigRepositoryTags: number; otherRepositories: number } {
+  return { bigRepositoryTags: totalTags, otherRepositories: Math.floor(totalTags / 10) };
+}
+
+/** The n-th manifest digest of the seeded big repositories. */
+export const seededDigest = (i: number) => `sha256:${i.toString(16).padStart(64, '0')}`;
+
+/** `n` single-platform image manifests of a seeded big repository, digests seededDigest(0 .. n-1). */
+export function seededManifests(repositoryId: number, n: number) {
+  return Array.from({ length: n }, (_, d) => ({
+    repositoryId,
+    digest: seededDigest(d),
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    size: 10_000_000 + d * 1000,
+    platform: JSON.stringify({ os: 'linux', architecture: 'amd64' }),
+  }));
+}

@@ -27,16 +27,20 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import {
+  BENCH_ADMIN_PASSWORD,
   BENCH_LDAP_PASSWORD,
   BENCH_LDAP_USER,
   BENCH_PASSWORD,
   BENCH_SERVICE,
   BENCH_USER,
   INGEST_PULLED_DIGEST,
+  LIST_REPOSITORY,
   basicAuth,
+  listShape,
   registryEnvelope,
   type BenchServerReady,
 } from './fixtures';
+import { startPostgres } from '../support/postgres';
 import { benchStartup } from './startup';
 import { benchUiRender } from './ui-render';
 
@@ -80,10 +84,11 @@ export interface BenchServer extends BenchServerReady {
 }
 
 /** Starts test/bench/server.ts in its own Node process and waits for its ready line. */
-export async function startBenchServer(opts: { nodeArgs?: string[]; timeoutMs?: number } = {}): Promise<BenchServer> {
+export async function startBenchServer(opts: { nodeArgs?: string[]; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<BenchServer> {
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', path.join(here, 'server.ts')], {
     cwd: repoRoot,
     stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, ...opts.env },
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let stopped = false;
@@ -177,6 +182,7 @@ export interface ScenarioResult {
   requestsPerSecond: number;
   p50Ms: number;
   p90Ms: number;
+  p95Ms: number;
   p99Ms: number;
   maxMs: number;
   non2xx: number;
@@ -266,6 +272,7 @@ export async function runScenario(name: string, url: string, opts: ScenarioOptio
     requestsPerSecond: result.requests.average,
     p50Ms: percentile(sorted, 50),
     p90Ms: percentile(sorted, 90),
+    p95Ms: percentile(sorted, 95),
     p99Ms: percentile(sorted, 99),
     maxMs: sorted.length ? sorted[sorted.length - 1]! : NaN,
     non2xx: result.non2xx,
@@ -301,7 +308,26 @@ export interface Scenario {
   verify?: (res: Response) => Promise<void>;
   /** Prepares the server right before this scenario runs (after the scenarios before it). */
   before?: (server: BenchServerReady) => Promise<string | null>;
+  /** The list scenarios' registry size (tags) this scenario needs before it is verified. */
+  listTags?: number;
+  /** The legs that run it (default: SQLite and PostgreSQL). */
+  legs?: Leg[];
 }
+
+/**
+ * One bench server per leg: the embedded SQLite, PostgreSQL, and PostgreSQL with its
+ * per-transaction advisory lock answered in the server process (what that lock costs).
+ */
+export type Leg = 'sqlite' | 'postgres' | 'postgres-unlocked';
+const LEGS: Leg[] = ['sqlite', 'postgres', 'postgres-unlocked'];
+const LEG_NAMES: Record<Leg, string> = {
+  sqlite: 'SQLite',
+  postgres: 'PostgreSQL',
+  'postgres-unlocked': 'PostgreSQL without the transaction lock',
+};
+const BOTH_ENGINES: Leg[] = ['sqlite', 'postgres'];
+/** The rows that take transactions, also run without the lock. */
+const WITH_LOCK_COST: Leg[] = [...BOTH_ENGINES, 'postgres-unlocked'];
 
 /** Distinct failing names put into the login throttle before scenario (e). */
 const THROTTLE_NAMES = 200_000;
@@ -359,6 +385,7 @@ function ingestScenarios(): Scenario[] {
     const post = `post${connections}`;
     const perConnections = `${connections} connection${connections > 1 ? 's' : ''}`;
     const ingest = (action: 'push' | 'pull'): Scenario => ({
+      ...(connections === 1 ? { legs: WITH_LOCK_COST } : {}),
       key: `${action}${connections}`,
       name: `(${action}${connections}) notification, manifest ${action} by tag, ${perConnections}`,
       path: '/service/notifications',
@@ -402,6 +429,66 @@ function ingestScenarios(): Scenario[] {
   return out;
 }
 
+/** The registry sizes the list scenarios compare: their p95 at the larger must stay near the smaller's. */
+const LIST_SCALES = [1_000, 100_000] as const;
+const scaleKey = (tags: number) => (tags >= 1000 ? `${tags / 1000}k` : String(tags));
+const adminHeaders = { authorization: basicAuth('admin', BENCH_ADMIN_PASSWORD) };
+
+/** Expects a 200 page of the API's list shape; with `total`, exactly that many rows in the whole listing. */
+const listsPage = (total?: { exactly?: number; atLeast?: number }) => async (res: Response) => {
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`expected 200, got ${res.status}: ${text.slice(0, 300)}`);
+  const body = JSON.parse(text) as { items?: unknown[]; total?: number };
+  if (!Array.isArray(body.items) || body.items.length === 0 || typeof body.total !== 'number') throw new Error(`expected a non-empty page, got ${text.slice(0, 300)}`);
+  if (total?.exactly !== undefined && body.total !== total.exactly) throw new Error(`expected total ${total.exactly}, got ${body.total}`);
+  if (total?.atLeast !== undefined && body.total < total.atLeast) throw new Error(`expected total >= ${total.atLeast}, got ${body.total}`);
+};
+
+/** Grows the list registry to `totalTags`: how many rows it added, in how long. */
+async function seedLists(server: BenchServerReady, totalTags: number): Promise<{ added: number; ms: number }> {
+  const res = await fetch(`${server.url}/bench/seed-lists`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tags: totalTags }) });
+  if (!res.ok) throw new Error(`seed-lists: ${res.status} ${await res.text()}`);
+  return (await res.json()) as { added: number; ms: number };
+}
+
+/**
+ * The API's first page (50 rows) of the tag list of LIST_REPOSITORY and of the repository list, as
+ * admin with a warm credential cache, one request at a time, at each of LIST_SCALES.
+ */
+function listScenarios(): Scenario[] {
+  return LIST_SCALES.flatMap((totalTags): Scenario[] => {
+    const shape = listShape(totalTags);
+    const at = `${totalTags.toLocaleString('en')} tags`;
+    const checkAfterSeeding = (s: Pick<Scenario, 'path' | 'verify'>) => async (server: BenchServerReady) => {
+      const { added, ms } = await seedLists(server, totalTags);
+      await s.verify!(await fetch(`${server.url}${s.path}`, { headers: adminHeaders }));
+      return added > 0 ? `list registry grown to ${at} (${added.toLocaleString('en')} tags and repositories added) in ${(ms / 1000).toFixed(1)} s` : null;
+    };
+    const tagList = { path: `/api/v1/repositories/${encodeURIComponent(LIST_REPOSITORY)}/tags`, verify: listsPage({ exactly: shape.bigRepositoryTags }) };
+    const repositoryList = { path: '/api/v1/repositories', verify: listsPage({ atLeast: shape.otherRepositories + 1 }) };
+    return [
+      {
+        key: `tags${scaleKey(totalTags)}`,
+        name: `(tags${scaleKey(totalTags)}) GET tag list of ${LIST_REPOSITORY}, ${at}, 1 connection`,
+        ...tagList,
+        headers: adminHeaders,
+        connections: 1,
+        listTags: totalTags,
+        before: checkAfterSeeding(tagList),
+      },
+      {
+        key: `repos${scaleKey(totalTags)}`,
+        name: `(repos${scaleKey(totalTags)}) GET repository list, ${(shape.otherRepositories + 1).toLocaleString('en')} repositories, ${at}, 1 connection`,
+        ...repositoryList,
+        headers: adminHeaders,
+        connections: 1,
+        listTags: totalTags,
+        before: checkAfterSeeding(repositoryList),
+      },
+    ];
+  });
+}
+
 export const scenarios: Scenario[] = [
   {
     key: 'a',
@@ -415,6 +502,7 @@ export const scenarios: Scenario[] = [
     path: tokenQuery('repository:team/app:pull,push'),
     headers: { authorization: basicAuth(BENCH_USER, BENCH_PASSWORD) },
     verify: grants('repository:team/app:pull,push'),
+    legs: WITH_LOCK_COST,
   },
   {
     key: 'd',
@@ -428,6 +516,8 @@ export const scenarios: Scenario[] = [
     name: `(e) token, anonymous pull of public pub/app, ${THROTTLE_NAMES.toLocaleString('en')} failing names in the throttle`,
     path: tokenQuery('repository:pub/app:pull'),
     verify: grants('repository:pub/app:pull'),
+    // The fill is one database write per name: minutes over PostgreSQL's round trips.
+    legs: ['sqlite'],
     before: async (server) => {
       const res = await fetch(`${server.url}/bench/throttle-fill`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ n: THROTTLE_NAMES }) });
       if (!res.ok) throw new Error(`throttle fill: ${res.status} ${await res.text()}`);
@@ -446,6 +536,7 @@ export const scenarios: Scenario[] = [
       if (res.status !== 200 || text !== 'ok') throw new Error(`expected 200 "ok", got ${res.status} ${JSON.stringify(text.slice(0, 100))}`);
     },
   },
+  ...listScenarios(),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -525,49 +616,50 @@ const headersOf = (s: Scenario, server: BenchServerReady) => (typeof s.headers =
 // ---------------------------------------------------------------------------------------------
 // Main
 
-async function main(): Promise<number> {
-  const settings = settingsFromEnv();
-  const only = (process.env.BENCH_ONLY ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const chosen = only.length ? scenarios.filter((s) => only.includes(s.key)) : scenarios;
-  const startup = only.length === 0 || only.includes('start');
-  if (chosen.length === 0 && !startup) throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY} names no scenario (keys: ${scenarios.map((s) => s.key).join(', ')}, start)`);
+interface LegRun {
+  leg: Leg;
+  results: { scenario: Scenario; result: ScenarioResult }[];
+  notes: string[];
+  peak: number | null;
+  loadBefore: number;
+  loadAfter: number;
+}
 
-  // First, while no bench server runs beside it: the real server's start and idle memory.
-  if (startup) process.stdout.write((await benchStartup(envInt('BENCH_IDLE_SECONDS', 30, 0))) + '\n\n');
-  if (chosen.length === 0) return 0;
-
+/** One bench server on the leg's database: verifies the leg's scenarios, then runs them in order. */
+async function runLeg(leg: Leg, chosen: Scenario[], settings: BenchSettings, databaseUrl: string): Promise<LegRun> {
   // Other work on the machine skews every figure; the 1-minute load average makes it visible.
   const loadBefore = os.loadavg()[0]!;
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  const server = await startBenchServer({ nodeArgs });
+  const env: Record<string, string> = { WHARF_BENCH_DATABASE_URL: databaseUrl, ...(leg === 'postgres-unlocked' ? { WHARF_BENCH_SKIP_TRANSACTION_LOCK: '1' } : {}) };
+  const server = await startBenchServer({ nodeArgs, env });
   const onSignal = () => {
     void server.stop().finally(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    process.stderr.write(`bench server ${server.url} (pid ${server.pid}); ${settings.connections} connections, ${settings.warmupSeconds} s warm-up + ${settings.seconds} s per scenario\n`);
+    process.stderr.write(`${LEG_NAMES[leg]}: bench server ${server.url} (pid ${server.pid}); ${settings.connections} connections, ${settings.warmupSeconds} s warm-up + ${settings.seconds} s per scenario\n`);
 
+    // The list scenarios' endpoints answer 404 until their registry exists.
+    const firstListScale = Math.min(...chosen.map((s) => s.listTags ?? Infinity));
+    if (Number.isFinite(firstListScale)) await seedLists(server, firstListScale);
     // Verified up front so a misconfigured scenario fails before any load is spent. This also puts
     // (b)'s credentials into the cache (which keeps entries for up to 60 s from here).
     for (const s of chosen) {
       const res = await fetch(`${server.url}${s.path}`, { method: s.method, headers: headersOf(s, server), body: typeof s.body === 'function' ? s.body() : s.body });
       try {
-        await s.verify?.(res);
+        await (s.listTags === undefined ? s.verify?.(res) : listsPage()(res));
       } catch (err) {
-        throw new Error(`scenario ${s.key} failed verification: ${(err as Error).message}`);
+        throw new Error(`${LEG_NAMES[leg]}: scenario ${s.key} failed verification: ${(err as Error).message}`);
       }
     }
 
-    const results: { scenario: Scenario; result: ScenarioResult }[] = [];
+    const results: LegRun['results'] = [];
     const notes: string[] = [];
     for (const s of chosen) {
       const note = await s.before?.(server);
       if (note) notes.push(note);
-      process.stderr.write(`running ${s.name} ...\n`);
+      process.stderr.write(`${LEG_NAMES[leg]}: running ${s.name} ...\n`);
       const seenBefore = s.recordsEvents ? await eventsSeen(server) : 0;
       const result = await runScenario(s.name, `${server.url}${s.path}`, {
         ...settings,
@@ -580,45 +672,162 @@ async function main(): Promise<number> {
       if (s.recordsEvents) {
         const recorded = (await eventsSeen(server)) - seenBefore;
         // Warm-up events count too, so at least as many as were measured.
-        if (recorded < result.requests) throw new Error(`scenario ${s.key}: ${result.requests} answers but only ${recorded} events recorded`);
+        if (recorded < result.requests) throw new Error(`${LEG_NAMES[leg]}: scenario ${s.key}: ${result.requests} answers but only ${recorded} events recorded`);
       }
       results.push({ scenario: s, result });
     }
-    const peak = server.peakRss();
+    return { leg, results, notes, peak: server.peakRss(), loadBefore, loadAfter: os.loadavg()[0]! };
+  } finally {
+    await server.stop();
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+}
 
-    const out = [
-      `## Wharf token service and notification ingest benchmark`,
-      '',
-      `- date: ${new Date().toISOString()}`,
-      `- machine: ${machineInfo()}`,
-      `- load: autocannon, ${settings.connections} connections over loopback (ingest and trivial POST rows: as named), ${settings.warmupSeconds} s warm-up then ${settings.seconds} s measured per scenario; server and load generator in separate processes`,
-      `- 1-minute load average: ${loadBefore.toFixed(2)} before, ${os.loadavg()[0]!.toFixed(2)} after (the bench itself adds about 2)`,
-      '',
-      formatTable(results.map((r) => r.result)),
-      '',
-    ];
-    const ratios = formatRatios(results);
-    if (ratios) out.push(ratios);
-    const ingest = formatIngestRatios(results);
-    if (ingest) out.push(ingest);
-    out.push(...notes);
-    out.push(`Server peak RSS (VmHWM): ${peak === null ? 'n/a' : mib(peak)}`);
-    const bad = results.filter((r) => r.result.non2xx || r.result.errors);
-    if (bad.length) out.push('', `**Warning:** non-2xx responses or errors in: ${bad.map((r) => r.scenario.key).join(', ')}`);
-    process.stdout.write(out.join('\n') + '\n');
-    // UI render times, in this process; a failure here is reported but does not hide the table above.
+function legReport(run: LegRun): string {
+  const out = [
+    `### ${LEG_NAMES[run.leg]}`,
+    '',
+    `- 1-minute load average: ${run.loadBefore.toFixed(2)} before, ${run.loadAfter.toFixed(2)} after (the bench itself adds about 2)`,
+    '',
+    formatTable(run.results.map((r) => r.result)),
+    '',
+  ];
+  const ratios = formatRatios(run.results);
+  if (ratios) out.push(ratios);
+  const ingest = formatIngestRatios(run.results);
+  if (ingest) out.push(ingest);
+  out.push(...run.notes);
+  out.push(`Server peak RSS (VmHWM): ${run.peak === null ? 'n/a' : mib(run.peak)}`);
+  return out.join('\n');
+}
+
+/** What the issue asks of PostgreSQL against the same run's SQLite: requests/s at least this share. */
+const ENGINE_AIMS: Record<string, number> = { b: 0.8, push1: 0.4, pull1: 0.4 };
+const LIST_GROWTH_AIM = 1.5;
+const LIST_P95_AIM_MS = 20;
+
+/** Every scenario both engines ran: PostgreSQL's figure as a share of SQLite's (requests/s; p95 for the lists). */
+export function formatEngineComparison(sqlite: LegRun, postgres: LegRun): string {
+  const lines = ['| scenario | SQLite | PostgreSQL | PostgreSQL / SQLite | aim |', '|---|---:|---:|---:|---|'];
+  for (const { scenario, result } of sqlite.results) {
+    const other = postgres.results.find((r) => r.scenario.key === scenario.key)?.result;
+    if (!other) continue;
+    if (scenario.listTags !== undefined) {
+      lines.push(`| ${scenario.name} | p95 ${fmt(result.p95Ms, 2)} ms | p95 ${fmt(other.p95Ms, 2)} ms | ${fmt(other.p95Ms / result.p95Ms, 2)}x | — |`);
+      continue;
+    }
+    const share = other.requestsPerSecond / result.requestsPerSecond;
+    const aim = ENGINE_AIMS[scenario.key];
+    lines.push(
+      `| ${scenario.name} | ${fmt(result.requestsPerSecond, 0)} req/s | ${fmt(other.requestsPerSecond, 0)} req/s | ${fmt(100 * share, 1)} % | ${aim === undefined ? '—' : `≥ ${aim * 100} %: ${share >= aim ? 'met' : '**not met**'}`} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** Each engine's list p95 at the largest scale against the smallest. */
+export function formatListGrowth(runs: LegRun[]): string | null {
+  const small = scaleKey(LIST_SCALES[0]);
+  const large = scaleKey(LIST_SCALES[LIST_SCALES.length - 1]!);
+  const lines = [
+    `| engine | list | p95 at ${LIST_SCALES[0].toLocaleString('en')} tags | p95 at ${LIST_SCALES[LIST_SCALES.length - 1]!.toLocaleString('en')} tags | growth | aim (≤ ${LIST_GROWTH_AIM}x, < ${LIST_P95_AIM_MS} ms) |`,
+    '|---|---|---:|---:|---:|---|',
+  ];
+  for (const run of runs) {
+    for (const list of ['tags', 'repos']) {
+      const at = (k: string) => run.results.find((r) => r.scenario.key === `${list}${k}`)?.result;
+      const a = at(small);
+      const b = at(large);
+      if (!a || !b) continue;
+      const growth = b.p95Ms / a.p95Ms;
+      const met = growth <= LIST_GROWTH_AIM && b.p95Ms < LIST_P95_AIM_MS;
+      lines.push(
+        `| ${LEG_NAMES[run.leg]} | ${list === 'tags' ? 'tag list' : 'repository list'} | ${fmt(a.p95Ms, 2)} ms | ${fmt(b.p95Ms, 2)} ms | ${fmt(growth, 2)}x | ${met ? 'met' : '**not met**'} |`,
+      );
+    }
+  }
+  return lines.length > 2 ? lines.join('\n') : null;
+}
+
+/** What PostgreSQL's per-transaction advisory lock costs: requests/s with it against without it. */
+export function formatLockCost(locked: LegRun, unlocked: LegRun): string | null {
+  const lines = ['| scenario | with the lock | without | with / without |', '|---|---:|---:|---:|'];
+  for (const { scenario, result } of unlocked.results) {
+    const withLock = locked.results.find((r) => r.scenario.key === scenario.key)?.result;
+    if (!withLock) continue;
+    lines.push(
+      `| ${scenario.name} | ${fmt(withLock.requestsPerSecond, 0)} req/s, p50 ${fmt(withLock.p50Ms, 2)} ms | ${fmt(result.requestsPerSecond, 0)} req/s, p50 ${fmt(result.p50Ms, 2)} ms | ${fmt((100 * withLock.requestsPerSecond) / result.requestsPerSecond, 1)} % |`,
+    );
+  }
+  return lines.length > 2 ? lines.join('\n') : null;
+}
+
+async function main(): Promise<number> {
+  const startedAt = performance.now();
+  const settings = settingsFromEnv();
+  const only = (process.env.BENCH_ONLY ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const chosen = only.length ? scenarios.filter((s) => only.includes(s.key)) : scenarios;
+  const startup = only.length === 0 || only.includes('start');
+  const uiRender = only.length === 0 || only.includes('ui');
+  if (chosen.length === 0 && !startup && !uiRender)
+    throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY} names no scenario (keys: ${scenarios.map((s) => s.key).join(', ')}, start, ui)`);
+  const legs = (process.env.BENCH_LEGS ?? LEGS.join(',')).split(',').map((s) => s.trim()).filter(Boolean) as Leg[];
+  const unknownLeg = legs.find((l) => !LEGS.includes(l));
+  if (unknownLeg !== undefined || legs.length === 0) throw new Error(`BENCH_LEGS must name some of ${LEGS.join(', ')}, got ${JSON.stringify(process.env.BENCH_LEGS)}`);
+
+  // First, while no bench server runs beside it: the real server's start and idle memory.
+  if (startup) process.stdout.write((await benchStartup(envInt('BENCH_IDLE_SECONDS', 30, 0))) + '\n\n');
+
+  const postgres = chosen.length > 0 && legs.some((l) => l !== 'sqlite') ? await startPostgres() : null;
+  const runs: LegRun[] = [];
+  try {
+    for (const leg of legs) {
+      const ofLeg = chosen.filter((s) => (s.legs ?? BOTH_ENGINES).includes(leg));
+      if (ofLeg.length === 0) continue;
+      const databaseUrl = leg === 'sqlite' ? '' : await postgres!.createDatabase(`bench_${leg.replace('-', '_')}`);
+      runs.push(await runLeg(leg, ofLeg, settings, databaseUrl));
+    }
+  } finally {
+    await postgres?.stop();
+  }
+
+  const out = [
+    `## Wharf token service, notification ingest and list benchmark`,
+    '',
+    `- date: ${new Date().toISOString()}`,
+    `- machine: ${machineInfo()}`,
+    `- load: autocannon, ${settings.connections} connections over loopback (ingest, trivial POST and list rows: as named), ${settings.warmupSeconds} s warm-up then ${settings.seconds} s measured per scenario; server and load generator in separate processes`,
+    `- legs: ${runs.map((r) => LEG_NAMES[r.leg]).join('; ')} (PostgreSQL: Debian's, throw-away, on loopback, fsync off, test/support/postgres.ts)`,
+    '',
+  ];
+  for (const run of runs) out.push(legReport(run), '');
+  const ofLeg = (leg: Leg) => runs.find((r) => r.leg === leg);
+  const sqliteRun = ofLeg('sqlite');
+  const postgresRun = ofLeg('postgres');
+  const unlockedRun = ofLeg('postgres-unlocked');
+  if (sqliteRun && postgresRun) out.push('### PostgreSQL against SQLite, same run', '', formatEngineComparison(sqliteRun, postgresRun), '');
+  const growth = formatListGrowth(runs);
+  if (growth) out.push('### List latency as the registry grows', '', growth, '');
+  const lockCost = postgresRun && unlockedRun ? formatLockCost(postgresRun, unlockedRun) : null;
+  if (lockCost) out.push("### PostgreSQL's per-transaction advisory lock (src/db/pg.ts)", '', lockCost, '');
+  const bad = runs.flatMap((run) => run.results.filter((r) => r.result.non2xx || r.result.errors).map((r) => `${r.scenario.key} (${LEG_NAMES[run.leg]})`));
+  if (bad.length) out.push(`**Warning:** non-2xx responses or errors in: ${bad.join(', ')}`, '');
+  if (runs.length) process.stdout.write(out.join('\n'));
+  // UI render times (SQLite), in this process; a failure here is reported but does not hide the tables above.
+  if (uiRender) {
     try {
       process.stdout.write('\n' + (await benchUiRender()) + '\n');
     } catch (err) {
       process.stderr.write(`bench: ui-render failed: ${(err as Error).stack ?? String(err)}\n`);
       return 1;
     }
-    return bad.length ? 1 : 0;
-  } finally {
-    await server.stop();
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
   }
+  process.stdout.write(`\nThe whole bench took ${((performance.now() - startedAt) / 1000).toFixed(0)} s.\n`);
+  return bad.length ? 1 : 0;
 }
 
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href;

@@ -5,12 +5,17 @@
  * Adds `GET /bench/trivial` (the framework ceiling), `POST /bench/trivial` (reads the body, answers
  * "ok": the notification ingest rows' denominator), `GET /bench/events-seen` (how many registry
  * events were recorded) and `POST /bench/throttle-fill {n}` (n distinct
- * failing names into the login throttle), seeds
+ * failing names into the login throttle) and `POST /bench/seed-lists {tags}` (grows the registry the
+ * list scenarios read to `tags` tags: see LIST_SHAPE in fixtures.ts), seeds
  *   - public project `pub`
  *   - project `team` with user `bench` (password `bench-password-1`) as developer
  *   - a real OpenLDAP (slapd) with user `ldapbench` in group `benchers`, developer of `team`
  * then prints one JSON line `{"url": ..., "pid": ...}` on stdout and waits. It stops (and removes
  * its data directory) on SIGTERM/SIGINT, or when stdin closes (the parent went away).
+ *
+ * The database is SQLite in the data directory, or PostgreSQL when WHARF_BENCH_DATABASE_URL is set.
+ * WHARF_BENCH_SKIP_TRANSACTION_LOCK=1 answers PostgreSQL's per-transaction advisory lock without
+ * sending it (src/db/pg.ts), to measure what that lock costs.
  *
  * Started by test/bench/run.ts as `node --import tsx test/bench/server.ts`.
  */
@@ -18,13 +23,23 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { count } from 'drizzle-orm';
-import { eventsSeen } from '../../src/db/schema';
+import pg from 'pg';
+import { tablesOf } from '../../src/db/engine';
 import { resolveConfig } from '../../src/config/load';
 import type { ConfigInput } from '../../src/config/schema';
 import { createLog } from '../../src/log';
 import { startWharf, type Wharf } from '../../src/server';
 import { startSlapd, type Slapd } from '../support/slapd';
-import { BENCH_ADMIN_PASSWORD, BENCH_LDAP_PASSWORD, BENCH_LDAP_USER, BENCH_PASSWORD, BENCH_USER, basicAuth, type BenchServerReady } from './fixtures';
+import {
+  BENCH_ADMIN_PASSWORD,
+  BENCH_LDAP_PASSWORD,
+  BENCH_LDAP_USER,
+  BENCH_PASSWORD,
+  BENCH_USER,
+  basicAuth,
+  type BenchServerReady,
+} from './fixtures';
+import { seedLists } from './list-registry';
 
 async function call(url: string, method: string, p: string, body?: unknown): Promise<unknown> {
   const res = await fetch(`${url}${p}`, {
@@ -44,6 +59,20 @@ async function seed(url: string): Promise<void> {
   await call(url, 'POST', '/api/v1/users', { username: BENCH_USER, password: BENCH_PASSWORD });
   await call(url, 'PUT', `/api/v1/projects/team/members/${BENCH_USER}`, { role: 'developer' });
   await call(url, 'PUT', '/api/v1/projects/team/groups/benchers', { role: 'developer' });
+}
+
+/** The statement src/db/pg.ts runs first in every transaction. */
+const TRANSACTION_LOCK_TEXT = "select pg_advisory_xact_lock(hashtext('wharf.transactions'))";
+
+/** Answers the transaction lock in this process without a round trip, as if every transaction got it at once. */
+function skipTransactionLock(): void {
+  const query = pg.Client.prototype.query as (this: pg.Client, ...args: unknown[]) => unknown;
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    const first = args[0] as { text?: unknown } | string;
+    const text = typeof first === 'string' ? first : first?.text;
+    if (text === TRANSACTION_LOCK_TEXT) return Promise.resolve({ command: 'SELECT', rowCount: 1, rows: [[]], fields: [] });
+    return query.apply(this, args);
+  } as typeof pg.Client.prototype.query;
 }
 
 async function main(): Promise<void> {
@@ -69,6 +98,8 @@ async function main(): Promise<void> {
   process.stdin.on('end', () => void stop(0));
   process.stdin.resume();
 
+  const databaseUrl = process.env.WHARF_BENCH_DATABASE_URL ?? '';
+  if (databaseUrl !== '' && process.env.WHARF_BENCH_SKIP_TRANSACTION_LOCK === '1') skipTransactionLock();
   try {
     ldap = await startSlapd({
       users: [{ uid: BENCH_LDAP_USER, password: BENCH_LDAP_PASSWORD }],
@@ -78,6 +109,7 @@ async function main(): Promise<void> {
       listen: '127.0.0.1:0',
       publicUrl: 'http://127.0.0.1:8080',
       dataDir,
+      database: { url: databaseUrl },
       logLevel: 'silent',
       admin: { password: BENCH_ADMIN_PASSWORD },
       // No registry: the token endpoint does not need one. No periodic reconcile during the runs.
@@ -104,7 +136,17 @@ async function main(): Promise<void> {
           await c.req.text();
           return c.text('ok');
         });
-        app.get('/bench/events-seen', async (c) => c.json({ n: (await c.var.deps.db.select({ n: count() }).from(eventsSeen).get())!.n }));
+        app.get('/bench/events-seen', async (c) => {
+          const { db } = c.var.deps;
+          const [row] = await db.select({ n: count() }).from(tablesOf(db).eventsSeen);
+          return c.json({ n: Number(row!.n) });
+        });
+        app.post('/bench/seed-lists', async (c) => {
+          const { tags: totalTags } = (await c.req.json()) as { tags: number };
+          const t0 = performance.now();
+          const added = await seedLists(c.var.deps.db, totalTags);
+          return c.json({ added, ms: performance.now() - t0 });
+        });
         // Fills the login throttle with distinct failing names through its own code path (the
         // password hash is left out: it is not the throttle's cost).
         app.post('/bench/throttle-fill', async (c) => {

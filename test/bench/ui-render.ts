@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { manifests, projects, repositories, tags } from '../../src/db/schema';
 import type { Instance } from '../../src/server';
 import { startAppInstance } from '../support/instance';
+import { seededDigest, seededManifests } from './fixtures';
 
 const ADMIN_PASSWORD = 'ui-bench-admin-password-1';
 const REPOSITORIES = 10_000;
@@ -24,7 +25,6 @@ const MEASURED = 200;
 const TARGET_P95_MS = 50;
 
 const pad5 = (i: number) => String(i).padStart(5, '0');
-const digestOf = (i: number) => `sha256:${i.toString(16).padStart(64, '0')}`;
 
 interface Page {
   name: string;
@@ -58,21 +58,11 @@ async function seed(instance: Instance): Promise<void> {
       .values({ name: 'big/many', projectId: big!.id, pullCount: 12345, lastPushedAt: at(TAGS) })
       .returning({ id: repositories.id })
       .all();
-    await tx.insert(manifests)
-      .values(
-        Array.from({ length: DIGESTS }, (_, d) => ({
-          repositoryId: repo!.id,
-          digest: digestOf(d),
-          mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          size: 10_000_000 + d * 1000,
-          platform: JSON.stringify({ os: 'linux', architecture: 'amd64' }),
-        })),
-      )
-      .run();
+    await tx.insert(manifests).values(seededManifests(repo!.id, DIGESTS)).run();
     const tagRows = Array.from({ length: TAGS }, (_, i) => ({
       repositoryId: repo!.id,
       name: `t${pad5(i)}`,
-      digest: digestOf(i % DIGESTS),
+      digest: seededDigest(i % DIGESTS),
       pushedAt: at(i),
       pushedBy: 'admin',
       pullCount: i % 13,

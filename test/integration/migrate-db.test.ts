@@ -64,6 +64,12 @@ describe.skipIf(onPostgres)('wharf migrate-db', () => {
         expect(onPg).toEqual({ password_hash: hash, email: 'alice@example.org', admin: false });
         expect((await pool.query("SELECT public FROM projects WHERE name = 'team'")).rows[0]).toEqual({ public: false });
         expect((await pool.query("SELECT pushed_by FROM tags WHERE name = 'v1'")).rows[0]).toEqual({ pushed_by: 'alice' });
+        // The kept list counts are the source's, not doubled by the target's triggers as the rows went in.
+        const kept = async (q: string) => (await pool.query(q)).rows.map((r: { name: string; n: number }) => ({ name: r.name, n: Number(r.n) }));
+        const sourceCounts = (await source.db.select({ name: sqliteSchema.repositories.name, n: sqliteSchema.repositories.tagCount }).from(sqliteSchema.repositories).orderBy(sqliteSchema.repositories.name).all());
+        expect(sourceCounts.some((r) => r.n > 0)).toBe(true);
+        expect(await kept('SELECT name, tag_count AS n FROM repositories ORDER BY name')).toEqual(sourceCounts);
+        expect(await kept('SELECT p.name, p.repository_count AS n FROM projects p WHERE p.repository_count <> (SELECT count(*) FROM repositories r WHERE r.project_id = p.id)')).toEqual([]);
         // The id sequences continue after the copied rows: the next user gets a fresh id.
         const next = (await pool.query("INSERT INTO users (username, username_key) VALUES ('bob', 'bob') RETURNING id")).rows[0].id;
         const maxId = (await source.db.select().from(sqliteSchema.users).all()).reduce((m, u) => Math.max(m, u.id), 0);

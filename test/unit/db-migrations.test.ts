@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -55,6 +55,37 @@ describe('SQLite migrations in drizzle/sqlite/', () => {
     try {
       expect(applied(opened.sqlite)).toEqual(rowsBefore);
       expect(opened.sqlite.prepare('SELECT username FROM users').all()).toEqual([{ username: 'kept' }]);
+    } finally {
+      await opened.close();
+    }
+  });
+
+  it('fill the kept list counts of a database made before migration list_count_triggers', async () => {
+    const before = path.join(work, 'before-counts');
+    cpSync(packageFile('drizzle', 'sqlite'), before, { recursive: true });
+    const journalFile = path.join(before, 'meta', '_journal.json');
+    const journal = JSON.parse(readFileSync(journalFile, 'utf8')) as { entries: { tag: string }[] };
+    const at = journal.entries.findIndex((e) => e.tag.endsWith('_list_count_triggers'));
+    expect(at).toBeGreaterThan(0);
+    writeFileSync(journalFile, JSON.stringify({ ...journal, entries: journal.entries.slice(0, at) }));
+    const file = path.join(work, 'counts.db');
+    const old = new Database(file);
+    migrate(drizzle(old), { migrationsFolder: before });
+    old.exec(`INSERT INTO projects (name) VALUES ('team'), ('empty');
+      INSERT INTO repositories (name, project_id) VALUES ('team/a', 1), ('team/b', 1);
+      INSERT INTO tags (repository_id, name, digest) VALUES (1, 'v1', 'sha256:1'), (1, 'v2', 'sha256:1'), (2, 'v1', 'sha256:2');`);
+    old.close();
+
+    const opened = openDatabase(file);
+    try {
+      expect(opened.sqlite.prepare('SELECT name, tag_count FROM repositories ORDER BY name').all()).toEqual([
+        { name: 'team/a', tag_count: 2 },
+        { name: 'team/b', tag_count: 1 },
+      ]);
+      expect(opened.sqlite.prepare('SELECT name, repository_count FROM projects ORDER BY name').all()).toEqual([
+        { name: 'empty', repository_count: 0 },
+        { name: 'team', repository_count: 2 },
+      ]);
     } finally {
       await opened.close();
     }
