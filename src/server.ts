@@ -18,7 +18,7 @@ import { pruneAuditBudget } from './audit/record';
 import { pruneGrants } from './token/grants';
 import { createLog, type Log } from './log';
 import { createMetrics } from './metrics';
-import { notificationListener, notificationUrl, writeRegistryConfig } from './registry/config';
+import { instanceSecret, notificationListener, notificationUrl } from './registry/config';
 import { explainTakenRegistryPort } from './registry/packaged-service';
 import { findRegistryBinary, RegistrySupervisor } from './registry/supervisor';
 import { secretRedactor } from './registry/redact';
@@ -32,7 +32,9 @@ import { Reconciler } from './artifacts/reconcile';
 import { Directory } from './identity/ldap';
 import { TokenSigner } from './token/signer';
 import { INTERNAL_SUBJECT } from './identity/principal';
-import { loadSigningKey } from './token/keys';
+import { loadRotatingSigningKey } from './token/rotation';
+import { NotificationSecrets, readNotificationSecrets } from './events/notification-secret';
+import { RotationWatch } from './registry/rotation-watch';
 import { StorageAlarm } from './db/storage';
 import { scheduleAuditRetention } from './audit/retention';
 import path from 'node:path';
@@ -45,6 +47,8 @@ export interface Wharf {
   url: string;
   supervisor: RegistrySupervisor | null;
   registryConfigFile: string;
+  /** Applies rotated keys and secrets (polled; SIGHUP calls reload). */
+  rotation: RotationWatch;
   stop(): Promise<void>;
 }
 
@@ -66,6 +70,8 @@ export interface Instance {
   deps: Deps;
   database: OpenDb;
   registryConfigFile: string;
+  /** Applies rotated keys and secrets; startWharf starts its poll. */
+  rotation: RotationWatch;
   close(): Promise<void>;
 }
 
@@ -84,23 +90,26 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
   const { db } = database;
   try {
     if (!onSqlite) secureDataDir(config, log);
-    const key = await loadSigningKey({
-      dataDir: config.dataDir,
-      algorithm: config.token.algorithm,
-      keyFile: config.token.keyFile,
-      certFile: config.token.certFile,
-      commonName: `${config.token.issuer} token signer`,
-    });
-    const { file: registryConfigFile, notificationSecret, httpSecret } = writeRegistryConfig(config, key.certFile);
-    const redactRegistryOutput = secretRedactor([
-      notificationSecret,
-      httpSecret,
-      config.metrics.token,
-      config.ldap.bindPassword,
-      config.admin.password,
-    ]);
-    const metrics = createMetrics();
+    const { key, files: keyFiles } = await loadRotatingSigningKey(
+      {
+        dataDir: config.dataDir,
+        algorithm: config.token.algorithm,
+        keyFile: config.token.keyFile,
+        certFile: config.token.certFile,
+        commonName: `${config.token.issuer} token signer`,
+      },
+      log,
+    );
+    const read = readNotificationSecrets(config.dataDir);
+    const notificationSecrets = new NotificationSecrets(read.current, read.next);
     const tokenSigner = new TokenSigner(key);
+    const rotation = new RotationWatch({ config, log: log.child({ component: 'rotation' }), files: keyFiles, signer: tokenSigner, secrets: notificationSecrets });
+    const registryConfigFile = rotation.registryConfigFile;
+    const redactRegistryOutput = secretRedactor(
+      [instanceSecret(config.dataDir, 'registry-http-secret'), config.metrics.token, config.ldap.bindPassword, config.admin.password],
+      () => [notificationSecrets.current, notificationSecrets.next],
+    );
+    const metrics = createMetrics();
     const registry = new RegistryClient(config.registry.url, {
       caFile: config.registry.caFile,
       tokenSource: (access) =>
@@ -128,7 +137,7 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       clock,
       tokenSigner,
       metrics,
-      notificationSecret,
+      notificationSecrets,
       redactRegistryOutput,
       trustedProxies: trustedProxyList(config.trustProxy),
       credentialCache: new CredentialCache(config.auth.credentialCacheSeconds * 1000, clock),
@@ -151,7 +160,9 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       deps,
       database,
       registryConfigFile,
+      rotation,
       async close() {
+        await rotation.stop();
         await Promise.race([Promise.all([reconciler.idle(), details.idle()]), new Promise((r) => setTimeout(r, 5000))]);
         await registry.close();
         await database.close();
@@ -199,7 +210,7 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
         throw err;
       }
       const loopbackPort = (notifyServer.address() as AddressInfo).port;
-      writeRegistryConfig(config, deps.tokenSigner.key.certFile, loopbackPort);
+      instance.rotation.setLoopbackPort(loopbackPort);
       log.info({ url: notificationUrl(config, loopbackPort) }, 'registry notifications on loopback');
     }
     const closeServers = () => {
@@ -239,6 +250,8 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
       }
     }
 
+    instance.rotation.start(supervisor ? () => supervisor!.restart() : null);
+
     const runReconcile = () =>
       reconciler.run().catch((err: Error) => log.warn({ err: err.message }, 'reconcile failed; tag state left as it was'));
     void runReconcile();
@@ -267,9 +280,11 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
       url,
       supervisor,
       registryConfigFile,
+      rotation: instance.rotation,
       async stop() {
         if (stopped) return;
         stopped = true;
+        await instance.rotation.stop();
         if (interval) clearInterval(interval);
         clearInterval(prune);
         await auditRetention.stop();

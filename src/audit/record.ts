@@ -36,6 +36,8 @@ export const AUDIT_ACTIONS = [
   'repository_delete',
   'reconcile',
   'backup',
+  'signing_key_rotate',
+  'notification_secret_rotate',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
