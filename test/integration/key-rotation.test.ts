@@ -83,9 +83,9 @@ describe('signing key rotation on one instance', () => {
     const activePid = registryPid();
     const activated = await wharf(['signing-key', 'activate']);
     ok(activated);
-    const after = await waitFor(async () => {
+    const after: string = await waitFor(async () => {
       const t = await pullToken();
-      return leafOf(t) !== leafOf(before) && t;
+      return leafOf(t) !== leafOf(before) ? t : '';
     }, 10_000, 'instance signing with the new key');
     // The same certificates in the bundle: no restart, and tokens of both keys pull.
     expect(registryPid()).toBe(activePid);
