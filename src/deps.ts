@@ -15,6 +15,7 @@ import type { Deletions } from './artifacts/delete';
 import type { Directory } from './identity/ldap';
 import type { StorageAlarm } from './db/storage';
 import type { Leadership } from './db/leadership';
+import type { NotificationSecrets } from './events/notification-secret';
 
 /** Everything the app needs, built once by main.ts (or a test) and passed down; no module singletons. */
 export interface Deps {
@@ -29,7 +30,8 @@ export interface Deps {
   /** How a name and secret are checked, in order: robots, personal tokens, passwords. */
   credentialVerifiers: CredentialVerifier[];
   throttle: LoginThrottle;
-  notificationSecret: string;
+  /** The secrets the registry may present on /service/notifications (two while one is rotated). */
+  notificationSecrets: NotificationSecrets;
   /** Removes Wharf's secrets and any credentials from the registry's output before it is logged or kept. */
   redactRegistryOutput: (text: string) => string;
   /** config.trustProxy as a matcher; null when no proxy is trusted. */

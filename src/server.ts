@@ -18,7 +18,7 @@ import { pruneAuditBudget } from './audit/record';
 import { pruneGrants } from './token/grants';
 import { createLog, type Log } from './log';
 import { createMetrics } from './metrics';
-import { notificationListener, notificationUrl, writeRegistryConfig } from './registry/config';
+import { instanceSecret, notificationListener, notificationUrl } from './registry/config';
 import { explainTakenRegistryPort } from './registry/packaged-service';
 import { findRegistryBinary, RegistrySupervisor } from './registry/supervisor';
 import { secretRedactor } from './registry/redact';
@@ -34,7 +34,9 @@ import { namedLocksFor } from './db/named-locks';
 import { Directory } from './identity/ldap';
 import { TokenSigner } from './token/signer';
 import { INTERNAL_SUBJECT } from './identity/principal';
-import { loadSigningKey } from './token/keys';
+import { loadRotatingSigningKey } from './token/rotation';
+import { NotificationSecrets, readNotificationSecrets } from './events/notification-secret';
+import { RotationWatch } from './registry/rotation-watch';
 import { StorageAlarm } from './db/storage';
 import { scheduleAuditRetention } from './audit/retention';
 import path from 'node:path';
@@ -47,6 +49,8 @@ export interface Wharf {
   url: string;
   supervisor: RegistrySupervisor | null;
   registryConfigFile: string;
+  /** Applies rotated keys and secrets (polled; SIGHUP calls reload). */
+  rotation: RotationWatch;
   stop(): Promise<void>;
 }
 
@@ -68,6 +72,8 @@ export interface Instance {
   deps: Deps;
   database: OpenDb;
   registryConfigFile: string;
+  /** Applies rotated keys and secrets; startWharf starts its poll. */
+  rotation: RotationWatch;
   close(): Promise<void>;
 }
 
@@ -86,23 +92,26 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
   const { db } = database;
   try {
     if (!onSqlite) secureDataDir(config, log);
-    const key = await loadSigningKey({
-      dataDir: config.dataDir,
-      algorithm: config.token.algorithm,
-      keyFile: config.token.keyFile,
-      certFile: config.token.certFile,
-      commonName: `${config.token.issuer} token signer`,
-    });
-    const { file: registryConfigFile, notificationSecret, httpSecret } = writeRegistryConfig(config, key.certFile);
-    const redactRegistryOutput = secretRedactor([
-      notificationSecret,
-      httpSecret,
-      config.metrics.token,
-      config.ldap.bindPassword,
-      config.admin.password,
-    ]);
-    const metrics = createMetrics();
+    const { key, files: keyFiles } = await loadRotatingSigningKey(
+      {
+        dataDir: config.dataDir,
+        algorithm: config.token.algorithm,
+        keyFile: config.token.keyFile,
+        certFile: config.token.certFile,
+        commonName: `${config.token.issuer} token signer`,
+      },
+      log,
+    );
+    const read = readNotificationSecrets(config.dataDir);
+    const notificationSecrets = new NotificationSecrets(read.current, read.next);
     const tokenSigner = new TokenSigner(key);
+    const rotation = new RotationWatch({ config, log: log.child({ component: 'rotation' }), files: keyFiles, signer: tokenSigner, secrets: notificationSecrets });
+    const registryConfigFile = rotation.registryConfigFile;
+    const redactRegistryOutput = secretRedactor(
+      [instanceSecret(config.dataDir, 'registry-http-secret'), config.metrics.token, config.ldap.bindPassword, config.admin.password],
+      () => [notificationSecrets.current, notificationSecrets.next],
+    );
+    const metrics = createMetrics();
     const registry = new RegistryClient(config.registry.url, {
       caFile: config.registry.caFile,
       tokenSource: (access) =>
@@ -135,7 +144,7 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       clock,
       tokenSigner,
       metrics,
-      notificationSecret,
+      notificationSecrets,
       redactRegistryOutput,
       trustedProxies: trustedProxyList(config.trustProxy),
       credentialCache: new CredentialCache(config.auth.credentialCacheSeconds * 1000, clock),
@@ -159,8 +168,10 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       deps,
       database,
       registryConfigFile,
+      rotation,
       async close() {
         await leadership.stop();
+        await rotation.stop();
         await Promise.race([Promise.all([reconciler.idle(), details.idle()]), new Promise((r) => setTimeout(r, 5000))]);
         await namedLocks.close();
         await registry.close();
@@ -228,7 +239,7 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
         throw err;
       }
       const loopbackPort = (notifyServer.address() as AddressInfo).port;
-      writeRegistryConfig(config, deps.tokenSigner.key.certFile, loopbackPort);
+      instance.rotation.setLoopbackPort(loopbackPort);
       log.info({ url: notificationUrl(config, loopbackPort) }, 'registry notifications on loopback');
     }
     const closeServers = () => {
@@ -268,6 +279,8 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
       }
     }
 
+    instance.rotation.start(supervisor ? () => supervisor!.restart() : null);
+
     // The periodic jobs run on the one instance the database elects, and move when it goes.
     const { leadership } = deps;
     leadership.schedule(() => scheduleReconcile(reconciler, config.reconcileIntervalSeconds * 1000, log));
@@ -283,9 +296,11 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
       url,
       supervisor,
       registryConfigFile,
+      rotation: instance.rotation,
       async stop() {
         if (stopped) return;
         stopped = true;
+        await instance.rotation.stop();
         await leadership.stop();
         await supervisor?.stop();
         await Promise.all(

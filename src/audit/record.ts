@@ -37,6 +37,8 @@ export const AUDIT_ACTIONS = [
   'reconcile',
   'backup',
   'restore',
+  'signing_key_rotate',
+  'notification_secret_rotate',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -37,6 +37,12 @@ export async function runCli(argv: string[], io: Output = stdout): Promise<numbe
       case 'migrate-db':
         await (await import('./migrate-db')).migrateDbCommand(rest, io);
         return 0;
+      case 'signing-key':
+        await (await import('./signing-key')).signingKeyCommand(rest, io);
+        return 0;
+      case 'notification-secret':
+        await (await import('./notification-secret')).notificationSecretCommand(rest, io);
+        return 0;
       case 'reconcile':
         await (await import('./reconcile')).reconcileCommand(rest, io);
         return 0;

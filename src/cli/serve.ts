@@ -5,7 +5,7 @@ import { startWharf } from '../server';
 
 /**
  * `wharf serve`: what `npm start` (src/main.ts) does: config, database, HTTP server, the
- * supervised registry; stops cleanly on SIGINT/SIGTERM. A configuration error or a database that
+ * supervised registry; stops cleanly on SIGINT/SIGTERM and reads rotated keys again on SIGHUP. A configuration error or a database that
  * cannot be used is one line and exit code 2; any other failed start is one line and exit code 1.
  */
 export async function serve(): Promise<void> {
@@ -38,4 +38,6 @@ export async function serve(): Promise<void> {
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  // The operator's way to apply rotated keys at once instead of at the next poll.
+  process.on('SIGHUP', () => void wharf.rotation.reload());
 }

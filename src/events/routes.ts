@@ -1,6 +1,5 @@
 import { Hono, type HonoRequest } from 'hono';
 import { AppError } from '../errors';
-import { bearerMatches } from '../http/bearer';
 import type { AppEnv } from '../http/env';
 import { applyEvents } from './apply';
 import { parseEnvelope } from './envelope';
@@ -54,7 +53,7 @@ export function notificationRoutes() {
   const app = new Hono<AppEnv>();
   app.post('/', async (c) => {
     const { db, log, metrics, clock, config, details } = c.var.deps;
-    if (!bearerMatches(c.req.header('authorization'), c.var.deps.notificationSecret))
+    if (!c.var.deps.notificationSecrets.accepts(c.req.header('authorization')))
       throw new AppError(401, 'unauthorized', 'missing or wrong notification secret');
     const { bytes: raw, drained } = await readEnvelope(c.req);
     let body: unknown;

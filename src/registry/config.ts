@@ -73,15 +73,19 @@ export function renderRegistryConfig(
   return doc.toString();
 }
 
-/** Writes $WHARF_DATA_DIR/registry-config.yml (0600: it holds the notification secret). */
+/**
+ * Writes $WHARF_DATA_DIR/registry-config.yml (0600: it holds the notification secret) when its
+ * content changed; `changed` says whether it did, so a supervised registry is restarted only then.
+ */
 export function writeRegistryConfig(
   config: Config,
-  certFile: string,
-  loopbackPort?: number,
-): { file: string; notificationSecret: string; httpSecret: string } {
-  const notificationSecret = instanceSecret(config.dataDir, 'notification-secret');
+  opts: { bundleFile: string; notificationSecret: string; loopbackPort?: number | undefined },
+): { file: string; httpSecret: string; changed: boolean } {
   const httpSecret = instanceSecret(config.dataDir, 'registry-http-secret');
   const file = path.join(config.dataDir, 'registry-config.yml');
-  writeSecretFile(file, renderRegistryConfig(config, { certFile, notificationSecret, httpSecret, loopbackPort }));
-  return { file, notificationSecret, httpSecret };
+  const content = renderRegistryConfig(config, { certFile: opts.bundleFile, notificationSecret: opts.notificationSecret, httpSecret, loopbackPort: opts.loopbackPort });
+  const changed = !existsSync(file) || readFileSync(file, 'utf8') !== content;
+  if (changed) writeSecretFile(file, content);
+  else chmodSync(file, 0o600);
+  return { file, httpSecret, changed };
 }

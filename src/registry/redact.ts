@@ -23,8 +23,11 @@ export function redactSecrets(text: string, secrets: readonly string[]): string 
   return out;
 }
 
-/** A redactor bound to the secrets Wharf knows; built once per instance and passed where registry output is handled. */
-export function secretRedactor(secrets: readonly string[]): (text: string) => string {
+/**
+ * A redactor bound to the secrets Wharf knows; built once per instance and passed where registry
+ * output is handled. `rotating` gives secrets that change while the instance runs (a staged one).
+ */
+export function secretRedactor(secrets: readonly string[], rotating: () => readonly (string | null)[] = () => []): (text: string) => string {
   const known = secrets.filter(Boolean);
-  return (text) => redactSecrets(text, known);
+  return (text) => redactSecrets(text, [...known, ...rotating().filter((s): s is string => !!s)]);
 }

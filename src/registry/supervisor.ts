@@ -163,18 +163,41 @@ export class RegistrySupervisor {
     throw new Error(`registry did not become ready within ${timeoutMs} ms: ${exitReason(this.lastLines)}`);
   }
 
+  /**
+   * Stops the registry and starts it again on the same configuration file, which it reads only at
+   * start (a new rootcertbundle or notification secret); the crash backoff is not involved.
+   */
+  async restart(readyTimeoutMs = 15_000): Promise<void> {
+    if (this.stopping) return;
+    this.starting = true;
+    try {
+      if (this.restartTimer) clearTimeout(this.restartTimer);
+      this.restartTimer = null;
+      await this.terminate(10_000);
+      if (this.stopping) return;
+      this.opts.log.info('registry restarting to read its configuration again');
+      await this.waitReady(this.spawnOnce(), readyTimeoutMs);
+    } finally {
+      this.starting = false;
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after `timeoutMs`; resolves once the child is gone. */
+  private async terminate(timeoutMs: number): Promise<boolean> {
+    const child = this.child;
+    const closed = this.closed;
+    if (!child || !closed || child.exitCode !== null || child.signalCode !== null) return false;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    await closed;
+    clearTimeout(timer);
+    return true;
+  }
+
   async stop(timeoutMs = 10_000): Promise<void> {
     this.stopping = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
-    const child = this.child;
-    const closed = this.closed;
-    if (child && closed && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      await closed;
-      clearTimeout(timer);
-      this.opts.log.info('registry stopped');
-    }
+    if (await this.terminate(timeoutMs)) this.opts.log.info('registry stopped');
     if (this.opts.pidFile) forgetRegistry(this.opts.pidFile);
   }
 }

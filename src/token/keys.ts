@@ -1,5 +1,5 @@
 import { webcrypto, createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 export interface SigningKey {
@@ -18,6 +18,16 @@ export function writeSecretFile(file: string, content: string | Buffer): void {
   mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, content, { mode: 0o600 });
   chmodSync(file, 0o600);
+}
+
+/** A file's partial twin while it is being replaced; a crash leaves only this, which the next repair removes. */
+export const partialFileOf = (file: string) => path.join(path.dirname(file), `.${path.basename(file)}.partial`);
+
+/** Replaces `file` whole (0600): readers see the old content or the new, never half of it. */
+export function replaceSecretFile(file: string, content: string | Buffer): void {
+  const partial = partialFileOf(file);
+  writeSecretFile(partial, content);
+  renameSync(partial, file);
 }
 
 /** Generates a P-256 key and a self-signed certificate valid for ten years. */
@@ -76,19 +86,27 @@ export async function loadSigningKey(opts: {
       chmodSync(keyFile, 0o600);
     }
   }
+  return readSigningPair(keyFile, certFile, opts.algorithm);
+}
+
+/** The PEM certificates of a file, in order. */
+export const pemCertificates = (pem: string): string[] => pem.match(PEM_CERT_RE) ?? [];
+
+/** Reads a key and its certificate file and checks they belong together and suit the algorithm. */
+export function readSigningPair(keyFile: string, certFile: string, algorithm: 'ES256' | 'RS256'): SigningKey {
   const keyPem = readFileSync(keyFile, 'utf8');
   const certPem = readFileSync(certFile, 'utf8');
   const privateKey = createPrivateKey(keyPem);
-  const certs = certPem.match(PEM_CERT_RE) ?? [];
+  const certs = pemCertificates(certPem);
   if (certs.length === 0) throw new Error(`${certFile} holds no PEM certificate`);
   const leaf = new X509Certificate(certs[0]!);
   const keyType = privateKey.asymmetricKeyType;
-  if (opts.algorithm === 'ES256' && (keyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1'))
+  if (algorithm === 'ES256' && (keyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1'))
     throw new Error(`token.algorithm ES256 needs a P-256 key, ${keyFile} holds ${keyType}`);
-  if (opts.algorithm === 'RS256' && keyType !== 'rsa') throw new Error(`token.algorithm RS256 needs an RSA key, ${keyFile} holds ${keyType}`);
+  if (algorithm === 'RS256' && keyType !== 'rsa') throw new Error(`token.algorithm RS256 needs an RSA key, ${keyFile} holds ${keyType}`);
   const publicFromKey = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
   const publicFromCert = leaf.publicKey.export({ format: 'der', type: 'spki' });
   if (!publicFromKey.equals(publicFromCert)) throw new Error(`${certFile} does not belong to the key in ${keyFile}`);
   const x5c = certs.map((pem) => new X509Certificate(pem).raw.toString('base64'));
-  return { alg: opts.algorithm, privateKey, x5c, certPem: certs.join('\n') + '\n', certFile: path.resolve(certFile) };
+  return { alg: algorithm, privateKey, x5c, certPem: certs.join('\n') + '\n', certFile: path.resolve(certFile) };
 }

@@ -121,7 +121,7 @@ async function registryToken(deps: TokenServiceDeps, req: IssueRequest, access: 
     return { token: signed.token, expiresIn: deps.expiresIn, issuedAt: issuedAtOf(signed.iat) };
   }
   const cache = deps.signer.reuse;
-  const key = JSON.stringify([principal.kind, principal.username, claims.subject, deps.issuer, deps.service, deps.expiresIn, access]);
+  const key = JSON.stringify([deps.signer.generation, principal.kind, principal.username, claims.subject, deps.issuer, deps.service, deps.expiresIn, access]);
   const hit = cache.get(key, nowMs);
   // Answered in the event loop's check phase, as a fresh signature (thread pool) is: the requests
   // of a burst are all read and decided first, then their responses are written together. Under

@@ -11,11 +11,28 @@ import type { SigningKey } from './keys';
 export class TokenSigner {
   private prepared: PreparedKey | undefined;
   private readonly jti = new JtiSource();
+  private current: SigningKey;
+  /** Counts key switches; part of every reuse cache key, so a token signed with an earlier key is never handed out again. */
+  generation = 0;
 
   constructor(
-    readonly key: SigningKey,
+    key: SigningKey,
     readonly reuse: TokenCache = new TokenCache(),
-  ) {}
+  ) {
+    this.current = key;
+  }
+
+  get key(): SigningKey {
+    return this.current;
+  }
+
+  /** Signs with `key` from now on (a rotated key); tokens kept for reuse are dropped. */
+  useKey(key: SigningKey): void {
+    this.current = key;
+    this.prepared = undefined;
+    this.generation++;
+    this.reuse.clear();
+  }
 
   /**
    * Signs a registry token and returns it with its `iat` and `exp`, with node:crypto directly: no
@@ -26,7 +43,7 @@ export class TokenSigner {
   sign(claims: RegistryTokenClaims): Promise<SignedToken> {
     return new Promise((resolve, reject) => {
       // Checked on first use inside the promise, so a key that cannot sign rejects each request as before.
-      const prepared = (this.prepared ??= prepareKey(this.key));
+      const prepared = (this.prepared ??= prepareKey(this.current));
       const iat = Math.floor(claims.nowMs / 1000);
       const exp = iat + claims.expiresIn;
       if (!Number.isSafeInteger(iat) || !Number.isSafeInteger(exp)) throw new TypeError('token times must be finite numbers');

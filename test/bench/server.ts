@@ -158,7 +158,7 @@ async function main(): Promise<void> {
       },
     });
     await seed(wharf.url);
-    const ready: BenchServerReady = { url: wharf.url, pid: process.pid, notificationSecret: wharf.deps.notificationSecret };
+    const ready: BenchServerReady = { url: wharf.url, pid: process.pid, notificationSecret: wharf.deps.notificationSecrets.current };
     process.stdout.write(JSON.stringify(ready) + '\n');
   } catch (err) {
     process.stderr.write(`bench server: ${(err as Error).stack ?? String(err)}\n`);

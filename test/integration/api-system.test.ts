@@ -47,7 +47,7 @@ describe('system endpoints', () => {
   });
 
   it('health and the OpenAPI document reveal no secrets', async () => {
-    const { notificationSecret } = w.wharf.deps;
+    const notificationSecret = w.wharf.deps.notificationSecrets.current;
     for (const path of ['/api/v1/health', '/api/v1/openapi.json']) {
       const r = await api.call('GET', path);
       const text = JSON.stringify(r.body);

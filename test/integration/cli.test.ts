@@ -209,7 +209,8 @@ describe.skipIf(onPostgres)('wharf user and bad input (no registry)', () => {
     const help = await wharf(['--help'], env);
     ok(help);
     expect(help.stdout).toMatch(/^Usage: wharf <command>/);
-    for (const c of ['serve', 'user create', 'import-htpasswd', 'backup', 'restore', 'reconcile']) expect(help.stdout).toContain(c);
+    for (const c of ['serve', 'user create', 'import-htpasswd', 'backup', 'restore', 'reconcile', 'signing-key stage', 'signing-key retire [--force]', 'notification-secret activate'])
+      expect(help.stdout).toContain(c);
   });
 
   it('serve runs the server like npm start and stops cleanly on SIGTERM', async () => {

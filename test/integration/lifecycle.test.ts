@@ -40,15 +40,17 @@ describe('first start, restart and supervision', () => {
     const w = await startTestWharf({}, { dataDir });
     let firstX5c: string | undefined;
     try {
-      for (const f of ['token-signing.key', 'token-signing.crt', 'notification-secret', 'registry-http-secret', 'registry-config.yml'])
+      for (const f of ['token-signing.key', 'token-signing.crt', 'token-bundle.crt', 'notification-secret', 'registry-http-secret', 'registry-config.yml'])
         expect(((await stat(path.join(dataDir, f))).mode & 0o777).toString(8), f).toBe('600');
       const cfg = parseYaml(await readFile(w.wharf.registryConfigFile, 'utf8'));
       expect(cfg.auth.token).toEqual({
         realm: `${w.url}/service/token`,
         service: 'wharf-registry',
         issuer: 'wharf',
-        rootcertbundle: path.join(dataDir, 'token-signing.crt'),
+        rootcertbundle: path.join(dataDir, 'token-bundle.crt'),
       });
+      // With nothing staged or retired the bundle is exactly the signing certificate.
+      expect(await readFile(path.join(dataDir, 'token-bundle.crt'), 'utf8')).toBe(await readFile(path.join(dataDir, 'token-signing.crt'), 'utf8'));
       const secret = (await readFile(path.join(dataDir, 'notification-secret'), 'utf8')).trim();
       expect(cfg.notifications.endpoints[0].url).toBe(`${w.url}/service/notifications`);
       expect(cfg.notifications.endpoints[0].headers.Authorization).toEqual([`Bearer ${secret}`]);
@@ -273,7 +275,8 @@ describe('RS256 with an operator-supplied key', () => {
     const w = await startTestWharf({ token: { algorithm: 'RS256', keyFile: `${dir}/key.pem`, certFile: `${dir}/cert.pem` } });
     try {
       const cfg = parseYaml(await readFile(w.wharf.registryConfigFile, 'utf8'));
-      expect(cfg.auth.token.rootcertbundle).toBe(`${dir}/cert.pem`);
+      expect(cfg.auth.token.rootcertbundle).toBe(path.join(w.dataDir, 'token-bundle.crt'));
+      expect(await readFile(cfg.auth.token.rootcertbundle, 'utf8')).toBe(await readFile(`${dir}/cert.pem`, 'utf8'));
       const t = (await (await fetch(`${w.url}/service/token?service=wharf-registry`)).json()) as { token: string };
       expect(JSON.parse(Buffer.from(t.token.split('.')[0]!, 'base64url').toString()).alg).toBe('RS256');
       const pushed = await skopeoCopy(`oci:${image.dir}:latest`, `docker://${w.registry}/library/rsa:1`, { destCreds: admin });

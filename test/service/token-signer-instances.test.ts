@@ -3,7 +3,7 @@ import { decodeJwt, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app';
 import type { Deps } from '../../src/deps';
-import type { SigningKey } from '../../src/token/keys';
+import { readSigningPair, type SigningKey } from '../../src/token/keys';
 import { TokenSigner } from '../../src/token/signer';
 import { inProcessApi } from '../support/api-client';
 import { startAppInstance, type AppInstance } from '../support/instance';
@@ -82,5 +82,29 @@ describe('token signers of two instances in one process', () => {
     const fromA = await tokenFrom(a);
     const shared = withDeps(b, { ...b.instance.deps, tokenSigner: signerOf(a) });
     expect(await tokenFrom(shared)).toBe(fromA);
+  });
+
+  it('after a key switch the instance signs with the new key, and no token of the old key comes out of its reuse cache', async () => {
+    const running = await startAppInstance('wharf-signer-switch-');
+    try {
+      const signer = signerOf(running);
+      const oldKey = signer.key;
+      const before = await tokenFrom(running);
+      expect(await tokenFrom(running)).toBe(before);
+      const { generateSigningPair } = await import('../../src/token/keys');
+      const { writeFileSync } = await import('node:fs');
+      const pair = await generateSigningPair('next');
+      writeFileSync(`${running.dataDir}/k.pem`, pair.keyPem);
+      writeFileSync(`${running.dataDir}/c.pem`, pair.certPem);
+      const newKey = readSigningPair(`${running.dataDir}/k.pem`, `${running.dataDir}/c.pem`, 'ES256');
+      signer.useKey(newKey);
+      const after = await tokenFrom(running);
+      expect(after).not.toBe(before);
+      expect(await verifies(after, newKey)).toBe(true);
+      expect(await verifies(after, oldKey)).toBe(false);
+      expect(await tokenFrom(running)).toBe(after);
+    } finally {
+      await running.stop();
+    }
   });
 });
