@@ -8,6 +8,8 @@ import type { PgDb } from './pg';
 
 /** Files of the data directory a restore needs besides the database (all 0600). */
 export const BACKUP_SECRET_FILES = ['token-signing.key', 'token-signing.crt', 'notification-secret', 'registry-http-secret'] as const;
+/** A rotation under way (README: Rotating keys): copied when present, so a restore can finish it; absent is normal. */
+export const BACKUP_ROTATION_FILES = ['token-signing.next.key', 'token-signing.next.crt', 'token-signing.previous.crt', 'notification-secret.next'] as const;
 
 export const BACKUP_DATABASE_FILE = 'wharf.db';
 /** The PostgreSQL database as pg_dump's custom format (pg_restore reads it). */
@@ -70,7 +72,7 @@ export async function backupDataDir(
   const dir = path.resolve(opts.targetDir);
   if (dir === dataDir) throw refuse(`${dir} is the data directory itself; back up into another directory`);
   if (existsSync(dir) && !statSync(dir).isDirectory()) throw refuse(`${dir} exists and is not a directory`);
-  for (const name of [BACKUP_DATABASE_FILE, `${BACKUP_DATABASE_FILE}-wal`, BACKUP_DUMP_FILE, ...BACKUP_SECRET_FILES]) {
+  for (const name of [BACKUP_DATABASE_FILE, `${BACKUP_DATABASE_FILE}-wal`, BACKUP_DUMP_FILE, ...BACKUP_SECRET_FILES, ...BACKUP_ROTATION_FILES]) {
     if (existsSync(path.join(dir, name)))
       throw refuse(`${dir} already holds ${name}; back up into a new or empty directory`);
   }
@@ -83,10 +85,10 @@ export async function backupDataDir(
   try {
     const copied: string[] = [];
     const missing: string[] = [];
-    for (const name of BACKUP_SECRET_FILES) {
+    for (const name of [...BACKUP_SECRET_FILES, ...BACKUP_ROTATION_FILES]) {
       const from = path.join(dataDir, name);
       if (!existsSync(from)) {
-        missing.push(name);
+        if ((BACKUP_SECRET_FILES as readonly string[]).includes(name)) missing.push(name);
         continue;
       }
       const to = path.join(dir, name);
