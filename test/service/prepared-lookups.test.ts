@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { firstRow } from '../../src/db/engine';
 import { findProject, roleIn } from '../../src/access/projects';
@@ -177,8 +178,8 @@ describe('prepared lookups', () => {
     expect(await findUser(db, 'undone')).toBeUndefined();
   });
 
-  // On PostgreSQL a transaction has its own pool client and drizzle session, and node-postgres keeps
-  // the named statements per connection: this counts SQLite's sharing only.
+  // On PostgreSQL a transaction runs on a pooled connection of its own, and node-postgres keeps the
+  // named statements per connection: the test below counts those.
   it.skipIf(onPostgres)('prepare once per connection, shared by the db and its transactions', async () => {
     const { db } = await open();
     const other = (await open()).db;
@@ -203,5 +204,46 @@ describe('prepared lookups', () => {
     expect(prepared).toBe(2);
     statement(other);
     expect(prepared).toBe(3);
+  });
+
+  it.runIf(onPostgres)('prepare once per pooled connection, shared by the transactions that run on it', async () => {
+    const { db } = await open();
+    let prepared = 0;
+    const statement = preparedPerConnection('test_all_users_pg', (d) => {
+      prepared++;
+      return d.select().from(users);
+    });
+    statement(db);
+    expect(prepared).toBe(1);
+    // One after another, the transactions get the pool's one idle connection back each time.
+    for (let i = 0; i < 3; i++)
+      await transaction(db, async (tx) => {
+        await statement(tx).all();
+        await isolated(tx, async (nested) => {
+          await statement(nested).all();
+        });
+      });
+    expect(prepared).toBe(2);
+  });
+
+  it.runIf(onPostgres)('every transaction holds the transaction lock until it ends, and a failed one is rolled back', async () => {
+    const { db } = await open();
+    const advisoryLocks = async (d: typeof db, whose: 'mine' | 'anyone') => {
+      const rows = await (d as unknown as { execute(q: unknown): Promise<{ rows: { n: number }[] }> }).execute(
+        sql`select count(*)::int as n from pg_locks where locktype = 'advisory' and granted
+            and database = (select oid from pg_database where datname = current_database())
+            and (${whose} = 'anyone' or pid = pg_backend_pid())`,
+      );
+      return rows.rows[0]!.n;
+    };
+    expect(await transaction(db, (tx) => advisoryLocks(tx, 'mine'))).toBe(1);
+    await expect(
+      transaction(db, async (tx) => {
+        await tx.insert(users).values({ username: 'undone' });
+        throw new Error('fails');
+      }),
+    ).rejects.toThrow('fails');
+    expect(await findUser(db, 'undone')).toBeUndefined();
+    expect(await advisoryLocks(db, 'anyone')).toBe(0);
   });
 });
