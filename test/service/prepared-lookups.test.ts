@@ -1,13 +1,13 @@
 import { sql } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { firstRow } from '../../src/db/engine';
-import { findProject, roleIn } from '../../src/access/projects';
+import { findProject, projectAndRole, roleIn } from '../../src/access/projects';
 import { repositoryActions } from '../../src/access/resolve';
 import { allowedActions, ROLES } from '../../src/access/roles';
 import { preparedPerConnection } from '../../src/db/prepared';
 import type { OpenDb } from '../../src/db/open';
 import { isolated, transaction } from '../../src/db/transaction';
-import { members, projects, users } from '../support/tables';
+import { groupMembers, members, projects, userGroups, users } from '../support/tables';
 import type { Principal } from '../../src/identity/principal';
 import { findUser, findUserById } from '../../src/identity/users';
 import { onPostgres, openTestDatabase } from '../support/test-database';
@@ -62,6 +62,39 @@ describe('prepared lookups', () => {
     expect((await roleIn(db, carol, (await findProject(db, 'other'))!.id))).toBeNull();
     expect((await roleIn(db, principalOf(999, 'ghost'), p.id))).toBeNull();
     expect((await roleIn(db, { kind: 'anonymous', username: 'anonymous', admin: false }, p.id))).toBeNull();
+  });
+
+  it('projectAndRole reads the project with the highest of own and group roles, as findProject and roleIn do', async () => {
+    const { db } = await open();
+    const id = async (username: string) => (await firstRow(db.insert(users).values({ username }).returning()))!.id;
+    const [solo, grouped, both, none] = [await id('solo'), await id('grouped'), await id('both'), await id('none')];
+    const p = (await firstRow(db.insert(projects).values({ name: 'team' }).returning()))!;
+    const other = (await firstRow(db.insert(projects).values({ name: 'other' }).returning()))!;
+    await db.insert(members).values([
+      { projectId: p.id, userId: solo, role: 'developer' },
+      { projectId: p.id, userId: both, role: 'guest' },
+    ]);
+    await db.insert(groupMembers).values([
+      { projectId: p.id, groupName: 'readers', role: 'guest' },
+      { projectId: p.id, groupName: 'admins', role: 'projectAdmin' },
+      { projectId: other.id, groupName: 'outsiders', role: 'projectAdmin' },
+    ]);
+    await db.insert(userGroups).values([
+      { userId: grouped, groupName: 'readers' },
+      { userId: grouped, groupName: 'outsiders' },
+      { userId: both, groupName: 'readers' },
+      { userId: both, groupName: 'admins' },
+      { userId: none, groupName: 'outsiders' },
+    ]);
+    const expected = { solo: 'developer', grouped: 'guest', both: 'projectAdmin', none: null };
+    for (const [username, userId] of Object.entries({ solo, grouped, both, none })) {
+      const principal = principalOf(userId, username);
+      expect(await roleIn(db, principal, p.id), username).toBe(expected[username as keyof typeof expected]);
+      expect(await projectAndRole(db, principal, 'team'), username).toEqual({ project: await findProject(db, 'team'), role: await roleIn(db, principal, p.id) });
+    }
+    expect(await projectAndRole(db, principalOf(grouped, 'grouped'), 'other')).toEqual({ project: await findProject(db, 'other'), role: 'projectAdmin' });
+    expect(await projectAndRole(db, principalOf(solo, 'solo'), 'missing')).toBeUndefined();
+    expect(await projectAndRole(db, { kind: 'anonymous', username: 'anonymous', admin: false }, 'team')).toEqual({ project: await findProject(db, 'team'), role: null });
   });
 
   it('repositoryActions, built on them, answers per role, project and visibility', async () => {
