@@ -7,9 +7,10 @@ import { allowedActions, ROLES } from '../../src/access/roles';
 import { preparedPerConnection } from '../../src/db/prepared';
 import type { OpenDb } from '../../src/db/open';
 import { isolated, transaction } from '../../src/db/transaction';
-import { groupMembers, members, projects, userGroups, users } from '../support/tables';
+import { groupMembers, loginThrottle, members, projects, userGroups, users } from '../support/tables';
 import type { Principal } from '../../src/identity/principal';
 import { findUser, findUserById } from '../../src/identity/users';
+import { userWithLocks } from '../../src/identity/store';
 import { onPostgres, openTestDatabase } from '../support/test-database';
 
 /**
@@ -95,6 +96,27 @@ describe('prepared lookups', () => {
     expect(await projectAndRole(db, principalOf(grouped, 'grouped'), 'other')).toEqual({ project: await findProject(db, 'other'), role: 'projectAdmin' });
     expect(await projectAndRole(db, principalOf(solo, 'solo'), 'missing')).toBeUndefined();
     expect(await projectAndRole(db, { kind: 'anonymous', username: 'anonymous', admin: false }, 'team')).toEqual({ project: await findProject(db, 'team'), role: null });
+  });
+
+  it('userWithLocks finds the account as findUser does, with the lock times of the keys asked for', async () => {
+    const { db } = await open();
+    // An older twin: its key is not its name's (names were not unique case-insensitively then).
+    await db.insert(users).values([
+      { username: 'Dana', usernameKey: 'dana' },
+      { username: 'DANA', usernameKey: 'dana#2' },
+    ]);
+    await db.insert(loginThrottle).values([
+      { key: 'name:dana', failures: 0, windowStart: 1, lockedUntil: 5000, expiresAt: 5000 },
+      { key: 'addr:10.0.0.0', failures: 2, windowStart: 1, lockedUntil: 0, expiresAt: 5000 },
+    ]);
+    const locks = { nameKey: 'name:dana', addressKey: 'addr:10.0.0.0' };
+    for (const name of ['Dana', 'DANA', 'dana', 'dAnA']) {
+      const found = await userWithLocks(db, name, name.toLowerCase(), locks);
+      expect(found?.user, name).toEqual(await findUser(db, name));
+      expect(found, name).toMatchObject({ nameLockedUntil: 5000, addressLockedUntil: 0 });
+    }
+    expect(await userWithLocks(db, 'nobody', 'nobody', locks)).toBeUndefined();
+    expect(await userWithLocks(db, 'Dana', 'dana', { nameKey: 'name:other', addressKey: null })).toMatchObject({ nameLockedUntil: null, addressLockedUntil: null });
   });
 
   it('repositoryActions, built on them, answers per role, project and visibility', async () => {
