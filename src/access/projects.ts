@@ -11,6 +11,7 @@ import {
   deleteMember,
   deleteProjectRow,
   findProject,
+  findProjectWithRoles,
   groupRolesOf,
   insertProject,
   memberRows,
@@ -39,6 +40,16 @@ export async function roleIn(db: Tx, principal: Principal, projectId: number): P
   const own = await ownRole(db, projectId, principal.id);
   if (own === 'projectAdmin') return own;
   return highestRole([own, ...(await groupRolesOf(db, projectId, principal.id))]);
+}
+
+/** A project and the caller's role in it (as `roleIn` decides it), read together. */
+export async function projectAndRole(db: Tx, principal: Principal, name: string): Promise<{ project: Project; role: Role | null } | undefined> {
+  if (principal.kind !== 'user') {
+    const project = await findProject(db, name);
+    return project && { project, role: null };
+  }
+  const found = await findProjectWithRoles(db, name, principal.id);
+  return found && { project: found.project, role: highestRole([found.own, ...found.groups]) };
 }
 
 /** Whether a principal may see a project at all; a robot sees its own project only. */

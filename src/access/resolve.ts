@@ -1,6 +1,6 @@
 import type { Tx } from '../db/open';
 import type { Principal } from '../identity/principal';
-import { findProject, roleIn } from './projects';
+import { projectAndRole } from './projects';
 import { allowedActions, isValidProjectName, projectOf, type RepositoryAction } from './roles';
 
 /**
@@ -19,10 +19,11 @@ export async function repositoryActions(
   if (principal.kind === 'robot') return projectName === principal.projectName ? [...principal.permissions] : [];
   const known = memo.get(projectName);
   if (known) return known;
-  const project = await findProject(db, projectName);
+  const found = await projectAndRole(db, principal, projectName);
+  const project = found?.project;
   let actions = allowedActions({
     admin: principal.admin,
-    role: project ? await roleIn(db, principal, project.id) : null,
+    role: found?.role ?? null,
     projectPublic: project?.public ?? false,
     projectExists: !!project,
   });

@@ -32,7 +32,32 @@ const groupRoles = preparedPerConnection('group_roles', (db) => {
     .where(and(eq(groupMembers.projectId, sql.placeholder('projectId')), eq(userGroups.userId, sql.placeholder('userId'))));
 });
 
+/** A project by name with a user's own role and group roles in it: one row per group role, at least one. */
+const projectWithRoles = preparedPerConnection('project_with_roles', (db) => {
+  const { groupMembers, members, projects, userGroups } = tablesOf(db);
+  const viaUsersGroup = exists(
+    db
+      .select({ one: userGroups.userId })
+      .from(userGroups)
+      .where(and(eq(userGroups.groupName, groupMembers.groupName), eq(userGroups.userId, sql.placeholder('userId')))),
+  );
+  return db
+    .select({ project: projects, own: members.role, group: groupMembers.role })
+    .from(projects)
+    .leftJoin(members, and(eq(members.projectId, projects.id), eq(members.userId, sql.placeholder('userId'))))
+    .leftJoin(groupMembers, and(eq(groupMembers.projectId, projects.id), viaUsersGroup))
+    .where(eq(projects.name, sql.placeholder('name')));
+});
+
 export const findProject = (db: Tx, name: string): Promise<Project | undefined> => projectByName(db).get({ name });
+
+/** A project with a user's own role and the roles of their groups in it, in one query; undefined when there is no such project. */
+export async function findProjectWithRoles(db: Tx, name: string, userId: number): Promise<{ project: Project; own: Role | null; groups: Role[] } | undefined> {
+  const rows = await projectWithRoles(db).all({ name, userId });
+  const first = rows[0];
+  if (!first) return undefined;
+  return { project: first.project, own: first.own, groups: rows.flatMap((r) => (r.group ? [r.group] : [])) };
+}
 
 export const ownRole = async (db: Tx, projectId: number, userId: number): Promise<Role | null> => (await memberRole(db).get({ projectId, userId }))?.role ?? null;
 

@@ -61,12 +61,22 @@ const tagUpsert = preparedPerConnection('tag_upsert', (db) => {
     });
 });
 
-const repositoryPushed = preparedPerConnection('repository_pushed', (db) => {
+const repositoryPushedByName = preparedPerConnection('repository_pushed_by_name', (db) => {
   const { repositories } = tablesOf(db);
   return db
     .update(repositories)
     .set({ lastPushedAt: sql`${sql.placeholder('at')}` })
-    .where(eq(repositories.id, sql.placeholder('repositoryId')));
+    .where(eq(repositories.name, sql.placeholder('name')))
+    .returning();
+});
+
+const repositoryPulledByName = preparedPerConnection('repository_pulled_by_name', (db) => {
+  const { repositories } = tablesOf(db);
+  return db
+    .update(repositories)
+    .set({ pullCount: sql`${repositories.pullCount} + 1`, lastPulledAt: sql`${sql.placeholder('at')}` })
+    .where(eq(repositories.name, sql.placeholder('name')))
+    .returning({ id: repositories.id });
 });
 
 const repositoryPulled = preparedPerConnection('repository_pulled', (db) => {
@@ -104,6 +114,15 @@ export async function ensureRepository(tx: Tx, name: string, defaultProject: str
   return (await firstRow(tx.insert(repositories).values({ name, projectId: project.id }).returning()))!;
 }
 
+/** ensureRepository and markPushed in one statement when the repository exists (a push's usual case). */
+export async function ensurePushedRepository(tx: Tx, name: string, defaultProject: string, at: string, creator: { username: string } = SYSTEM_ACTOR): Promise<Repository> {
+  const { repositories } = tablesOf(tx);
+  const existing = await repositoryPushedByName(tx).get({ name, at });
+  if (existing) return existing;
+  const project = await ensureProject(tx, projectOf(name, defaultProject), false, creator);
+  return (await firstRow(tx.insert(repositories).values({ name, projectId: project.id, lastPushedAt: at }).returning()))!;
+}
+
 export async function upsertManifest(
   tx: Tx,
   repositoryId: number,
@@ -112,11 +131,6 @@ export async function upsertManifest(
   const params = { repositoryId, digest: m.digest, mediaType: m.mediaType ?? null };
   const row = m.pushedAt ? await manifestUpsertPushed(tx).get({ ...params, pushedAt: m.pushedAt }) : await manifestUpsertUndated(tx).get(params);
   return row!;
-}
-
-/** Notes the time of the latest push to a repository. */
-export async function markPushed(tx: Tx, repositoryId: number, at: string): Promise<void> {
-  await repositoryPushed(tx).run({ repositoryId, at });
 }
 
 /** Points a tag at a digest; a moved tag keeps its pull count but takes the new push time and pusher. */
@@ -165,6 +179,12 @@ export async function recordPull(tx: Tx, repositoryId: number, at: string, tag?:
   if (tag) await tagPulledByName(tx).run({ repositoryId, at, name: tag });
   // A pull by digest counts for the tags that name that digest.
   else if (digest) await tagsPulledByDigest(tx).run({ repositoryId, at, digest });
+}
+
+/** recordPull of a pull by tag, found by the repository's name; nothing when there is no such repository. */
+export async function recordTagPull(tx: Tx, repository: string, at: string, tag: string): Promise<void> {
+  const repo = await repositoryPulledByName(tx).get({ name: repository, at });
+  if (repo) await tagPulledByName(tx).run({ repositoryId: repo.id, at, name: tag });
 }
 
 /** The repository's image indexes (manifests with children), with their children as stored. */

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { sql } from 'drizzle-orm';
-import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { drizzle, NodePgSession, NodePgTransaction, type NodePgDatabase, type NodePgSessionOptions } from 'drizzle-orm/node-postgres';
+import type { PgDialect } from 'drizzle-orm/pg-core';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import type { Config } from '../config/schema';
@@ -27,10 +27,11 @@ const migrationsFolder = packageFile('drizzle', 'pg');
 /** Held while migrating: instances that start together apply the migrations one after another. */
 const MIGRATION_LOCK_KEY = "hashtext('wharf.migrations')";
 /**
- * Held by every transaction until it ends: transactions take turns as SQLite's BEGIN IMMEDIATE
- * makes them, so the read-then-write services behave the same on both engines.
+ * Starts every transaction and takes the lock it holds until it ends, in one round trip:
+ * transactions take turns as SQLite's BEGIN IMMEDIATE makes them, so the read-then-write services
+ * behave the same on both engines.
  */
-const TRANSACTION_LOCK = sql`select pg_advisory_xact_lock(hashtext('wharf.transactions'))`;
+export const TRANSACTION_START = "begin; select pg_advisory_xact_lock(hashtext('wharf.transactions'))";
 
 /** PostgreSQL error codes the operator can act on. */
 const PG_WRONG_PASSWORD = '28P01';
@@ -133,14 +134,39 @@ export async function openPostgres(
   return { db, pool, close: () => pool.end() };
 }
 
-type PgTx = { transaction<T>(work: (tx: PgTx) => Promise<T>): Promise<T>; execute(query: unknown): Promise<unknown> };
+type PgTx = { transaction<T>(work: (tx: PgTx) => Promise<T>): Promise<T> };
 
-/** A transaction on one pool client, after the transactions before it (TRANSACTION_LOCK). */
-export function pgTransaction<T>(db: Db, work: (tx: Db) => Promise<T>): Promise<T> {
-  return (db as unknown as PgTx).transaction(async (tx) => {
-    await tx.execute(TRANSACTION_LOCK);
-    return work(tx as unknown as Db);
-  });
+/** The drizzle session a pooled connection's transactions run on, kept on that connection. */
+const sessionOfClient = Symbol('wharf.session');
+type Session = ConstructorParameters<typeof NodePgTransaction>[1];
+type SessionParts = { dialect: PgDialect; schema: ConstructorParameters<typeof NodePgSession>[2]; options: NodePgSessionOptions };
+
+/**
+ * A transaction on one pool client, after the transactions before it (TRANSACTION_START).
+ * drizzle's own sends BEGIN and the lock in two round trips and makes a new session each time,
+ * which builds every prepared statement (src/db/prepared.ts) again; one session per pooled
+ * connection keeps them.
+ */
+export async function pgTransaction<T>(db: Db, work: (tx: Db) => Promise<T>): Promise<T> {
+  const database = db as unknown as PgDb & { session: SessionParts };
+  const { dialect, schema: relations, options } = database.session;
+  const client = (await database.$client.connect()) as pg.PoolClient & { [sessionOfClient]?: Session };
+  const session = (client[sessionOfClient] ??= new NodePgSession(client, dialect, relations, options) as unknown as Session);
+  let unusable: Error | undefined;
+  try {
+    await client.query(TRANSACTION_START);
+    const result = await work(new NodePgTransaction(dialect, session, relations as never) as unknown as Db);
+    await client.query('commit');
+    return result;
+  } catch (err) {
+    // A connection that cannot roll back may still be inside the transaction: it is closed, not reused.
+    await client.query('rollback').catch((rollbackFailed: Error) => {
+      unusable = rollbackFailed;
+    });
+    throw err;
+  } finally {
+    client.release(unusable);
+  }
 }
 
 /** A savepoint inside the transaction `tx`: drizzle's nested transaction. */

@@ -7,12 +7,12 @@ import { projectOf } from '../access/roles';
 import { INTERNAL_SUBJECT } from '../identity/principal';
 import {
   dropRepositoryIfEmpty,
-  ensureRepository,
+  ensurePushedRepository,
   findRepository,
   hasManifest,
   isIndexChild,
-  markPushed,
   recordPull,
+  recordTagPull,
   removeManifest,
   removeTag,
   upsertManifest,
@@ -83,10 +83,9 @@ async function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: App
   };
 
   if (e.action === 'push') {
-    const repo = await ensureRepository(tx, repository, defaultProject, internal ? undefined : { username: actor });
+    const repo = await ensurePushedRepository(tx, repository, defaultProject, at, internal ? undefined : { username: actor });
     const manifest = await upsertManifest(tx, repo.id, { digest: e.target.digest!, mediaType: e.target.mediaType, pushedAt: at });
     if (e.target.tag) await upsertTag(tx, repo.id, { name: e.target.tag, digest: e.target.digest!, pushedAt: at, pushedBy: actor });
-    await markPushed(tx, repo.id, at);
     if (manifest.size === null) fetch.push({ repository, digest: e.target.digest! });
     // Wharf's own writes (tag-delete placeholders) are audited by the action that made them.
     if (!internal) await recordEventAudit(tx, { ...row, action: 'push', foldKey: null });
@@ -96,10 +95,13 @@ async function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: App
   if (e.action === 'pull') {
     // A HEAD only asks whether a manifest exists (or which digest a tag names): the GET is the pull.
     if (internal || e.request?.method?.toUpperCase() === 'HEAD') return false;
-    const repo = await findRepository(tx, repository);
     const digest = e.target.digest!;
-    if (repo && !e.target.tag && await isIndexChild(tx, repo.id, digest)) return false;
-    if (repo) await recordPull(tx, repo.id, at, e.target.tag, digest);
+    if (e.target.tag) await recordTagPull(tx, repository, at, e.target.tag);
+    else {
+      const repo = await findRepository(tx, repository);
+      if (repo && await isIndexChild(tx, repo.id, digest)) return false;
+      if (repo) await recordPull(tx, repo.id, at, undefined, digest);
+    }
     await recordEventAudit(tx, { ...row, action: 'pull', foldKey: pullFoldKey(row, at) });
     return false;
   }

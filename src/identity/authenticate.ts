@@ -1,13 +1,13 @@
 import { isoTime } from '../clock';
 import type { Db } from '../db/open';
-import { changeUser } from './store';
+import { changeUser, userWithLocks } from './store';
 import type { Deps } from '../deps';
 import { fail } from '../errors';
 import { bestEffortWrite } from '../db/storage';
 import { DISTINCT_ROWS_PER_MINUTE, FOLD_BUCKET_MS, recordFolded, recordFoldedCapped } from '../audit/record';
 import { decoyHash, hashKind, hashPassword, verifyPassword } from './passwords';
 import { userPrincipal, type Principal } from './principal';
-import { findUser, findUserById, type User } from './users';
+import { findUserById, type User } from './users';
 import { verifyPersonalToken } from './personal-tokens';
 import { directoryLogin, followDirectory, type DirectoryLoginDeps } from './directory-login';
 import { canonicalName, usernameProblem } from './names';
@@ -103,10 +103,13 @@ async function localPassword(deps: AuthDeps, username: string, password: string,
  * reset each other's count.
  */
 export const passwordCredential: CredentialVerifier = async (deps, username, password, ctx) => {
-  const user = await findUser(deps.db, username);
-  const throttleName = user?.usernameKey ?? canonicalName(username);
+  // The account and the throttle's locks for its usual key in one query; another key is read on its own.
+  const guessedName = canonicalName(username);
+  const account = await userWithLocks(deps.db, username, guessedName, deps.throttle.lockKeys(guessedName, ctx.ip));
+  const user = account?.user;
+  const throttleName = user?.usernameKey ?? guessedName;
   const known = !!user;
-  const locked = await deps.throttle.locked(throttleName, ctx.ip);
+  const locked = account && throttleName === guessedName ? deps.throttle.lockedFrom(account, ctx.ip) : await deps.throttle.locked(throttleName, ctx.ip);
   if (locked) {
     await recordFailure(deps, username, ctx, 'throttled', known);
     throw tooManyAttempts(locked.retryAfter, locked.kind);

@@ -25,6 +25,34 @@ const userById = preparedPerConnection('user_by_id', (db) => {
   return db.select().from(users).where(eq(users.id, sql.placeholder('id')));
 });
 
+/** The accounts of a name (its exact spelling, and its key) with the lock times of two login throttle keys. */
+const usersWithLocks = preparedPerConnection('users_with_locks', (db) => {
+  const { loginThrottle, users } = tablesOf(db);
+  const lockedUntil = (key: string) =>
+    sql<number | null>`(select ${loginThrottle.lockedUntil} from ${loginThrottle} where ${loginThrottle.key} = ${sql.placeholder(key)})`;
+  return db
+    .select({ user: users, nameLockedUntil: lockedUntil('nameKey'), addressLockedUntil: lockedUntil('addressKey') })
+    .from(users)
+    .where(or(eq(users.username, sql.placeholder('username')), eq(users.usernameKey, sql.placeholder('key'))));
+});
+
+export interface UserWithLocks {
+  user: User;
+  /** The throttle rows' lock times (ms) of the keys asked for; null without a row. */
+  nameLockedUntil: number | null;
+  addressLockedUntil: number | null;
+}
+
+/**
+ * userNamed, else userKeyed, with the lock times of two login throttle keys read in the same query;
+ * undefined when the name has no account.
+ */
+export async function userWithLocks(db: Tx, username: string, key: string, locks: { nameKey: string; addressKey: string | null }): Promise<UserWithLocks | undefined> {
+  const rows = await usersWithLocks(db).all({ username, key, nameKey: locks.nameKey, addressKey: locks.addressKey });
+  const row = rows.find((r) => r.user.username === username) ?? rows.find((r) => r.user.usernameKey === key);
+  return row && { user: row.user, nameLockedUntil: row.nameLockedUntil === null ? null : Number(row.nameLockedUntil), addressLockedUntil: row.addressLockedUntil === null ? null : Number(row.addressLockedUntil) };
+}
+
 export const userNamed = (db: Tx, username: string): Promise<User | undefined> => userByName(db).get({ username });
 export const userKeyed = (db: Tx, key: string): Promise<User | undefined> => userByKey(db).get({ key });
 export const userWithId = (db: Tx, id: number): Promise<User | undefined> => userById(db).get({ id });

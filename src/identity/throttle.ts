@@ -58,11 +58,28 @@ export class LoginThrottle {
 
   /** Seconds until the name may try again from this address, and which lock holds it; null when it may now. */
   async locked(name: string, address?: string | null, db: Db = this.db): Promise<ThrottleLock | null> {
+    const lockTimes: [ThrottleKind, number | null][] = [];
+    for (const [key, kind] of this.keys(name, address)) lockTimes.push([kind, (await rowOf(db).get({ key }))?.lockedUntil ?? null]);
+    return this.worstLock(lockTimes);
+  }
+
+  /** The keys `locked` reads for a name and address, for a caller that reads their lock times in a query of its own. */
+  lockKeys(name: string, address?: string | null): { nameKey: string; addressKey: string | null } {
+    const keys = this.keys(name, address);
+    return { nameKey: keys[0]![0], addressKey: keys[1]?.[0] ?? null };
+  }
+
+  /** What `locked` answers, from the lock times (null: no row) of the keys `lockKeys` gave. */
+  lockedFrom(lockTimes: { nameLockedUntil: number | null; addressLockedUntil: number | null }, address?: string | null): ThrottleLock | null {
+    const withAddress = this.lockKeys('', address).addressKey !== null;
+    return this.worstLock([['name', lockTimes.nameLockedUntil], ...(withAddress ? [['address', lockTimes.addressLockedUntil] as [ThrottleKind, number | null]] : [])]);
+  }
+
+  private worstLock(lockTimes: [ThrottleKind, number | null][]): ThrottleLock | null {
     const now = this.clock.now();
     let worst: ThrottleLock | null = null;
-    for (const [key, kind] of this.keys(name, address)) {
-      const row = await rowOf(db).get({ key });
-      const left = row ? row.lockedUntil - now : 0;
+    for (const [kind, lockedUntil] of lockTimes) {
+      const left = lockedUntil === null ? 0 : lockedUntil - now;
       if (left > 0 && (!worst || left > worst.retryAfter * 1000)) worst = { retryAfter: Math.ceil(left / 1000), kind };
     }
     return worst;

@@ -316,7 +316,7 @@ export interface Scenario {
 
 /**
  * One bench server per leg: the embedded SQLite, PostgreSQL, and PostgreSQL with its
- * per-transaction advisory lock answered in the server process (what that lock costs).
+ * per-transaction advisory lock left out of its BEGIN (what that lock costs).
  */
 export type Leg = 'sqlite' | 'postgres' | 'postgres-unlocked';
 const LEGS: Leg[] = ['sqlite', 'postgres', 'postgres-unlocked'];

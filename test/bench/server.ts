@@ -14,8 +14,8 @@
  * its data directory) on SIGTERM/SIGINT, or when stdin closes (the parent went away).
  *
  * The database is SQLite in the data directory, or PostgreSQL when WHARF_BENCH_DATABASE_URL is set.
- * WHARF_BENCH_SKIP_TRANSACTION_LOCK=1 answers PostgreSQL's per-transaction advisory lock without
- * sending it (src/db/pg.ts), to measure what that lock costs.
+ * WHARF_BENCH_SKIP_TRANSACTION_LOCK=1 starts PostgreSQL's transactions with a plain BEGIN, without
+ * the advisory lock src/db/pg.ts sends with it, to measure what that lock costs.
  *
  * Started by test/bench/run.ts as `node --import tsx test/bench/server.ts`.
  */
@@ -25,6 +25,7 @@ import path from 'node:path';
 import { count } from 'drizzle-orm';
 import pg from 'pg';
 import { tablesOf } from '../../src/db/engine';
+import { TRANSACTION_START } from '../../src/db/pg';
 import { resolveConfig } from '../../src/config/load';
 import type { ConfigInput } from '../../src/config/schema';
 import { createLog } from '../../src/log';
@@ -61,17 +62,11 @@ async function seed(url: string): Promise<void> {
   await call(url, 'PUT', '/api/v1/projects/team/groups/benchers', { role: 'developer' });
 }
 
-/** The statement src/db/pg.ts runs first in every transaction. */
-const TRANSACTION_LOCK_TEXT = "select pg_advisory_xact_lock(hashtext('wharf.transactions'))";
-
-/** Answers the transaction lock in this process without a round trip, as if every transaction got it at once. */
+/** Starts PostgreSQL's transactions without their advisory lock, as if every transaction got it at once. */
 function skipTransactionLock(): void {
   const query = pg.Client.prototype.query as (this: pg.Client, ...args: unknown[]) => unknown;
   pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-    const first = args[0] as { text?: unknown } | string;
-    const text = typeof first === 'string' ? first : first?.text;
-    if (text === TRANSACTION_LOCK_TEXT) return Promise.resolve({ command: 'SELECT', rowCount: 1, rows: [[]], fields: [] });
-    return query.apply(this, args);
+    return query.apply(this, args[0] === TRANSACTION_START ? ['begin', ...args.slice(1)] : args);
   } as typeof pg.Client.prototype.query;
 }
 

@@ -184,6 +184,25 @@ describe('events from a real registry', () => {
     expect(rows[0]).toMatchObject({ username: 'viewer', digest: fresh.indexDigest, count: 1 });
   });
 
+  it('a push sets the repository\'s last push time, on a new repository and on one that exists', async () => {
+    const repo = 'team/pushed-at';
+    const manifestType = 'application/vnd.oci.image.manifest.v1+json';
+    const push = (timestamp: string, n: string) => ({
+      id: randomUUID(),
+      timestamp,
+      action: 'push',
+      target: { mediaType: manifestType, repository: repo, digest: `sha256:${n.repeat(64)}`, tag: 'latest' },
+      actor: { name: 'pusher' },
+    });
+    const lastPushedAt = async () => (await w.api('GET', '/api/v1/repositories?q=pushed-at', { auth: admin })).body.items[0].lastPushedAt;
+    const first = '2026-01-02T03:04:05.000Z';
+    expect((await notify(w, { events: [push(first, 'a')] })).status).toBe(200);
+    expect(await lastPushedAt()).toBe(first);
+    const second = '2026-01-02T03:05:06.000Z';
+    expect((await notify(w, { events: [push(second, 'b')] })).status).toBe(200);
+    expect(await lastPushedAt()).toBe(second);
+  });
+
   it('pull counts: N pull events of one actor posted to the endpoint count N; HEADs count nothing; the audit folds them', async () => {
     const repo = 'team/fleet';
     const digest = `sha256:${'f'.repeat(64)}`;

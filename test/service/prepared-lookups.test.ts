@@ -1,14 +1,16 @@
+import { sql } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { firstRow } from '../../src/db/engine';
-import { findProject, roleIn } from '../../src/access/projects';
+import { findProject, projectAndRole, roleIn } from '../../src/access/projects';
 import { repositoryActions } from '../../src/access/resolve';
 import { allowedActions, ROLES } from '../../src/access/roles';
 import { preparedPerConnection } from '../../src/db/prepared';
 import type { OpenDb } from '../../src/db/open';
 import { isolated, transaction } from '../../src/db/transaction';
-import { members, projects, users } from '../support/tables';
+import { groupMembers, loginThrottle, members, projects, userGroups, users } from '../support/tables';
 import type { Principal } from '../../src/identity/principal';
 import { findUser, findUserById } from '../../src/identity/users';
+import { userWithLocks } from '../../src/identity/store';
 import { onPostgres, openTestDatabase } from '../support/test-database';
 
 /**
@@ -61,6 +63,60 @@ describe('prepared lookups', () => {
     expect((await roleIn(db, carol, (await findProject(db, 'other'))!.id))).toBeNull();
     expect((await roleIn(db, principalOf(999, 'ghost'), p.id))).toBeNull();
     expect((await roleIn(db, { kind: 'anonymous', username: 'anonymous', admin: false }, p.id))).toBeNull();
+  });
+
+  it('projectAndRole reads the project with the highest of own and group roles, as findProject and roleIn do', async () => {
+    const { db } = await open();
+    const id = async (username: string) => (await firstRow(db.insert(users).values({ username }).returning()))!.id;
+    const [solo, grouped, both, none] = [await id('solo'), await id('grouped'), await id('both'), await id('none')];
+    const p = (await firstRow(db.insert(projects).values({ name: 'team' }).returning()))!;
+    const other = (await firstRow(db.insert(projects).values({ name: 'other' }).returning()))!;
+    await db.insert(members).values([
+      { projectId: p.id, userId: solo, role: 'developer' },
+      { projectId: p.id, userId: both, role: 'guest' },
+    ]);
+    await db.insert(groupMembers).values([
+      { projectId: p.id, groupName: 'readers', role: 'guest' },
+      { projectId: p.id, groupName: 'admins', role: 'projectAdmin' },
+      { projectId: other.id, groupName: 'outsiders', role: 'projectAdmin' },
+    ]);
+    await db.insert(userGroups).values([
+      { userId: grouped, groupName: 'readers' },
+      { userId: grouped, groupName: 'outsiders' },
+      { userId: both, groupName: 'readers' },
+      { userId: both, groupName: 'admins' },
+      { userId: none, groupName: 'outsiders' },
+    ]);
+    const expected = { solo: 'developer', grouped: 'guest', both: 'projectAdmin', none: null };
+    for (const [username, userId] of Object.entries({ solo, grouped, both, none })) {
+      const principal = principalOf(userId, username);
+      expect(await roleIn(db, principal, p.id), username).toBe(expected[username as keyof typeof expected]);
+      expect(await projectAndRole(db, principal, 'team'), username).toEqual({ project: await findProject(db, 'team'), role: await roleIn(db, principal, p.id) });
+    }
+    expect(await projectAndRole(db, principalOf(grouped, 'grouped'), 'other')).toEqual({ project: await findProject(db, 'other'), role: 'projectAdmin' });
+    expect(await projectAndRole(db, principalOf(solo, 'solo'), 'missing')).toBeUndefined();
+    expect(await projectAndRole(db, { kind: 'anonymous', username: 'anonymous', admin: false }, 'team')).toEqual({ project: await findProject(db, 'team'), role: null });
+  });
+
+  it('userWithLocks finds the account as findUser does, with the lock times of the keys asked for', async () => {
+    const { db } = await open();
+    // An older twin: its key is not its name's (names were not unique case-insensitively then).
+    await db.insert(users).values([
+      { username: 'Dana', usernameKey: 'dana' },
+      { username: 'DANA', usernameKey: 'dana#2' },
+    ]);
+    await db.insert(loginThrottle).values([
+      { key: 'name:dana', failures: 0, windowStart: 1, lockedUntil: 5000, expiresAt: 5000 },
+      { key: 'addr:10.0.0.0', failures: 2, windowStart: 1, lockedUntil: 0, expiresAt: 5000 },
+    ]);
+    const locks = { nameKey: 'name:dana', addressKey: 'addr:10.0.0.0' };
+    for (const name of ['Dana', 'DANA', 'dana', 'dAnA']) {
+      const found = await userWithLocks(db, name, name.toLowerCase(), locks);
+      expect(found?.user, name).toEqual(await findUser(db, name));
+      expect(found, name).toMatchObject({ nameLockedUntil: 5000, addressLockedUntil: 0 });
+    }
+    expect(await userWithLocks(db, 'nobody', 'nobody', locks)).toBeUndefined();
+    expect(await userWithLocks(db, 'Dana', 'dana', { nameKey: 'name:other', addressKey: null })).toMatchObject({ nameLockedUntil: null, addressLockedUntil: null });
   });
 
   it('repositoryActions, built on them, answers per role, project and visibility', async () => {
@@ -177,8 +233,8 @@ describe('prepared lookups', () => {
     expect(await findUser(db, 'undone')).toBeUndefined();
   });
 
-  // On PostgreSQL a transaction has its own pool client and drizzle session, and node-postgres keeps
-  // the named statements per connection: this counts SQLite's sharing only.
+  // On PostgreSQL a transaction runs on a pooled connection of its own, and node-postgres keeps the
+  // named statements per connection: the test below counts those.
   it.skipIf(onPostgres)('prepare once per connection, shared by the db and its transactions', async () => {
     const { db } = await open();
     const other = (await open()).db;
@@ -203,5 +259,46 @@ describe('prepared lookups', () => {
     expect(prepared).toBe(2);
     statement(other);
     expect(prepared).toBe(3);
+  });
+
+  it.runIf(onPostgres)('prepare once per pooled connection, shared by the transactions that run on it', async () => {
+    const { db } = await open();
+    let prepared = 0;
+    const statement = preparedPerConnection('test_all_users_pg', (d) => {
+      prepared++;
+      return d.select().from(users);
+    });
+    statement(db);
+    expect(prepared).toBe(1);
+    // One after another, the transactions get the pool's one idle connection back each time.
+    for (let i = 0; i < 3; i++)
+      await transaction(db, async (tx) => {
+        await statement(tx).all();
+        await isolated(tx, async (nested) => {
+          await statement(nested).all();
+        });
+      });
+    expect(prepared).toBe(2);
+  });
+
+  it.runIf(onPostgres)('every transaction holds the transaction lock until it ends, and a failed one is rolled back', async () => {
+    const { db } = await open();
+    const advisoryLocks = async (d: typeof db, whose: 'mine' | 'anyone') => {
+      const rows = await (d as unknown as { execute(q: unknown): Promise<{ rows: { n: number }[] }> }).execute(
+        sql`select count(*)::int as n from pg_locks where locktype = 'advisory' and granted
+            and database = (select oid from pg_database where datname = current_database())
+            and (${whose} = 'anyone' or pid = pg_backend_pid())`,
+      );
+      return rows.rows[0]!.n;
+    };
+    expect(await transaction(db, (tx) => advisoryLocks(tx, 'mine'))).toBe(1);
+    await expect(
+      transaction(db, async (tx) => {
+        await tx.insert(users).values({ username: 'undone' });
+        throw new Error('fails');
+      }),
+    ).rejects.toThrow('fails');
+    expect(await findUser(db, 'undone')).toBeUndefined();
+    expect(await advisoryLocks(db, 'anyone')).toBe(0);
   });
 });
