@@ -2,6 +2,20 @@ import { stdout, type Output } from './output';
 import { UsageError } from './errors';
 import { COMMANDS, USAGE } from './usage';
 
+type CommandRunner = (args: string[], io: Output) => Promise<void>;
+
+/** Every command but `serve`, each loaded only when it runs, so `wharf --help` stays quick. */
+const COMMAND_RUNNERS: Record<Exclude<(typeof COMMANDS)[number], 'serve'>, () => Promise<CommandRunner>> = {
+  user: async () => (await import('./user')).userCommand,
+  'import-htpasswd': async () => (await import('./import-htpasswd')).importHtpasswdCommand,
+  backup: async () => (await import('./backup')).backupCommand,
+  restore: async () => (await import('./restore')).restoreCommand,
+  'migrate-db': async () => (await import('./migrate-db')).migrateDbCommand,
+  'signing-key': async () => (await import('./signing-key')).signingKeyCommand,
+  'notification-secret': async () => (await import('./notification-secret')).notificationSecretCommand,
+  reconcile: async () => (await import('./reconcile')).reconcileCommand,
+};
+
 const oneLine = (message: string) => message.split('\n')[0]!.trim() || 'unknown error';
 
 /**
@@ -22,32 +36,11 @@ export async function runCli(argv: string[], io: Output = stdout): Promise<numbe
         if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}" (usage: wharf serve)`);
         await (await import('./serve')).serve();
         return null;
-      case 'user':
-        await (await import('./user')).userCommand(rest, io);
+      default: {
+        if (!Object.hasOwn(COMMAND_RUNNERS, command)) throw new UsageError(`unknown command "${command}": wharf ${COMMANDS.join('|')} (see wharf --help)`);
+        await (await COMMAND_RUNNERS[command as keyof typeof COMMAND_RUNNERS]())(rest, io);
         return 0;
-      case 'import-htpasswd':
-        await (await import('./import-htpasswd')).importHtpasswdCommand(rest, io);
-        return 0;
-      case 'backup':
-        await (await import('./backup')).backupCommand(rest, io);
-        return 0;
-      case 'restore':
-        await (await import('./restore')).restoreCommand(rest, io);
-        return 0;
-      case 'migrate-db':
-        await (await import('./migrate-db')).migrateDbCommand(rest, io);
-        return 0;
-      case 'signing-key':
-        await (await import('./signing-key')).signingKeyCommand(rest, io);
-        return 0;
-      case 'notification-secret':
-        await (await import('./notification-secret')).notificationSecretCommand(rest, io);
-        return 0;
-      case 'reconcile':
-        await (await import('./reconcile')).reconcileCommand(rest, io);
-        return 0;
-      default:
-        throw new UsageError(`unknown command "${command}": wharf ${COMMANDS.join('|')} (see wharf --help)`);
+      }
     }
   } catch (err) {
     // ConfigError is loaded only when needed: usage errors stay as quick as --help.
