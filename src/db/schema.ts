@@ -318,3 +318,149 @@ export const repositoryChanges = sqliteTable('repository_changes', {
   repository: text('repository').primaryKey(),
   seq: integer('seq').notNull(),
 });
+
+/** A remote registry that replication copies to or from. The password is sealed (src/replication/sealed.ts), never stored in clear. */
+export const registries = sqliteTable('registries', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  name: text('name').notNull().unique(),
+  url: text('url').notNull(),
+  kind: text('kind', { enum: ['distribution', 'wharf', 'harbor'] }).notNull(),
+  username: text('username'),
+  /** AES-256-GCM under the replication key file: base64 of iv, tag and ciphertext. */
+  passwordSealed: text('password_sealed'),
+  caPem: text('ca_pem'),
+  insecure: integer('insecure', { mode: 'boolean' }).notNull().default(false),
+  description: text('description'),
+  createdBy: text('created_by'),
+  createdAt: text('created_at').notNull().default(now),
+  updatedAt: text('updated_at').notNull().default(now),
+});
+
+/** A replication policy: push (local project → registry) or pull (registry → local project). */
+export const replicationPolicies = sqliteTable('replication_policies', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  name: text('name').notNull().unique(),
+  direction: text('direction', { enum: ['push', 'pull'] }).notNull(),
+  registryId: integer('registry_id')
+    .notNull()
+    .references(() => registries.id, { onDelete: 'restrict' }),
+  projectId: integer('project_id')
+    .notNull()
+    .references(() => projects.id, { onDelete: 'cascade' }),
+  /** JSON {repositories?, excludeRepositories?, tags?, excludeTags?}: arrays of globs. */
+  filters: text('filters').notNull().default('{}'),
+  destination: text('destination'),
+  override: integer('override', { mode: 'boolean' }).notNull().default(true),
+  deletions: integer('deletions', { mode: 'boolean' }).notNull().default(false),
+  triggerType: text('trigger_type', { enum: ['manual', 'event', 'cron'] }).notNull(),
+  triggerCron: text('trigger_cron'),
+  replicateExisting: integer('replicate_existing', { mode: 'boolean' }).notNull().default(true),
+  enabled: integer('enabled', { mode: 'boolean' }).notNull().default(true),
+  concurrency: integer('concurrency').notNull().default(4),
+  bandwidthKBps: integer('bandwidth_kbps'),
+  description: text('description'),
+  createdBy: text('created_by'),
+  createdAt: text('created_at').notNull().default(now),
+  updatedAt: text('updated_at').notNull().default(now),
+});
+
+/**
+ * Changes an event-triggered policy still has to replicate, written in the notification's own
+ * transaction (an outbox) and turned into an execution once the debounce has passed.
+ */
+export const replicationEvents = sqliteTable(
+  'replication_events',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    policyId: integer('policy_id')
+      .notNull()
+      .references(() => replicationPolicies.id, { onDelete: 'cascade' }),
+    operation: text('operation', { enum: ['copy', 'delete'] }).notNull(),
+    repository: text('repository').notNull(),
+    tag: text('tag'),
+    digest: text('digest'),
+    /** Epoch ms: when the change was seen. */
+    seenAt: integer('seen_at').notNull(),
+  },
+  (t) => [index('replication_events_policy').on(t.policyId, t.seenAt)],
+);
+
+/** One run of a job (a replication policy's execution, a reconcile): its tasks are in job_tasks. */
+export const jobExecutions = sqliteTable(
+  'job_executions',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    /** What runs it: 'replication', 'reconcile', later 'gc' and 'retention'. */
+    kind: text('kind').notNull(),
+    /** The row it runs for (a policy's id), if any; the name is kept for after that row is gone. */
+    subjectId: integer('subject_id'),
+    subject: text('subject'),
+    trigger: text('trigger', { enum: ['manual', 'event', 'cron', 'creation', 'schedule'] }).notNull(),
+    dryRun: integer('dry_run', { mode: 'boolean' }).notNull().default(false),
+    status: text('status', { enum: ['pending', 'running', 'succeeded', 'failed', 'stopped'] }).notNull().default('pending'),
+    /** Why the execution as a whole failed before or instead of its tasks (planning failed). */
+    error: text('error'),
+    /** Most tasks of this execution that may run at once. */
+    concurrency: integer('concurrency').notNull().default(4),
+    stopRequested: integer('stop_requested', { mode: 'boolean' }).notNull().default(false),
+    createdBy: text('created_by'),
+    createdAt: text('created_at').notNull().default(now),
+    startedAt: text('started_at'),
+    finishedAt: text('finished_at'),
+  },
+  (t) => [index('job_executions_kind').on(t.kind, t.subjectId, t.id), index('job_executions_status').on(t.status)],
+);
+
+/**
+ * One unit of a job's work. Workers claim a task through a lease (owner, lockedUntil): a crashed
+ * worker's task is claimed again once its lease has passed.
+ */
+export const jobTasks = sqliteTable(
+  'job_tasks',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    executionId: integer('execution_id')
+      .notNull()
+      .references(() => jobExecutions.id, { onDelete: 'cascade' }),
+    /** What the handler needs, as JSON (for replication: operation, repository, tag, digest, destination). */
+    payload: text('payload').notNull(),
+    status: text('status', { enum: ['pending', 'running', 'succeeded', 'failed', 'skipped', 'stopped'] })
+      .notNull()
+      .default('pending'),
+    reason: text('reason'),
+    attempts: integer('attempts').notNull().default(0),
+    bytes: integer('bytes').notNull().default(0),
+    error: text('error'),
+    /** JSON the handler saves while it works, so that a resumed task continues where it was. */
+    checkpoint: text('checkpoint'),
+    leaseOwner: text('lease_owner'),
+    /** Epoch ms. */
+    lockedUntil: integer('locked_until'),
+    /** Epoch ms: a retry waits until then. */
+    notBefore: integer('not_before'),
+    startedAt: text('started_at'),
+    finishedAt: text('finished_at'),
+  },
+  (t) => [index('job_tasks_execution').on(t.executionId, t.status), index('job_tasks_claim').on(t.status, t.notBefore)],
+);
+
+/** A robot of the whole system (not of one project): replication targets, CI across projects. */
+export const systemRobots = sqliteTable(
+  'system_robots',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    name: text('name').notNull().unique(),
+    secretHash: text('secret_hash').notNull(),
+    /** Comma-separated subset of pull, push, delete. */
+    permissions: text('permissions').notNull(),
+    /** '*' for every project, else a JSON array of project names. */
+    projects: text('projects').notNull(),
+    createProjects: integer('create_projects', { mode: 'boolean' }).notNull().default(false),
+    disabled: integer('disabled', { mode: 'boolean' }).notNull().default(false),
+    expiresAt: text('expires_at'),
+    createdBy: text('created_by'),
+    createdAt: text('created_at').notNull().default(now),
+    lastUsedAt: text('last_used_at'),
+  },
+  (t) => [uniqueIndex('system_robots_secret').on(t.secretHash)],
+);
