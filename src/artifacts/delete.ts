@@ -13,9 +13,12 @@ import { visibleRepository } from './list';
 import { noteChange } from './changes';
 import { dropRepositoryIfEmpty, hasManifest, indexesOf, manifestsOf, removeManifest, removeTag, tagDigest, tagsOfDigest, type Repository } from './store';
 import { OCI_MANIFEST } from '../registry/media-types';
+import { queueReplication } from '../replication/outbox';
 
 export interface DeleteDeps {
   db: Db;
+  /** Epoch ms now: when a replicated delete was seen. */
+  nowMs: () => number;
   registry: RegistryClient;
   defaultProject: string;
   deletions: Deletions;
@@ -54,7 +57,7 @@ export class Deletions {
   }
 }
 
-const deleteDeps = (ctx: Ctx): DeleteDeps => ({ db: ctx.db, registry: ctx.deps.registry, defaultProject: ctx.config.defaultProject.name, deletions: ctx.deps.deletions });
+const deleteDeps = (ctx: Ctx): DeleteDeps => ({ db: ctx.db, nowMs: () => ctx.clock.now(), registry: ctx.deps.registry, defaultProject: ctx.config.defaultProject.name, deletions: ctx.deps.deletions });
 
 /** The repository, if the principal may delete in it: 404 when they cannot see it, 403 when they only see it. */
 async function deletableRepository(deps: DeleteDeps, principal: Principal, name: string): Promise<Repository> {
@@ -112,6 +115,12 @@ async function untag(deps: DeleteDeps, repository: string, tag: string): Promise
   await deleteByDigest(registry, repository, placeholder || `sha256:${createHash('sha256').update(manifest).digest('hex')}`);
 }
 
+/** Queues the deleted tags for push policies that replicate deletions (the outbox, in the delete's transaction). */
+function queueDeletes(deps: DeleteDeps, tx: Tx, repository: string, tags: Iterable<string>, digest: string): Promise<void> {
+  const changes = [...tags].map((tag) => ({ operation: 'delete' as const, repository, tag, digest }));
+  return queueReplication(tx, changes, { defaultProject: deps.defaultProject, nowMs: deps.nowMs() });
+}
+
 /** DELETE one tag; other tags on the same image stay. The last tag of an image takes the image with it. */
 export function deleteTag(ctx: Ctx, name: string, tag: string): Promise<void> {
   const deps = deleteDeps(ctx);
@@ -131,9 +140,10 @@ async function untagNow(deps: DeleteDeps, principal: Principal, name: string, ta
     else await untag(deps, name, tag);
   }
   await transaction(deps.db, async (tx) => {
-    if (lastReference) await removeManifest(tx, repo.id, digest);
-    else await removeTag(tx, repo.id, tag);
+    const gone = lastReference ? await removeManifest(tx, repo.id, digest) : [tag];
+    if (!lastReference) await removeTag(tx, repo.id, tag);
     await dropRepositoryIfEmpty(tx, repo.id);
+    await queueDeletes(deps, tx, name, new Set([...gone, tag]), digest);
     await recordAudit(tx, {
       username: actor.username,
       action: 'tag_delete',
@@ -175,6 +185,7 @@ async function deleteImageNow(
   return transaction(deps.db, async (tx) => {
     const gone = await removeManifest(tx, repo.id, digest);
     await dropRepositoryIfEmpty(tx, repo.id);
+    await queueDeletes(deps, tx, name, gone, digest);
     await recordAudit(tx, {
       username: actor.username,
       action: 'image_delete',
@@ -212,7 +223,7 @@ async function deleteRepositoryNow(deps: DeleteDeps, principal: Principal, name:
   await transaction(deps.db, async (tx) => {
     // Only what was deleted: a tag pushed meanwhile points at a digest not in the list and stays,
     // as it does at the registry.
-    for (const digest of ordered) await removeManifest(tx, repo.id, digest);
+    for (const digest of ordered) await queueDeletes(deps, tx, name, await removeManifest(tx, repo.id, digest), digest);
     await dropRepositoryIfEmpty(tx, repo.id);
     await recordAudit(tx, {
       username: actor.username,
