@@ -8,6 +8,8 @@ import { userRoutes } from './api/users';
 import { repositoryRoutes } from './api/repositories';
 import { auditRoutes } from './api/audit';
 import { sessionRoutes } from './api/session';
+import { registryRoutes } from './api/registries';
+import { systemRobotRoutes } from './api/robots';
 import type { Deps } from './deps';
 import { AppError, forbidden, unauthorized } from './errors';
 import { bearerMatches } from './http/bearer';
@@ -56,6 +58,8 @@ export function createApi() {
   api.route('/', projectRoutes());
   api.route('/', repositoryRoutes());
   api.route('/', auditRoutes());
+  api.route('/', registryRoutes());
+  api.route('/', systemRobotRoutes());
   return api;
 }
 

@@ -20,6 +20,17 @@ export type Principal =
       projectName: string;
       permissions: ('pull' | 'push' | 'delete')[];
     }
+  | {
+      kind: 'system-robot';
+      id: number;
+      /** `robot$<name>` (no `+`: a project robot's names always have one) */
+      username: string;
+      admin: false;
+      /** The projects it acts on: every one, or these by name. */
+      projects: '*' | string[];
+      permissions: ('pull' | 'push' | 'delete')[];
+      createProjects: boolean;
+    }
   | { kind: 'anonymous'; username: 'anonymous'; admin: false };
 
 export const anonymous: Principal = { kind: 'anonymous', username: 'anonymous', admin: false };
