@@ -150,8 +150,9 @@ export function registryRoutes() {
       tags,
       summary: 'Whether the registry answers and accepts the stored credentials, and which authentication it asks for',
       security: authRequired,
-      request: { params: NameParam },
-      responses: { 200: json(PingSchema), ...pick(401, 403, 404) },
+      // No body is needed; an empty object is accepted for clients that always send one.
+      request: { params: NameParam, body: { required: false, content: { 'application/json': { schema: z.object({}).strict() } } } },
+      responses: { 200: json(PingSchema), ...pick(400, 401, 403, 404) },
     }),
     async (c) => {
       requireAdmin(c);
