@@ -11,7 +11,8 @@ import { sessionRoutes } from './api/session';
 import { registryRoutes } from './api/registries';
 import { systemRobotRoutes } from './api/robots';
 import type { Deps } from './deps';
-import { AppError, forbidden, unauthorized } from './errors';
+import { AppError, unauthorized } from './errors';
+import { assertSystemAdmin } from './identity/principal';
 import { bearerMatches } from './http/bearer';
 import { sameOriginWrites } from './http/csrf';
 import { answerError } from './http/error-answer';
@@ -88,7 +89,7 @@ const metricsAccess: MiddlewareHandler<AppEnv> = async (c, next) => {
   }
   const principal = await basicPrincipal(c);
   if (!principal) throw unauthorized();
-  if (principal.kind !== 'user' || !principal.admin) throw forbidden('auth.adminOnly');
+  assertSystemAdmin(principal);
   return next();
 };
 

@@ -2,13 +2,13 @@ import { isoTime, type Clock } from '../clock';
 import type { Ctx } from '../context';
 import { transaction } from '../db/transaction';
 import type { Db, Tx } from '../db/open';
-import { badRequest, conflict, forbidden, notFound } from '../errors';
+import { badRequest, conflict, notFound } from '../errors';
 import { recordAudit } from '../audit/record';
-import type { Principal } from '../identity/principal';
+import { assertSystemAdmin, type Principal } from '../identity/principal';
 import { recordFailure, type CredentialVerifier } from '../identity/authenticate';
 import { ROBOT_PREFIX } from '../identity/names';
-import { hashSecret, newSecret, sameHash } from '../identity/secrets';
-import { ROBOT_NAME_RE } from './robots';
+import { newSecret } from '../identity/secrets';
+import { acceptsSecret, ROBOT_NAME_RE } from './robots';
 import { REPOSITORY_ACTIONS, type RepositoryAction } from './roles';
 import {
   changeSystemRobot,
@@ -53,10 +53,6 @@ export function systemRobotView(r: SystemRobot) {
     createdAt: r.createdAt,
     lastUsedAt: r.lastUsedAt,
   };
-}
-
-function assertSystemAdmin(principal: Principal): void {
-  if (principal.kind !== 'user' || !principal.admin) throw forbidden('auth.adminOnly');
 }
 
 function permissionsFrom(asked: RepositoryAction[]): RepositoryAction[] {
@@ -185,9 +181,7 @@ export async function verifySystemRobot(db: Db, clock: Clock, username: string, 
   const name = parseSystemRobotAccount(username);
   if (!name || secret.length > 256) return null;
   const robot = await findSystemRobot(db, name);
-  if (!robot || !sameHash(robot.secretHash, hashSecret(secret))) return null;
-  if (robot.disabled) return null;
-  if (robot.expiresAt && Date.parse(robot.expiresAt) <= clock.now()) return null;
+  if (!acceptsSecret(robot, secret, clock.now())) return null;
   await touchSystemRobot(db, robot.id, isoTime(clock.now()));
   return {
     kind: 'system-robot',

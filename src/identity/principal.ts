@@ -1,3 +1,4 @@
+import { forbidden } from '../errors';
 import type { User } from './users';
 
 /** Who is acting, for audit rows. */
@@ -49,3 +50,8 @@ export const userPrincipal = (u: User, via: 'password' | 'token' | 'refresh' | '
   source: u.source,
   via,
 });
+
+/** 403 unless the caller is a system admin (a user: robots never are). */
+export function assertSystemAdmin(principal: Principal): void {
+  if (principal.kind !== 'user' || !principal.admin) throw forbidden('auth.adminOnly');
+}

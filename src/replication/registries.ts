@@ -3,9 +3,9 @@ import { isoTime } from '../clock';
 import type { Ctx } from '../context';
 import type { Deps } from '../deps';
 import { transaction } from '../db/transaction';
-import { badRequest, conflict, forbidden, notFound } from '../errors';
+import { badRequest, conflict, notFound } from '../errors';
 import { recordAudit } from '../audit/record';
-import type { Principal } from '../identity/principal';
+import { assertSystemAdmin } from '../identity/principal';
 import { isValidProjectName, PROJECT_NAME_MAX } from '../access/roles';
 import { pemCertificates } from '../token/keys';
 import { RemoteRegistry, type PingResult, type RegistryEndpoint } from './remote';
@@ -57,10 +57,6 @@ export function registryView(r: RegistryRow): RegistryView {
     updatedAt: r.updatedAt,
     createdBy: r.createdBy,
   };
-}
-
-function assertSystemAdmin(principal: Principal): void {
-  if (principal.kind !== 'user' || !principal.admin) throw forbidden('auth.adminOnly');
 }
 
 /** http(s), a host, no user, query or fragment; trailing slashes trimmed. */
