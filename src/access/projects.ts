@@ -26,7 +26,7 @@ import {
   type ProjectScope,
 } from './store';
 import { canManageProject, canSeeProject, highestRole, isValidProjectName, PROJECT_NAME_MAX, type Role } from './roles';
-import { addCreatedProject, robotCovers } from './system-robots';
+import { addCreatedProject, forgetProjectInSystemRobots, robotCovers } from './system-robots';
 
 export function assertProjectName(name: string): void {
   if (!isValidProjectName(name))
@@ -216,6 +216,7 @@ export async function deleteProject(ctx: Ctx, name: string): Promise<void> {
     const { project } = await managedProject(tx, principal, name);
     await assertDeletable(tx, project, ctx.config.defaultProject.name);
     await deleteProjectRow(tx, project.id);
+    await forgetProjectInSystemRobots(tx, project.name);
     await recordAudit(tx, {
       username: actor.username,
       action: 'project_delete',

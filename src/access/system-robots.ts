@@ -176,6 +176,16 @@ export async function addCreatedProject(tx: Tx, principal: SystemRobotPrincipal,
   }
 }
 
+/** A deleted project leaves every system robot's list, so a new project of that name inherits no robot. */
+export async function forgetProjectInSystemRobots(tx: Tx, project: string): Promise<void> {
+  for (const robot of await systemRobotRows(tx)) {
+    if (robot.projects === '*') continue;
+    const list = projectsOf(robot) as string[];
+    if (!list.includes(project)) continue;
+    await changeSystemRobot(tx, robot.id, { projects: storedProjects(list.filter((p) => p !== project)) });
+  }
+}
+
 /** A system robot's credentials, read from the database on every use; null when they do not match a usable robot. */
 export async function verifySystemRobot(db: Db, clock: Clock, username: string, secret: string): Promise<SystemRobotPrincipal | null> {
   const name = parseSystemRobotAccount(username);

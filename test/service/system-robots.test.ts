@@ -173,6 +173,13 @@ describe('system robots', () => {
       expect(r.status, `${method} ${path}`).toBe(403);
     }
 
+    // a deleted project leaves its list: a new project of that name is not covered
+    expect((await call('DELETE', '/api/v1/projects/sr-made', { auth: admin })).status).toBe(204);
+    const after = (await call('GET', '/api/v1/robots', { auth: admin })).body.items.find((r: { name: string }) => r.name === 'robot$creator');
+    expect(after.projects).toEqual(['sr-a']);
+    await project('sr-made');
+    expect(await granted(creds, 'repository:sr-made/app:pull')).toEqual({ 'repository:sr-made/app': [] });
+
     // without createProjects: 403, nothing made
     const plain = await robot({ name: 'no-create', permissions: ['pull'], projects: '*' });
     const refused = await call('POST', '/api/v1/projects', { auth: plain, body: { name: 'sr-not-made' } });
