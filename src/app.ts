@@ -8,8 +8,11 @@ import { userRoutes } from './api/users';
 import { repositoryRoutes } from './api/repositories';
 import { auditRoutes } from './api/audit';
 import { sessionRoutes } from './api/session';
+import { registryRoutes } from './api/registries';
+import { systemRobotRoutes } from './api/robots';
 import type { Deps } from './deps';
-import { AppError, forbidden, unauthorized } from './errors';
+import { AppError, unauthorized } from './errors';
+import { assertSystemAdmin } from './identity/principal';
 import { bearerMatches } from './http/bearer';
 import { sameOriginWrites } from './http/csrf';
 import { answerError } from './http/error-answer';
@@ -56,6 +59,8 @@ export function createApi() {
   api.route('/', projectRoutes());
   api.route('/', repositoryRoutes());
   api.route('/', auditRoutes());
+  api.route('/', registryRoutes());
+  api.route('/', systemRobotRoutes());
   return api;
 }
 
@@ -84,7 +89,7 @@ const metricsAccess: MiddlewareHandler<AppEnv> = async (c, next) => {
   }
   const principal = await basicPrincipal(c);
   if (!principal) throw unauthorized();
-  if (principal.kind !== 'user' || !principal.admin) throw forbidden('auth.adminOnly');
+  assertSystemAdmin(principal);
   return next();
 };
 

@@ -27,6 +27,8 @@ import { RegistryClient } from './registry/client';
 import { ManifestDetails } from './artifacts/details';
 import { Deletions } from './artifacts/delete';
 import { robotCredential } from './access/robots';
+import { systemRobotCredential } from './access/system-robots';
+import { SecretBox } from './replication/sealed';
 import { passwordCredential, personalTokenCredential } from './identity/authenticate';
 import { Reconciler, scheduleReconcile } from './artifacts/reconcile';
 import { electionLockFor, Leadership, type Scheduled } from './db/leadership';
@@ -102,6 +104,7 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       },
       log,
     );
+    const secretBox = SecretBox.load(config.dataDir);
     const read = readNotificationSecrets(config.dataDir);
     const notificationSecrets = new NotificationSecrets(read.current, read.next);
     const tokenSigner = new TokenSigner(key);
@@ -148,7 +151,7 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       redactRegistryOutput,
       trustedProxies: trustedProxyList(config.trustProxy),
       credentialCache: new CredentialCache(config.auth.credentialCacheSeconds * 1000, clock),
-      credentialVerifiers: [robotCredential, personalTokenCredential, passwordCredential],
+      credentialVerifiers: [systemRobotCredential, robotCredential, personalTokenCredential, passwordCredential],
       throttle: new LoginThrottle(db, clock, {
         maxFailures: config.auth.maxFailures,
         maxFailuresPerAddress: config.auth.maxFailuresPerAddress,
@@ -163,6 +166,7 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       leadership,
       directory: new Directory(config.ldap, log.child({ component: 'ldap' })),
       storageAlarm: new StorageAlarm(clock, log),
+      secretBox,
     };
     return {
       deps,

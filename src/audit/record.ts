@@ -39,6 +39,9 @@ export const AUDIT_ACTIONS = [
   'restore',
   'signing_key_rotate',
   'notification_secret_rotate',
+  'registry_create',
+  'registry_update',
+  'registry_delete',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -28,4 +28,7 @@ export const {
   tokenGrants,
   auditBudget,
   repositoryChanges,
+  registries,
+  replicationPolicies,
+  systemRobots,
 }: Tables = onPostgres ? (pgTables as unknown as Tables) : sqliteTables;
