@@ -7,6 +7,7 @@ import { systemRoutes } from './api/system';
 import { userRoutes } from './api/users';
 import { repositoryRoutes } from './api/repositories';
 import { auditRoutes } from './api/audit';
+import { replicationRoutes } from './api/replication';
 import { sessionRoutes } from './api/session';
 import type { Deps } from './deps';
 import { AppError, forbidden, unauthorized } from './errors';
@@ -56,6 +57,7 @@ export function createApi() {
   api.route('/', projectRoutes());
   api.route('/', repositoryRoutes());
   api.route('/', auditRoutes());
+  api.route('/', replicationRoutes());
   return api;
 }
 

@@ -16,6 +16,7 @@ import type { Directory } from './identity/ldap';
 import type { StorageAlarm } from './db/storage';
 import type { Leadership } from './db/leadership';
 import type { NotificationSecrets } from './events/notification-secret';
+import type { ReplicationHooks } from './replication/policies';
 
 /** Everything the app needs, built once by main.ts (or a test) and passed down; no module singletons. */
 export interface Deps {
@@ -49,4 +50,6 @@ export interface Deps {
   directory: Directory;
   /** Says once a minute that the disk is full, instead of once per refused request. */
   storageAlarm: StorageAlarm;
+  /** What runs replication when a policy changes; absent until the runner is wired. */
+  replication?: ReplicationHooks;
 }

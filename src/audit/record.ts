@@ -39,6 +39,9 @@ export const AUDIT_ACTIONS = [
   'restore',
   'signing_key_rotate',
   'notification_secret_rotate',
+  'replication_policy_create',
+  'replication_policy_update',
+  'replication_policy_delete',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
