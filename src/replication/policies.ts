@@ -233,7 +233,7 @@ export async function getPolicy(ctx: Ctx, name: string): Promise<PolicyView> {
   return policyView(named);
 }
 
-export async function listPolicies(ctx: Ctx, page: PageRequest): Promise<{ items: PolicyView[]; total: number }> {
+export async function listPolicies(ctx: Ctx, page: PageRequest = { page: 1, pageSize: 500 }): Promise<{ items: PolicyView[]; total: number }> {
   assertSystemAdmin(ctx);
   const found = await pageOfPolicies(ctx.db, page);
   return { items: found.items.map(policyView), total: found.total };
