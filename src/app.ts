@@ -7,6 +7,7 @@ import { systemRoutes } from './api/system';
 import { userRoutes } from './api/users';
 import { repositoryRoutes } from './api/repositories';
 import { auditRoutes } from './api/audit';
+import { replicationRoutes } from './api/replication';
 import { sessionRoutes } from './api/session';
 import { registryRoutes } from './api/registries';
 import { systemRobotRoutes } from './api/robots';
@@ -61,6 +62,7 @@ export function createApi() {
   api.route('/', auditRoutes());
   api.route('/', registryRoutes());
   api.route('/', systemRobotRoutes());
+  api.route('/', replicationRoutes());
   return api;
 }
 

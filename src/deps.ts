@@ -17,6 +17,7 @@ import type { StorageAlarm } from './db/storage';
 import type { Leadership } from './db/leadership';
 import type { NotificationSecrets } from './events/notification-secret';
 import type { SecretBox } from './replication/sealed';
+import type { ReplicationHooks } from './replication/policies';
 
 /** Everything the app needs, built once by main.ts (or a test) and passed down; no module singletons. */
 export interface Deps {
@@ -52,4 +53,6 @@ export interface Deps {
   storageAlarm: StorageAlarm;
   /** Seals and opens the stored registry passwords with the data directory's replication.key. */
   secretBox: SecretBox;
+  /** What runs replication when a policy changes; absent until the runner is wired. */
+  replication?: ReplicationHooks;
 }

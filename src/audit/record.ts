@@ -42,6 +42,9 @@ export const AUDIT_ACTIONS = [
   'registry_create',
   'registry_update',
   'registry_delete',
+  'replication_policy_create',
+  'replication_policy_update',
+  'replication_policy_delete',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -1,9 +1,10 @@
-import { asc, eq } from 'drizzle-orm';
+import { and, asc, count, eq, gt, or } from 'drizzle-orm';
 import type { Tx } from '../db/open';
-import { firstRow, tablesOf } from '../db/engine';
+import { firstRow, rowsChanged, tablesOf } from '../db/engine';
+import { readPage, type Page, type PageRequest } from '../db/paged';
 import type { registries, replicationPolicies } from '../db/schema';
 
-/** The queries of replication's registries and policies: the services' only SQL. */
+/** Replication's SQL: registries (targets) and policies, and the tag state a push policy plans from. */
 
 export type RegistryRow = typeof registries.$inferSelect;
 export type PolicyRow = typeof replicationPolicies.$inferSelect;
@@ -50,3 +51,80 @@ export async function insertPolicyRow(tx: Tx, values: typeof replicationPolicies
   return (await firstRow(tx.insert(replicationPolicies).values(values).returning()))!;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Policies (the policies branch)
+
+export type NewPolicyRow = typeof replicationPolicies.$inferInsert;
+
+/** A policy with the names of its registry and project, as views show them. */
+export interface NamedPolicyRow {
+  policy: PolicyRow;
+  registry: string;
+  project: string;
+}
+
+function namedPolicies(db: Tx) {
+  const { projects, registries, replicationPolicies } = tablesOf(db);
+  return db
+    .select({ policy: replicationPolicies, registry: registries.name, project: projects.name })
+    .from(replicationPolicies)
+    .innerJoin(registries, eq(registries.id, replicationPolicies.registryId))
+    .innerJoin(projects, eq(projects.id, replicationPolicies.projectId));
+}
+
+export async function namedPolicyByName(db: Tx, name: string): Promise<NamedPolicyRow | undefined> {
+  const { replicationPolicies } = tablesOf(db);
+  return firstRow(namedPolicies(db).where(eq(replicationPolicies.name, name)));
+}
+
+/** A page of policies in name order. */
+export function pageOfPolicies(db: Tx, page: PageRequest): Promise<Page<NamedPolicyRow>> {
+  const { replicationPolicies } = tablesOf(db);
+  return readPage(namedPolicies(db).orderBy(asc(replicationPolicies.name)), db.select({ n: count() }).from(replicationPolicies), page);
+}
+
+export async function insertPolicy(db: Tx, values: NewPolicyRow): Promise<PolicyRow> {
+  const { replicationPolicies } = tablesOf(db);
+  return (await firstRow(db.insert(replicationPolicies).values(values).returning()))!;
+}
+
+export async function updatePolicyRow(db: Tx, id: number, set: Partial<NewPolicyRow>): Promise<PolicyRow> {
+  const { replicationPolicies } = tablesOf(db);
+  return (await firstRow(db.update(replicationPolicies).set(set).where(eq(replicationPolicies.id, id)).returning()))!;
+}
+
+export async function deletePolicyRow(db: Tx, id: number): Promise<boolean> {
+  const { replicationPolicies } = tablesOf(db);
+  return rowsChanged(await db.delete(replicationPolicies).where(eq(replicationPolicies.id, id))) > 0;
+}
+
+/** Where a page of a project's tags ended: the next page starts after it. */
+export interface TagCursor {
+  repositoryId: number;
+  tag: string;
+}
+
+export interface ProjectTag {
+  repositoryId: number;
+  repository: string;
+  tag: string;
+  digest: string;
+}
+
+/**
+ * One page of every tag of every repository of a project, in (repository id, tag) order: the
+ * tags' unique index walks it, so each page costs its own rows whatever the project's size.
+ */
+export function pageOfProjectTags(db: Tx, projectId: number, after: TagCursor | null, limit: number): Promise<ProjectTag[]> {
+  const { repositories, tags } = tablesOf(db);
+  const afterCursor = after
+    ? or(gt(tags.repositoryId, after.repositoryId), and(eq(tags.repositoryId, after.repositoryId), gt(tags.name, after.tag)))
+    : undefined;
+  return db
+    .select({ repositoryId: tags.repositoryId, repository: repositories.name, tag: tags.name, digest: tags.digest })
+    .from(tags)
+    .innerJoin(repositories, eq(repositories.id, tags.repositoryId))
+    .where(and(eq(repositories.projectId, projectId), afterCursor))
+    .orderBy(asc(tags.repositoryId), asc(tags.name))
+    .limit(limit);
+}
