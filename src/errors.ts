@@ -65,6 +65,10 @@ export const ERROR_TEXTS = {
   'delete.inIndex': '{digest} is part of the tagged index {index}; delete the index, or pass force=true',
   'delete.registryRefused': 'the registry refused to delete {digest} ({reason})',
   'page.notFound': 'page not found',
+  'execution.notFound': 'execution {id} not found',
+  'execution.finished': 'execution {id} has already finished',
+  'execution.nothingToRetry': 'execution {id} has no failed or stopped tasks to retry',
+  'execution.running': 'execution {id} is still running; stop it or wait for it to finish',
   'storage.full': 'Wharf cannot write to its storage (disk full or failing); try again later',
 } as const satisfies Record<string, string>;
 

@@ -46,6 +46,8 @@ export async function startAppInstance(prefix: string, adminPassword = 'admin-pa
   });
   const instance = await buildInstance(config, { log: createLog('silent') });
   await bootstrapInstance(instance.deps, () => {});
+  // Executions made through the app run, as on a server.
+  instance.startJobs();
   return {
     instance,
     app: createApp(instance.deps),
