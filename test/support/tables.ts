@@ -28,4 +28,6 @@ export const {
   tokenGrants,
   auditBudget,
   repositoryChanges,
+  jobExecutions,
+  jobTasks,
 }: Tables = onPostgres ? (pgTables as unknown as Tables) : sqliteTables;
