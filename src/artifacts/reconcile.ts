@@ -283,11 +283,6 @@ export function scheduleReconcile(deps: Deps, everyMs: number): Scheduled {
 
 /** A reconcile someone asked for (API or page): audited at once, run as a job in the background. */
 export async function startReconcile(ctx: Ctx): Promise<ExecutionView> {
-  const execution = await transaction(ctx.db, async (tx) => {
-    await recordAudit(tx, { username: ctx.actor.username, action: 'reconcile', resourceType: 'system', resource: 'tag-state', sourceIp: ctx.actor.ip });
-    return requestReconcile({ ...ctx, db: tx }, 'manual');
-  });
-  // The wake inside the transaction came before its commit.
-  ctx.deps.jobs.wake();
-  return execution;
+  await recordAudit(ctx.db, { username: ctx.actor.username, action: 'reconcile', resourceType: 'system', resource: 'tag-state', sourceIp: ctx.actor.ip });
+  return requestReconcile(ctx, 'manual');
 }

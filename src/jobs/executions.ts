@@ -155,7 +155,7 @@ export async function createExecution(
   });
   if (made.created) {
     // Settles an execution with nothing to run at once, and tells its listeners.
-    await ctx.deps.jobs.settle(made.row.id);
+    await ctx.deps.jobs.settle(made.row.id, ctx.db);
     ctx.deps.jobs.wake();
   }
   return (await getExecution(ctx.db, made.row.id))!;
@@ -179,7 +179,7 @@ export async function stopExecution(ctx: Ctx, id: number): Promise<ExecutionView
   });
   // This instance's handlers stop now; another instance's at its next lease renewal.
   await ctx.deps.jobs.abortExecution(id);
-  await ctx.deps.jobs.settle(id);
+  await ctx.deps.jobs.settle(id, ctx.db);
   return (await getExecution(ctx.db, id))!;
 }
 

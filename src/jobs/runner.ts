@@ -151,14 +151,14 @@ export class JobRunner {
   }
 
   /** Finishes the execution if nothing of it is left to run, and tells the kind's listeners (once, on whichever instance finished it). */
-  async settle(executionId: number): Promise<void> {
-    const row = await settleExecution(this.deps.db, executionId, isoTime(this.deps.clock.now()));
+  async settle(executionId: number, db: Db = this.deps.db): Promise<void> {
+    const row = await settleExecution(db, executionId, isoTime(this.deps.clock.now()));
     if (!row) return;
     const seconds = Math.max(0, (Date.parse(row.finishedAt!) - Date.parse(row.startedAt ?? row.createdAt)) / 1000);
     this.deps.metrics.jobExecutionDuration.observe({ kind: row.kind, status: row.status }, seconds);
     const listeners = this.listeners.get(row.kind) ?? [];
     if (listeners.length === 0) return;
-    const view = await getExecution(this.deps.db, executionId);
+    const view = await getExecution(db, executionId);
     if (!view) return;
     for (const listener of listeners) {
       try {

@@ -5,6 +5,7 @@ import { resolveConfig } from '../../src/config/load';
 import type { Ctx } from '../../src/context';
 import { openConfiguredDatabase } from '../../src/db/connect';
 import type { OpenDb } from '../../src/db/open';
+import { transaction } from '../../src/db/transaction';
 import type { Deps } from '../../src/deps';
 import { AppError } from '../../src/errors';
 import { RetryableError } from '../../src/jobs/errors';
@@ -410,6 +411,16 @@ describe('job runner', () => {
     expect((await listExecutions(h.db, { kind: 'bulk', limit: 2 })).map((x) => x.id)).toEqual([unplanned.id, allSkipped.id]);
     expect((await listExecutions(h.db, { kind: 'bulk', status: 'failed', limit: 10 })).map((x) => x.id)).toEqual([unplanned.id]);
     expect((await listExecutions(h.db, { kind: 'bulk', limit: 10, before: none.id })).map((x) => x.id)).toEqual([e.id]);
+  });
+
+  it("created inside the caller's transaction, an execution commits with it and runs after", async () => {
+    const h = await fresh();
+    h.runner.register('joined', async () => ({ status: 'succeeded' }), () => quick);
+    start(h);
+    const e = await transaction(h.db, (tx) => createExecution({ ...h.ctx, db: tx }, { kind: 'joined', trigger: 'manual', tasks: [{ payload: {} }], unlessUnfinished: true }));
+    expect(await finished(h, e.id)).toMatchObject({ status: 'succeeded' });
+    const none = await transaction(h.db, (tx) => createExecution({ ...h.ctx, db: tx }, { kind: 'joined', trigger: 'manual', tasks: [] }));
+    expect(none.status).toBe('succeeded');
   });
 
   it('unlessUnfinished answers the execution of that kind that is still pending or running instead of a second one', async () => {
