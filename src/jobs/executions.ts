@@ -29,7 +29,8 @@ export interface NewTask {
   reason?: string | null;
 }
 
-export interface ExecutionView {
+/** An execution with its tasks counted by status and the bytes they moved (TaskCounts). */
+export interface ExecutionView extends TaskCounts {
   id: number;
   kind: string;
   subjectId: number | null;
@@ -42,14 +43,6 @@ export interface ExecutionView {
   createdBy: string | null;
   startedAt: string | null;
   finishedAt: string | null;
-  total: number;
-  pending: number;
-  running: number;
-  succeeded: number;
-  failed: number;
-  skipped: number;
-  stopped: number;
-  bytes: number;
 }
 
 export interface TaskView {
