@@ -18,6 +18,7 @@ import type { Leadership } from './db/leadership';
 import type { NotificationSecrets } from './events/notification-secret';
 import type { SecretBox } from './replication/sealed';
 import type { ReplicationHooks } from './replication/policies';
+import type { JobRunner } from './jobs/runner';
 
 /** Everything the app needs, built once by main.ts (or a test) and passed down; no module singletons. */
 export interface Deps {
@@ -43,6 +44,8 @@ export interface Deps {
   registry: RegistryClient;
   details: ManifestDetails;
   reconciler: Reconciler;
+  /** Runs job tasks (reconcile, replication) claimed from the database; started on every instance by startWharf. */
+  jobs: JobRunner;
   /** Deletes: one at a time per repository, across every instance on the database. */
   deletions: Deletions;
   /** Whether this instance is the one on the database that runs the schedulers; started by startWharf. */
