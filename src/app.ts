@@ -7,9 +7,13 @@ import { systemRoutes } from './api/system';
 import { userRoutes } from './api/users';
 import { repositoryRoutes } from './api/repositories';
 import { auditRoutes } from './api/audit';
+import { replicationRoutes } from './api/replication';
 import { sessionRoutes } from './api/session';
+import { registryRoutes } from './api/registries';
+import { systemRobotRoutes } from './api/robots';
 import type { Deps } from './deps';
-import { AppError, forbidden, unauthorized } from './errors';
+import { AppError, unauthorized } from './errors';
+import { assertSystemAdmin } from './identity/principal';
 import { bearerMatches } from './http/bearer';
 import { sameOriginWrites } from './http/csrf';
 import { answerError } from './http/error-answer';
@@ -56,6 +60,9 @@ export function createApi() {
   api.route('/', projectRoutes());
   api.route('/', repositoryRoutes());
   api.route('/', auditRoutes());
+  api.route('/', registryRoutes());
+  api.route('/', systemRobotRoutes());
+  api.route('/', replicationRoutes());
   return api;
 }
 
@@ -84,7 +91,7 @@ const metricsAccess: MiddlewareHandler<AppEnv> = async (c, next) => {
   }
   const principal = await basicPrincipal(c);
   if (!principal) throw unauthorized();
-  if (principal.kind !== 'user' || !principal.admin) throw forbidden('auth.adminOnly');
+  assertSystemAdmin(principal);
   return next();
 };
 

@@ -22,6 +22,7 @@ const PRIVATE_FILES = [
   'notification-secret',
   'notification-secret.next',
   'registry-http-secret',
+  'replication.key',
   'registry-config.yml',
   REGISTRY_PID_FILE,
 ];

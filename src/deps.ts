@@ -16,6 +16,10 @@ import type { Directory } from './identity/ldap';
 import type { StorageAlarm } from './db/storage';
 import type { Leadership } from './db/leadership';
 import type { NotificationSecrets } from './events/notification-secret';
+import type { SecretBox } from './replication/sealed';
+import type { RegistryEndpoint } from './replication/remote';
+import type { ReplicationHooks } from './replication/policies';
+import type { JobRunner } from './jobs/runner';
 
 /** Everything the app needs, built once by main.ts (or a test) and passed down; no module singletons. */
 export interface Deps {
@@ -41,6 +45,8 @@ export interface Deps {
   registry: RegistryClient;
   details: ManifestDetails;
   reconciler: Reconciler;
+  /** Runs job tasks (reconcile, replication) claimed from the database; started on every instance by startWharf. */
+  jobs: JobRunner;
   /** Deletes: one at a time per repository, across every instance on the database. */
   deletions: Deletions;
   /** Whether this instance is the one on the database that runs the schedulers; started by startWharf. */
@@ -49,4 +55,10 @@ export interface Deps {
   directory: Directory;
   /** Says once a minute that the disk is full, instead of once per refused request. */
   storageAlarm: StorageAlarm;
+  /** Seals and opens the stored registry passwords with the data directory's replication.key. */
+  secretBox: SecretBox;
+  /** Wharf's own registry as replication reaches it: tokens Wharf mints for its replication subject. */
+  localRegistry: RegistryEndpoint;
+  /** What runs replication when a policy changes; absent until the runner is wired. */
+  replication?: ReplicationHooks;
 }

@@ -48,6 +48,19 @@ export function createMetrics() {
       help: 'Times the supervised registry process was restarted',
       registers: [registry],
     }),
+    jobTasks: new Counter({
+      name: 'wharf_job_tasks_total',
+      help: 'Job tasks this instance ended, by job kind and outcome (succeeded, skipped, failed, retried, stopped)',
+      labelNames: ['kind', 'outcome'] as const,
+      registers: [registry],
+    }),
+    jobExecutionDuration: new Histogram({
+      name: 'wharf_job_execution_seconds',
+      help: 'Time from the start of a job execution to its end, by kind and final status',
+      labelNames: ['kind', 'status'] as const,
+      buckets: [0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14400],
+      registers: [registry],
+    }),
     schedulerLeader: new Gauge({
       name: 'wharf_scheduler_leader',
       help: '1 while this instance is the elected one that runs the schedulers (reconcile, prunes, audit retention), else 0',

@@ -27,8 +27,11 @@ import { RegistryClient } from './registry/client';
 import { ManifestDetails } from './artifacts/details';
 import { Deletions } from './artifacts/delete';
 import { robotCredential } from './access/robots';
+import { systemRobotCredential } from './access/system-robots';
+import { SecretBox } from './replication/sealed';
 import { passwordCredential, personalTokenCredential } from './identity/authenticate';
-import { Reconciler, scheduleReconcile } from './artifacts/reconcile';
+import { Reconciler, registerReconcileJob, scheduleReconcile } from './artifacts/reconcile';
+import { JobRunner } from './jobs/runner';
 import { electionLockFor, Leadership, type Scheduled } from './db/leadership';
 import { namedLocksFor } from './db/named-locks';
 import { Directory } from './identity/ldap';
@@ -74,6 +77,8 @@ export interface Instance {
   registryConfigFile: string;
   /** Applies rotated keys and secrets; startWharf starts its poll. */
   rotation: RotationWatch;
+  /** Starts deps.jobs claiming tasks (once); close() stops it, returning its running tasks to pending. */
+  startJobs(): { stop(): Promise<void> };
   close(): Promise<void>;
 }
 
@@ -102,6 +107,7 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       },
       log,
     );
+    const secretBox = SecretBox.load(config.dataDir);
     const read = readNotificationSecrets(config.dataDir);
     const notificationSecrets = new NotificationSecrets(read.current, read.next);
     const tokenSigner = new TokenSigner(key);
@@ -137,6 +143,9 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       log: log.child({ component: 'leadership' }),
       onChange: (leading) => metrics.schedulerLeader.set(leading ? 1 : 0),
     });
+    const jobs = new JobRunner({ db, clock, log: log.child({ component: 'jobs' }), metrics, config: config.jobs });
+    // Reconcile stays with the scheduler's instance, as before it became a job.
+    registerReconcileJob(jobs, reconciler, log, () => leadership.leading);
     const deps: Deps = {
       db,
       config,
@@ -148,7 +157,7 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       redactRegistryOutput,
       trustedProxies: trustedProxyList(config.trustProxy),
       credentialCache: new CredentialCache(config.auth.credentialCacheSeconds * 1000, clock),
-      credentialVerifiers: [robotCredential, personalTokenCredential, passwordCredential],
+      credentialVerifiers: [systemRobotCredential, robotCredential, personalTokenCredential, passwordCredential],
       throttle: new LoginThrottle(db, clock, {
         maxFailures: config.auth.maxFailures,
         maxFailuresPerAddress: config.auth.maxFailuresPerAddress,
@@ -159,18 +168,26 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       registry,
       details,
       reconciler,
+      jobs,
       deletions: new Deletions(namedLocks),
       leadership,
       directory: new Directory(config.ldap, log.child({ component: 'ldap' })),
       storageAlarm: new StorageAlarm(clock, log),
+      secretBox,
     };
+    let jobsRun: { stop(): Promise<void> } | null = null;
     return {
       deps,
       database,
       registryConfigFile,
       rotation,
+      startJobs() {
+        jobsRun ??= jobs.start();
+        return jobsRun;
+      },
       async close() {
         await leadership.stop();
+        await jobsRun?.stop();
         await rotation.stop();
         await Promise.race([Promise.all([reconciler.idle(), details.idle()]), new Promise((r) => setTimeout(r, 5000))]);
         await namedLocks.close();
@@ -207,7 +224,7 @@ function schedulePrunes(deps: Deps): Scheduled {
 export async function startWharf(config: Config, opts: StartOptions = {}): Promise<Wharf> {
   const instance = await buildInstance(config, opts);
   const { deps, database, registryConfigFile } = instance;
-  const { log, metrics, reconciler, registry } = deps;
+  const { log, metrics, registry } = deps;
   try {
     await bootstrapInstance(deps, opts.announce ?? ((line) => process.stdout.write(line + '\n')));
 
@@ -281,9 +298,10 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
 
     instance.rotation.start(supervisor ? () => supervisor!.restart() : null);
 
-    // The periodic jobs run on the one instance the database elects, and move when it goes.
+    // Every instance runs job tasks; the periodic jobs run on the one instance the database elects, and move when it goes.
+    const jobsRun = instance.startJobs();
     const { leadership } = deps;
-    leadership.schedule(() => scheduleReconcile(reconciler, config.reconcileIntervalSeconds * 1000, log));
+    leadership.schedule(() => scheduleReconcile(deps, config.reconcileIntervalSeconds * 1000));
     leadership.schedule(() => schedulePrunes(deps));
     leadership.schedule(() => scheduleAuditRetention({ db: deps.db, clock: deps.clock, log, retentionDays: config.audit.retentionDays }));
     await leadership.start();
@@ -302,6 +320,8 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
         stopped = true;
         await instance.rotation.stop();
         await leadership.stop();
+        // Before the registry goes: a task interrupted now is returned to pending, not failed against a stopped registry.
+        await jobsRun.stop();
         await supervisor?.stop();
         await Promise.all(
           [server, notifyServer].map(

@@ -10,7 +10,7 @@ import { projectsOfMember } from './store';
  */
 export async function auditScope(ctx: Pick<Ctx, 'db' | 'principal'>): Promise<AuditScope> {
   const { db, principal } = ctx;
-  if (principal.kind === 'robot') throw forbidden('auth.robotNotAllowed');
+  if (principal.kind === 'robot' || principal.kind === 'system-robot') throw forbidden('auth.robotNotAllowed');
   if (principal.kind !== 'user') throw unauthorized();
   if (principal.admin) return { all: true };
   const me = await findUserById(db, principal.id);

@@ -26,6 +26,7 @@ import {
   type ProjectScope,
 } from './store';
 import { canManageProject, canSeeProject, highestRole, isValidProjectName, PROJECT_NAME_MAX, type Role } from './roles';
+import { addCreatedProject, forgetProjectInSystemRobots, robotCovers } from './system-robots';
 
 export function assertProjectName(name: string): void {
   if (!isValidProjectName(name))
@@ -52,9 +53,10 @@ export async function projectAndRole(db: Tx, principal: Principal, name: string)
   return found && { project: found.project, role: highestRole([found.own, ...found.groups]) };
 }
 
-/** Whether a principal may see a project at all; a robot sees its own project only. */
+/** Whether a principal may see a project at all; a robot sees its own project only, a system robot the ones it covers. */
 export function seesProject(principal: Principal, project: Project, role: Role | null): boolean {
   if (principal.kind === 'robot') return principal.projectId === project.id;
+  if (principal.kind === 'system-robot') return robotCovers(principal, project.name);
   return canSeeProject(principal.admin, role, project.public);
 }
 
@@ -106,14 +108,17 @@ export function projectView(p: Project, extra: { role?: Role | null; repositoryC
   };
 }
 
+/** Users create projects and become their projectAdmin; a system robot with createProjects creates them with no members, and covers them. */
 export function createProject(ctx: Ctx, input: { name: string; public?: boolean }): Promise<Project> {
   const { principal, actor } = ctx;
-  if (principal.kind !== 'user') throw forbidden('project.usersOnly');
+  if (principal.kind === 'system-robot' && !principal.createProjects) throw forbidden('robot.cannotCreateProjects');
+  if (principal.kind !== 'user' && principal.kind !== 'system-robot') throw forbidden('project.usersOnly');
   assertProjectName(input.name);
   return transaction(ctx.db, async (tx) => {
     if (await findProject(tx, input.name)) throw conflict('project.exists', { name: input.name });
     const project = await insertProject(tx, { name: input.name, public: input.public ?? false, createdBy: principal.username });
-    await upsertMember(tx, project.id, principal.id, 'projectAdmin');
+    if (principal.kind === 'user') await upsertMember(tx, project.id, principal.id, 'projectAdmin');
+    else await addCreatedProject(tx, principal, project.name);
     await recordAudit(tx, {
       username: actor.username,
       action: 'project_create',
@@ -163,12 +168,18 @@ export async function ensureProject(tx: Tx, name: string, isPublic: boolean, act
   return project;
 }
 
+/** Which projects (and so which repositories) a principal's listings show. */
+export function listingScope(principal: Principal): ProjectScope {
+  if (principal.admin) return { all: true };
+  if (principal.kind === 'robot') return { only: principal.projectId };
+  if (principal.kind === 'system-robot') return principal.projects === '*' ? { all: true } : { named: principal.projects };
+  return { publicOr: principal.kind === 'user' ? principal.id : null };
+}
+
 /** The projects the caller can see, each with the caller's role in it. */
 export async function listProjects(ctx: Pick<Ctx, 'db' | 'principal'>, opts: { q?: string } & PageRequest) {
   const { db, principal } = ctx;
-  const scope: ProjectScope =
-    principal.kind === 'robot' ? { only: principal.projectId } : principal.admin ? { all: true } : { publicOr: principal.kind === 'user' ? principal.id : null };
-  const page = await pageOfProjects(db, scope, opts);
+  const page = await pageOfProjects(db, listingScope(principal), opts);
   const items = [];
   for (const p of page.items) items.push({ project: p, role: await roleIn(db, principal, p.id) });
   return { items, total: page.total };
@@ -205,6 +216,7 @@ export async function deleteProject(ctx: Ctx, name: string): Promise<void> {
     const { project } = await managedProject(tx, principal, name);
     await assertDeletable(tx, project, ctx.config.defaultProject.name);
     await deleteProjectRow(tx, project.id);
+    await forgetProjectInSystemRobots(tx, project.name);
     await recordAudit(tx, {
       username: actor.username,
       action: 'project_delete',

@@ -1,6 +1,7 @@
 import type { Tx } from '../db/open';
 import type { Principal } from '../identity/principal';
 import { projectAndRole } from './projects';
+import { robotCovers } from './system-robots';
 import { allowedActions, isValidProjectName, projectOf, type RepositoryAction } from './roles';
 
 /**
@@ -19,7 +20,14 @@ export async function repositoryActions(
   if (principal.kind === 'robot') return projectName === principal.projectName ? [...principal.permissions] : [];
   const known = memo.get(projectName);
   if (known) return known;
+  // A system robot gets exactly its permissions on the existing projects it covers, nothing elsewhere.
+  if (principal.kind === 'system-robot' && !robotCovers(principal, projectName)) return [];
   const found = await projectAndRole(db, principal, projectName);
+  if (principal.kind === 'system-robot') {
+    const actions = found ? [...principal.permissions] : [];
+    memo.set(projectName, actions);
+    return actions;
+  }
   const project = found?.project;
   let actions = allowedActions({
     admin: principal.admin,

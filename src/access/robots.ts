@@ -119,6 +119,12 @@ export async function deleteRobot(ctx: Ctx, projectName: string, name: string): 
   });
 }
 
+/** Whether a robot (of a project or of the system) answers to this secret and may act now: not disabled, not expired. */
+export function acceptsSecret<R extends { secretHash: string; disabled: boolean; expiresAt: string | null }>(robot: R | undefined, secret: string, nowMs: number): robot is R {
+  if (!robot || !sameHash(robot.secretHash, hashSecret(secret)) || robot.disabled) return false;
+  return !(robot.expiresAt && Date.parse(robot.expiresAt) <= nowMs);
+}
+
 /** A robot's credentials: its account name and secret. Null when they do not match a usable robot. */
 export async function verifyRobot(db: Db, clock: Clock, username: string, secret: string): Promise<Principal | null> {
   const parsed = parseRobotAccount(username);
@@ -126,9 +132,7 @@ export async function verifyRobot(db: Db, clock: Clock, username: string, secret
   const project = await findProject(db, parsed.project);
   if (!project) return null;
   const robot = await findRobot(db, project.id, parsed.name);
-  if (!robot || !sameHash(robot.secretHash, hashSecret(secret))) return null;
-  if (robot.disabled) return null;
-  if (robot.expiresAt && Date.parse(robot.expiresAt) <= clock.now()) return null;
+  if (!acceptsSecret(robot, secret, clock.now())) return null;
   await touchRobot(db, robot.id, isoTime(clock.now()));
   return {
     kind: 'robot',

@@ -22,3 +22,24 @@ export const CreateRobotSchema = z
   .strict();
 
 export const UpdateRobotSchema = z.object({ disabled: z.boolean().optional() }).strict();
+
+/** A system robot's projects: every one, or a list of existing project names. */
+const RobotProjectsSchema = z.union([z.literal('*'), z.array(z.string().min(1).max(300)).max(1000)]);
+
+export const CreateSystemRobotSchema = z
+  .object({
+    name: z.string().max(64),
+    permissions: z.array(z.enum(REPOSITORY_ACTIONS)).min(1).max(3),
+    projects: RobotProjectsSchema,
+    createProjects: z.boolean().optional(),
+    expiresInDays: ExpiresInDaysSchema.optional(),
+  })
+  .strict();
+
+export const UpdateSystemRobotSchema = z
+  .object({
+    disabled: z.boolean().optional(),
+    projects: RobotProjectsSchema.optional(),
+    permissions: z.array(z.enum(REPOSITORY_ACTIONS)).min(1).max(3).optional(),
+  })
+  .strict();

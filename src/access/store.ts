@@ -1,16 +1,17 @@
-import { and, asc, count, eq, exists, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, eq, exists, inArray, or, sql, type SQL } from 'drizzle-orm';
 import type { Tx } from '../db/open';
 import { contains } from '../db/dialect';
 import { firstRow, rowsChanged, tablesOf } from '../db/engine';
 import { readPage, type PageRequest } from '../db/paged';
 import { preparedPerConnection } from '../db/prepared';
-import type { projects, robots } from '../db/schema';
+import type { projects, robots, systemRobots } from '../db/schema';
 import type { Role } from './roles';
 
 /** The queries of projects, their members and group roles, and robot accounts: the services' only SQL. */
 
 export type Project = typeof projects.$inferSelect;
 export type Robot = typeof robots.$inferSelect;
+export type SystemRobot = typeof systemRobots.$inferSelect;
 
 const projectByName = preparedPerConnection('project_by_name', (db) => {
   const { projects } = tablesOf(db);
@@ -83,13 +84,14 @@ export function memberOfProject(db: Tx, userId: number): SQL {
   return or(direct, viaGroup)!;
 }
 
-/** Which projects a listing shows: all, one project, public ones, or public ones and the user's own. */
-export type ProjectScope = { all: true } | { only: number } | { publicOr: number | null };
+/** Which projects a listing shows: all, one project, these by name, public ones, or public ones and the user's own. */
+export type ProjectScope = { all: true } | { only: number } | { named: string[] } | { publicOr: number | null };
 
 function scopeCondition(db: Tx, scope: ProjectScope): SQL | undefined {
   const { projects } = tablesOf(db);
   if ('all' in scope) return undefined;
   if ('only' in scope) return eq(projects.id, scope.only);
+  if ('named' in scope) return inArray(projects.name, scope.named);
   return scope.publicOr === null ? eq(projects.public, true) : or(eq(projects.public, true), memberOfProject(db, scope.publicOr));
 }
 
@@ -213,6 +215,53 @@ export async function deleteRobotRow(tx: Tx, id: number): Promise<void> {
 export async function touchRobot(db: Tx, id: number, at: string): Promise<void> {
   const { robots } = tablesOf(db);
   await db.update(robots).set({ lastUsedAt: at }).where(eq(robots.id, id));
+}
+
+export function findSystemRobot(db: Tx, name: string): Promise<SystemRobot | undefined> {
+  const { systemRobots } = tablesOf(db);
+  return firstRow(db.select().from(systemRobots).where(eq(systemRobots.name, name)));
+}
+
+export function systemRobotRows(db: Tx): Promise<SystemRobot[]> {
+  const { systemRobots } = tablesOf(db);
+  return db.select().from(systemRobots).orderBy(asc(systemRobots.name));
+}
+
+export async function insertSystemRobot(tx: Tx, values: typeof systemRobots.$inferInsert): Promise<SystemRobot> {
+  const { systemRobots } = tablesOf(tx);
+  return (await firstRow(tx.insert(systemRobots).values(values).returning()))!;
+}
+
+export async function changeSystemRobot(
+  tx: Tx,
+  id: number,
+  values: Partial<Pick<SystemRobot, 'disabled' | 'projects' | 'permissions'>>,
+): Promise<SystemRobot> {
+  const { systemRobots } = tablesOf(tx);
+  return (await firstRow(tx.update(systemRobots).set(values).where(eq(systemRobots.id, id)).returning()))!;
+}
+
+/** Sets the project list only if it is still `before`; false when another change came first. */
+export async function replaceSystemRobotProjects(tx: Tx, id: number, before: string, after: string): Promise<boolean> {
+  const { systemRobots } = tablesOf(tx);
+  return rowsChanged(await tx.update(systemRobots).set({ projects: after }).where(and(eq(systemRobots.id, id), eq(systemRobots.projects, before)))) > 0;
+}
+
+export async function deleteSystemRobotRow(tx: Tx, id: number): Promise<void> {
+  const { systemRobots } = tablesOf(tx);
+  await tx.delete(systemRobots).where(eq(systemRobots.id, id));
+}
+
+export async function touchSystemRobot(db: Tx, id: number, at: string): Promise<void> {
+  const { systemRobots } = tablesOf(db);
+  await db.update(systemRobots).set({ lastUsedAt: at }).where(eq(systemRobots.id, id));
+}
+
+/** Which of `names` are projects. */
+export async function existingProjectNames(db: Tx, names: string[]): Promise<string[]> {
+  if (names.length === 0) return [];
+  const { projects } = tablesOf(db);
+  return (await db.select({ name: projects.name }).from(projects).where(inArray(projects.name, names))).map((r) => r.name);
 }
 
 /** The projects a user is a member of (in person or through a group), with their creation times. */

@@ -17,7 +17,7 @@ import { CreateProjectSchema, CreateRobotSchema, RoleInputSchema, RoleSchema, Up
 import { createRobot, deleteRobot, listRobots, updateRobot } from '../access/robots';
 import { listGroupRoles, removeGroupRole, setGroupRole } from '../access/groups';
 import { ctxOf, type AppEnv } from '../http/env';
-import { authRequired, json, jsonBody, listOf, PageQuery, pick, requireUser, security } from './route-kit';
+import { authRequired, json, jsonBody, listOf, PageQuery, pick, requireProjectCreator, requireUser, security } from './route-kit';
 
 const Role = RoleSchema;
 
@@ -72,16 +72,17 @@ export function projectRoutes() {
       method: 'post',
       path: '/projects',
       tags,
-      summary: 'Create a project; the creator becomes its projectAdmin',
+      summary: 'Create a project; a user creator becomes its projectAdmin, a system robot with createProjects covers it',
       security: authRequired,
       request: { body: jsonBody(CreateProjectSchema) },
       responses: { 201: json(ProjectCreatedSchema, 'Created'), ...pick(400, 401, 403, 409) },
     }),
     async (c) => {
-      requireUser(c);
+      const creator = requireProjectCreator(c);
       const { project, leftoverRepositories } = await createProjectReportingLeftovers(ctxOf(c), c.req.valid('json'));
       const leftovers = leftoverRepositories?.length ? { leftoverRepositories, leftoverNote: leftoverNote(leftoverRepositories.length) } : {};
-      return c.json({ ...projectView(project, { role: 'projectAdmin', repositoryCount: 0 }), ...leftovers }, 201);
+      const role = creator.kind === 'user' ? 'projectAdmin' : null;
+      return c.json({ ...projectView(project, { role, repositoryCount: 0 }), ...leftovers }, 201);
     },
   );
 

@@ -4,7 +4,7 @@ import { notFound } from '../errors';
 import { getExecution, listExecutions, listTasks, retryExecution, stopExecution, type ExecutionView, type TaskView } from '../jobs/executions';
 import { REPLICATION_JOB, startPolicyExecution, type ReplicationPayload } from '../replication/run';
 import { policyRowByName } from '../replication/store';
-import { authRequired, json, jsonBody, pick, requireAdmin } from './route-kit';
+import { authRequired, json, pick, requireAdmin } from './route-kit';
 
 const EXECUTION_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'stopped'] as const;
 const TASK_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'skipped', 'stopped'] as const;
@@ -120,7 +120,7 @@ export function replicationExecutionRoutes() {
       const { name } = c.req.valid('param');
       const body = (c.req.header('content-type') ?? '').includes('json') ? c.req.valid('json') : {};
       const policy = await policyRowByName(ctx.db, name);
-      if (!policy) throw notFound('replication.policyNotFound', { name });
+      if (!policy) throw notFound('replication.notFound', { name });
       const execution = await startPolicyExecution(ctx, policy, { trigger: 'manual', dryRun: body.dryRun ?? false });
       return c.json(executionView(execution), 202);
     },
@@ -150,7 +150,7 @@ export function replicationExecutionRoutes() {
       let subjectId: number | undefined;
       if (q.policy !== undefined) {
         const policy = await policyRowByName(db, q.policy);
-        if (!policy) throw notFound('replication.policyNotFound', { name: q.policy });
+        if (!policy) throw notFound('replication.notFound', { name: q.policy });
         subjectId = policy.id;
       }
       const items = await listExecutions(db, { kind: REPLICATION_JOB, subjectId, status: q.status, limit: q.pageSize, before: q.before });

@@ -28,6 +28,12 @@ export const PageQuery = z.object({
   pageSize: z.coerce.number().int().min(1).max(500).default(50).openapi({ description: 'Items per page (max 500)' }),
 });
 
+/** One page of a short listing the service reads whole (registries, system robots). */
+export const pageOfList = <T>(all: T[], q: { page: number; pageSize: number }) => ({
+  items: all.slice((q.page - 1) * q.pageSize, q.page * q.pageSize),
+  total: all.length,
+});
+
 export const listOf = <T extends z.ZodTypeAny>(item: T, name: string) =>
   z.object({ items: z.array(item), total: z.number().int() }).openapi(name);
 
@@ -64,9 +70,16 @@ export const resolveCaller: MiddlewareHandler<AppEnv> = async (c, next) => {
 
 export function requireUser(c: AppContext): Extract<Principal, { kind: 'user' }> {
   const p = c.var.principal;
-  if (p.kind === 'robot') throw forbidden('auth.robotNotAllowed');
+  if (p.kind === 'robot' || p.kind === 'system-robot') throw forbidden('auth.robotNotAllowed');
   if (p.kind !== 'user') throw unauthorized();
   return p;
+}
+
+/** A user, or a system robot allowed to create projects (the service checks the rest). */
+export function requireProjectCreator(c: AppContext): Principal {
+  const p = c.var.principal;
+  if (p.kind === 'system-robot' && p.createProjects) return p;
+  return requireUser(c);
 }
 
 export function requireAdmin(c: AppContext): Extract<Principal, { kind: 'user' }> {

@@ -3,21 +3,14 @@ import type { Tx } from '../db/open';
 import type { PageRequest } from '../db/paged';
 import { notFound } from '../errors';
 import type { Principal } from '../identity/principal';
-import { roleIn, seesProject, visibleProject } from '../access/projects';
+import { listingScope, roleIn, seesProject, visibleProject } from '../access/projects';
 import { projectWithId, type ProjectScope } from '../access/store';
 import type { Role } from '../access/roles';
 import { findRepository, pageOfRepositories, pageOfTags, type Repository } from './store';
 
-/** Which projects' repositories the principal can list. */
-function scopeOf(principal: Principal): ProjectScope {
-  if (principal.admin) return { all: true };
-  if (principal.kind === 'robot') return { only: principal.projectId };
-  return { publicOr: principal.kind === 'user' ? principal.id : null };
-}
-
 export async function listRepositories(ctx: Pick<Ctx, 'db' | 'principal'>, opts: { project?: string; q?: string } & PageRequest) {
   const { db, principal } = ctx;
-  const scope: ProjectScope = opts.project ? { only: (await visibleProject(db, principal, opts.project)).project.id } : scopeOf(principal);
+  const scope: ProjectScope = opts.project ? { only: (await visibleProject(db, principal, opts.project)).project.id } : listingScope(principal);
   return pageOfRepositories(db, scope, opts);
 }
 

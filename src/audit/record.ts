@@ -39,6 +39,13 @@ export const AUDIT_ACTIONS = [
   'restore',
   'signing_key_rotate',
   'notification_secret_rotate',
+  'registry_create',
+  'registry_update',
+  'registry_delete',
+  'replication_policy_create',
+  'replication_policy_update',
+  'replication_policy_delete',
+  'replication_run',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -167,6 +167,17 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    jobs: z
+      .object({
+        /** Most tasks (replication copies, reconciles) this instance runs at once, over every execution. */
+        workers: positiveInt.default(8),
+        /** How long a claimed task stays this instance's without a renewal; renewed every third of it. */
+        leaseMs: z.coerce.number().int().min(300).default(30000),
+        /** How often idle workers look for tasks another instance created. */
+        pollMs: z.coerce.number().int().min(50).default(1000),
+      })
+      .strict()
+      .prefault({}),
     audit: z
       .object({
         /** Audit rows older than this many days are purged; 0 keeps them forever. */

@@ -7,7 +7,7 @@ import type { OpenDb } from './open';
 import type { PgDb } from './pg';
 
 /** Files of the data directory a restore needs besides the database (all 0600). */
-export const BACKUP_SECRET_FILES = ['token-signing.key', 'token-signing.crt', 'notification-secret', 'registry-http-secret'] as const;
+export const BACKUP_SECRET_FILES = ['token-signing.key', 'token-signing.crt', 'notification-secret', 'registry-http-secret', 'replication.key'] as const;
 /** A rotation under way (README: Rotating keys): copied when present, so a restore can finish it; absent is normal. */
 export const BACKUP_ROTATION_FILES = ['token-signing.next.key', 'token-signing.next.crt', 'token-signing.previous.crt', 'notification-secret.next'] as const;
 

@@ -1,3 +1,4 @@
+import { forbidden } from '../errors';
 import type { User } from './users';
 
 /** Who is acting, for audit rows. */
@@ -20,6 +21,17 @@ export type Principal =
       projectName: string;
       permissions: ('pull' | 'push' | 'delete')[];
     }
+  | {
+      kind: 'system-robot';
+      id: number;
+      /** `robot$<name>` (no `+`: a project robot's names always have one) */
+      username: string;
+      admin: false;
+      /** The projects it acts on: every one, or these by name. */
+      projects: '*' | string[];
+      permissions: ('pull' | 'push' | 'delete')[];
+      createProjects: boolean;
+    }
   | { kind: 'anonymous'; username: 'anonymous'; admin: false };
 
 export const anonymous: Principal = { kind: 'anonymous', username: 'anonymous', admin: false };
@@ -40,3 +52,8 @@ export const userPrincipal = (u: User, via: 'password' | 'token' | 'refresh' | '
   source: u.source,
   via,
 });
+
+/** 403 unless the caller is a system admin (a user: robots never are). */
+export function assertSystemAdmin(principal: Principal): void {
+  if (principal.kind !== 'user' || !principal.admin) throw forbidden('auth.adminOnly');
+}

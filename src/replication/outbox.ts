@@ -1,7 +1,6 @@
 import { projectOf } from '../access/roles';
 import type { Tx } from '../db/open';
-import { repositoryMatches, tagMatches, type Filters } from './filters';
-import { relativeRepositoryName } from './filters';
+import { policyMatches } from './plan';
 import { eventPushPolicies, queueReplicationEvents } from './store';
 
 /** A change of the local tag state that event-triggered push policies replicate. */
@@ -27,10 +26,9 @@ export async function queueReplication(tx: Tx, changes: ReplicatedChange[], opts
   for (const [project, projectChanges] of byProject) {
     const policies = await eventPushPolicies(tx, project);
     for (const policy of policies) {
-      const filters = JSON.parse(policy.filters) as Filters;
       const rows = projectChanges
         .filter((c) => c.operation === 'copy' || policy.deletions)
-        .filter((c) => repositoryMatches(filters, relativeRepositoryName(c.repository, project, opts.defaultProject)) && tagMatches(filters, c.tag))
+        .filter((c) => policyMatches(policy, c.repository, c.tag))
         .map((c) => ({ policyId: policy.id, operation: c.operation, repository: c.repository, tag: c.tag, digest: c.digest, seenAt: opts.nowMs }));
       await queueReplicationEvents(tx, rows);
     }

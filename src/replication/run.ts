@@ -9,7 +9,7 @@ import { RemoteRegistry, TransferError, type RegistryEndpoint } from './remote';
 import { copyImage, deleteImageTag } from './copy';
 import { planPull, planPush, type PlannedTask } from './plan';
 import { registryEndpoint } from './registries';
-import { policyById, projectNameById, registryRowById, type PolicyRow, type RegistryRow } from './store';
+import { policyById, projectNameById, registryById, type PolicyRow, type RegistryRow } from './store';
 
 /** The job kind of replication executions. */
 export const REPLICATION_JOB = 'replication';
@@ -49,7 +49,7 @@ export async function startPolicyExecution(
   const deps = ctx.deps;
   const dryRun = opts.dryRun ?? false;
   const project = (await projectNameById(ctx.db, policy.projectId)) ?? '';
-  const registry = (await registryRowById(ctx.db, policy.registryId))!;
+  const registry = (await registryById(ctx.db, policy.registryId))!;
   let planned: PlannedTask[] = [];
   let error: string | null = null;
   if (opts.tasks) planned = opts.tasks;
@@ -114,7 +114,7 @@ export function replicationHandler(deps: Deps): TaskHandler {
     const p = task.payload as unknown as ReplicationPayload;
     const policy = await policyById(deps.db, p.policyId);
     if (!policy) return { status: 'failed', error: 'the policy was deleted' };
-    const registry = await registryRowById(deps.db, policy.registryId);
+    const registry = await registryById(deps.db, policy.registryId);
     if (!registry) return { status: 'failed', error: 'the registry was deleted' };
     const endpoint = registryEndpoint(deps, registry);
     const timeoutMs = deps.config.replication.requestTimeoutMs;

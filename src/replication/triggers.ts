@@ -4,9 +4,9 @@ import { transaction } from '../db/transaction';
 import type { Scheduled } from '../db/leadership';
 import { SYSTEM_ACTOR, SYSTEM_PRINCIPAL } from '../identity/principal';
 import { CronTriggers } from '../jobs/cron';
-import type { PlannedTask } from './plan';
+import { taskDestination, type PlannedTask } from './plan';
 import { startPolicyExecution } from './run';
-import { cronPolicies, policiesWithDueEvents, policyById, projectNameById, takeReplicationEvents, type PolicyRow } from './store';
+import { cronPolicies, policiesWithDueEvents, policyById, projectNameById, takeReplicationEvents } from './store';
 
 /** How often the leader looks for outbox rows whose debounce has passed, and re-reads cron policies. */
 const EVENT_POLL_MS = 1_000;
@@ -33,10 +33,7 @@ export class ReplicationTriggers {
   private readonly cronExprs = new Map<number, string>();
   private leading = false;
 
-  constructor(
-    private readonly deps: Deps,
-    private readonly destinationOf: (policy: PolicyRow, project: string, repository: string) => string,
-  ) {
+  constructor(private readonly deps: Deps) {
     this.cron = new CronTriggers(deps.log.child({ component: 'replication-cron' }));
   }
 
@@ -55,7 +52,7 @@ export class ReplicationTriggers {
         const project = (await projectNameById(tx, policy.projectId)) ?? '';
         const tasks: PlannedTask[] = collapseChanges(rows)
           .filter((r) => r.tag !== null && (r.operation === 'copy' || policy.deletions))
-          .map((r) => ({ operation: r.operation, repository: r.repository, tag: r.tag!, digest: r.digest, destination: this.destinationOf(policy, project, r.repository) }));
+          .map((r) => ({ operation: r.operation, repository: r.repository, tag: r.tag!, digest: r.digest, destination: taskDestination(policy, project, r.repository) }));
         if (tasks.length > 0) await startPolicyExecution({ ...this.ctx(), db: tx }, policy, { trigger: 'event', tasks });
       });
     }

@@ -11,7 +11,8 @@
  *   BENCH_CONNECTIONS      concurrent connections of the token scenarios (default 32); the ingest
  *                          scenarios name their own (the registry sends one notification at a time)
  *   BENCH_ONLY             comma-separated scenario keys to run, e.g. "b,c" or "push1,post1" (default all);
- *                          `start` is the start time and idle memory of the real server (startup.ts)
+ *                          `start` is the start time and idle memory of the real server (startup.ts);
+ *                          `plan` the time to plan a push policy over 10,000 tags (plan-push.ts)
  *   BENCH_IDLE_SECONDS     how long the started server idles before its memory is read (default 30)
  *   BENCH_SERVER_NODE_ARGS extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
  *
@@ -43,6 +44,7 @@ import {
 import { startPostgres } from '../support/postgres';
 import { benchStartup } from './startup';
 import { benchUiRender } from './ui-render';
+import { benchPlanPush } from './plan-push';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../..');
@@ -773,8 +775,9 @@ async function main(): Promise<number> {
   const chosen = only.length ? scenarios.filter((s) => only.includes(s.key)) : scenarios;
   const startup = only.length === 0 || only.includes('start');
   const uiRender = only.length === 0 || only.includes('ui');
-  if (chosen.length === 0 && !startup && !uiRender)
-    throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY} names no scenario (keys: ${scenarios.map((s) => s.key).join(', ')}, start, ui)`);
+  const planPush = only.length === 0 || only.includes('plan');
+  if (chosen.length === 0 && !startup && !uiRender && !planPush)
+    throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY} names no scenario (keys: ${scenarios.map((s) => s.key).join(', ')}, start, ui, plan)`);
   const legs = (process.env.BENCH_LEGS ?? LEGS.join(',')).split(',').map((s) => s.trim()).filter(Boolean) as Leg[];
   const unknownLeg = legs.find((l) => !LEGS.includes(l));
   if (unknownLeg !== undefined || legs.length === 0) throw new Error(`BENCH_LEGS must name some of ${LEGS.join(', ')}, got ${JSON.stringify(process.env.BENCH_LEGS)}`);
@@ -823,6 +826,15 @@ async function main(): Promise<number> {
       process.stdout.write('\n' + (await benchUiRender()) + '\n');
     } catch (err) {
       process.stderr.write(`bench: ui-render failed: ${(err as Error).stack ?? String(err)}\n`);
+      return 1;
+    }
+  }
+  // Replication planning on both engines, in this process; reported like ui-render.
+  if (planPush) {
+    try {
+      process.stdout.write('\n' + (await benchPlanPush()) + '\n');
+    } catch (err) {
+      process.stderr.write(`bench: plan-push failed: ${(err as Error).stack ?? String(err)}\n`);
       return 1;
     }
   }

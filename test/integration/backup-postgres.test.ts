@@ -9,6 +9,11 @@ import { openConfiguredDatabase } from '../../src/db/connect';
 import { findPgTool } from '../../src/db/pg-dump';
 import { createLog } from '../../src/log';
 import { buildInstance } from '../../src/server';
+import { contextFor } from '../../src/context';
+import { userPrincipal } from '../../src/identity/authenticate';
+import { findUser } from '../../src/identity/users';
+import { createRegistry, registryEndpoint } from '../../src/replication/registries';
+import { registryByName } from '../../src/replication/store';
 import { runWharf, type CliResult } from '../support/cli';
 import { fillThroughServices, startAppInstance, type AppInstance } from '../support/instance';
 import { freePort } from '../support/ports';
@@ -35,6 +40,8 @@ function refused(r: CliResult, code: number, pattern: RegExp) {
   expect(r.stderr).toMatch(pattern);
 }
 
+const REGISTRY_PASSWORD = 'far-registry-password-1';
+
 // Only the PostgreSQL leg's instances have a PostgreSQL database to dump.
 describe.skipIf(!onPostgres)('wharf backup and restore on PostgreSQL', () => {
   let server: PostgresServer;
@@ -50,6 +57,9 @@ describe.skipIf(!onPostgres)('wharf backup and restore on PostgreSQL', () => {
     source = await startAppInstance('wharf-pg-backup-data-');
     const deps = source.instance.deps;
     ({ robotCreds } = await fillThroughServices(source, DIGEST));
+    // A registry whose password is sealed with the data directory's replication.key.
+    const adminCtx = contextFor(deps, userPrincipal((await findUser(deps.db, 'admin'))!, 'password'), { username: 'admin' });
+    await createRegistry(adminCtx, { name: 'far', url: 'https://far.example.org', kind: 'distribution', username: 'copier', password: REGISTRY_PASSWORD });
     // A failed login: a throttle row and a login_failed audit row.
     expect((await source.app.request('/api/v1/me', { headers: { authorization: basic('alice:wrong-password') } })).status).toBe(401);
     const registryPort = await freePort();
@@ -76,10 +86,10 @@ describe.skipIf(!onPostgres)('wharf backup and restore on PostgreSQL', () => {
     expect(backup.stdout).toContain('wharf restore');
     expect(backup.stdout).not.toContain(server.password);
 
-    expect((await readdir(dir)).sort()).toEqual(['notification-secret', 'registry-http-secret', 'token-signing.crt', 'token-signing.key', 'wharf.dump']);
+    expect((await readdir(dir)).sort()).toEqual(['notification-secret', 'registry-http-secret', 'replication.key', 'token-signing.crt', 'token-signing.key', 'wharf.dump']);
     for (const f of await readdir(dir)) expect(await modeOf(path.join(dir, f)), f).toBe('600');
     expect(await modeOf(dir)).toBe('700');
-    for (const f of ['token-signing.key', 'notification-secret']) expect(await readFile(path.join(dir, f))).toEqual(await readFile(path.join(source.dataDir, f)));
+    for (const f of ['token-signing.key', 'notification-secret', 'replication.key']) expect(await readFile(path.join(dir, f))).toEqual(await readFile(path.join(source.dataDir, f)));
     expect((await readFile(path.join(dir, 'wharf.dump'))).subarray(0, 5).toString()).toBe('PGDMP'); // pg_dump's custom format
 
     // The backup is audited with what it wrote, after the dump (so the dump does not hold its row).
@@ -91,7 +101,7 @@ describe.skipIf(!onPostgres)('wharf backup and restore on PostgreSQL', () => {
       engine: 'postgres',
       bytes: (await stat(path.join(dir, 'wharf.dump'))).size,
       durationMs: expect.any(Number),
-      files: [path.join(dir, 'wharf.dump'), 'token-signing.key', 'token-signing.crt', 'notification-secret', 'registry-http-secret'],
+      files: [path.join(dir, 'wharf.dump'), 'token-signing.key', 'token-signing.crt', 'notification-secret', 'registry-http-secret', 'replication.key'],
       missing: [],
     });
 
@@ -138,6 +148,8 @@ describe.skipIf(!onPostgres)('wharf backup and restore on PostgreSQL', () => {
       const sourceToken = await source.app.request('/service/token?service=wharf-registry&scope=repository:team/app:pull', { headers: { authorization: basic(ALICE) } });
       const sourceHeader = JSON.parse(Buffer.from(((await sourceToken.json()) as { token: string }).token.split('.')[0]!, 'base64url').toString()) as Record<string, unknown>;
       expect(header!.x5c).toEqual(sourceHeader.x5c);
+      // The backup's replication.key opens the registry password sealed before the backup.
+      expect(registryEndpoint(instance.deps, (await registryByName(instance.deps.db, 'far'))!).password).toBe(REGISTRY_PASSWORD);
       // The id sequences came along: a new user gets a fresh id.
       const created = await app.request('/api/v1/users', {
         method: 'POST',

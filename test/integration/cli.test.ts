@@ -371,7 +371,7 @@ describe.skipIf(onPostgres)('wharf backup while pushes are in flight, restore, a
     }
 
     // The backup itself: complete, self-contained, private.
-    expect((await readdir(target)).sort()).toEqual(['notification-secret', 'registry-http-secret', 'token-signing.crt', 'token-signing.key', 'wharf.db']);
+    expect((await readdir(target)).sort()).toEqual(['notification-secret', 'registry-http-secret', 'replication.key', 'token-signing.crt', 'token-signing.key', 'wharf.db']);
     for (const f of await readdir(target)) expect(await modeOf(path.join(target, f)), f).toBe('600');
     expect(await modeOf(target)).toBe('700');
     expect(query<{ integrity_check: string }>(target, 'pragma integrity_check')).toEqual([{ integrity_check: 'ok' }]);

@@ -26,7 +26,7 @@ import { ADMIN_PASSWORD, admin } from '../support/wharf';
  */
 
 /** The files an instance must share with the other, copied from the first one's data directory. */
-const SHARED_FILES = ['token-signing.key', 'token-signing.crt', 'notification-secret', 'registry-http-secret'];
+const SHARED_FILES = ['token-signing.key', 'token-signing.crt', 'notification-secret', 'registry-http-secret', 'replication.key'];
 const ITERATIONS = 20;
 // Each iteration is three operations; the kill comes once this many have passed.
 const KILL_AFTER_OPS = 15;

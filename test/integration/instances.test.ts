@@ -22,7 +22,7 @@ const PASSWORD = 'instances-password-1';
 /** The same settings on both instances; a small lockout threshold keeps the throttle case short. */
 const SHARED = { auth: { maxFailures: 3 }, reconcileIntervalSeconds: 0 };
 /** The files both instances must hold the same copy of. */
-const SHARED_FILES = ['token-signing.key', 'token-signing.crt', 'notification-secret', 'registry-http-secret'];
+const SHARED_FILES = ['token-signing.key', 'token-signing.crt', 'notification-secret', 'registry-http-secret', 'replication.key'];
 
 /** A registry token for `credentials` from instance `w`'s token endpoint. */
 async function tokenFrom(w: TestWharf, credentials: string, scope: string): Promise<{ status: number; token?: string }> {

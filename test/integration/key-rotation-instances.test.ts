@@ -25,7 +25,7 @@ let a: TestWharf;
 let b: Wharf;
 let bDataDir: string;
 
-const SHARED_FILES = ['token-signing.key', 'token-signing.crt', 'notification-secret', 'registry-http-secret'];
+const SHARED_FILES = ['token-signing.key', 'token-signing.crt', 'notification-secret', 'registry-http-secret', 'replication.key'];
 const copyBetween = (from: string, to: string, names: string[]) => Promise.all(names.map((n) => copyFile(path.join(from, n), path.join(to, n))));
 
 describe.skipIf(!onPostgres)('rotation across two instances (several instances share one database only on PostgreSQL)', () => {

@@ -72,5 +72,5 @@ it('wharf backup on PostgreSQL dumps the database with pg_dump beside the keys a
   expect(r.stderr).toBe('');
   expect(r.stdout).toMatch(/^ {2}wharf\.dump \([\d.]+ KiB, consistent snapshot: pg_dump custom format/m);
   expect(r.stdout).not.toContain(server.password);
-  expect((await readdir(dir)).sort()).toEqual(['notification-secret', 'registry-http-secret', 'token-signing.crt', 'token-signing.key', 'wharf.dump']);
+  expect((await readdir(dir)).sort()).toEqual(['notification-secret', 'registry-http-secret', 'replication.key', 'token-signing.crt', 'token-signing.key', 'wharf.dump']);
 });

@@ -7,6 +7,7 @@ import { backupDataDir } from '../../src/db/backup';
 import { openConfiguredDatabase } from '../../src/db/connect';
 import { stageNotificationSecret } from '../../src/events/notification-secret';
 import { loadRotatingSigningKey, stageSigningKey } from '../../src/token/rotation';
+import { SecretBox } from '../../src/replication/sealed';
 import { testDatabaseUrl } from '../support/test-database';
 
 /** A backup taken in the middle of a key rotation holds the staged key and secret, so a restored instance can finish it. */
@@ -21,11 +22,14 @@ describe('wharf backup during a rotation', () => {
     const { files } = await loadRotatingSigningKey({ dataDir, algorithm: 'ES256', keyFile: '', certFile: '', commonName: 'wharf token signer' });
     writeFileSync(path.join(dataDir, 'notification-secret'), 'current-secret', { mode: 0o600 });
     writeFileSync(path.join(dataDir, 'registry-http-secret'), 'http-secret', { mode: 0o600 });
+    SecretBox.load(dataDir);
     const database = await openConfiguredDatabase(config);
     try {
       const before = await backupDataDir(database, { dataDir, targetDir: path.join(work, 'before'), database: config.database });
       expect(before.missing).toEqual([]);
-      expect(before.copied.sort()).toEqual(['notification-secret', 'registry-http-secret', 'token-signing.crt', 'token-signing.key']);
+      expect(before.copied.sort()).toEqual(['notification-secret', 'registry-http-secret', 'replication.key', 'token-signing.crt', 'token-signing.key']);
+      expect(readFileSync(path.join(before.dir, 'replication.key'))).toEqual(readFileSync(path.join(dataDir, 'replication.key')));
+      expect(statSync(path.join(before.dir, 'replication.key')).mode & 0o777).toBe(0o600);
 
       await stageSigningKey(files, { algorithm: 'ES256', commonName: 'wharf token signer' });
       stageNotificationSecret(dataDir);

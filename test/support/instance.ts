@@ -13,7 +13,7 @@ import { createPersonalToken } from '../../src/identity/personal-tokens';
 import { bootstrapInstance } from '../../src/bootstrap';
 import { createSession } from '../../src/identity/sessions';
 import { createUser, findUser } from '../../src/identity/users';
-import { createLog } from '../../src/log';
+import { createLog, type Log } from '../../src/log';
 import { buildInstance, type Instance } from '../../src/server';
 import { freePort } from './ports';
 import { testDatabaseUrl } from './test-database';
@@ -32,7 +32,12 @@ export interface AppInstance {
  * A bootstrapped Wharf (admin, default project) in this process, with no registry and no HTTP
  * listener: for pages and services that never call the registry.
  */
-export async function startAppInstance(prefix: string, adminPassword = 'admin-password-1', overrides: Partial<ConfigInput> = {}): Promise<AppInstance> {
+export async function startAppInstance(
+  prefix: string,
+  adminPassword = 'admin-password-1',
+  overrides: Partial<ConfigInput> = {},
+  opts: { log?: Log } = {},
+): Promise<AppInstance> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), prefix));
   const registryPort = await freePort();
   const config = resolveConfig({
@@ -44,8 +49,10 @@ export async function startAppInstance(prefix: string, adminPassword = 'admin-pa
     reconcileIntervalSeconds: 0,
     registry: { manage: 'false', url: `http://127.0.0.1:${registryPort}`, listen: `127.0.0.1:${registryPort}` },
   });
-  const instance = await buildInstance(config, { log: createLog('silent') });
+  const instance = await buildInstance(config, { log: opts.log ?? createLog('silent') });
   await bootstrapInstance(instance.deps, () => {});
+  // Executions made through the app run, as on a server.
+  instance.startJobs();
   return {
     instance,
     app: createApp(instance.deps),

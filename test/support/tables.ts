@@ -28,4 +28,9 @@ export const {
   tokenGrants,
   auditBudget,
   repositoryChanges,
+  registries,
+  replicationPolicies,
+  systemRobots,
+  jobExecutions,
+  jobTasks,
 }: Tables = onPostgres ? (pgTables as unknown as Tables) : sqliteTables;
