@@ -79,16 +79,16 @@ export function retryAfterMs(header: string | string[] | undefined, nowMs = Date
   return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }
 
-/** The reason a registry gives in its `{"errors":[{code,message}]}` body, else the status. */
+/** The reason a registry gives in its `{"errors":[{code,message}]}` body, as ": CODE: message", else empty. */
 async function reasonOf(res: Answer): Promise<string> {
   const text = await res.body.text().catch(() => '');
   try {
     const first = (JSON.parse(text) as { errors?: { code?: string; message?: string }[] }).errors?.[0];
-    if (first) return [first.code, first.message].filter(Boolean).join(': ');
+    if (first) return `: ${[first.code, first.message].filter(Boolean).join(': ')}`;
   } catch {
     // not a registry error body
   }
-  return `HTTP ${res.statusCode}`;
+  return '';
 }
 
 /** 5xx and 429 are worth trying again; 400, 401 after credentials, 403, 404 are not. */
@@ -96,7 +96,7 @@ async function failure(what: string, res: Answer): Promise<TransferError> {
   const status = res.statusCode;
   const reason = await reasonOf(res);
   const retryable = status >= 500 || status === 429;
-  return new TransferError(`${what}: ${status} ${reason}`, retryable, status, retryable ? retryAfterMs(res.headers['retry-after']) : undefined);
+  return new TransferError(`${what}: ${status}${reason}`, retryable, status, retryable ? retryAfterMs(res.headers['retry-after']) : undefined);
 }
 
 function abortReason(signal: AbortSignal): Error {
@@ -156,7 +156,7 @@ export class RemoteRegistry {
     }
     if (res.statusCode === 401 || res.statusCode === 403) {
       const reason = await reasonOf(res);
-      throw new TransferError(`the token service at ${displayUrl(challenge.realm)} refused the credentials (${res.statusCode}): ${reason}`, false, res.statusCode);
+      throw new TransferError(`the token service at ${displayUrl(challenge.realm)} refused the credentials (${res.statusCode})${reason}`, false, res.statusCode);
     }
     if (res.statusCode !== 200) throw await failure(`token from ${displayUrl(challenge.realm)}`, res);
     const body = (await res.body.json().catch(() => ({}))) as { token?: string; access_token?: string; expires_in?: number };
@@ -232,7 +232,7 @@ export class RemoteRegistry {
       if (opts.expect.includes(res.statusCode)) return res;
       if (res.statusCode === 401) {
         const reason = await reasonOf(res);
-        throw new TransferError(`${what}: the registry refused the credentials (401): ${reason}`, false, 401);
+        throw new TransferError(`${what}: the registry refused the credentials (401)${reason}`, false, 401);
       }
       throw await failure(what, res);
     }
@@ -349,8 +349,8 @@ export class RemoteRegistry {
       await res.body.dump();
       return { status: 202 };
     }
-    const code = (await reasonOf(res)).split(':')[0]!;
-    return { status: res.statusCode, code };
+    const code = (await reasonOf(res)).split(': ')[1];
+    return { status: res.statusCode, ...(code ? { code } : {}) };
   }
 
   /** The blob's size when the registry has it in this repository, else null. */

@@ -1,4 +1,5 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import bcrypt from 'bcryptjs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,12 @@ export interface PlainRegistryOptions {
   port?: number | undefined;
   /** Max ms to wait for GET /v2/ to return 200 (default 10 000). */
   readyTimeoutMs?: number | undefined;
+  /** One user the registry asks for with HTTP Basic (its htpasswd auth); default: no auth. */
+  htpasswd?: { username: string; password: string } | undefined;
+  /** storage.delete.enabled (default true). */
+  deleteEnabled?: boolean | undefined;
+  /** http.secret: the same one across restarts keeps upload URLs valid (default: the registry's random one). */
+  httpSecret?: string | undefined;
 }
 
 export interface PlainRegistry {
@@ -41,8 +48,8 @@ function getStatus(url: string, timeoutMs: number): Promise<number> {
 
 /**
  * Starts a stock Docker Distribution registry (`docker-registry serve CONFIG`)
- * on 127.0.0.1 with filesystem storage, deletes enabled and no auth, and waits
- * until GET /v2/ answers 200.
+ * on 127.0.0.1 with filesystem storage, deletes enabled and no auth (or htpasswd's Basic for one
+ * user), and waits until GET /v2/ answers 200 (401 with htpasswd).
  */
 export async function startPlainRegistry(opts: PlainRegistryOptions = {}): Promise<PlainRegistry> {
   const workDir = await mkdtemp(join(tmpdir(), 'wharf-plainreg-'));
@@ -63,18 +70,21 @@ export async function startPlainRegistry(opts: PlainRegistryOptions = {}): Promi
     '  filesystem:',
     `    rootdirectory: ${JSON.stringify(storageDir)}`,
     '  delete:',
-    '    enabled: true',
+    `    enabled: ${opts.deleteEnabled ?? true}`,
     '  maintenance:',
     '    uploadpurging:',
     '      enabled: false',
     'http:',
     `  addr: ${JSON.stringify(host)}`,
+    ...(opts.httpSecret ? [`  secret: ${JSON.stringify(opts.httpSecret)}`] : []),
+    ...(opts.htpasswd ? ['auth:', '  htpasswd:', '    realm: test-registry', `    path: ${JSON.stringify(join(workDir, 'htpasswd'))}`] : []),
     '',
   ].join('\n');
   await writeFile(configPath, config);
+  if (opts.htpasswd) await writeFile(join(workDir, 'htpasswd'), `${opts.htpasswd.username}:${bcrypt.hashSync(opts.htpasswd.password, 8)}\n`);
 
   const registry = await startRegistryProcess(configPath, url, {
-    readyStatus: 200,
+    readyStatus: opts.htpasswd ? 401 : 200,
     readyTimeoutMs: opts.readyTimeoutMs,
     // workDir holds the config and, only when we created it, the storage dir.
     afterStop: () => rm(workDir, { recursive: true, force: true, maxRetries: 3 }),
