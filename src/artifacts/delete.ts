@@ -1,4 +1,3 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { transaction } from '../db/transaction';
 import { soleInstanceLocks, type NamedLocks } from '../db/named-locks';
 import type { Ctx } from '../context';
@@ -12,7 +11,7 @@ import type { RegistryClient } from '../registry/client';
 import { visibleRepository } from './list';
 import { noteChange } from './changes';
 import { dropRepositoryIfEmpty, hasManifest, indexesOf, manifestsOf, removeManifest, removeTag, tagDigest, tagsOfDigest, type Repository } from './store';
-import { OCI_MANIFEST } from '../registry/media-types';
+import { untagByPlaceholder } from '../registry/placeholder';
 import { queueReplication } from '../replication/outbox';
 
 export interface DeleteDeps {
@@ -99,20 +98,9 @@ async function untag(deps: DeleteDeps, repository: string, tag: string): Promise
     }
     deps.deletions.deletesByTag = false;
   }
-  const config = Buffer.from(JSON.stringify({ 'wharf.placeholder': randomBytes(16).toString('hex') }));
-  const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
-  await registry.uploadBlob(repository, config, configDigest);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
-      layers: [],
-      annotations: { 'org.opencontainers.image.description': 'Wharf placeholder for deleting one tag' },
-    }),
-  );
-  const placeholder = await registry.putManifest(repository, tag, OCI_MANIFEST, manifest);
-  await deleteByDigest(registry, repository, placeholder || `sha256:${createHash('sha256').update(manifest).digest('hex')}`);
+  const res = await untagByPlaceholder(registry, repository, tag);
+  if (res.status !== 202 && res.status !== 404)
+    throw conflict('delete.registryRefused', { digest: res.digest, reason: String(res.code ?? res.status) });
 }
 
 /** Queues the deleted tags for push policies that replicate deletions (the outbox, in the delete's transaction). */
