@@ -93,6 +93,8 @@ export const taskView = (t: TaskView) => {
 const IdParam = z.object({ id: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER) });
 const PolicyParam = z.object({ name: z.string().min(1).max(128) });
 const tags = ['replication'];
+/** No body is needed; an empty object is accepted for clients that always send one. */
+const emptyBody = { required: false, content: { 'application/json': { schema: z.object({}).strict() } } };
 
 /** A replication execution by id: 404 for an unknown id and for other jobs' executions. */
 async function replicationExecution(db: Parameters<typeof getExecution>[0], id: number): Promise<ExecutionView> {
@@ -181,7 +183,7 @@ export function replicationExecutionRoutes() {
       tags,
       summary: 'Stop an execution: pending tasks are stopped, running ones aborted',
       security: authRequired,
-      request: { params: IdParam },
+      request: { params: IdParam, body: emptyBody },
       responses: { 202: json(ExecutionSchema, 'Accepted'), ...pick(400, 401, 403, 404, 409) },
     }),
     async (c) => {
@@ -200,7 +202,7 @@ export function replicationExecutionRoutes() {
       tags,
       summary: 'Run the failed (and stopped) tasks of an execution again, in the same execution',
       security: authRequired,
-      request: { params: IdParam },
+      request: { params: IdParam, body: emptyBody },
       responses: { 202: json(ExecutionSchema, 'Accepted'), ...pick(400, 401, 403, 404, 409) },
     }),
     async (c) => {

@@ -44,6 +44,9 @@ export const SYSTEM_PRINCIPAL: Principal = { kind: 'user', id: 0, username: SYST
 /** The token subject of Wharf's own registry calls; `$` keeps it apart from every user name. */
 export const INTERNAL_SUBJECT = 'wharf$internal';
 
+/** The token subject of replication's pushes and pulls at Wharf's own registry: its events and audit rows name it. */
+export const REPLICATION_SUBJECT = 'wharf$replication';
+
 export const userPrincipal = (u: User, via: 'password' | 'token' | 'refresh' | 'session'): Principal => ({
   kind: 'user',
   id: u.id,

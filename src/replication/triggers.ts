@@ -6,7 +6,8 @@ import { SYSTEM_ACTOR, SYSTEM_PRINCIPAL } from '../identity/principal';
 import { CronTriggers } from '../jobs/cron';
 import { taskDestination, type PlannedTask } from './plan';
 import { startPolicyExecution } from './run';
-import { cronPolicies, policiesWithDueEvents, policyById, projectNameById, takeReplicationEvents } from './store';
+import type { PolicyChange, ReplicationHooks } from './policies';
+import { cronPolicies, policiesWithDueEvents, policyById, projectNameById, takeReplicationEvents, type PolicyRow } from './store';
 
 /** How often the leader looks for outbox rows whose debounce has passed, and re-reads cron policies. */
 const EVENT_POLL_MS = 1_000;
@@ -28,7 +29,7 @@ export function collapseChanges(rows: { operation: 'copy' | 'delete'; repository
  * expressions. Both run on the elected instance only (`scheduler()` goes to leadership.schedule);
  * what they start is stored, and every instance's workers run it.
  */
-export class ReplicationTriggers {
+export class ReplicationTriggers implements ReplicationHooks {
   private readonly cron: CronTriggers;
   private readonly cronExprs = new Map<number, string>();
   private leading = false;
@@ -77,6 +78,13 @@ export class ReplicationTriggers {
         this.cron.delete(String(id));
         this.cronExprs.delete(id);
       }
+  }
+
+  /** After a policy's change commits: a new enabled policy copies what exists at once; cron follows. */
+  async policyChanged(policy: PolicyRow, change: PolicyChange): Promise<void> {
+    if (change === 'created' && policy.enabled && policy.replicateExisting)
+      await startPolicyExecution(this.ctx(), policy, { trigger: 'creation' });
+    await this.syncCron();
   }
 
   /** For leadership.schedule: the outbox poll and the cron triggers while this instance leads. */
