@@ -17,6 +17,7 @@ import type { StorageAlarm } from './db/storage';
 import type { Leadership } from './db/leadership';
 import type { NotificationSecrets } from './events/notification-secret';
 import type { SecretBox } from './replication/sealed';
+import type { RegistryEndpoint } from './replication/remote';
 import type { ReplicationHooks } from './replication/policies';
 import type { JobRunner } from './jobs/runner';
 
@@ -56,6 +57,8 @@ export interface Deps {
   storageAlarm: StorageAlarm;
   /** Seals and opens the stored registry passwords with the data directory's replication.key. */
   secretBox: SecretBox;
+  /** Wharf's own registry as replication reaches it: tokens Wharf mints for its replication subject. */
+  localRegistry: RegistryEndpoint;
   /** What runs replication when a policy changes; absent until the runner is wired. */
   replication?: ReplicationHooks;
 }

@@ -31,6 +31,12 @@ export function createMetrics() {
       buckets: [0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300],
       registers: [registry],
     }),
+    replicationBytes: new Counter({
+      name: 'wharf_replication_bytes_total',
+      help: 'Bytes replication copied, by direction (push, pull)',
+      labelNames: ['direction'] as const,
+      registers: [registry],
+    }),
     reconcileDrift: new Counter({
       name: 'wharf_reconcile_drift_total',
       help: 'Differences reconcile found and repaired, by kind (added, removed, repaired)',

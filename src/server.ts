@@ -29,6 +29,9 @@ import { Deletions } from './artifacts/delete';
 import { robotCredential } from './access/robots';
 import { systemRobotCredential } from './access/system-robots';
 import { SecretBox } from './replication/sealed';
+import type { RegistryEndpoint } from './replication/remote';
+import { REPLICATION_JOB, replicationHandler, replicationRetryPolicy } from './replication/run';
+import { ReplicationTriggers } from './replication/triggers';
 import { passwordCredential, personalTokenCredential } from './identity/authenticate';
 import { Reconciler, registerReconcileJob, scheduleReconcile } from './artifacts/reconcile';
 import { JobRunner } from './jobs/runner';
@@ -36,7 +39,7 @@ import { electionLockFor, Leadership, type Scheduled } from './db/leadership';
 import { namedLocksFor } from './db/named-locks';
 import { Directory } from './identity/ldap';
 import { TokenSigner } from './token/signer';
-import { INTERNAL_SUBJECT } from './identity/principal';
+import { INTERNAL_SUBJECT, REPLICATION_SUBJECT } from './identity/principal';
 import { loadRotatingSigningKey } from './token/rotation';
 import { NotificationSecrets, readNotificationSecrets } from './events/notification-secret';
 import { RotationWatch } from './registry/rotation-watch';
@@ -77,6 +80,8 @@ export interface Instance {
   registryConfigFile: string;
   /** Applies rotated keys and secrets; startWharf starts its poll. */
   rotation: RotationWatch;
+  /** Replication's event dispatch and cron triggers; startWharf schedules them on the leader. */
+  replication: ReplicationTriggers;
   /** Starts deps.jobs claiming tasks (once); close() stops it, returning its running tasks to pending. */
   startJobs(): { stop(): Promise<void> };
   close(): Promise<void>;
@@ -130,6 +135,19 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
           nowMs: clock.now(),
         }),
     });
+    const localRegistry: RegistryEndpoint = {
+      url: config.registry.url,
+      caPem: config.registry.caFile ? readFileSync(config.registry.caFile, 'utf8') : null,
+      tokenSource: (access) =>
+        tokenSigner.issue({
+          issuer: config.token.issuer,
+          service: config.token.service,
+          subject: REPLICATION_SUBJECT,
+          access,
+          expiresIn: config.token.expiresIn,
+          nowMs: clock.now(),
+        }),
+    };
     const details = new ManifestDetails(db, registry, log);
     const reconciler = new Reconciler(
       { db, clock, registry, log, defaultProject: config.defaultProject.name, onUnknownDetails: (items) => details.enqueue(items) },
@@ -174,13 +192,18 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       directory: new Directory(config.ldap, log.child({ component: 'ldap' })),
       storageAlarm: new StorageAlarm(clock, log),
       secretBox,
+      localRegistry,
     };
+    const replication = new ReplicationTriggers(deps);
+    deps.replication = replication;
+    jobs.register(REPLICATION_JOB, replicationHandler(deps), replicationRetryPolicy(deps));
     let jobsRun: { stop(): Promise<void> } | null = null;
     return {
       deps,
       database,
       registryConfigFile,
       rotation,
+      replication,
       startJobs() {
         jobsRun ??= jobs.start();
         return jobsRun;
@@ -303,6 +326,7 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
     const { leadership } = deps;
     leadership.schedule(() => scheduleReconcile(deps, config.reconcileIntervalSeconds * 1000));
     leadership.schedule(() => schedulePrunes(deps));
+    leadership.schedule(() => instance.replication.scheduler());
     leadership.schedule(() => scheduleAuditRetention({ db: deps.db, clock: deps.clock, log, retentionDays: config.audit.retentionDays }));
     await leadership.start();
 
