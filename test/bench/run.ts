@@ -11,7 +11,9 @@
  *   BENCH_CONNECTIONS      concurrent connections of the token scenarios (default 32); the ingest
  *                          scenarios name their own (the registry sends one notification at a time)
  *   BENCH_ONLY             comma-separated scenario keys to run, e.g. "b,c" or "push1,post1" (default all);
- *                          `start` is the start time and idle memory of the real server (startup.ts)
+ *                          `start` is the start time and idle memory of the real server (startup.ts),
+ *                          `copy` the replication copier against skopeo (replication-copy.ts)
+ *   BENCH_COPY_ROUNDS      rounds of the copy comparison (default 2)
  *   BENCH_IDLE_SECONDS     how long the started server idles before its memory is read (default 30)
  *   BENCH_SERVER_NODE_ARGS extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
  *
@@ -43,6 +45,7 @@ import {
 import { startPostgres } from '../support/postgres';
 import { benchStartup } from './startup';
 import { benchUiRender } from './ui-render';
+import { benchReplicationCopy } from './replication-copy';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../..');
@@ -773,8 +776,9 @@ async function main(): Promise<number> {
   const chosen = only.length ? scenarios.filter((s) => only.includes(s.key)) : scenarios;
   const startup = only.length === 0 || only.includes('start');
   const uiRender = only.length === 0 || only.includes('ui');
-  if (chosen.length === 0 && !startup && !uiRender)
-    throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY} names no scenario (keys: ${scenarios.map((s) => s.key).join(', ')}, start, ui)`);
+  const replicationCopy = only.length === 0 || only.includes('copy');
+  if (chosen.length === 0 && !startup && !uiRender && !replicationCopy)
+    throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY} names no scenario (keys: ${scenarios.map((s) => s.key).join(', ')}, start, ui, copy)`);
   const legs = (process.env.BENCH_LEGS ?? LEGS.join(',')).split(',').map((s) => s.trim()).filter(Boolean) as Leg[];
   const unknownLeg = legs.find((l) => !LEGS.includes(l));
   if (unknownLeg !== undefined || legs.length === 0) throw new Error(`BENCH_LEGS must name some of ${LEGS.join(', ')}, got ${JSON.stringify(process.env.BENCH_LEGS)}`);
@@ -823,6 +827,15 @@ async function main(): Promise<number> {
       process.stdout.write('\n' + (await benchUiRender()) + '\n');
     } catch (err) {
       process.stderr.write(`bench: ui-render failed: ${(err as Error).stack ?? String(err)}\n`);
+      return 1;
+    }
+  }
+  // The copier against skopeo, alone on the machine (no bench server beside it).
+  if (replicationCopy) {
+    try {
+      process.stdout.write('\n' + (await benchReplicationCopy(envInt('BENCH_COPY_ROUNDS', 2, 1))) + '\n');
+    } catch (err) {
+      process.stderr.write(`bench: replication copy failed: ${(err as Error).stack ?? String(err)}\n`);
       return 1;
     }
   }
