@@ -8,7 +8,7 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -17,22 +17,22 @@ export const EXTERNAL_PACKAGES = ['better-sqlite3'];
 
 export const ENTRY_POINTS = ['src/main.ts', 'src/cli.ts'];
 
+/** How Wharf's code is bundled for Node, here and by the bench that runs the copier as `npm start` would. */
+export const NODE_BUNDLE = {
+  absWorkingDir: root,
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external: EXTERNAL_PACKAGES,
+  // Bundled CommonJS dependencies call require() for Node's own modules; ESM has no require.
+  banner: { js: "import { createRequire as __wharfCreateRequire } from 'node:module'; const require = __wharfCreateRequire(import.meta.url);" },
+  logLevel: 'warning',
+} satisfies BuildOptions;
+
 export async function buildDist(outdir = path.join(root, 'dist')): Promise<void> {
   rmSync(outdir, { recursive: true, force: true });
-  await build({
-    absWorkingDir: root,
-    entryPoints: ENTRY_POINTS,
-    outdir,
-    bundle: true,
-    splitting: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    external: EXTERNAL_PACKAGES,
-    // Bundled CommonJS dependencies call require() for Node's own modules; ESM has no require.
-    banner: { js: "import { createRequire as __wharfCreateRequire } from 'node:module'; const require = __wharfCreateRequire(import.meta.url);" },
-    logLevel: 'warning',
-  });
+  await build({ ...NODE_BUNDLE, entryPoints: ENTRY_POINTS, outdir, splitting: true });
 }
 
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href;

@@ -176,7 +176,7 @@ class ImageCopy {
 
   private save(digest: string, upload: UploadCheckpoint | null): Promise<void> {
     if (upload) this.uploads.set(digest, upload);
-    else this.uploads.delete(digest);
+    else if (!this.uploads.delete(digest)) return Promise.resolve();
     const save = this.req.saveCheckpoint;
     if (!save) return Promise.resolve();
     const snapshot = { uploads: [...this.uploads.values()] };

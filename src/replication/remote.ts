@@ -219,12 +219,13 @@ export class RemoteRegistry {
       } catch (err) {
         throw this.networkError(what, err, opts.signal);
       }
-      if (res.statusCode === 401 && attempt === 0 && !this.endpoint.tokenSource) {
-        const challenge = parseChallenge(res.headers['www-authenticate']);
-        const retry = challenge !== null && (this.challenge?.scheme !== challenge.scheme || challenge.scheme === 'bearer');
+      if (res.statusCode === 401 && attempt === 0) {
+        // A minted token is simply minted again; otherwise the challenge says what to send (a new token, or Basic).
+        const challenge = this.endpoint.tokenSource ? null : parseChallenge(res.headers['www-authenticate']);
+        const retry = this.endpoint.tokenSource !== undefined || (challenge !== null && (this.challenge?.scheme !== challenge.scheme || challenge.scheme === 'bearer'));
         if (retry) {
           await res.body.dump();
-          this.challenge = challenge;
+          if (challenge) this.challenge = challenge;
           this.tokens.delete(scopeOf(access).join(' '));
           continue;
         }

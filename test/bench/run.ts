@@ -11,8 +11,10 @@
  *   BENCH_CONNECTIONS      concurrent connections of the token scenarios (default 32); the ingest
  *                          scenarios name their own (the registry sends one notification at a time)
  *   BENCH_ONLY             comma-separated scenario keys to run, e.g. "b,c" or "push1,post1" (default all);
- *                          `start` is the start time and idle memory of the real server (startup.ts);
- *                          `plan` the time to plan a push policy over 10,000 tags (plan-push.ts)
+ *                          `start` is the start time and idle memory of the real server (startup.ts),
+ *                          `plan` the time to plan a push policy over 10,000 tags (plan-push.ts),
+ *                          `copy` the replication copier against skopeo (replication-copy.ts)
+ *   BENCH_COPY_ROUNDS      rounds of the copy comparison (default 2)
  *   BENCH_IDLE_SECONDS     how long the started server idles before its memory is read (default 30)
  *   BENCH_SERVER_NODE_ARGS extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
  *
@@ -45,6 +47,7 @@ import { startPostgres } from '../support/postgres';
 import { benchStartup } from './startup';
 import { benchUiRender } from './ui-render';
 import { benchPlanPush } from './plan-push';
+import { benchReplicationCopy } from './replication-copy';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../..');
@@ -776,8 +779,9 @@ async function main(): Promise<number> {
   const startup = only.length === 0 || only.includes('start');
   const uiRender = only.length === 0 || only.includes('ui');
   const planPush = only.length === 0 || only.includes('plan');
-  if (chosen.length === 0 && !startup && !uiRender && !planPush)
-    throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY} names no scenario (keys: ${scenarios.map((s) => s.key).join(', ')}, start, ui, plan)`);
+  const replicationCopy = only.length === 0 || only.includes('copy');
+  if (chosen.length === 0 && !startup && !uiRender && !planPush && !replicationCopy)
+    throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY} names no scenario (keys: ${scenarios.map((s) => s.key).join(', ')}, start, ui, plan, copy)`);
   const legs = (process.env.BENCH_LEGS ?? LEGS.join(',')).split(',').map((s) => s.trim()).filter(Boolean) as Leg[];
   const unknownLeg = legs.find((l) => !LEGS.includes(l));
   if (unknownLeg !== undefined || legs.length === 0) throw new Error(`BENCH_LEGS must name some of ${LEGS.join(', ')}, got ${JSON.stringify(process.env.BENCH_LEGS)}`);
@@ -835,6 +839,15 @@ async function main(): Promise<number> {
       process.stdout.write('\n' + (await benchPlanPush()) + '\n');
     } catch (err) {
       process.stderr.write(`bench: plan-push failed: ${(err as Error).stack ?? String(err)}\n`);
+      return 1;
+    }
+  }
+  // The copier against skopeo, alone on the machine (no bench server beside it).
+  if (replicationCopy) {
+    try {
+      process.stdout.write('\n' + (await benchReplicationCopy(envInt('BENCH_COPY_ROUNDS', 2, 1))) + '\n');
+    } catch (err) {
+      process.stderr.write(`bench: replication copy failed: ${(err as Error).stack ?? String(err)}\n`);
       return 1;
     }
   }

@@ -1,7 +1,7 @@
 /**
  * One copyImage in a process of its own, so its memory is measured alone:
- * `node --import tsx test/support/copy-process.ts '<CopyJob JSON>'` prints one JSON line with the
- * result, the seconds it took and the process's peak resident memory (VmHWM).
+ * `node --import tsx test/support/copy-process.ts '<CopyJob JSON>'` (or its bundle, copy-bundle.ts)
+ * prints one JSON line with the result, the seconds it took and the process's peak resident memory (VmHWM).
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';

@@ -1,7 +1,10 @@
-import { createHash, randomBytes, randomFillSync } from 'node:crypto';
-import { mkdir, open, rename, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { createGzip, gzipSync } from 'node:zlib';
 import { OCI_INDEX, OCI_MANIFEST } from '../../src/registry/media-types';
 
 export const MEDIA_TYPES = {
@@ -232,34 +235,38 @@ export interface BuildLargeImageOptions {
   layerBytes: number;
 }
 
-/**
- * Writes an OCI layout with one image of large random layers (uncompressed layer type: a registry
- * never looks inside), streamed to disk and hashed on the way.
- */
+/** Random bytes in gzip's stored blocks (level 0): a real gzip layer that costs no compression time and that no client recompresses. */
+async function writeStoredGzipLayer(dir: string, name: string, bytes: number): Promise<Descriptor> {
+  const tmp = join(dir, 'blobs', `${name}.tmp`);
+  const hash = createHash('sha256');
+  let size = 0;
+  async function* random() {
+    for (let written = 0; written < bytes; written += 1024 * 1024) yield randomBytes(Math.min(1024 * 1024, bytes - written));
+  }
+  const count = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      size += chunk.length;
+      done(null, chunk);
+    },
+  });
+  await pipeline(Readable.from(random()), createGzip({ level: 0 }), count, createWriteStream(tmp));
+  const digest = `sha256:${hash.digest('hex')}`;
+  await rename(tmp, join(dir, 'blobs', 'sha256', digest.slice('sha256:'.length)));
+  return { mediaType: MEDIA_TYPES.layer, digest, size };
+}
+
+/** Writes an OCI layout with one image of large random layers, streamed to disk and hashed on the way. */
 export async function buildLargeImage(dir: string, opts: BuildLargeImageOptions): Promise<BuiltImage & { bytes: number }> {
   const tag = opts.tag ?? 'latest';
   await writeLayoutSkeleton(dir);
   const layerDescs: Descriptor[] = [];
-  const piece = Buffer.alloc(1024 * 1024);
-  for (let i = 0; i < opts.layers; i++) {
-    const tmp = join(dir, 'blobs', `layer-${i}.tmp`);
-    const hash = createHash('sha256');
-    const file = await open(tmp, 'w');
-    for (let written = 0; written < opts.layerBytes; written += piece.length) {
-      const part = piece.subarray(0, Math.min(piece.length, opts.layerBytes - written));
-      randomFillSync(part);
-      hash.update(part);
-      await file.write(part);
-    }
-    await file.close();
-    const digest = `sha256:${hash.digest('hex')}`;
-    await rename(tmp, join(dir, 'blobs', 'sha256', digest.slice('sha256:'.length)));
-    layerDescs.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest, size: opts.layerBytes });
-  }
+  for (let i = 0; i < opts.layers; i++) layerDescs.push(await writeStoredGzipLayer(dir, `layer-${i}`, opts.layerBytes));
   const config = {
     architecture: DEFAULT_PLATFORM.architecture,
     os: DEFAULT_PLATFORM.os,
     config: { Labels: { 'wharf.test.nonce': randomBytes(8).toString('hex') } },
+    // Not the layers' real diff ids (they are not tars): registries and copiers never look.
     rootfs: { type: 'layers', diff_ids: layerDescs.map((d) => d.digest) },
   };
   const configBytes = jsonBytes(config);
@@ -272,5 +279,5 @@ export async function buildLargeImage(dir: string, opts: BuildLargeImageOptions)
   });
   const manifestDigest = await writeBlob(dir, manifestBytes);
   await writeTopIndex(dir, { mediaType: MEDIA_TYPES.manifest, digest: manifestDigest, size: manifestBytes.length }, tag);
-  return { dir, manifestDigest, configDigest, layerDigests: layerDescs.map((d) => d.digest), tag, bytes: opts.layers * opts.layerBytes };
+  return { dir, manifestDigest, configDigest, layerDigests: layerDescs.map((d) => d.digest), tag, bytes: layerDescs.reduce((n, d) => n + d.size, configBytes.length) };
 }
