@@ -73,7 +73,7 @@ describe('registry ping', () => {
     expect(await addAndPing('wharf-wrong', { url: `http://${w.registry}`, kind: 'wharf', username: 'robot$replicator', password: 'wrb_wrong' })).toEqual({
       ok: false,
       auth: 'bearer',
-      error: expect.stringMatching(/token service refused the credentials \(401\)/),
+      error: expect.stringMatching(/token service at \S+ refused the credentials \(401\)/),
     });
   });
 
