@@ -237,10 +237,8 @@ describe('override, triggers and deletions', () => {
       body: { name: 'on-cron', direction: 'push', registry: 'plain', project: 'team', destination: 'cron', filters: { repositories: ['tools'] }, replicateExisting: false, trigger: { type: 'cron', cron: '*/2 * * * * *' } },
     });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
-    const runs = await waitFor(async () => {
-      const items = await policyExecutions(api, admin, 'on-cron');
-      return items.filter((e) => e.trigger === 'cron').length >= 2 && items;
-    }, 20_000, 'two cron executions');
+    await waitFor(async () => (await policyExecutions(api, admin, 'on-cron')).filter((e) => e.trigger === 'cron').length >= 2, 20_000, 'two cron executions');
+    const runs = await policyExecutions(api, admin, 'on-cron');
     expect((await api('PATCH', '/api/v1/replication/policies/on-cron', { auth: admin, body: { enabled: false } })).status).toBe(200);
     expect(await waitExecutionDone(api, admin, runs[runs.length - 1].id)).toMatchObject({ status: 'succeeded' });
     expect(await digestAt(`${plain.host}/cron/tools:v1`)).toBe(img2.manifestDigest);
