@@ -275,3 +275,139 @@ describe('override, triggers and deletions', () => {
     }
   });
 });
+
+describe('a target stopped mid-copy', () => {
+  it('its tasks fail with the reason after their retries; after its restart a retry completes without sending the blobs that had arrived', async () => {
+    const storageDir = path.join(work, 'flaky-storage');
+    const httpSecret = 'flaky-http-secret';
+    let flaky = await startPlainRegistry({ storageDir, httpSecret });
+    const port = flaky.port;
+    const big = await buildImage(path.join(work, 'big'), { tag: 'v1', layers: 4, layerSize: 512 * 1024 });
+    await push(`oci:${big.dir}:v1`, `${w.registry}/team/big:v1`, admin);
+    let stopped = false;
+    const proxy = await startCountingProxy(flaky.host, {
+      // Once two blobs have arrived, the next request finds the registry gone.
+      gate: async (_req, counts) => {
+        if (!stopped && counts.finished.length >= 2) {
+          stopped = true;
+          await flaky.stop();
+        }
+      },
+    });
+    try {
+      await addRegistry({ name: 'flaky', url: proxy.url });
+      const { execution } = await createPolicyAndWait(api, admin, {
+        name: 'to-flaky',
+        direction: 'push',
+        registry: 'flaky',
+        project: 'team',
+        destination: 'flaky',
+        filters: { repositories: ['big'] },
+        concurrency: 1,
+        trigger: { type: 'manual' },
+      });
+      expect(stopped).toBe(true);
+      expect(execution).toMatchObject({ status: 'failed', total: 1, failed: 1 });
+      const failed = await executionTasks(api, admin, execution.id, 'failed');
+      expect(failed).toHaveLength(1);
+      expect(failed[0]).toMatchObject({ repository: 'team/big', tag: 'v1', attempts: 2, error: expect.stringMatching(/\S/) });
+      const arrived = proxy.counts().finished;
+      expect(arrived.length).toBeGreaterThanOrEqual(2);
+
+      flaky = await startPlainRegistry({ storageDir, httpSecret, port });
+      proxy.reset();
+      const retried = await api('POST', `/api/v1/replication/executions/${execution.id}/retry`, { auth: admin });
+      expect(retried.status, JSON.stringify(retried.body)).toBe(202);
+      expect(await waitExecutionDone(api, admin, execution.id)).toMatchObject({ status: 'succeeded', succeeded: 1, failed: 0 });
+      const sent = proxy.counts().finished;
+      expect(sent.filter((d) => arrived.includes(d))).toEqual([]);
+      expect(sent.length).toBeLessThanOrEqual(5 - arrived.length);
+      expect(await digestAt(`${flaky.host}/flaky/big:v1`)).toBe(big.manifestDigest);
+    } finally {
+      await proxy.close();
+      await flaky.stop();
+      await rm(storageDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('bad input through the API: a clear 4xx and nothing stored', () => {
+  const policy = (over: Record<string, unknown>) => ({ name: 'bad', direction: 'push', registry: 'plain', project: 'team', trigger: { type: 'manual' }, ...over });
+
+  it('unknown registry, bad globs, bad cron, a missing project, a pull on events', async () => {
+    const before = (await api('GET', '/api/v1/replication/policies', { auth: admin })).body.items.length;
+    const cases: [Record<string, unknown>, number, RegExp][] = [
+      [policy({ registry: 'nowhere' }), 404, /nowhere/],
+      [policy({ filters: { repositories: ['app['] } }), 400, /app\[/],
+      [policy({ filters: { excludeTags: ['v{1'] } }), 400, /v\{1/],
+      [policy({ trigger: { type: 'cron', cron: '61 * * * *' } }), 400, /61 \* \* \* \*/],
+      [policy({ trigger: { type: 'cron' } }), 400, /cron/i],
+      [policy({ project: 'no-such-project' }), 404, /no-such-project/],
+      [policy({ direction: 'pull', registry: 'pull-src', project: 'pulled', trigger: { type: 'event' } }), 422, /.+/],
+    ];
+    for (const [body, status, says] of cases) {
+      const r = await api('POST', '/api/v1/replication/policies', { auth: admin, body });
+      expect(r.status, JSON.stringify(r.body)).toBe(status);
+      expect(JSON.stringify(r.body)).toMatch(says);
+    }
+    expect((await api('GET', '/api/v1/replication/policies', { auth: admin })).body.items).toHaveLength(before);
+    expect((await api('GET', '/api/v1/replication/policies/bad', { auth: admin })).status).toBe(404);
+    expect((await api('POST', '/api/v1/registries/nowhere/ping', { auth: admin })).status).toBe(404);
+    expect((await api('POST', '/api/v1/replication/policies/nowhere/executions', { auth: admin })).status).toBe(404);
+  });
+
+  it('a URL that is not a registry: ping ok false; a run fails with the reason', async () => {
+    await addRegistry({ name: 'not-registry', url: w.url });
+    const ping = await api('POST', '/api/v1/registries/not-registry/ping', { auth: admin });
+    expect(ping.body).toMatchObject({ ok: false, error: expect.stringMatching(/\S/) });
+    const { execution } = await createPolicyAndWait(api, admin, {
+      name: 'pull-not-registry',
+      direction: 'pull',
+      registry: 'not-registry',
+      project: 'pulled',
+      filters: { repositories: ['lib/*'] },
+      trigger: { type: 'manual' },
+    });
+    expect(execution).toMatchObject({ status: 'failed', total: 0, error: expect.stringMatching(/planning failed: .+/) });
+    const { execution: pushed } = await createPolicyAndWait(api, admin, {
+      name: 'push-not-registry',
+      direction: 'push',
+      registry: 'not-registry',
+      project: 'team',
+      filters: { repositories: ['tools'] },
+      trigger: { type: 'manual' },
+    });
+    expect(pushed).toMatchObject({ status: 'failed', failed: 1 });
+    expect((await executionTasks(api, admin, pushed.id, 'failed'))[0].error).toMatch(/\S/);
+  });
+
+  it('wrong credentials: ping says so, a run fails with the reason', async () => {
+    await addRegistry({ name: 'basic-wrong', url: basicTarget.url, username: BASIC.username, password: 'wrong-password' });
+    const ping = await api('POST', '/api/v1/registries/basic-wrong/ping', { auth: admin });
+    expect(ping.body).toMatchObject({ ok: false, auth: 'basic', error: expect.stringMatching(/refused the credentials \(401\)/) });
+    const { execution } = await createPolicyAndWait(api, admin, {
+      name: 'push-wrong',
+      direction: 'push',
+      registry: 'basic-wrong',
+      project: 'team',
+      filters: { repositories: ['tools'] },
+      trigger: { type: 'manual' },
+    });
+    expect(execution).toMatchObject({ status: 'failed', failed: 1 });
+    const [task] = await executionTasks(api, admin, execution.id, 'failed');
+    expect(task).toMatchObject({ attempts: 1, error: expect.stringMatching(/refused the credentials \(401\)/) });
+  });
+});
+
+describe('metrics', () => {
+  it('wharf_replication_bytes_total and wharf_job_tasks_total moved with the runs above', async () => {
+    const res = await fetch(`${w.url}/metrics`, { headers: { authorization: `Basic ${Buffer.from(admin).toString('base64')}` } });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
+    expect(value(/^wharf_replication_bytes_total\{direction="push"\} (\d+)/m)).toBeGreaterThan(1024 * 1024);
+    expect(value(/^wharf_replication_bytes_total\{direction="pull"\} (\d+)/m)).toBeGreaterThan(0);
+    expect(value(/^wharf_job_tasks_total\{kind="replication",outcome="succeeded"\} (\d+)/m)).toBeGreaterThanOrEqual(10);
+    expect(text).toMatch(/^wharf_job_tasks_total\{kind="replication",outcome="failed"\} [1-9]/m);
+  });
+});
