@@ -6,7 +6,7 @@ import { parseTags, skopeoCopy, skopeoDelete, skopeoInspect, skopeoListTags } fr
 import { startCountingProxy, type CountingProxy } from '../support/counting-proxy';
 import { buildImage, buildIndex, type BuiltImage, type BuiltIndex } from '../support/oci';
 import { startPlainRegistry, type PlainRegistry } from '../support/plain-registry';
-import { createPolicyAndWait, executionTasks, policyExecutions, waitExecutionDone } from '../support/replication-api';
+import { createPolicyAndWait, executionTasks, policyExecutions, waitExecutionDone, waitTagsKnown } from '../support/replication-api';
 import { waitFor } from '../support/wait';
 import { admin, startTestWharf, type TestWharf } from '../support/wharf';
 
@@ -90,6 +90,8 @@ beforeAll(async () => {
   ]);
   await push(`oci:${img1.dir}:v1`, `${w.registry}/team/app:v2`, admin);
   await push(`oci:${img2.dir}:v1`, `${w.registry}/team/app:v2-rc`, admin);
+  for (const [repository, tags] of [['team/app', ['v1', 'v2', 'v2-rc']], ['team/app-old', ['v1']], ['team/tools', ['v1']], ['team/multi', ['multi']]] as const)
+    await waitTagsKnown(api, admin, repository, [...tags]);
   await addRegistry({ name: 'plain', url: plain.url });
   await addRegistry({ name: 'basic', url: basicTarget.url, ...BASIC });
   await addRegistry({ name: 'pull-src', url: pullProxy.url });
@@ -248,6 +250,7 @@ describe('override, triggers and deletions', () => {
     await push(`oci:${img1.dir}:v1`, `${w.registry}/team/gone:keep`, admin);
     await push(`oci:${img2.dir}:v1`, `${w.registry}/team/gone:api`, admin);
     await push(`oci:${img3.dir}:v1`, `${w.registry}/team/gone:direct`, admin);
+    await waitTagsKnown(api, admin, 'team/gone', ['keep', 'api', 'direct']);
     const { execution } = await createPolicyAndWait(api, admin, {
       name: 'deletions',
       direction: 'push',
@@ -284,6 +287,7 @@ describe('a target stopped mid-copy', () => {
     const port = flaky.port;
     const big = await buildImage(path.join(work, 'big'), { tag: 'v1', layers: 4, layerSize: 512 * 1024 });
     await push(`oci:${big.dir}:v1`, `${w.registry}/team/big:v1`, admin);
+    await waitTagsKnown(api, admin, 'team/big', ['v1']);
     let stopped = false;
     const proxy = await startCountingProxy(flaky.host, {
       // Once two blobs have arrived, the next request finds the registry gone.

@@ -39,3 +39,15 @@ export async function executionTasks(api: Api, auth: string, id: number, status?
   expect(r.status, JSON.stringify(r.body)).toBe(200);
   return r.body.items;
 }
+
+/** Waits until Wharf knows these tags of a repository (pushes reach its tag state through the registry's notifications, after the push returns). */
+export async function waitTagsKnown(api: Api, auth: string, repository: string, tags: string[], timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await api('GET', `/api/v1/repositories/${encodeURIComponent(repository)}/tags`, { auth });
+    const known = r.status === 200 ? (r.body.items as { name: string }[]).map((t) => t.name) : [];
+    if (tags.every((t) => known.includes(t))) return;
+    if (Date.now() > until) throw new Error(`${repository} tags ${tags.join(', ')} not known to Wharf (it knows ${known.join(', ')})`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
