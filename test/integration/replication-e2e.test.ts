@@ -373,14 +373,7 @@ describe('bad input through the API: a clear 4xx and nothing stored', () => {
       trigger: { type: 'manual' },
     });
     expect(execution).toMatchObject({ status: 'failed', total: 0, error: expect.stringMatching(/planning failed: .+/) });
-    const { execution: pushed } = await createPolicyAndWait(api, admin, {
-      name: 'push-not-registry',
-      direction: 'push',
-      registry: 'not-registry',
-      project: 'team',
-      filters: { repositories: ['tools'] },
-      trigger: { type: 'manual' },
-    });
+    const { execution: pushed } = await createPolicyAndWait(api, admin, policy({ name: 'push-not-registry', registry: 'not-registry', filters: { repositories: ['tools'] } }));
     expect(pushed).toMatchObject({ status: 'failed', failed: 1 });
     expect((await executionTasks(api, admin, pushed.id, 'failed'))[0].error).toMatch(/\S/);
   });
@@ -389,14 +382,7 @@ describe('bad input through the API: a clear 4xx and nothing stored', () => {
     await addRegistry({ name: 'basic-wrong', url: basicTarget.url, username: BASIC.username, password: 'wrong-password' });
     const ping = await api('POST', '/api/v1/registries/basic-wrong/ping', { auth: admin });
     expect(ping.body).toMatchObject({ ok: false, auth: 'basic', error: expect.stringMatching(/refused the credentials \(401\)/) });
-    const { execution } = await createPolicyAndWait(api, admin, {
-      name: 'push-wrong',
-      direction: 'push',
-      registry: 'basic-wrong',
-      project: 'team',
-      filters: { repositories: ['tools'] },
-      trigger: { type: 'manual' },
-    });
+    const { execution } = await createPolicyAndWait(api, admin, policy({ name: 'push-wrong', registry: 'basic-wrong', filters: { repositories: ['tools'] } }));
     expect(execution).toMatchObject({ status: 'failed', failed: 1 });
     const [task] = await executionTasks(api, admin, execution.id, 'failed');
     expect(task).toMatchObject({ attempts: 1, error: expect.stringMatching(/refused the credentials \(401\)/) });
