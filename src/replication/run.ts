@@ -5,7 +5,7 @@ import { transaction } from '../db/transaction';
 import { recordAudit } from '../audit/record';
 import { createExecution, type ExecutionView, type NewTask, type Trigger } from '../jobs/executions';
 import type { TaskHandler, TaskOutcome, RetryPolicy } from '../jobs/runner';
-import { RemoteRegistry, TransferError, type RegistryEndpoint } from './remote';
+import { RemoteRegistry, TransferError, parseChallenge, type RegistryEndpoint } from './remote';
 import { copyImage, deleteImageTag } from './copy';
 import { planPull, planPush, type PlannedTask } from './plan';
 import { registryEndpoint } from './registries';
@@ -83,17 +83,35 @@ export async function startPolicyExecution(
   return execution;
 }
 
+/** The token path Wharf and Harbor both put their realm on, beside their API. */
+const TOKEN_SERVICE_PATH = '/service/token';
+
+/**
+ * Where a Wharf or Harbor target answers its API: the origin of the token realm its registry
+ * names (Wharf's registry listens apart from Wharf), else the registry's own URL.
+ */
+async function targetApiBase(registryUrl: string, dispatcher: Agent, timeoutMs: number): Promise<string> {
+  const res = await request(`${registryUrl}/v2/`, { method: 'GET', dispatcher, signal: AbortSignal.timeout(timeoutMs) });
+  await res.body.dump();
+  const challenge = res.statusCode === 401 ? parseChallenge(res.headers['www-authenticate']) : null;
+  if (challenge?.scheme !== 'bearer') return registryUrl;
+  const realm = new URL(challenge.realm);
+  return realm.pathname.endsWith(TOKEN_SERVICE_PATH) ? `${realm.origin}${realm.pathname.slice(0, -TOKEN_SERVICE_PATH.length)}` : registryUrl;
+}
+
 /** Creates the destination project at a Wharf or Harbor target, once per execution; a refusal is left to the copy to report. */
 async function ensureTargetProject(deps: Deps, registry: RegistryRow, endpoint: RegistryEndpoint, project: string): Promise<void> {
   if (registry.kind === 'distribution') return;
   const harbor = registry.kind === 'harbor';
-  const url = `${registry.url}${harbor ? '/api/v2.0/projects' : '/api/v1/projects'}`;
   const body = JSON.stringify(harbor ? { project_name: project, metadata: { public: 'false' } } : { name: project });
   const dispatcher = new Agent({ connect: { ...(endpoint.caPem ? { ca: endpoint.caPem } : {}), rejectUnauthorized: !endpoint.insecure } });
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (endpoint.username) headers.authorization = `Basic ${Buffer.from(`${endpoint.username}:${endpoint.password ?? ''}`).toString('base64')}`;
+  const timeoutMs = deps.config.replication.requestTimeoutMs;
   try {
-    const res = await request(url, { method: 'POST', headers, body, dispatcher, signal: AbortSignal.timeout(deps.config.replication.requestTimeoutMs) });
+    const base = await targetApiBase(registry.url, dispatcher, timeoutMs);
+    const url = `${base}${harbor ? '/api/v2.0/projects' : '/api/v1/projects'}`;
+    const res = await request(url, { method: 'POST', headers, body, dispatcher, signal: AbortSignal.timeout(timeoutMs) });
     await res.body.dump();
     if (res.statusCode >= 500) throw new TransferError(`the target's API answered ${res.statusCode} creating project ${project}`, true, res.statusCode);
   } catch (err) {
