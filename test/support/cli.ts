@@ -34,3 +34,20 @@ export function runWharf(args: string[], env: Record<string, string>, input = ''
  */
 export const spawnWharfServe = (env: Record<string, string>) =>
   spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], { cwd: ROOT, env: { ...baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+
+/**
+ * Builds Wharf as `npm run build` does, into a folder of its own one level below the checkout (so
+ * the bundle finds the migrations and assets as dist/ does), and starts it as `npm start` starts
+ * dist/main.js (its environment, no tsx): for figures of the server as operators run it.
+ */
+export async function buildServer(): Promise<{ start(env: Record<string, string>): ReturnType<typeof spawn>; remove(): Promise<void> }> {
+  const [{ buildDist }, { START_COMMANDS }, { rm }] = await Promise.all([import('../../scripts/build'), import('../bench/startup'), import('node:fs/promises')]);
+  const outdir = path.join(ROOT, `.test-dist-${process.pid}`);
+  await buildDist(outdir);
+  const startEnv = START_COMMANDS[0]!.env ?? {};
+  return {
+    start: (env) => spawn(process.execPath, [path.join(outdir, 'main.js')], { cwd: ROOT, env: { ...baseEnv, ...startEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }),
+    remove: () => rm(outdir, { recursive: true, force: true }),
+  };
+}
+
