@@ -20,6 +20,7 @@ import {
   settleExecution,
   stopAbandoned,
   stopWasRequested,
+  unsettledExecutions,
   type TaskRow,
 } from './store';
 import { parsePayload } from './executions';
@@ -196,6 +197,8 @@ export class JobRunner {
     const sweep = async () => {
       const now = this.deps.clock.now();
       for (const id of await stopAbandoned(this.deps.db, now, isoTime(now))) await this.settle(id);
+      // A crash between a task's end and its execution's settling would leave the execution running for ever.
+      for (const id of await unsettledExecutions(this.deps.db)) await this.settle(id);
     };
     this.track(
       sweep()

@@ -387,6 +387,20 @@ describe('job runner', () => {
     expect(checkpoints).toEqual([{ step: 2 }]);
   });
 
+  it('an execution whose last task ended just before a crash (never settled) is finished by the next poll, failed when a task failed', async () => {
+    const h = await fresh();
+    h.runner.register('settled-late', async () => ({ status: 'succeeded' }), () => quick);
+    const ok = await createExecution(h.ctx, { kind: 'settled-late', trigger: 'manual', tasks: [{ payload: {} }, { payload: {} }] });
+    const bad = await createExecution(h.ctx, { kind: 'settled-late', trigger: 'manual', tasks: [{ payload: {} }] });
+    // What a worker that died between ending its task and settling the execution leaves.
+    const at = new Date().toISOString();
+    await h.db.update(jobTasks).set({ status: 'succeeded', attempts: 1, startedAt: at, finishedAt: at }).where(eq(jobTasks.executionId, ok.id));
+    await h.db.update(jobTasks).set({ status: 'failed', attempts: 1, error: 'gone', startedAt: at, finishedAt: at }).where(eq(jobTasks.executionId, bad.id));
+    start(h);
+    expect(await finished(h, ok.id)).toMatchObject({ status: 'succeeded', succeeded: 2 });
+    expect(await finished(h, bad.id)).toMatchObject({ status: 'failed', failed: 1 });
+  });
+
   it('creates 10,000 tasks in one call, listed in id order page by page; executions with nothing to run finish at once', async () => {
     const h = await fresh();
     const e = await createExecution(h.ctx, {
