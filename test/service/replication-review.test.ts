@@ -69,7 +69,7 @@ describe('a cron trigger faster than its runs', () => {
     try {
       await new Promise((resolve) => setTimeout(resolve, 3500));
     } finally {
-      scheduled.stop();
+      void scheduled.stop();
     }
     const list = await call('GET', `/api/v1/replication/executions?policy=${name}`, { auth: admin });
     expect(list.status).toBe(200);
