@@ -185,6 +185,25 @@ describe('job runner', () => {
     expect(calls).toBe(2);
   });
 
+  it('a Retry-After longer than a task waits fails the task at once with the reason, instead of keeping the execution open for years', async () => {
+    const h = await fresh();
+    let calls = 0;
+    h.runner.register(
+      'throttled-for-ever',
+      async () => {
+        calls++;
+        throw new RetryableError('429 Too Many Requests', 1e14);
+      },
+      () => quick,
+    );
+    start(h);
+    const e = await createExecution(h.ctx, { kind: 'throttled-for-ever', trigger: 'manual', tasks: [{ payload: {} }] });
+    expect(await finished(h, e.id)).toMatchObject({ status: 'failed', failed: 1 });
+    expect(calls).toBe(1);
+    const [task] = await tasksOf(h, e.id);
+    expect(task!.error).toMatch(/^429 Too Many Requests \(asked to wait \d+ s, longer than a task waits: retry the execution later\)$/);
+  });
+
   it('a non-retryable error fails the task at once with its message; the execution fails', async () => {
     const h = await fresh();
     let calls = 0;
