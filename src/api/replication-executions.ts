@@ -4,7 +4,7 @@ import { notFound } from '../errors';
 import { getExecution, listExecutions, listTasks, retryExecution, stopExecution, type ExecutionView, type TaskView } from '../jobs/executions';
 import { REPLICATION_JOB, startPolicyExecution, type ReplicationPayload } from '../replication/run';
 import { policyRowByName } from '../replication/store';
-import { authRequired, json, pick, requireAdmin } from './route-kit';
+import { authRequired, json, pick, requireAdmin, ROW_ID_MAX } from './route-kit';
 
 const EXECUTION_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'stopped'] as const;
 const TASK_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'skipped', 'stopped'] as const;
@@ -90,7 +90,7 @@ export const taskView = (t: TaskView) => {
   };
 };
 
-const IdParam = z.object({ id: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER) });
+const IdParam = z.object({ id: z.coerce.number().int().min(1).max(ROW_ID_MAX) });
 const PolicyParam = z.object({ name: z.string().min(1).max(128) });
 const tags = ['replication'];
 /** No body is needed; an empty object is accepted for clients that always send one. */
@@ -140,7 +140,7 @@ export function replicationExecutionRoutes() {
           policy: z.string().min(1).max(128).optional(),
           status: z.enum(EXECUTION_STATUSES).optional(),
           pageSize: z.coerce.number().int().min(1).max(500).default(50),
-          before: z.coerce.number().int().min(1).optional().openapi({ description: 'Only executions older than this id (the last id of the previous page)' }),
+          before: z.coerce.number().int().min(1).max(ROW_ID_MAX).optional().openapi({ description: 'Only executions older than this id (the last id of the previous page)' }),
         }),
       },
       responses: { 200: json(z.object({ items: z.array(ExecutionSchema) }).openapi('ReplicationExecutionList')), ...pick(400, 401, 403, 404) },
@@ -226,7 +226,7 @@ export function replicationExecutionRoutes() {
         query: z.object({
           status: z.enum(TASK_STATUSES).optional(),
           pageSize: z.coerce.number().int().min(1).max(1000).default(100),
-          after: z.coerce.number().int().min(0).optional().openapi({ description: 'Only tasks after this id (the last id of the previous page)' }),
+          after: z.coerce.number().int().min(0).max(ROW_ID_MAX).optional().openapi({ description: 'Only tasks after this id (the last id of the previous page)' }),
         }),
       },
       responses: { 200: json(z.object({ items: z.array(TaskSchema), total: z.number().int() }).openapi('ReplicationTaskList')), ...pick(400, 401, 403, 404) },

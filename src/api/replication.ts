@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { ctxOf, type AppEnv } from '../http/env';
-import { CONCURRENCY_MAX, createPolicy, deletePolicy, getPolicy, listPolicies, POLICY_NAME_MAX, previewPolicy, updatePolicy } from '../replication/policies';
+import { BANDWIDTH_KBPS_MAX, CONCURRENCY_MAX, createPolicy, deletePolicy, getPolicy, listPolicies, POLICY_NAME_MAX, previewPolicy, updatePolicy } from '../replication/policies';
 import { GLOB_MAX } from '../replication/filters';
 import { authRequired, errorResponses, json, jsonBody, listOf, PageQuery, pick, requireAdmin } from './route-kit';
 
@@ -28,7 +28,7 @@ const policyFields = {
   replicateExisting: z.boolean().optional().openapi({ description: 'Default true: a first run copies what exists at creation' }),
   enabled: z.boolean().optional(),
   concurrency: z.number().int().min(1).max(CONCURRENCY_MAX).optional().openapi({ description: 'Tasks run at once (default 4)' }),
-  bandwidthKBps: z.number().int().positive().nullable().optional().openapi({ description: 'Per-policy limit in KB/s; null for none' }),
+  bandwidthKBps: z.number().int().positive().max(BANDWIDTH_KBPS_MAX).nullable().optional().openapi({ description: 'Per-policy limit in KB/s; null for none' }),
   description: z.string().max(1000).nullable().optional(),
 };
 const direction = z.enum(['push', 'pull']);

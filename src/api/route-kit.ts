@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
+import { INTEGER_MAX } from '../db/engine';
 import { unauthorized, forbidden } from '../errors';
 import { authenticatePassword } from '../identity/authenticate';
 import type { Principal } from '../identity/principal';
@@ -22,6 +23,9 @@ export const errorResponses = {
 
 export const pick = <K extends keyof typeof errorResponses>(...codes: K[]) =>
   Object.fromEntries(codes.map((k) => [k, errorResponses[k]])) as Pick<typeof errorResponses, K>;
+
+/** A row id past what the engines store is a 400, not a query that fails. */
+export const ROW_ID_MAX = INTEGER_MAX;
 
 export const PageQuery = z.object({
   page: z.coerce.number().int().min(1).max(1_000_000).default(1).openapi({ description: 'Page number, from 1' }),

@@ -7,6 +7,9 @@ import * as pgTables from './schema-pg';
 /** Which database a handle runs on: the embedded default, or a PostgreSQL server. */
 export type Engine = 'sqlite' | 'postgres';
 
+/** The largest value an `integer` column (ids included) holds on both engines: PostgreSQL's bound; past it a query fails. */
+export const INTEGER_MAX = 2_147_483_647;
+
 export const engineOf = (db: Db): Engine => (is(db, PgDatabase) ? 'postgres' : 'sqlite');
 
 /** Whether `db` is a PostgreSQL transaction's handle (drizzle's own, on one pool client). */

@@ -9,6 +9,9 @@ export const RESERVED_USERNAMES = new Set(['anonymous', 'system', '(cli)']);
 /** The prefix of robot accounts; a user name never starts with it. */
 export const ROBOT_PREFIX = 'robot$';
 
+/** The prefix of Wharf's own token subjects (`wharf$internal`, `wharf$replication`): a user taking one would pass as Wharf in events and audit. */
+export const WHARF_SUBJECT_PREFIX = 'wharf$';
+
 // C0 and C1 controls, DEL, the line and paragraph separators, and format characters (zero-width
 // spaces, bidirectional overrides) that would make one name look like another.
 const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\p{Cf}]/u;
@@ -31,7 +34,7 @@ export function usernameProblem(name: string): ErrorKey | null {
   // `.` and `..` cannot be a path segment of /api/v1/users/{username}.
   if (name === '.' || name === '..') return 'user.badName';
   const key = canonicalName(name);
-  if (key.startsWith(ROBOT_PREFIX) || RESERVED_USERNAMES.has(key)) return 'user.reserved';
+  if (key.startsWith(ROBOT_PREFIX) || key.startsWith(WHARF_SUBJECT_PREFIX) || RESERVED_USERNAMES.has(key)) return 'user.reserved';
   return null;
 }
 

@@ -192,6 +192,11 @@ export async function retryExecution(ctx: Ctx, id: number): Promise<ExecutionVie
   return (await getExecution(ctx.db, id))!;
 }
 
+/** Whether an execution of `kind` for `subjectId` is still pending or running. */
+export async function hasUnfinishedExecution(db: Db, kind: string, subjectId: number | null): Promise<boolean> {
+  return (await unfinishedExecution(db, kind, subjectId)) !== undefined;
+}
+
 export async function getExecution(db: Db, id: number): Promise<ExecutionView | undefined> {
   const row = await executionById(db, id);
   if (!row) return undefined;

@@ -20,6 +20,7 @@ import {
   settleExecution,
   stopAbandoned,
   stopWasRequested,
+  unsettledExecutions,
   type TaskRow,
 } from './store';
 import { parsePayload } from './executions';
@@ -65,6 +66,9 @@ export function retryDelayMs(attempt: number, policy: Pick<RetryPolicy, 'baseDel
   const jittered = Math.round(exponential / 2 + (random() * exponential) / 2);
   return Math.max(retryAfterMs ?? 0, jittered);
 }
+
+/** The longest Retry-After a task waits for; a longer one fails the task with the reason. */
+export const RETRY_AFTER_MAX_MS = 60 * 60_000;
 
 /** Why a running handler's signal was aborted; each ends the task its own way. */
 type AbortCause = 'stop' | 'lease' | 'timeout' | 'shutdown';
@@ -196,6 +200,8 @@ export class JobRunner {
     const sweep = async () => {
       const now = this.deps.clock.now();
       for (const id of await stopAbandoned(this.deps.db, now, isoTime(now))) await this.settle(id);
+      // A crash between a task's end and its execution's settling would leave the execution running for ever.
+      for (const id of await unsettledExecutions(this.deps.db)) await this.settle(id);
     };
     this.track(
       sweep()
@@ -333,6 +339,13 @@ export class JobRunner {
     }
     if (failure !== null && failure !== undefined) {
       const hint = retryHint(failure);
+      if (hint.retryable && hint.retryAfterMs !== null && hint.retryAfterMs > RETRY_AFTER_MAX_MS) {
+        // Waiting days (or years) would keep the execution open with nothing to show: it fails now, and a retry later runs it again.
+        const error = errorText(`${errorText(failure)} (asked to wait ${Math.ceil(hint.retryAfterMs / 1000)} s, longer than a task waits: retry the execution later)`);
+        if (await endTask(db, row.id, this.owner, { status: 'failed', reason: null, error, bytes, finishedAt: at })) count('failed');
+        await this.settle(row.executionId);
+        return;
+      }
       if (hint.retryable && row.attempts < policy.maxAttempts) {
         const delay = retryDelayMs(row.attempts, policy, hint.retryAfterMs);
         if (await returnTask(db, row.id, this.owner, { notBefore: clock.now() + delay, error: errorText(failure), bytes, refund: false })) count('retried');

@@ -283,6 +283,20 @@ export async function stopAbandoned(db: Db, now: number, at: string): Promise<nu
   return [...new Set(rows.map((r) => r.executionId))];
 }
 
+/** Unfinished executions with no task left to run: their last task ended but the process died before it settled them. */
+export async function unsettledExecutions(db: Db): Promise<number[]> {
+  const { jobExecutions, jobTasks } = tablesOf(db);
+  const unfinishedTask = db
+    .select({ one: sql`1` })
+    .from(jobTasks)
+    .where(and(eq(jobTasks.executionId, jobExecutions.id), inArray(jobTasks.status, ['pending', 'running'])));
+  const rows = await db
+    .select({ id: jobExecutions.id })
+    .from(jobExecutions)
+    .where(and(isNull(jobExecutions.finishedAt), notExists(unfinishedTask)));
+  return rows.map((r) => r.id);
+}
+
 /** Failed and stopped tasks back to pending with fresh attempts (checkpoints kept, so they resume); the execution unfinished again. */
 export async function resetForRetry(tx: Tx, id: number): Promise<number> {
   const { jobExecutions, jobTasks } = tablesOf(tx);

@@ -186,9 +186,9 @@ class ImageCopy {
 
   /** The source's bytes [offset, offset+length) of a blob, through the bandwidth limit. */
   private async sourceChunk(digest: string, offset: number, length: number): Promise<Readable> {
-    const { body, skip } = await this.req.source.blobStream(this.req.sourceRepository, digest, offset, length, this.signal);
+    const { body, skip, partial } = await this.req.source.blobStream(this.req.sourceRepository, digest, offset, length, this.signal);
     const stages: NodeJS.ReadWriteStream[] = [];
-    if (skip > 0) stages.push(window(skip, length));
+    if (!partial) stages.push(window(skip, length));
     if (this.bandwidth) stages.push(this.bandwidth.stream(this.signal));
     if (stages.length === 0) return body;
     return pipeline([body, ...stages], () => {}) as unknown as Readable;

@@ -1,4 +1,6 @@
+import { isValidRepositoryName } from '../access/roles';
 import type { Db } from '../db/open';
+import { TAG_RE } from '../events/envelope';
 import { compileFilters, isGlob, type FilterMatchers, type Filters } from './filters';
 import { nameInProject, pullLocalName, pushDestination } from './names';
 import { pageOfProjectTags, type PolicyRow, type TagCursor } from './store';
@@ -82,7 +84,8 @@ async function pullRepositories(filters: Filters, match: FilterMatchers, remote:
   const needsCatalog = includes.length === 0 || literals.length < includes.length;
   const names = new Set(literals);
   if (needsCatalog) for (const name of await remote.catalog()) names.add(name);
-  return [...names].filter((name) => match.repository(name)).sort();
+  // The source's listing is its word only: a name outside the grammar (`..`, `%2e`, a non-string) would be a path at the local registry, not a repository.
+  return [...names].filter((name) => typeof name === 'string' && isValidRepositoryName(name) && match.repository(name)).sort();
 }
 
 /** Every tag of the matching remote repositories that passes the tag filters, as copy tasks into the project. */
@@ -92,7 +95,7 @@ export async function planPull(policy: PolicyRow, project: string, remote: Sourc
   const tasks: PlannedTask[] = [];
   for (const repository of await pullRepositories(filters, match, remote)) {
     const destination = pullLocalName(repository, project);
-    for (const tag of [...(await remote.tags(repository))].sort())
+    for (const tag of [...(await remote.tags(repository))].filter((t) => typeof t === 'string' && TAG_RE.test(t)).sort())
       if (match.tag(tag)) tasks.push({ operation: 'copy', repository, tag, digest: null, destination });
   }
   return tasks;

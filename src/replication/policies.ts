@@ -1,6 +1,7 @@
 import { isoTime } from '../clock';
 import type { Ctx } from '../context';
 import { transaction } from '../db/transaction';
+import { INTEGER_MAX } from '../db/engine';
 import type { Tx } from '../db/open';
 import type { PageRequest } from '../db/paged';
 import { AppError, badRequest, conflict, fail, forbidden, notFound, unauthorized } from '../errors';
@@ -26,6 +27,8 @@ import {
 
 export const POLICY_NAME_MAX = 128;
 export const CONCURRENCY_MAX = 16;
+/** What the column holds; a limit that high is no limit in practice. */
+export const BANDWIDTH_KBPS_MAX = INTEGER_MAX;
 export const PREVIEW_LIMIT = 100;
 
 export type Direction = 'push' | 'pull';
@@ -149,7 +152,7 @@ function assertPolicyFields(input: Omit<PolicyInput, 'name'>): void {
   if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= CONCURRENCY_MAX))
     throw badRequest('replication.badConcurrency', { max: CONCURRENCY_MAX });
   const bandwidth = input.bandwidthKBps;
-  if (bandwidth != null && !(Number.isInteger(bandwidth) && bandwidth > 0)) throw badRequest('replication.badBandwidth');
+  if (bandwidth != null && !(Number.isInteger(bandwidth) && bandwidth > 0 && bandwidth <= BANDWIDTH_KBPS_MAX)) throw badRequest('replication.badBandwidth');
 }
 
 /** The registry and project a policy names: 404 for either that does not exist. */

@@ -53,6 +53,14 @@ interface CallOptions {
 const TOKEN_RENEWAL_MARGIN_MS = 30_000;
 const MAX_REDIRECTS = 5;
 
+/** The most bytes read of one answer of each kind: a hostile registry's endless body ends the call, not Wharf's memory. */
+export const MANIFEST_MAX_BYTES = 4 * 1024 * 1024;
+const LISTING_PAGE_MAX_BYTES = 16 * 1024 * 1024;
+const TOKEN_ANSWER_MAX_BYTES = 1024 * 1024;
+const ERROR_BODY_MAX_BYTES = 64 * 1024;
+/** The most names a paged listing gathers (a Link that never ends is refused past it). */
+const LISTING_MAX_NAMES = 1_000_000;
+
 const catalogAccess: AccessEntry[] = [{ type: 'registry', name: 'catalog', actions: ['*'] }];
 
 const scopeOf = (access: AccessEntry[]): string[] => access.map((a) => `${a.type}:${a.name}:${a.actions.join(',')}`);
@@ -79,12 +87,45 @@ export function retryAfterMs(header: string | string[] | undefined, nowMs = Date
   return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }
 
+/** The body whole, or a TransferError (not retryable) once it passes `max` bytes. */
+async function boundedBody(res: Answer, max: number, what: string): Promise<Buffer> {
+  const declared = Number(res.headers['content-length'] ?? 0);
+  const tooLarge = () => new TransferError(`${what}: the answer is larger than ${max} bytes`, false, res.statusCode);
+  if (declared > max) {
+    res.body.destroy();
+    throw tooLarge();
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) {
+      res.body.destroy();
+      throw tooLarge();
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function boundedJson(res: Answer, max: number, what: string): Promise<unknown> {
+  const body = await boundedBody(res, max, what);
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new TransferError(`${what}: the answer is not JSON`, false, res.statusCode);
+  }
+}
+
 /** The reason a registry gives in its `{"errors":[{code,message}]}` body, as ": CODE: message", else empty. */
 async function reasonOf(res: Answer): Promise<string> {
-  const text = await res.body.text().catch(() => '');
+  const text = await boundedBody(res, ERROR_BODY_MAX_BYTES, 'error').then(
+    (b) => b.toString('utf8'),
+    () => '',
+  );
   try {
     const first = (JSON.parse(text) as { errors?: { code?: string; message?: string }[] }).errors?.[0];
-    if (first) return `: ${[first.code, first.message].filter(Boolean).join(': ')}`;
+    if (first) return `: ${[first.code, first.message].filter(Boolean).join(': ').slice(0, 500)}`;
   } catch {
     // not a registry error body
   }
@@ -148,6 +189,13 @@ export class RemoteRegistry {
     if (challenge.service) url.searchParams.set('service', challenge.service);
     for (const scope of scopes.length ? scopes : challenge.scope ? challenge.scope.split(' ') : []) url.searchParams.append('scope', scope);
     const basic = this.basic();
+    // As docker does, the password goes to a realm on another host, but only over TLS.
+    if (basic && url.protocol !== 'https:' && url.hostname !== new URL(this.base).hostname)
+      throw new TransferError(
+        `the registry at ${displayUrl(this.base)} sends token requests to ${displayUrl(challenge.realm)}, another host over plain HTTP: Wharf does not send the registry's password there`,
+        false,
+        401,
+      );
     let res: Answer;
     try {
       res = await request(url, { dispatcher: this.dispatcher, headers: basic ? { authorization: basic } : {}, signal });
@@ -159,8 +207,8 @@ export class RemoteRegistry {
       throw new TransferError(`the token service at ${displayUrl(challenge.realm)} refused the credentials (${res.statusCode})${reason}`, false, res.statusCode);
     }
     if (res.statusCode !== 200) throw await failure(`token from ${displayUrl(challenge.realm)}`, res);
-    const body = (await res.body.json().catch(() => ({}))) as { token?: string; access_token?: string; expires_in?: number };
-    const token = body.token ?? body.access_token;
+    const body = ((await boundedJson(res, TOKEN_ANSWER_MAX_BYTES, `token from ${displayUrl(challenge.realm)}`).catch(() => ({}))) ?? {}) as { token?: unknown; access_token?: unknown; expires_in?: number };
+    const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : null;
     if (!token) throw new TransferError(`token from ${displayUrl(challenge.realm)}: no token in the answer`, false, 200);
     const expiresIn = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 60;
     return { token, until: Date.now() + Math.max(expiresIn * 1000 - TOKEN_RENEWAL_MARGIN_MS, 10_000) };
@@ -204,11 +252,13 @@ export class RemoteRegistry {
    */
   private async call(method: Dispatcher.HttpMethod, pathOrUrl: string, access: AccessEntry[], what: string, opts: CallOptions): Promise<Answer> {
     const url = pathOrUrl.startsWith('/') ? `${this.base}${pathOrUrl}` : pathOrUrl;
+    // Like docker's challenge manager: a URL the registry hands out on another host (an upload's Location, a Link) gets no credentials.
+    const ownOrigin = new URL(url).origin === this.origin;
     for (let attempt = 0; ; attempt++) {
       if (opts.signal?.aborted) throw abortReason(opts.signal);
       let res: Answer;
       try {
-        const authorization = await this.authorization(access, opts.signal);
+        const authorization = ownOrigin ? await this.authorization(access, opts.signal) : null;
         res = await request(url, {
           method,
           dispatcher: this.dispatcher,
@@ -219,7 +269,7 @@ export class RemoteRegistry {
       } catch (err) {
         throw this.networkError(what, err, opts.signal);
       }
-      if (res.statusCode === 401 && attempt === 0) {
+      if (res.statusCode === 401 && attempt === 0 && ownOrigin) {
         // A minted token is simply minted again; otherwise the challenge says what to send (a new token, or Basic).
         const challenge = this.endpoint.tokenSource ? null : parseChallenge(res.headers['www-authenticate']);
         const retry = this.endpoint.tokenSource !== undefined || (challenge !== null && (this.challenge?.scheme !== challenge.scheme || challenge.scheme === 'bearer'));
@@ -247,7 +297,7 @@ export class RemoteRegistry {
       const challenge = first.statusCode === 401 ? parseChallenge(first.headers['www-authenticate']) : null;
       const apiVersion = first.headers['docker-distribution-api-version'];
       if (first.statusCode === 200 && !apiVersion) {
-        const text = await first.body.text();
+        const text = (await boundedBody(first, ERROR_BODY_MAX_BYTES, `GET ${displayUrl(this.base)}/v2/`)).toString('utf8');
         if (text.trim() !== '{}') return { ok: false, auth, error: `${displayUrl(this.base)} is not a registry: GET /v2/ answered without a Docker-Distribution-Api-Version header` };
       } else await first.body.dump();
       if (first.statusCode === 200) return { ok: true, auth };
@@ -276,15 +326,21 @@ export class RemoteRegistry {
 
   private async paged<T>(first: string, access: AccessEntry[], what: string, read: (body: unknown) => T[], onMissing?: () => T[]): Promise<T[]> {
     const all: T[] = [];
+    const visited = new Set<string>();
     let path: string | null = first;
     while (path) {
+      visited.add(path);
       const res = await this.call('GET', path, access, what, { expect: onMissing ? [200, 404] : [200] });
       if (res.statusCode === 404) {
         await res.body.dump();
         return onMissing!();
       }
-      all.push(...read(await res.body.json()));
+      const page = read(await boundedJson(res, LISTING_PAGE_MAX_BYTES, what));
+      if (!Array.isArray(page)) throw new TransferError(`${what}: the answer is not a list`, false, 200);
+      all.push(...page);
+      if (all.length > LISTING_MAX_NAMES) throw new TransferError(`${what}: more than ${LISTING_MAX_NAMES} names`, false, 200);
       path = nextLink(res.headers.link);
+      if (path && visited.has(path)) throw new TransferError(`${what}: the next page's link points back at a page already read`, false, 200);
     }
     return all;
   }
@@ -292,7 +348,7 @@ export class RemoteRegistry {
   /** Every repository of /v2/_catalog (paged by Link). A registry that refuses the catalog → TransferError (not retryable, status 401/403/404). */
   async catalog(): Promise<string[]> {
     try {
-      return await this.paged('/v2/_catalog?n=1000', catalogAccess, 'catalog', (b) => (b as { repositories?: string[] }).repositories ?? []);
+      return await this.paged('/v2/_catalog?n=1000', catalogAccess, 'catalog', (b) => (b as { repositories?: string[] } | null)?.repositories ?? []);
     } catch (err) {
       // A registry that keeps its catalog closed answers 401 even to good credentials.
       if (err instanceof TransferError && err.status === 401) throw new TransferError(`catalog: the registry refuses to list its repositories (${err.message})`, false, 401);
@@ -302,7 +358,7 @@ export class RemoteRegistry {
 
   /** Every tag (paged); a repository the registry does not know → []. */
   tags(repository: string): Promise<string[]> {
-    return this.paged(`/v2/${repository}/tags/list?n=1000`, pullAccess(repository), `tags of ${repository}`, (b) => (b as { tags?: string[] | null }).tags ?? [], () => []);
+    return this.paged(`/v2/${repository}/tags/list?n=1000`, pullAccess(repository), `tags of ${repository}`, (b) => (b as { tags?: string[] | null } | null)?.tags ?? [], () => []);
   }
 
   async headManifest(repository: string, reference: string, signal?: AbortSignal): Promise<ManifestHead | null> {
@@ -327,7 +383,8 @@ export class RemoteRegistry {
       await res.body.dump();
       return null;
     }
-    return { mediaType: String(res.headers['content-type'] ?? '').split(';')[0]!.trim(), body: Buffer.from(await res.body.arrayBuffer()) };
+    const body = await boundedBody(res, MANIFEST_MAX_BYTES, `GET ${repository}:${reference}`);
+    return { mediaType: String(res.headers['content-type'] ?? '').split(';')[0]!.trim(), body };
   }
 
   async putManifest(repository: string, reference: string, mediaType: string, body: Buffer, signal?: AbortSignal): Promise<string> {
@@ -368,9 +425,9 @@ export class RemoteRegistry {
   /**
    * The blob's bytes from `offset` on, `length` of them, as a stream (a Range request; storage
    * redirects followed without the registry's credentials). A registry that ignores the range
-   * answers from the start: the bytes before `offset` are skipped.
+   * answers the whole blob (`partial` false): the bytes before `offset` are skipped, those past the range dropped.
    */
-  async blobStream(repository: string, digest: string, offset: number, length: number, signal?: AbortSignal): Promise<{ body: Readable; skip: number }> {
+  async blobStream(repository: string, digest: string, offset: number, length: number, signal?: AbortSignal): Promise<{ body: Readable; skip: number; partial: boolean }> {
     const what = `GET blob ${digest} from ${repository}`;
     const range = { range: `bytes=${offset}-${offset + length - 1}` };
     let res = await this.call('GET', `/v2/${repository}/blobs/${digest}`, pullAccess(repository), what, { headers: range, expect: [200, 206, 301, 302, 303, 307, 308], signal });
@@ -385,7 +442,7 @@ export class RemoteRegistry {
       }
       if (res.statusCode !== 200 && res.statusCode !== 206 && (res.statusCode < 300 || res.statusCode >= 400)) throw await failure(what, res);
     }
-    return { body: res.body, skip: res.statusCode === 206 ? 0 : offset };
+    return { body: res.body, skip: res.statusCode === 206 ? 0 : offset, partial: res.statusCode === 206 };
   }
 
   /**

@@ -4,8 +4,9 @@ import { transaction } from '../db/transaction';
 import type { Scheduled } from '../db/leadership';
 import { SYSTEM_ACTOR, SYSTEM_PRINCIPAL } from '../identity/principal';
 import { CronTriggers } from '../jobs/cron';
+import { hasUnfinishedExecution } from '../jobs/executions';
 import { taskDestination, type PlannedTask } from './plan';
-import { startPolicyExecution } from './run';
+import { REPLICATION_JOB, startPolicyExecution } from './run';
 import type { PolicyChange, ReplicationHooks } from './policies';
 import { cronPolicies, policiesWithDueEvents, policyById, projectNameById, takeReplicationEvents, type PolicyRow } from './store';
 
@@ -70,7 +71,13 @@ export class ReplicationTriggers implements ReplicationHooks {
       this.cronExprs.set(policy.id, policy.triggerCron);
       this.cron.set(String(policy.id), policy.triggerCron, async () => {
         const current = await policyById(this.deps.db, policy.id);
-        if (current?.enabled && current.triggerType === 'cron') await startPolicyExecution(this.ctx(), current, { trigger: 'cron' });
+        if (!current?.enabled || current.triggerType !== 'cron') return;
+        // A run still going when the next is due would copy the same tags again: the firing is skipped, not queued.
+        if (await hasUnfinishedExecution(this.deps.db, REPLICATION_JOB, current.id)) {
+          this.deps.log.info({ policy: current.name }, 'replication cron firing skipped: the previous execution has not finished');
+          return;
+        }
+        await startPolicyExecution(this.ctx(), current, { trigger: 'cron' });
       });
     }
     for (const id of [...this.cronExprs.keys()])

@@ -29,6 +29,9 @@ describe('names that look like another, or no path can address', () => {
     ['dot dot', '..'],
     ['full-width reserved name', 'ｓｙｓｔｅｍ'],
     ['full-width robot prefix', 'ＲＯＢＯＴ＄ci'],
+    ["Wharf's own registry subject", 'wharf$internal'],
+    ["replication's subject, in capitals", 'WHARF$replication'],
+    ['the prefix of Wharf subjects, full-width', 'ｗｈａｒｆ＄x'],
   ];
   it.each(refused)('%s: 400 and nothing created', async (_label, username) => {
     const res = await create(username);

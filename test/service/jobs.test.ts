@@ -185,6 +185,25 @@ describe('job runner', () => {
     expect(calls).toBe(2);
   });
 
+  it('a Retry-After longer than a task waits fails the task at once with the reason, instead of keeping the execution open for years', async () => {
+    const h = await fresh();
+    let calls = 0;
+    h.runner.register(
+      'throttled-for-ever',
+      async () => {
+        calls++;
+        throw new RetryableError('429 Too Many Requests', 1e14);
+      },
+      () => quick,
+    );
+    start(h);
+    const e = await createExecution(h.ctx, { kind: 'throttled-for-ever', trigger: 'manual', tasks: [{ payload: {} }] });
+    expect(await finished(h, e.id)).toMatchObject({ status: 'failed', failed: 1 });
+    expect(calls).toBe(1);
+    const [task] = await tasksOf(h, e.id);
+    expect(task!.error).toMatch(/^429 Too Many Requests \(asked to wait \d+ s, longer than a task waits: retry the execution later\)$/);
+  });
+
   it('a non-retryable error fails the task at once with its message; the execution fails', async () => {
     const h = await fresh();
     let calls = 0;
@@ -385,6 +404,20 @@ describe('job runner', () => {
     start(h);
     expect(await finished(h, e.id)).toMatchObject({ status: 'succeeded' });
     expect(checkpoints).toEqual([{ step: 2 }]);
+  });
+
+  it('an execution whose last task ended just before a crash (never settled) is finished by the next poll, failed when a task failed', async () => {
+    const h = await fresh();
+    h.runner.register('settled-late', async () => ({ status: 'succeeded' }), () => quick);
+    const ok = await createExecution(h.ctx, { kind: 'settled-late', trigger: 'manual', tasks: [{ payload: {} }, { payload: {} }] });
+    const bad = await createExecution(h.ctx, { kind: 'settled-late', trigger: 'manual', tasks: [{ payload: {} }] });
+    // What a worker that died between ending its task and settling the execution leaves.
+    const at = new Date().toISOString();
+    await h.db.update(jobTasks).set({ status: 'succeeded', attempts: 1, startedAt: at, finishedAt: at }).where(eq(jobTasks.executionId, ok.id));
+    await h.db.update(jobTasks).set({ status: 'failed', attempts: 1, error: 'gone', startedAt: at, finishedAt: at }).where(eq(jobTasks.executionId, bad.id));
+    start(h);
+    expect(await finished(h, ok.id)).toMatchObject({ status: 'succeeded', succeeded: 2 });
+    expect(await finished(h, bad.id)).toMatchObject({ status: 'failed', failed: 1 });
   });
 
   it('creates 10,000 tasks in one call, listed in id order page by page; executions with nothing to run finish at once', async () => {

@@ -147,6 +147,18 @@ describe('planPull', () => {
     expect(calls).toEqual(['catalog', 'tags a/one', 'tags hidden/x']);
   });
 
+  it("names outside the grammar in the source's listing are not planned: no path of theirs reaches the local registry", async () => {
+    const hostile = listing({
+      'mirror/ok': ['v1', '../../../other/app/manifests/v1', 'a?digest=x', 'b#c', 'x'.repeat(129), 7 as unknown as string],
+      'mirror/../../victim/app': ['v1'],
+      'mirror/%2e%2e/victim': ['v1'],
+      'Mirror/Upper': ['v1'],
+      'mirror//double': ['v1'],
+    });
+    const tasks = await planPull(pull({}), 'local', hostile.source);
+    expect(tasks).toEqual([{ operation: 'copy', repository: 'mirror/ok', tag: 'v1', digest: null, destination: 'local/ok' }]);
+  });
+
   it('a repository the source does not know plans nothing', async () => {
     const { source } = listing({});
     expect(await planPull(pull({ repositories: ['nowhere/x'] }), 'local', source)).toEqual([]);
