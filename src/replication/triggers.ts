@@ -4,7 +4,8 @@ import { transaction } from '../db/transaction';
 import type { Scheduled } from '../db/leadership';
 import { SYSTEM_ACTOR, SYSTEM_PRINCIPAL } from '../identity/principal';
 import { CronTriggers } from '../jobs/cron';
-import { hasUnfinishedExecution } from '../jobs/executions';
+import { hasUnfinishedExecution, listExecutions, stopExecution } from '../jobs/executions';
+import { AppError } from '../errors';
 import { taskDestination, type PlannedTask } from './plan';
 import { REPLICATION_JOB, startPolicyExecution } from './run';
 import type { PolicyChange, ReplicationHooks } from './policies';
@@ -91,6 +92,13 @@ export class ReplicationTriggers implements ReplicationHooks {
   async policyChanged(policy: PolicyRow, change: PolicyChange): Promise<void> {
     if (change === 'created' && policy.enabled && policy.replicateExisting)
       await startPolicyExecution(this.ctx(), policy, { trigger: 'creation' });
+    // A deleted policy's runs stop instead of failing task by task.
+    if (change === 'deleted')
+      for (const status of ['pending', 'running'] as const)
+        for (const execution of await listExecutions(this.deps.db, { kind: REPLICATION_JOB, subjectId: policy.id, status, limit: 1000 }))
+          await stopExecution(this.ctx(), execution.id).catch((err: unknown) => {
+            if (!(err instanceof AppError)) throw err;
+          });
     await this.syncCron();
   }
 

@@ -80,3 +80,28 @@ describe('a cron trigger faster than its runs', () => {
     await new Promise((resolve) => silent.close(resolve));
   });
 });
+
+describe('a policy deleted while it runs', () => {
+  it("stops its unfinished execution at once instead of failing each task with 'the policy was deleted'", async () => {
+    const silent = net.createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const registry = uniqueName('silent');
+    await db().insert(registries).values({ name: registry, url: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, kind: 'distribution', createdBy: 'admin' });
+    const project = uniqueName('team');
+    expect((await call('POST', '/api/v1/projects', { auth: admin, body: { name: project } })).status).toBe(201);
+    const repo = await ensureRepository(db(), `${project}/app`, 'library');
+    const digest = `sha256:${'d'.repeat(64)}`;
+    await upsertManifest(db(), repo.id, { digest, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
+    for (const tag of ['v1', 'v2']) await upsertTag(db(), repo.id, { name: tag, digest, pushedAt: new Date().toISOString() });
+    const name = uniqueName('doomed');
+    const created = await call('POST', '/api/v1/replication/policies', { auth: admin, body: { name, direction: 'push', registry, project, trigger: { type: 'manual' }, concurrency: 1 } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const list = await call('GET', `/api/v1/replication/executions?policy=${name}`, { auth: admin });
+    const id = (list.body as { items: { id: number }[] }).items[0]!.id;
+    expect((await call('DELETE', `/api/v1/replication/policies/${name}`, { auth: admin })).status).toBe(204);
+    const after = await call('GET', `/api/v1/replication/executions/${id}`, { auth: admin });
+    expect(after.body).toMatchObject({ status: 'stopped', failed: 0 });
+    expect((after.body as { stopped: number }).stopped).toBeGreaterThan(0);
+    await new Promise((resolve) => silent.close(resolve));
+  });
+});
