@@ -34,6 +34,8 @@ export const Layout: FC<PropsWithChildren<{ v: View; title: string; nav?: NavKey
     { key: 'projects', href: '/projects', label: t('nav.projects'), show: true },
     { key: 'audit', href: '/audit', label: t('nav.audit'), show: !!user },
     { key: 'users', href: '/users', label: t('nav.users'), show: !!user?.admin },
+    { key: 'replication', href: '/replication/policies', label: t('nav.replication'), show: !!user?.admin },
+    { key: 'robots', href: '/robots', label: t('nav.robots'), show: !!user?.admin },
     { key: 'account', href: '/account', label: t('nav.account'), show: !!user },
     { key: 'system', href: '/system', label: t('nav.system'), show: !!user?.admin },
   ];
