@@ -100,39 +100,43 @@ async function adminPage(width: number): Promise<Page> {
  * the right edge (outside a table that scrolls by itself), two controls or headings overlapping.
  */
 async function layoutProblems(page: Page): Promise<string[]> {
-  return page.evaluate(() => {
-    const found: string[] = [];
-    const width = document.documentElement.clientWidth;
-    if (document.documentElement.scrollWidth > width + 1) found.push(`document is ${document.documentElement.scrollWidth}px wide in a ${width}px window`);
-    const describe = (el: Element) => `${el.tagName.toLowerCase()}${el.getAttribute('name') ? `[name=${el.getAttribute('name')}]` : ''}${el.className ? `.${String(el.className).split(' ').join('.')}` : ''} "${(el.textContent ?? '').trim().slice(0, 30)}"`;
-    const scrolls = (el: Element) => {
-      for (let p = el.parentElement; p; p = p.parentElement) if (getComputedStyle(p).overflowX === 'auto' || getComputedStyle(p).overflowX === 'scroll') return true;
-      return false;
-    };
-    const items = [...document.querySelectorAll('header a, header button, header select, main h1, main h2, main label, main input, main select, main textarea, main button, main a, main code, main .badge, main time, main dd, main dt')].filter(
-      (el) => (el as HTMLElement).offsetParent !== null && !(el as HTMLElement).closest('.visually-hidden'),
-    );
-    for (const el of items) {
-      const r = el.getBoundingClientRect();
-      if (r.right > width + 1 && !scrolls(el)) found.push(`${describe(el)} reaches ${Math.round(r.right)}px of ${width}px`);
-    }
-    // Per line box: an inline element that wraps has one rectangle per line, not one around them all.
-    const boxes = items.filter((el) => !scrolls(el)).map((el) => ({ el, rects: [...el.getClientRects()] }));
-    const overlap = (a: DOMRect, b: DOMRect) => [Math.min(a.right, b.right) - Math.max(a.left, b.left), Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top)] as const;
-    for (let i = 0; i < boxes.length; i++)
-      for (let j = i + 1; j < boxes.length; j++) {
-        const a = boxes[i]!;
-        const b = boxes[j]!;
-        if (a.el.contains(b.el) || b.el.contains(a.el)) continue;
-        for (const ra of a.rects)
-          for (const rb of b.rects) {
-            const [x, y] = overlap(ra, rb);
-            if (x > 2 && y > 2) found.push(`${describe(a.el)} overlaps ${describe(b.el)} by ${Math.round(x)}x${Math.round(y)}px`);
-          }
-      }
-    return found;
-  });
+  return (await page.evaluate(LAYOUT_PROBE)) as string[];
 }
+
+/** Runs in the page (plain JavaScript: this project's TypeScript has no DOM types). */
+const LAYOUT_PROBE = `(() => {
+  const found = [];
+  const width = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth > width + 1) found.push('document is ' + document.documentElement.scrollWidth + 'px wide in a ' + width + 'px window');
+  const describe = (el) => el.tagName.toLowerCase() + (el.getAttribute('name') ? '[name=' + el.getAttribute('name') + ']' : '') + (el.className ? '.' + String(el.className).split(' ').join('.') : '') + ' "' + (el.textContent || '').trim().slice(0, 30) + '"';
+  const scrolls = (el) => {
+    for (let p = el.parentElement; p; p = p.parentElement) if (['auto', 'scroll'].includes(getComputedStyle(p).overflowX)) return true;
+    return false;
+  };
+  const items = [...document.querySelectorAll('header a, header button, header select, main h1, main h2, main label, main input, main select, main textarea, main button, main a, main code, main .badge, main time, main dd, main dt')]
+    .filter((el) => el.offsetParent !== null && !el.closest('.visually-hidden'));
+  for (const el of items) {
+    const r = el.getBoundingClientRect();
+    if (r.right > width + 1 && !scrolls(el)) found.push(describe(el) + ' reaches ' + Math.round(r.right) + 'px of ' + width + 'px');
+  }
+  // Per line box: an inline element that wraps has one rectangle per line, not one around them all.
+  const boxes = items.filter((el) => !scrolls(el)).map((el) => ({ el, rects: [...el.getClientRects()] }));
+  for (let i = 0; i < boxes.length; i++)
+    for (let j = i + 1; j < boxes.length; j++) {
+      const a = boxes[i], b = boxes[j];
+      if (a.el.contains(b.el) || b.el.contains(a.el)) continue;
+      for (const ra of a.rects)
+        for (const rb of b.rects) {
+          const x = Math.min(ra.right, rb.right) - Math.max(ra.left, rb.left);
+          const y = Math.min(ra.bottom, rb.bottom) - Math.max(ra.top, rb.top);
+          if (x > 2 && y > 2) found.push(describe(a.el) + ' overlaps ' + describe(b.el) + ' by ' + Math.round(x) + 'x' + Math.round(y) + 'px');
+        }
+    }
+  // A checkbox sits beside its text, not stretched across its column.
+  for (const box of document.querySelectorAll('main label.check input[type=checkbox]'))
+    if (box.getBoundingClientRect().width > 40) found.push(describe(box.parentElement) + ' has a checkbox ' + Math.round(box.getBoundingClientRect().width) + 'px wide');
+  return found;
+})()`;
 
 /** The pages to look at, each reached as a person would: by a link or a button where it needs one. */
 const WALK: [string, (page: Page) => Promise<unknown>][] = [
