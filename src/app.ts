@@ -8,6 +8,7 @@ import { userRoutes } from './api/users';
 import { repositoryRoutes } from './api/repositories';
 import { auditRoutes } from './api/audit';
 import { replicationRoutes } from './api/replication';
+import { replicationExecutionRoutes } from './api/replication-executions';
 import { sessionRoutes } from './api/session';
 import { registryRoutes } from './api/registries';
 import { systemRobotRoutes } from './api/robots';
@@ -63,6 +64,7 @@ export function createApi() {
   api.route('/', registryRoutes());
   api.route('/', systemRobotRoutes());
   api.route('/', replicationRoutes());
+  api.route('/', replicationExecutionRoutes());
   return api;
 }
 

@@ -17,7 +17,9 @@ import type { StorageAlarm } from './db/storage';
 import type { Leadership } from './db/leadership';
 import type { NotificationSecrets } from './events/notification-secret';
 import type { SecretBox } from './replication/sealed';
+import type { RegistryEndpoint } from './replication/remote';
 import type { ReplicationHooks } from './replication/policies';
+import type { JobRunner } from './jobs/runner';
 
 /** Everything the app needs, built once by main.ts (or a test) and passed down; no module singletons. */
 export interface Deps {
@@ -43,6 +45,8 @@ export interface Deps {
   registry: RegistryClient;
   details: ManifestDetails;
   reconciler: Reconciler;
+  /** Runs job tasks (reconcile, replication) claimed from the database; started on every instance by startWharf. */
+  jobs: JobRunner;
   /** Deletes: one at a time per repository, across every instance on the database. */
   deletions: Deletions;
   /** Whether this instance is the one on the database that runs the schedulers; started by startWharf. */
@@ -53,6 +57,8 @@ export interface Deps {
   storageAlarm: StorageAlarm;
   /** Seals and opens the stored registry passwords with the data directory's replication.key. */
   secretBox: SecretBox;
+  /** Wharf's own registry as replication reaches it: tokens Wharf mints for its replication subject. */
+  localRegistry: RegistryEndpoint;
   /** What runs replication when a policy changes; absent until the runner is wired. */
   replication?: ReplicationHooks;
 }

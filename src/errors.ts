@@ -95,6 +95,10 @@ export const ERROR_TEXTS = {
   'replication.fixedField': '{field} of a policy cannot be changed; create a new policy instead',
   'replication.listingFailed': 'could not list the repositories of registry {registry} ({reason})',
   'page.notFound': 'page not found',
+  'execution.notFound': 'execution {id} not found',
+  'execution.finished': 'execution {id} has already finished',
+  'execution.nothingToRetry': 'execution {id} has no failed or stopped tasks to retry',
+  'execution.running': 'execution {id} is still running; stop it or wait for it to finish',
   'storage.full': 'Wharf cannot write to its storage (disk full or failing); try again later',
 } as const satisfies Record<string, string>;
 

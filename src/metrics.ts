@@ -31,6 +31,12 @@ export function createMetrics() {
       buckets: [0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300],
       registers: [registry],
     }),
+    replicationBytes: new Counter({
+      name: 'wharf_replication_bytes_total',
+      help: 'Bytes replication copied, by direction (push, pull)',
+      labelNames: ['direction'] as const,
+      registers: [registry],
+    }),
     reconcileDrift: new Counter({
       name: 'wharf_reconcile_drift_total',
       help: 'Differences reconcile found and repaired, by kind (added, removed, repaired)',
@@ -40,6 +46,19 @@ export function createMetrics() {
     registryRestarts: new Counter({
       name: 'wharf_registry_restarts_total',
       help: 'Times the supervised registry process was restarted',
+      registers: [registry],
+    }),
+    jobTasks: new Counter({
+      name: 'wharf_job_tasks_total',
+      help: 'Job tasks this instance ended, by job kind and outcome (succeeded, skipped, failed, retried, stopped)',
+      labelNames: ['kind', 'outcome'] as const,
+      registers: [registry],
+    }),
+    jobExecutionDuration: new Histogram({
+      name: 'wharf_job_execution_seconds',
+      help: 'Time from the start of a job execution to its end, by kind and final status',
+      labelNames: ['kind', 'status'] as const,
+      buckets: [0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14400],
       registers: [registry],
     }),
     schedulerLeader: new Gauge({

@@ -29,13 +29,17 @@ import { Deletions } from './artifacts/delete';
 import { robotCredential } from './access/robots';
 import { systemRobotCredential } from './access/system-robots';
 import { SecretBox } from './replication/sealed';
+import type { RegistryEndpoint } from './replication/remote';
+import { REPLICATION_JOB, replicationHandler, replicationRetryPolicy } from './replication/run';
+import { ReplicationTriggers } from './replication/triggers';
 import { passwordCredential, personalTokenCredential } from './identity/authenticate';
-import { Reconciler, scheduleReconcile } from './artifacts/reconcile';
+import { Reconciler, registerReconcileJob, scheduleReconcile } from './artifacts/reconcile';
+import { JobRunner } from './jobs/runner';
 import { electionLockFor, Leadership, type Scheduled } from './db/leadership';
 import { namedLocksFor } from './db/named-locks';
 import { Directory } from './identity/ldap';
 import { TokenSigner } from './token/signer';
-import { INTERNAL_SUBJECT } from './identity/principal';
+import { INTERNAL_SUBJECT, REPLICATION_SUBJECT } from './identity/principal';
 import { loadRotatingSigningKey } from './token/rotation';
 import { NotificationSecrets, readNotificationSecrets } from './events/notification-secret';
 import { RotationWatch } from './registry/rotation-watch';
@@ -76,6 +80,10 @@ export interface Instance {
   registryConfigFile: string;
   /** Applies rotated keys and secrets; startWharf starts its poll. */
   rotation: RotationWatch;
+  /** Replication's event dispatch and cron triggers; startWharf schedules them on the leader. */
+  replication: ReplicationTriggers;
+  /** Starts deps.jobs claiming tasks (once); close() stops it, returning its running tasks to pending. */
+  startJobs(): { stop(): Promise<void> };
   close(): Promise<void>;
 }
 
@@ -127,6 +135,19 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
           nowMs: clock.now(),
         }),
     });
+    const localRegistry: RegistryEndpoint = {
+      url: config.registry.url,
+      caPem: config.registry.caFile ? readFileSync(config.registry.caFile, 'utf8') : null,
+      tokenSource: (access) =>
+        tokenSigner.issue({
+          issuer: config.token.issuer,
+          service: config.token.service,
+          subject: REPLICATION_SUBJECT,
+          access,
+          expiresIn: config.token.expiresIn,
+          nowMs: clock.now(),
+        }),
+    };
     const details = new ManifestDetails(db, registry, log);
     const reconciler = new Reconciler(
       { db, clock, registry, log, defaultProject: config.defaultProject.name, onUnknownDetails: (items) => details.enqueue(items) },
@@ -140,6 +161,9 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       log: log.child({ component: 'leadership' }),
       onChange: (leading) => metrics.schedulerLeader.set(leading ? 1 : 0),
     });
+    const jobs = new JobRunner({ db, clock, log: log.child({ component: 'jobs' }), metrics, config: config.jobs });
+    // Reconcile stays with the scheduler's instance, as before it became a job.
+    registerReconcileJob(jobs, reconciler, log, () => leadership.leading);
     const deps: Deps = {
       db,
       config,
@@ -162,19 +186,31 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       registry,
       details,
       reconciler,
+      jobs,
       deletions: new Deletions(namedLocks),
       leadership,
       directory: new Directory(config.ldap, log.child({ component: 'ldap' })),
       storageAlarm: new StorageAlarm(clock, log),
       secretBox,
+      localRegistry,
     };
+    const replication = new ReplicationTriggers(deps);
+    deps.replication = replication;
+    jobs.register(REPLICATION_JOB, replicationHandler(deps), replicationRetryPolicy(deps));
+    let jobsRun: { stop(): Promise<void> } | null = null;
     return {
       deps,
       database,
       registryConfigFile,
       rotation,
+      replication,
+      startJobs() {
+        jobsRun ??= jobs.start();
+        return jobsRun;
+      },
       async close() {
         await leadership.stop();
+        await jobsRun?.stop();
         await rotation.stop();
         await Promise.race([Promise.all([reconciler.idle(), details.idle()]), new Promise((r) => setTimeout(r, 5000))]);
         await namedLocks.close();
@@ -211,7 +247,7 @@ function schedulePrunes(deps: Deps): Scheduled {
 export async function startWharf(config: Config, opts: StartOptions = {}): Promise<Wharf> {
   const instance = await buildInstance(config, opts);
   const { deps, database, registryConfigFile } = instance;
-  const { log, metrics, reconciler, registry } = deps;
+  const { log, metrics, registry } = deps;
   try {
     await bootstrapInstance(deps, opts.announce ?? ((line) => process.stdout.write(line + '\n')));
 
@@ -285,10 +321,12 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
 
     instance.rotation.start(supervisor ? () => supervisor!.restart() : null);
 
-    // The periodic jobs run on the one instance the database elects, and move when it goes.
+    // Every instance runs job tasks; the periodic jobs run on the one instance the database elects, and move when it goes.
+    const jobsRun = instance.startJobs();
     const { leadership } = deps;
-    leadership.schedule(() => scheduleReconcile(reconciler, config.reconcileIntervalSeconds * 1000, log));
+    leadership.schedule(() => scheduleReconcile(deps, config.reconcileIntervalSeconds * 1000));
     leadership.schedule(() => schedulePrunes(deps));
+    leadership.schedule(() => instance.replication.scheduler());
     leadership.schedule(() => scheduleAuditRetention({ db: deps.db, clock: deps.clock, log, retentionDays: config.audit.retentionDays }));
     await leadership.start();
 
@@ -306,6 +344,8 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
         stopped = true;
         await instance.rotation.stop();
         await leadership.stop();
+        // Before the registry goes: a task interrupted now is returned to pending, not failed against a stopped registry.
+        await jobsRun.stop();
         await supervisor?.stop();
         await Promise.all(
           [server, notifyServer].map(

@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { startReconcile } from '../artifacts/reconcile';
 import { checkHealth } from '../health';
-import { actorOf, type AppEnv } from '../http/env';
+import { ctxOf, type AppEnv } from '../http/env';
 import { authRequired, json, pick, requireAdmin, requireUser } from './route-kit';
 
 const HealthSchema = z
@@ -60,7 +60,7 @@ export function systemRoutes() {
     }),
     async (c) => {
       requireAdmin(c);
-      await startReconcile(c.var.deps, actorOf(c));
+      await startReconcile(ctxOf(c));
       return c.json({ status: 'started' as const }, 202);
     },
   );

@@ -1,4 +1,3 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { transaction } from '../db/transaction';
 import { soleInstanceLocks, type NamedLocks } from '../db/named-locks';
 import type { Ctx } from '../context';
@@ -12,10 +11,13 @@ import type { RegistryClient } from '../registry/client';
 import { visibleRepository } from './list';
 import { noteChange } from './changes';
 import { dropRepositoryIfEmpty, hasManifest, indexesOf, manifestsOf, removeManifest, removeTag, tagDigest, tagsOfDigest, type Repository } from './store';
-import { OCI_MANIFEST } from '../registry/media-types';
+import { untagByPlaceholder } from '../registry/placeholder';
+import { queueReplication } from '../replication/outbox';
 
 export interface DeleteDeps {
   db: Db;
+  /** Epoch ms now: when a replicated delete was seen. */
+  nowMs: () => number;
   registry: RegistryClient;
   defaultProject: string;
   deletions: Deletions;
@@ -54,7 +56,7 @@ export class Deletions {
   }
 }
 
-const deleteDeps = (ctx: Ctx): DeleteDeps => ({ db: ctx.db, registry: ctx.deps.registry, defaultProject: ctx.config.defaultProject.name, deletions: ctx.deps.deletions });
+const deleteDeps = (ctx: Ctx): DeleteDeps => ({ db: ctx.db, nowMs: () => ctx.clock.now(), registry: ctx.deps.registry, defaultProject: ctx.config.defaultProject.name, deletions: ctx.deps.deletions });
 
 /** The repository, if the principal may delete in it: 404 when they cannot see it, 403 when they only see it. */
 async function deletableRepository(deps: DeleteDeps, principal: Principal, name: string): Promise<Repository> {
@@ -96,20 +98,15 @@ async function untag(deps: DeleteDeps, repository: string, tag: string): Promise
     }
     deps.deletions.deletesByTag = false;
   }
-  const config = Buffer.from(JSON.stringify({ 'wharf.placeholder': randomBytes(16).toString('hex') }));
-  const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
-  await registry.uploadBlob(repository, config, configDigest);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
-      layers: [],
-      annotations: { 'org.opencontainers.image.description': 'Wharf placeholder for deleting one tag' },
-    }),
-  );
-  const placeholder = await registry.putManifest(repository, tag, OCI_MANIFEST, manifest);
-  await deleteByDigest(registry, repository, placeholder || `sha256:${createHash('sha256').update(manifest).digest('hex')}`);
+  const res = await untagByPlaceholder(registry, repository, tag);
+  if (res.status !== 202 && res.status !== 404)
+    throw conflict('delete.registryRefused', { digest: res.digest, reason: String(res.code ?? res.status) });
+}
+
+/** Queues the deleted tags for push policies that replicate deletions (the outbox, in the delete's transaction). */
+function queueDeletes(deps: DeleteDeps, tx: Tx, repository: string, tags: Iterable<string>, digest: string): Promise<void> {
+  const changes = [...tags].map((tag) => ({ operation: 'delete' as const, repository, tag, digest }));
+  return queueReplication(tx, changes, { defaultProject: deps.defaultProject, nowMs: deps.nowMs() });
 }
 
 /** DELETE one tag; other tags on the same image stay. The last tag of an image takes the image with it. */
@@ -131,9 +128,10 @@ async function untagNow(deps: DeleteDeps, principal: Principal, name: string, ta
     else await untag(deps, name, tag);
   }
   await transaction(deps.db, async (tx) => {
-    if (lastReference) await removeManifest(tx, repo.id, digest);
-    else await removeTag(tx, repo.id, tag);
+    const gone = lastReference ? await removeManifest(tx, repo.id, digest) : [tag];
+    if (!lastReference) await removeTag(tx, repo.id, tag);
     await dropRepositoryIfEmpty(tx, repo.id);
+    await queueDeletes(deps, tx, name, new Set([...gone, tag]), digest);
     await recordAudit(tx, {
       username: actor.username,
       action: 'tag_delete',
@@ -175,6 +173,7 @@ async function deleteImageNow(
   return transaction(deps.db, async (tx) => {
     const gone = await removeManifest(tx, repo.id, digest);
     await dropRepositoryIfEmpty(tx, repo.id);
+    await queueDeletes(deps, tx, name, gone, digest);
     await recordAudit(tx, {
       username: actor.username,
       action: 'image_delete',
@@ -212,7 +211,7 @@ async function deleteRepositoryNow(deps: DeleteDeps, principal: Principal, name:
   await transaction(deps.db, async (tx) => {
     // Only what was deleted: a tag pushed meanwhile points at a digest not in the list and stays,
     // as it does at the registry.
-    for (const digest of ordered) await removeManifest(tx, repo.id, digest);
+    for (const digest of ordered) await queueDeletes(deps, tx, name, await removeManifest(tx, repo.id, digest), digest);
     await dropRepositoryIfEmpty(tx, repo.id);
     await recordAudit(tx, {
       username: actor.username,

@@ -9,7 +9,11 @@ import { isoTime, type Clock } from '../clock';
 import { isValidRepositoryName } from '../access/roles';
 import type { ManifestHead, RegistryClient } from '../registry/client';
 import { recordAudit } from '../audit/record';
-import type { Actor } from '../identity/principal';
+import { anonymous, SYSTEM_ACTOR } from '../identity/principal';
+import { contextFor, type Ctx } from '../context';
+import type { Deps } from '../deps';
+import { createExecution, listExecutions, type ExecutionView, type Trigger } from '../jobs/executions';
+import type { JobRunner, RetryPolicy } from '../jobs/runner';
 import { changeMark } from './changes';
 import {
   dropRepositoryIfEmpty,
@@ -229,17 +233,56 @@ export class Reconciler {
   }
 }
 
-/** Reconciles now, then every `everyMs` (0: only now): the reconcile scheduler of the leading instance. */
-export function scheduleReconcile(reconciler: Reconciler, everyMs: number, log: Log): Scheduled {
-  const runReconcile = () => reconciler.run().catch((err: Error) => log.warn({ err: err.message }, 'reconcile failed; tag state left as it was'));
-  void runReconcile();
-  const interval = everyMs > 0 ? setInterval(() => void runReconcile(), everyMs) : null;
+/** The job kind of a reconcile: one task, run by the instance that leads (see registerReconcileJob). */
+export const RECONCILE_JOB = 'reconcile';
+
+/** A reconcile reads the whole registry once; its failures (registry down) wait for the next run instead of a retry. */
+const reconcilePolicy = (): RetryPolicy => ({ maxAttempts: 1, baseDelayMs: 1000, maxDelayMs: 60_000, timeoutMs: 6 * 3600_000 });
+
+/**
+ * Runs reconcile executions' task with `reconciler`; `claimWhile` keeps them on the instance it
+ * says (the leader's, where the scheduler ran it before); without it, this runner takes them.
+ */
+export function registerReconcileJob(jobs: JobRunner, reconciler: Reconciler, log: Log, claimWhile?: () => boolean): void {
+  jobs.register(
+    RECONCILE_JOB,
+    async () => {
+      try {
+        const report = await reconciler.run();
+        return { status: 'succeeded', reason: `added ${report.added}, removed ${report.removed}, repaired ${report.repaired}, skipped ${report.skipped.length}` };
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'reconcile failed; tag state left as it was');
+        throw err;
+      }
+    },
+    reconcilePolicy,
+    claimWhile ? { claimWhile } : {},
+  );
+}
+
+/** A reconcile execution of one task, unless one is pending or running already (then that one). */
+export const requestReconcile = (ctx: Ctx, trigger: Trigger): Promise<ExecutionView> =>
+  createExecution(ctx, { kind: RECONCILE_JOB, subject: 'tag-state', trigger, concurrency: 1, tasks: [{ payload: {} }], unlessUnfinished: true });
+
+/** Whether a reconcile execution is pending or running on any instance. */
+export async function reconcileUnderway(db: Db): Promise<boolean> {
+  const [last] = await listExecutions(db, { kind: RECONCILE_JOB, limit: 1 });
+  return last !== undefined && last.finishedAt === null;
+}
+
+/** Asks for a reconcile now, then every `everyMs` (0: only now): the reconcile scheduler of the leading instance. */
+export function scheduleReconcile(deps: Deps, everyMs: number): Scheduled {
+  // Wharf itself asks, as it adopts repositories: no caller to name.
+  const ctx = contextFor(deps, anonymous, SYSTEM_ACTOR);
+  const ask = () => requestReconcile(ctx, 'schedule').catch((err: Error) => deps.log.warn({ err: err.message }, 'could not start a reconcile'));
+  void ask();
+  const interval = everyMs > 0 ? setInterval(() => void ask(), everyMs) : null;
   interval?.unref();
   return { stop: () => (interval ? clearInterval(interval) : undefined) };
 }
 
-/** A reconcile someone asked for (API or page): audited at once, run in the background. */
-export async function startReconcile(deps: { db: Db; reconciler: Reconciler; log: Log }, actor: Actor): Promise<void> {
-  await recordAudit(deps.db, { username: actor.username, action: 'reconcile', resourceType: 'system', resource: 'tag-state', sourceIp: actor.ip });
-  deps.reconciler.run().catch((err: Error) => deps.log.warn({ err: err.message }, 'reconcile failed'));
+/** A reconcile someone asked for (API or page): audited at once, run as a job in the background. */
+export async function startReconcile(ctx: Ctx): Promise<ExecutionView> {
+  await recordAudit(ctx.db, { username: ctx.actor.username, action: 'reconcile', resourceType: 'system', resource: 'tag-state', sourceIp: ctx.actor.ip });
+  return requestReconcile(ctx, 'manual');
 }

@@ -45,6 +45,7 @@ export const AUDIT_ACTIONS = [
   'replication_policy_create',
   'replication_policy_update',
   'replication_policy_delete',
+  'replication_run',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

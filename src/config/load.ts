@@ -22,6 +22,9 @@ export const envOverrides: Record<string, string[]> = {
   WHARF_METRICS_TOKEN: ['metrics', 'token'],
   WHARF_TRUST_PROXY: ['trustProxy'],
   WHARF_DATABASE_URL: ['database', 'url'],
+  WHARF_JOBS_WORKERS: ['jobs', 'workers'],
+  WHARF_JOBS_LEASE_MS: ['jobs', 'leaseMs'],
+  WHARF_JOBS_POLL_MS: ['jobs', 'pollMs'],
 };
 
 function setPath(target: Record<string, unknown>, keys: string[], value: unknown): void {

@@ -151,6 +151,33 @@ export const configSchema = z
       .strict()
       .prefault({}),
     reconcileIntervalSeconds: z.coerce.number().int().min(0).default(600),
+    replication: z
+      .object({
+        /** Tries of a task before it fails; only network errors, 5xx and 429 are tried again. */
+        maxAttempts: z.coerce.number().int().min(1).max(100).default(5),
+        /** The first retry waits this long, each next one twice as long, up to retryMaxMs. */
+        retryBaseMs: z.coerce.number().int().min(0).max(3_600_000).default(2_000),
+        retryMaxMs: z.coerce.number().int().min(0).max(86_400_000).default(300_000),
+        /** One task (an image's copy) is stopped and tried again after this long. */
+        taskTimeoutMs: z.coerce.number().int().min(1_000).default(21_600_000),
+        /** One call to a registry without an answer fails (and is tried again) after this long. */
+        requestTimeoutMs: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
+        /** Pushes and deletes are gathered this long before an event-triggered policy runs. */
+        debounceMs: z.coerce.number().int().min(0).max(3_600_000).default(2_000),
+      })
+      .strict()
+      .prefault({}),
+    jobs: z
+      .object({
+        /** Most tasks (replication copies, reconciles) this instance runs at once, over every execution. */
+        workers: positiveInt.default(8),
+        /** How long a claimed task stays this instance's without a renewal; renewed every third of it. */
+        leaseMs: z.coerce.number().int().min(300).default(30000),
+        /** How often idle workers look for tasks another instance created. */
+        pollMs: z.coerce.number().int().min(50).default(1000),
+      })
+      .strict()
+      .prefault({}),
     audit: z
       .object({
         /** Audit rows older than this many days are purged; 0 keeps them forever. */

@@ -22,6 +22,7 @@ import { addressOf, type RegistryEvent } from './envelope';
 import { noteChange } from '../artifacts/changes';
 import { grantAddress } from '../token/grants';
 import { isStorageFailure } from '../db/storage';
+import { queueReplication } from '../replication/outbox';
 
 /** Audit rows of repeated identical pulls fold into one per this bucket (the counts stay exact). */
 export const PULL_AUDIT_BUCKET_MS = 60_000;
@@ -89,6 +90,8 @@ async function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: App
     if (manifest.size === null) fetch.push({ repository, digest: e.target.digest! });
     // Wharf's own writes (tag-delete placeholders) are audited by the action that made them.
     if (!internal) await recordEventAudit(tx, { ...row, action: 'push', foldKey: null });
+    if (!internal && e.target.tag)
+      await queueReplication(tx, [{ operation: 'copy', repository, tag: e.target.tag, digest: e.target.digest! }], { defaultProject, nowMs: opts.nowMs });
     return true;
   }
 
@@ -115,9 +118,11 @@ async function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: App
     return false;
   }
   if (repo) {
-    if (e.target.digest) await removeManifest(tx, repo.id, e.target.digest);
-    else await removeTag(tx, repo.id, e.target.tag!);
+    const gone = e.target.digest ? await removeManifest(tx, repo.id, e.target.digest) : (await removeTag(tx, repo.id, e.target.tag!)) > 0 ? [e.target.tag!] : [];
     await dropRepositoryIfEmpty(tx, repo.id);
+    // Wharf's own deletes queue their replication themselves (artifacts/delete.ts).
+    if (!internal)
+      await queueReplication(tx, gone.map((tag) => ({ operation: 'delete' as const, repository, tag, digest: e.target.digest ?? null })), { defaultProject, nowMs: opts.nowMs });
   }
   if (!internal) await recordEventAudit(tx, { ...row, action: 'delete', foldKey: null });
   return true;

@@ -38,9 +38,14 @@ export const anonymous: Principal = { kind: 'anonymous', username: 'anonymous', 
 
 /** Wharf itself in audit rows (first start, adopted repositories, directory sync); a reserved user name. */
 export const SYSTEM_ACTOR: Actor = { username: 'system' };
+/** Wharf itself as the caller of a service: the schedulers' and triggers' runs. */
+export const SYSTEM_PRINCIPAL: Principal = { kind: 'user', id: 0, username: SYSTEM_ACTOR.username, admin: true, source: 'local', via: 'password' };
 
 /** The token subject of Wharf's own registry calls; `$` keeps it apart from every user name. */
 export const INTERNAL_SUBJECT = 'wharf$internal';
+
+/** The token subject of replication's pushes and pulls at Wharf's own registry: its events and audit rows name it. */
+export const REPLICATION_SUBJECT = 'wharf$replication';
 
 export const userPrincipal = (u: User, via: 'password' | 'token' | 'refresh' | 'session'): Principal => ({
   kind: 'user',

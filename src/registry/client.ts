@@ -230,8 +230,8 @@ export class RegistryClient {
 }
 
 export const pullAccess = (repository: string): AccessEntry[] => [{ type: 'repository', name: repository, actions: ['pull'] }];
-const pushAccess = (repository: string): AccessEntry[] => [{ type: 'repository', name: repository, actions: ['pull', 'push'] }];
-const deleteAccess = (repository: string): AccessEntry[] => [{ type: 'repository', name: repository, actions: ['pull', 'delete'] }];
+export const pushAccess = (repository: string): AccessEntry[] => [{ type: 'repository', name: repository, actions: ['pull', 'push'] }];
+export const deleteAccess = (repository: string): AccessEntry[] => [{ type: 'repository', name: repository, actions: ['pull', 'delete'] }];
 
 /** The path of the `rel="next"` link of a paginated answer, if any. */
 export function nextLink(link: string | string[] | undefined): string | null {

@@ -51,6 +51,8 @@ export async function startAppInstance(
   });
   const instance = await buildInstance(config, { log: opts.log ?? createLog('silent') });
   await bootstrapInstance(instance.deps, () => {});
+  // Executions made through the app run, as on a server.
+  instance.startJobs();
   return {
     instance,
     app: createApp(instance.deps),

@@ -1,5 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes, randomFillSync } from 'node:crypto';
+import { mkdir, open, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { OCI_INDEX, OCI_MANIFEST } from '../../src/registry/media-types';
@@ -223,4 +223,54 @@ export async function buildIndex(dir: string, opts: BuildIndexOptions = {}): Pro
   const indexDigest = await writeBlob(dir, indexBytes);
   await writeTopIndex(dir, { mediaType: MEDIA_TYPES.index, digest: indexDigest, size: indexBytes.length }, tag);
   return { dir, indexDigest, childDigests: children.map((c) => c.digest), tag };
+}
+
+export interface BuildLargeImageOptions {
+  tag?: string | undefined;
+  layers: number;
+  /** Bytes of random data per layer, written in pieces (never whole in memory). */
+  layerBytes: number;
+}
+
+/**
+ * Writes an OCI layout with one image of large random layers (uncompressed layer type: a registry
+ * never looks inside), streamed to disk and hashed on the way.
+ */
+export async function buildLargeImage(dir: string, opts: BuildLargeImageOptions): Promise<BuiltImage & { bytes: number }> {
+  const tag = opts.tag ?? 'latest';
+  await writeLayoutSkeleton(dir);
+  const layerDescs: Descriptor[] = [];
+  const piece = Buffer.alloc(1024 * 1024);
+  for (let i = 0; i < opts.layers; i++) {
+    const tmp = join(dir, 'blobs', `layer-${i}.tmp`);
+    const hash = createHash('sha256');
+    const file = await open(tmp, 'w');
+    for (let written = 0; written < opts.layerBytes; written += piece.length) {
+      const part = piece.subarray(0, Math.min(piece.length, opts.layerBytes - written));
+      randomFillSync(part);
+      hash.update(part);
+      await file.write(part);
+    }
+    await file.close();
+    const digest = `sha256:${hash.digest('hex')}`;
+    await rename(tmp, join(dir, 'blobs', 'sha256', digest.slice('sha256:'.length)));
+    layerDescs.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest, size: opts.layerBytes });
+  }
+  const config = {
+    architecture: DEFAULT_PLATFORM.architecture,
+    os: DEFAULT_PLATFORM.os,
+    config: { Labels: { 'wharf.test.nonce': randomBytes(8).toString('hex') } },
+    rootfs: { type: 'layers', diff_ids: layerDescs.map((d) => d.digest) },
+  };
+  const configBytes = jsonBytes(config);
+  const configDigest = await writeBlob(dir, configBytes);
+  const manifestBytes = jsonBytes({
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPES.manifest,
+    config: { mediaType: MEDIA_TYPES.config, digest: configDigest, size: configBytes.length },
+    layers: layerDescs,
+  });
+  const manifestDigest = await writeBlob(dir, manifestBytes);
+  await writeTopIndex(dir, { mediaType: MEDIA_TYPES.manifest, digest: manifestDigest, size: manifestBytes.length }, tag);
+  return { dir, manifestDigest, configDigest, layerDigests: layerDescs.map((d) => d.digest), tag, bytes: opts.layers * opts.layerBytes };
 }

@@ -15,6 +15,10 @@ export interface PlainRegistryOptions {
   readyTimeoutMs?: number | undefined;
   /** One user the registry asks for with HTTP Basic (its htpasswd auth); default: no auth. */
   htpasswd?: { username: string; password: string } | undefined;
+  /** storage.delete.enabled (default true). */
+  deleteEnabled?: boolean | undefined;
+  /** http.secret: the same one across restarts keeps upload URLs valid (default: the registry's random one). */
+  httpSecret?: string | undefined;
 }
 
 export interface PlainRegistry {
@@ -66,12 +70,13 @@ export async function startPlainRegistry(opts: PlainRegistryOptions = {}): Promi
     '  filesystem:',
     `    rootdirectory: ${JSON.stringify(storageDir)}`,
     '  delete:',
-    '    enabled: true',
+    `    enabled: ${opts.deleteEnabled ?? true}`,
     '  maintenance:',
     '    uploadpurging:',
     '      enabled: false',
     'http:',
     `  addr: ${JSON.stringify(host)}`,
+    ...(opts.httpSecret ? [`  secret: ${JSON.stringify(opts.httpSecret)}`] : []),
     ...(opts.htpasswd ? ['auth:', '  htpasswd:', '    realm: test-registry', `    path: ${JSON.stringify(join(workDir, 'htpasswd'))}`] : []),
     '',
   ].join('\n');

@@ -31,4 +31,6 @@ export const {
   registries,
   replicationPolicies,
   systemRobots,
+  jobExecutions,
+  jobTasks,
 }: Tables = onPostgres ? (pgTables as unknown as Tables) : sqliteTables;

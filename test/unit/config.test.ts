@@ -109,6 +109,9 @@ describe('WHARF_* overrides', () => {
     WHARF_LOG_LEVEL: ['debug', 'debug'],
     WHARF_TRUST_PROXY: ['10.0.0.0/8, 192.168.1.7,::1', ['10.0.0.0/8', '192.168.1.7', '::1']],
     WHARF_DATABASE_URL: ['postgres://wharf:pw@db.example.org:5432/wharf', 'postgres://wharf:pw@db.example.org:5432/wharf'],
+    WHARF_JOBS_WORKERS: ['3', 3],
+    WHARF_JOBS_LEASE_MS: ['6000', 6000],
+    WHARF_JOBS_POLL_MS: ['250', 250],
   };
 
   it('this table covers every variable of envOverrides', () => {

@@ -1,8 +1,7 @@
-import { lastReconcileReport } from '../../src/artifacts/reconcile';
 import { Hono } from 'hono';
-import { startReconcile } from '../../src/artifacts/reconcile';
+import { lastReconcileReport, reconcileUnderway, startReconcile } from '../../src/artifacts/reconcile';
 import { checkHealth } from '../../src/health';
-import { actorOf, type AppEnv } from '../../src/http/env';
+import { ctxOf, type AppEnv } from '../../src/http/env';
 import { SystemPage } from '../pages/system';
 import { adminUser, noticeOf, pullHost, render, view } from './request';
 
@@ -21,7 +20,7 @@ export function systemPages(): Hono<AppEnv> {
         v={v}
         health={{ database, registry, ldap }}
         facts={{ publicUrl: config.publicUrl, registryUrl: config.registry.url, registryHost: pullHost(c), defaultProject: config.defaultProject.name }}
-        reconcile={{ running: reconciler.running, last: await lastReconcileReport(c.var.deps.db) }}
+        reconcile={{ running: reconciler.running || (await reconcileUnderway(c.var.deps.db)), last: await lastReconcileReport(c.var.deps.db) }}
         now={new Date(clock.now()).toISOString()}
         notice={noticeOf(c, v)}
       />,
@@ -30,7 +29,7 @@ export function systemPages(): Hono<AppEnv> {
 
   ui.post('/system/reconcile', async (c) => {
     adminUser(c);
-    await startReconcile(c.var.deps, actorOf(c));
+    await startReconcile(ctxOf(c));
     return c.redirect('/system?done=reconcileStarted', 303);
   });
 

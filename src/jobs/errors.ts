@@ -1,0 +1,26 @@
+/**
+ * A failure worth trying again (network, 5xx, 429). The runner retries any thrown error whose
+ * `retryable` is true (duck-typed: transfer's TransferError sets it too), after
+ * max(retryAfterMs, backoff) when retryAfterMs is set. Any other thrown error fails the task.
+ */
+export class RetryableError extends Error {
+  readonly retryable = true;
+
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+    this.name = 'RetryableError';
+  }
+}
+
+/** What the runner reads off a thrown error: whether to try again, and how long the other side asked to wait. */
+export function retryHint(err: unknown): { retryable: boolean; retryAfterMs: number | null } {
+  if (typeof err !== 'object' || err === null) return { retryable: false, retryAfterMs: null };
+  const { retryable, retryAfterMs } = err as { retryable?: unknown; retryAfterMs?: unknown };
+  return {
+    retryable: retryable === true,
+    retryAfterMs: typeof retryAfterMs === 'number' && Number.isFinite(retryAfterMs) && retryAfterMs > 0 ? retryAfterMs : null,
+  };
+}
