@@ -97,7 +97,7 @@ const tags = ['replication'];
 const emptyBody = { required: false, content: { 'application/json': { schema: z.object({}).strict() } } };
 
 /** A replication execution by id: 404 for an unknown id and for other jobs' executions. */
-async function replicationExecution(db: Parameters<typeof getExecution>[0], id: number): Promise<ExecutionView> {
+export async function replicationExecution(db: Parameters<typeof getExecution>[0], id: number): Promise<ExecutionView> {
   const execution = await getExecution(db, id);
   if (!execution || execution.kind !== REPLICATION_JOB) throw notFound('execution.notFound', { id: String(id) });
   return execution;

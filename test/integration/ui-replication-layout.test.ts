@@ -11,6 +11,8 @@ import { userPrincipal } from '../../src/identity/authenticate';
 import { findUser } from '../../src/identity/users';
 import { createPolicy } from '../../src/replication/policies';
 import { createRegistry } from '../../src/replication/registries';
+import { getExecution } from '../../src/jobs/executions';
+import { waitFor } from '../support/wait';
 import { startAppInstance, type AppInstance } from '../support/instance';
 import { startPlainRegistry, type PlainRegistry } from '../support/plain-registry';
 
@@ -34,7 +36,7 @@ const problems: string[] = [];
 beforeAll(async () => {
   await mkdir(SCREENSHOTS, { recursive: true });
   [running, plain, browser] = await Promise.all([
-    startAppInstance('wharf-ui-replication-layout-'),
+    startAppInstance('wharf-ui-replication-layout-', undefined, { replication: { maxAttempts: 1 } }),
     startPlainRegistry(),
     chromium.launch({
       executablePath: '/usr/bin/chromium',
@@ -45,6 +47,8 @@ beforeAll(async () => {
   server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: running.app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
   });
+  // Runs fail at once: this instance's own registry (the push source) is not running.
+  running.instance.startJobs();
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const deps = running.instance.deps;
   const admin = contextFor(deps, userPrincipal((await findUser(deps.db, 'admin'))!, 'password'), { username: 'admin' });
@@ -168,6 +172,20 @@ const WALK: [string, (page: Page) => Promise<unknown>][] = [
     await p.getByRole('button', { name: 'Save' }).click();
     await p.waitForSelector('.alert-error');
   }],
+  ['policy-runs', (p) => p.goto('/replication/policies/team-to-backup-nightly')],
+  ['execution-dry-run', async (p) => {
+    await p.goto('/replication/policies/team-to-backup-nightly');
+    await p.getByRole('button', { name: 'Dry run' }).click();
+    await p.waitForSelector('[data-progress]');
+  }],
+  ['execution-failed', async (p) => {
+    await p.goto('/replication/policies/team-to-backup-nightly');
+    await p.getByRole('button', { name: 'Run now' }).click();
+    const id = Number(/executions\/(\d+)/.exec(p.url())![1]);
+    await waitFor(async () => (await getExecution(running.instance.deps.db, id))?.finishedAt != null, 20_000, 'the run to fail');
+    await p.goto(`/replication/executions/${id}?status=failed`);
+  }],
+  ['executions', (p) => p.goto('/replication/executions')],
   ['robots-created', async (p) => {
     await p.goto('/robots');
     await p.locator('input[name=name]').fill(`replicator-${p.viewportSize()!.width}`);

@@ -4,7 +4,9 @@ import { createProject } from '../../src/access/projects';
 import { ensureRepository, upsertManifest, upsertTag } from '../../src/artifacts/store';
 import { userPrincipal } from '../../src/identity/authenticate';
 import { createUser, findUser } from '../../src/identity/users';
+import { getExecution } from '../../src/jobs/executions';
 import { registryByName } from '../../src/replication/store';
+import { waitFor } from '../support/wait';
 import { i18n, MESSAGES, type MessageKey } from '../../ui/i18n';
 import { startAppInstance, type AppInstance } from '../support/instance';
 import { startPlainRegistry, type PlainRegistry } from '../support/plain-registry';
@@ -64,7 +66,8 @@ const policyForm = (fields: Record<string, string | string[]>) => ({
 });
 
 beforeAll(async () => {
-  [running, plain] = await Promise.all([startAppInstance('wharf-ui-replication-'), startPlainRegistry({ htpasswd: HTPASSWD })]);
+  // One attempt per task: a copy from this instance's registry (none listens) fails at once, with its reason.
+  [running, plain] = await Promise.all([startAppInstance('wharf-ui-replication-', undefined, { replication: { maxAttempts: 1 } }), startPlainRegistry({ htpasswd: HTPASSWD })]);
   const actor = { username: 'admin' };
   const admin = contextFor(running.instance.deps, userPrincipal((await findUser(db(), 'admin'))!, 'password'), actor);
   await createUser(admin, { username: 'alice', password: 'alice-password-1' });
@@ -236,6 +239,76 @@ describe('system robots page', () => {
     expect((await db().select().from(systemRobots))[0]!.disabled).toBe(false);
     expect((await post('/robots/delete', { robot: 'robot$replicator' })).location).toBe('/robots?done=robotDeleted');
     expect(await count(systemRobots)).toBe(0);
+  });
+});
+
+describe('executions pages', () => {
+  const executionIdOf = (location: string | null) => Number(/^\/replication\/executions\/(\d+)\?done=executionStarted$/.exec(location ?? '')?.[1]);
+
+  it('a dry run lists every task skipped with its reason and copies nothing; the policy page lists it', async () => {
+    const created = await post('/replication/policies', policyForm({ name: 'runs', registry: 'wrong', replicateExisting: '', enabled: 'true' }));
+    expect(created.location).toBe('/replication/policies/runs?done=policyCreated');
+    const policyPage = (await get('/replication/policies/runs')).body;
+    expect(policyPage).toContain('action="/replication/policies/runs/run"');
+    expect(policyPage).toContain(t('executions.none'));
+    const run = await post('/replication/policies/runs/run', { dryRun: 'true' });
+    expect(run.status).toBe(303);
+    const id = executionIdOf(run.location);
+    const page = await get(run.location!);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain(escape(t('notice.executionStarted')));
+    expect(page.body).toContain(t('executions.dryRun'));
+    expect(page.body).toContain('data-progress="0/0/4/4"');
+    expect(page.body).not.toContain('http-equiv="refresh"');
+    expect(page.body.match(/data-status="skipped"/g)).toHaveLength(4);
+    expect(page.body).toContain(escape(t('tasks.reason.dry_run')));
+    expect(page.body).not.toContain(`action="/replication/executions/${id}/retry"`);
+    expect((await get('/replication/policies/runs')).body).toContain(`data-execution="${id}"`);
+  });
+
+  it('a run follows with a refresh, stops, and retried fails with each task\'s reason; the lists show it', async () => {
+    const run = await post('/replication/policies/runs/run', {});
+    const id = executionIdOf(run.location);
+    const running1 = await get(`/replication/executions/${id}`);
+    expect(running1.body).toContain('<meta http-equiv="refresh" content="3"/>');
+    expect(running1.body).toContain(`action="/replication/executions/${id}/stop"`);
+    expect((await post(`/replication/executions/${id}/retry`, {})).status).toBe(409);
+
+    expect((await post(`/replication/executions/${id}/stop`, {})).location).toBe(`/replication/executions/${id}?done=executionStopped`);
+    expect((await getExecution(db(), id))).toMatchObject({ status: 'stopped', stopped: 4 });
+    const again = await post(`/replication/executions/${id}/stop`, {});
+    expect(again.status).toBe(409);
+    expect(again.body).toContain(escape(t('err.execution.finished', { id })));
+
+    running.instance.startJobs();
+    expect((await post(`/replication/executions/${id}/retry`, {})).location).toBe(`/replication/executions/${id}?done=executionRetried`);
+    await waitFor(async () => (await getExecution(db(), id))?.finishedAt != null, 20_000, 'the retried execution to finish');
+    expect(await getExecution(db(), id)).toMatchObject({ status: 'failed', failed: 4 });
+    const failed = await get(`/replication/executions/${id}?status=failed`);
+    expect(failed.body.match(/data-status="failed"/g)).toHaveLength(4);
+    expect(failed.body.match(/<pre class="error-text">[^<]+<\/pre>/g)).toHaveLength(4);
+    expect(failed.body).toContain(`action="/replication/executions/${id}/retry"`);
+    expect((await get(`/replication/executions/${id}?status=succeeded`)).body).toContain(t('tasks.none'));
+
+    const list = await get('/replication/executions?policy=runs');
+    expect(list.body.match(/data-execution="/g)).toHaveLength(2);
+    expect((await get('/replication/executions?status=failed')).body.match(/data-execution="/g)).toHaveLength(1);
+    expect((await get('/replication/executions?policy=nosuch')).status).toBe(404);
+    expect((await get('/replication/executions/999999')).status).toBe(404);
+    expect((await get('/replication/executions/not-a-number')).status).toBe(404);
+    expect((await get('/replication/policies')).body).toMatch(/data-policy="runs"[\s\S]*?badge-bad/);
+  });
+
+  it('non-admins and forms without the CSRF token are refused', async () => {
+    const [newest] = (await get('/replication/executions')).body.match(/data-execution="(\d+)"/) ?? [];
+    const id = Number(/\d+/.exec(newest ?? '')?.[0]);
+    for (const page of ['/replication/executions', `/replication/executions/${id}`]) expect((await get(page, 'alice')).status, page).toBe(403);
+    for (const path of ['/replication/policies/runs/run', `/replication/executions/${id}/retry`, `/replication/executions/${id}/stop`]) {
+      expect((await post(path, {}, 'alice')).status, path).toBe(403);
+      expect((await post(path, {}, 'admin', false)).status, path).toBe(403);
+    }
+    expect((await get('/replication/executions?policy=runs')).body.match(/data-execution="/g)).toHaveLength(2);
+    expect((await post('/replication/policies/runs/delete', {})).status).toBe(303);
   });
 });
 

@@ -11,6 +11,7 @@ import { sessionMiddleware } from '../../src/http/session';
 import { accountPages } from './account';
 import { auditPages } from './audit';
 import { deletionPages } from './deletion';
+import { executionPages, lastStatuses, policyRunsPanel } from './executions';
 import { pageError } from './page-errors';
 import { policyPages } from './policies';
 import { projectPages } from './project';
@@ -102,7 +103,8 @@ export function uiRoutes(): Hono<AppEnv> {
   ui.route('/', auditPages());
   ui.route('/', usersPages());
   ui.route('/', registryPages());
-  ui.route('/', policyPages());
+  ui.route('/', policyPages({ policyPanel: policyRunsPanel, lastStatuses }));
+  ui.route('/', executionPages());
   ui.route('/', systemRobotPages());
   ui.route('/', accountPages());
   ui.route('/', systemPages());

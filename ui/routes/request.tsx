@@ -134,6 +134,9 @@ const NOTICES: Record<string, MessageKey> = {
   policyCreated: 'notice.policyCreated',
   policyUpdated: 'notice.policyUpdated',
   policyDeleted: 'notice.policyDeleted',
+  executionStarted: 'notice.executionStarted',
+  executionStopped: 'notice.executionStopped',
+  executionRetried: 'notice.executionRetried',
 };
 
 /** The line a redirect's `done` parameter asks for (say after a saved form), in the visitor's language. */
