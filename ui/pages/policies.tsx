@@ -221,10 +221,10 @@ export const PolicyFormPage: FC<PolicyFormProps> = ({ v, policy, draft, registri
       <div class="page-head">
         <h1>{title}</h1>
         {policy ? (
-          <p>
-            {policy.enabled ? <Badge kind="ok">{t('policies.on')}</Badge> : <Badge kind="disabled">{t('policies.off')}</Badge>}{' '}
+          <div class="head-actions">
+            {policy.enabled ? <Badge kind="ok">{t('policies.on')}</Badge> : <Badge kind="disabled">{t('policies.off')}</Badge>}
             <PolicyToggle v={v} policy={policy} />
-          </p>
+          </div>
         ) : null}
       </div>
       <ReplicationTabs v={v} here="policies" />
