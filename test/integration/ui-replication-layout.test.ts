@@ -48,7 +48,6 @@ beforeAll(async () => {
     const s = serve({ fetch: running.app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
   });
   // Runs fail at once: this instance's own registry (the push source) is not running.
-  running.instance.startJobs();
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const deps = running.instance.deps;
   const admin = contextFor(deps, userPrincipal((await findUser(deps.db, 'admin'))!, 'password'), { username: 'admin' });

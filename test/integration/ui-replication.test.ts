@@ -243,6 +243,10 @@ describe('system robots page', () => {
 });
 
 describe('executions pages', () => {
+  // Runs stay pending (to be seen running and stopped) until the runner is started again below.
+  beforeAll(async () => {
+    await running.instance.startJobs().stop();
+  });
   const executionIdOf = (location: string | null) => Number(/^\/replication\/executions\/(\d+)\?done=executionStarted$/.exec(location ?? '')?.[1]);
 
   it('a dry run lists every task skipped with its reason and copies nothing; the policy page lists it', async () => {
@@ -275,12 +279,12 @@ describe('executions pages', () => {
     expect((await post(`/replication/executions/${id}/retry`, {})).status).toBe(409);
 
     expect((await post(`/replication/executions/${id}/stop`, {})).location).toBe(`/replication/executions/${id}?done=executionStopped`);
-    expect((await getExecution(db(), id))).toMatchObject({ status: 'stopped', stopped: 4 });
+    expect(await getExecution(db(), id)).toMatchObject({ status: 'stopped', stopped: 4 });
     const again = await post(`/replication/executions/${id}/stop`, {});
     expect(again.status).toBe(409);
     expect(again.body).toContain(escape(t('err.execution.finished', { id })));
 
-    running.instance.startJobs();
+    running.instance.deps.jobs.start();
     expect((await post(`/replication/executions/${id}/retry`, {})).location).toBe(`/replication/executions/${id}?done=executionRetried`);
     await waitFor(async () => (await getExecution(db(), id))?.finishedAt != null, 20_000, 'the retried execution to finish');
     expect(await getExecution(db(), id)).toMatchObject({ status: 'failed', failed: 4 });
