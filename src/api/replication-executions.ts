@@ -6,8 +6,8 @@ import { REPLICATION_JOB, startPolicyExecution, type ReplicationPayload } from '
 import { policyRowByName } from '../replication/store';
 import { authRequired, json, pick, requireAdmin } from './route-kit';
 
-const EXECUTION_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'stopped'] as const;
-const TASK_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'skipped', 'stopped'] as const;
+export const EXECUTION_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'stopped'] as const;
+export const TASK_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'skipped', 'stopped'] as const;
 
 export const ExecutionSchema = z
   .object({

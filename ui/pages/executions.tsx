@@ -3,48 +3,14 @@ import { Badge, ErrorBox, ListTable, Notice, PostForm, ShortDigest, Time } from 
 import { Layout } from '../components/layout';
 import { ReplicationTabs } from '../components/replication-tabs';
 import type { View } from '../view';
+import { EXECUTION_STATUSES, executionView, TASK_STATUSES, taskView } from '../../src/api/replication-executions';
 import { policyPath, StatusBadge } from './policies';
 
-/** An execution as the API shows it (src/api/replication-executions.ts executionView). */
-export interface ExecutionRow {
-  id: number;
-  policy: string | null;
-  trigger: string;
-  dryRun: boolean;
-  status: string;
-  error: string | null;
-  createdAt: string;
-  createdBy: string | null;
-  startedAt: string | null;
-  finishedAt: string | null;
-  total: number;
-  pending: number;
-  running: number;
-  succeeded: number;
-  failed: number;
-  skipped: number;
-  stopped: number;
-  bytes: number;
-}
+/** An execution and a task as the API shows them. */
+export type ExecutionRow = ReturnType<typeof executionView>;
+export type TaskRow = ReturnType<typeof taskView>;
+export { EXECUTION_STATUSES, TASK_STATUSES };
 
-export interface TaskRow {
-  id: number;
-  operation: string;
-  repository: string;
-  tag: string;
-  digest: string | null;
-  destination: string;
-  status: string;
-  reason: string | null;
-  bytes: number;
-  attempts: number;
-  error: string | null;
-  startedAt: string | null;
-  finishedAt: string | null;
-}
-
-export const TASK_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'skipped', 'stopped'] as const;
-export const EXECUTION_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'stopped'] as const;
 const REASONS = ['dry_run', 'exists', 'override_off', 'immutable'] as const;
 const TRIGGERS = ['manual', 'event', 'cron', 'creation', 'schedule'] as const;
 

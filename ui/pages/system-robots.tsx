@@ -1,5 +1,5 @@
 import type { FC } from 'hono/jsx';
-import { Badge, ErrorBox, ListTable, Notice, PostForm, Time } from '../components/common';
+import { Badge, ErrorBox, ListTable, Notice, RobotSecretOnce, PostForm, Time } from '../components/common';
 import { Layout } from '../components/layout';
 import type { View } from '../view';
 
@@ -45,20 +45,7 @@ export const SystemRobotsPage: FC<SystemRobotsProps> = ({ v, items, created, reg
       <p class="muted">{t('systemRobots.help')}</p>
       <ErrorBox message={error} />
       <Notice message={notice} />
-      {created ? (
-        <div class="card secret-once" role="status">
-          <h3>{t('robots.created', { name: created.name })}</h3>
-          <p>{t('account.secretOnce')}</p>
-          <p>
-            <code class="secret" data-copy="" data-copy-label={t('common.copy')} data-copied-label={t('common.copied')}>
-              {created.secret}
-            </code>
-          </p>
-          <p>
-            <code>{`docker login ${registryHost} -u '${created.name}'`}</code>
-          </p>
-        </div>
-      ) : null}
+      {created ? <RobotSecretOnce v={v} robot={created} registryHost={registryHost} /> : null}
       <ListTable
         items={items}
         empty={t('robots.none')}
