@@ -19,6 +19,8 @@ export const ERROR_TEXTS = {
   'form.nothingToChange': 'nothing to change',
   'form.unknownRole': 'unknown role',
   'form.badEmail': 'email: invalid email address',
+  'form.unknownKind': 'kind must be distribution, wharf or harbor',
+  'form.badProjects': 'projects must be "*" or a list of project names',
   'form.badExpiry': 'expiresInDays must be a whole number from {min} to {max}',
   'session.usersOnly': 'only users can sign in to the web interface',
   'session.passwordOnly': 'sign in with your password, not a token',

@@ -2,7 +2,7 @@ import type { Config } from '../src/config/schema';
 import type { Principal } from '../src/identity/principal';
 import type { I18n } from './i18n';
 
-export type NavKey = 'projects' | 'audit' | 'users' | 'account' | 'system';
+export type NavKey = 'projects' | 'audit' | 'users' | 'replication' | 'robots' | 'account' | 'system';
 
 /** What every page needs besides its own data: who is looking, in which language, and the form token. */
 export interface View {

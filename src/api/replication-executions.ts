@@ -6,8 +6,8 @@ import { REPLICATION_JOB, startPolicyExecution, type ReplicationPayload } from '
 import { policyRowByName } from '../replication/store';
 import { authRequired, json, pick, requireAdmin, ROW_ID_MAX } from './route-kit';
 
-const EXECUTION_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'stopped'] as const;
-const TASK_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'skipped', 'stopped'] as const;
+export const EXECUTION_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'stopped'] as const;
+export const TASK_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'skipped', 'stopped'] as const;
 
 export const ExecutionSchema = z
   .object({
@@ -97,7 +97,7 @@ const tags = ['replication'];
 const emptyBody = { required: false, content: { 'application/json': { schema: z.object({}).strict() } } };
 
 /** A replication execution by id: 404 for an unknown id and for other jobs' executions. */
-async function replicationExecution(db: Parameters<typeof getExecution>[0], id: number): Promise<ExecutionView> {
+export async function replicationExecution(db: Parameters<typeof getExecution>[0], id: number): Promise<ExecutionView> {
   const execution = await getExecution(db, id);
   if (!execution || execution.kind !== REPLICATION_JOB) throw notFound('execution.notFound', { id: String(id) });
   return execution;

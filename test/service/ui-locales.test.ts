@@ -6,6 +6,11 @@ import { userPrincipal } from '../../src/identity/authenticate';
 import { createProject, setMember } from '../../src/access/projects';
 import { ensureRepository, upsertManifest, upsertTag } from '../../src/artifacts/store';
 import { recordAudit } from '../../src/audit/record';
+import { createSystemRobot } from '../../src/access/system-robots';
+import { createPolicy } from '../../src/replication/policies';
+import { createRegistry } from '../../src/replication/registries';
+import { policyRowByName } from '../../src/replication/store';
+import { startPolicyExecution } from '../../src/replication/run';
 import { i18n, LOCALES, MESSAGES, type Locale } from '../../ui/i18n';
 import { startAppInstance, type AppInstance } from '../support/instance';
 
@@ -34,6 +39,11 @@ beforeAll(async () => {
   await upsertManifest(deps.db, repo.id, { digest: DIGEST, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
   await upsertTag(deps.db, repo.id, { name: 'v1', digest: DIGEST, pushedAt: new Date().toISOString(), pushedBy: 'admin' });
   await upsertTag(deps.db, repo.id, { name: 'latest', digest: DIGEST, pushedAt: new Date().toISOString(), pushedBy: 'admin' });
+  const adminCtx = contextFor(deps, userPrincipal(admin, 'password'), actor);
+  await createRegistry(adminCtx, { name: 'site', url: 'https://registry.example.org', kind: 'distribution', username: 'copier', password: 'copier-password-1' });
+  await createPolicy(adminCtx, { name: 'to-site', direction: 'push', registry: 'site', project: 'team', trigger: { type: 'cron', cron: '0 3 * * *' }, filters: { tags: ['v*'] }, enabled: false, replicateExisting: false });
+  await startPolicyExecution(adminCtx, (await policyRowByName(deps.db, 'to-site'))!, { trigger: 'manual', dryRun: true });
+  await createSystemRobot(adminCtx, { name: 'replicator', permissions: ['pull', 'push'], projects: ['team'], createProjects: true });
   await recordAudit(deps.db, { username: 'admin', action: 'push', resourceType: 'manifest', resource: 'team/app:v1', project: 'team', repository: 'team/app', tag: 'v1', digest: DIGEST });
 });
 
@@ -67,6 +77,17 @@ const ADMIN_PAGES = [
   '/users',
   '/account',
   '/system',
+  '/replication/registries',
+  '/replication/registries/site',
+  '/replication/registries/site/delete',
+  '/replication/policies',
+  '/replication/new-policy',
+  '/replication/policies/to-site',
+  '/replication/policies/to-site/delete',
+  '/robots',
+  '/replication/executions',
+  '/replication/executions/1',
+  '/replication/executions/1?status=skipped',
   '/no-such-page',
 ];
 

@@ -132,3 +132,22 @@ export const ConfirmButtons: FC<{ v: View; label: string; back: string }> = ({ v
     </a>
   </>
 );
+
+/** A robot's secret right after it was made (this page only), with the login command that uses it. */
+export const RobotSecretOnce: FC<{ v: View; robot: { name: string; secret: string }; registryHost: string }> = ({ v, robot, registryHost }) => {
+  const { t } = v.i18n;
+  return (
+    <div class="card secret-once" role="status">
+      <h3>{t('robots.created', { name: robot.name })}</h3>
+      <p>{t('account.secretOnce')}</p>
+      <p>
+        <code class="secret" data-copy="" data-copy-label={t('common.copy')} data-copied-label={t('common.copied')}>
+          {robot.secret}
+        </code>
+      </p>
+      <p>
+        <code>{`docker login ${registryHost} -u '${robot.name}'`}</code>
+      </p>
+    </div>
+  );
+};

@@ -27,13 +27,16 @@ export const LanguageForm: FC<{ v: View }> = ({ v }) => {
   );
 };
 
-export const Layout: FC<PropsWithChildren<{ v: View; title: string; nav?: NavKey }>> = ({ v, title, nav, children }) => {
+/** `refreshSeconds` reloads the page (a running execution's progress) with no script. */
+export const Layout: FC<PropsWithChildren<{ v: View; title: string; nav?: NavKey; refreshSeconds?: number }>> = ({ v, title, nav, refreshSeconds, children }) => {
   const { t, locale } = v.i18n;
   const user = v.principal.kind === 'user' ? v.principal : null;
   const links: { key: NavKey; href: string; label: string; show: boolean }[] = [
     { key: 'projects', href: '/projects', label: t('nav.projects'), show: true },
     { key: 'audit', href: '/audit', label: t('nav.audit'), show: !!user },
     { key: 'users', href: '/users', label: t('nav.users'), show: !!user?.admin },
+    { key: 'replication', href: '/replication/policies', label: t('nav.replication'), show: !!user?.admin },
+    { key: 'robots', href: '/robots', label: t('nav.robots'), show: !!user?.admin },
     { key: 'account', href: '/account', label: t('nav.account'), show: !!user },
     { key: 'system', href: '/system', label: t('nav.system'), show: !!user?.admin },
   ];
@@ -42,6 +45,7 @@ export const Layout: FC<PropsWithChildren<{ v: View; title: string; nav?: NavKey
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
+        {refreshSeconds ? <meta http-equiv="refresh" content={String(refreshSeconds)} /> : null}
         <title>{`${title} · ${t('app.name')}`}</title>
         <link rel="stylesheet" href="/ui/static/wharf.css" />
         <script src="/ui/static/wharf.js" defer></script>

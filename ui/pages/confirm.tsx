@@ -1,7 +1,7 @@
 import type { FC } from 'hono/jsx';
 import { ConfirmButtons, ErrorBox, PostForm } from '../components/common';
 import { Layout } from '../components/layout';
-import type { View } from '../view';
+import type { NavKey, View } from '../view';
 
 export interface ConfirmProps {
   v: View;
@@ -13,7 +13,7 @@ export interface ConfirmProps {
   fields: Record<string, string>;
   button: string;
   back: string;
-  nav: 'projects' | 'users';
+  nav: NavKey;
   error?: string | null;
 }
 

@@ -1,5 +1,5 @@
 import type { FC } from 'hono/jsx';
-import { Badge, ErrorBox, ListTable, Notice, Pager, PostForm, RoleName, Time, Warning } from '../components/common';
+import { Badge, ErrorBox, ListTable, Notice, RobotSecretOnce, Pager, PostForm, RoleName, Time, Warning } from '../components/common';
 import { Layout } from '../components/layout';
 import type { View } from '../view';
 
@@ -252,20 +252,7 @@ export const ProjectPage: FC<ProjectProps> = (props) => {
         <section>
           <h2>{t('robots.title')}</h2>
           <p class="muted">{t('robots.help')}</p>
-          {createdRobot ? (
-            <div class="card secret-once" role="status">
-              <h3>{t('robots.created', { name: createdRobot.name })}</h3>
-              <p>{t('account.secretOnce')}</p>
-              <p>
-                <code class="secret" data-copy="" data-copy-label={t('common.copy')} data-copied-label={t('common.copied')}>
-                  {createdRobot.secret}
-                </code>
-              </p>
-              <p>
-                <code>{`docker login ${registryHost} -u '${createdRobot.name}'`}</code>
-              </p>
-            </div>
-          ) : null}
+          {createdRobot ? <RobotSecretOnce v={v} robot={createdRobot} registryHost={registryHost} /> : null}
           <ListTable
             items={robots}
             empty={t('robots.none')}

@@ -11,13 +11,17 @@ import { sessionMiddleware } from '../../src/http/session';
 import { accountPages } from './account';
 import { auditPages } from './audit';
 import { deletionPages } from './deletion';
+import { executionPages, lastStatuses, policyRunsPanel } from './executions';
 import { pageError } from './page-errors';
+import { policyPages } from './policies';
 import { projectPages } from './project';
 import { projectsPages } from './projects';
+import { registryPages } from './registries';
 import { repositoryPages } from './repositories';
 import { PRE_CSRF_COOKIE } from './request';
 import { sessionPages } from './session';
 import { systemPages } from './system';
+import { systemRobotPages } from './system-robots';
 import { usersPages } from './users';
 
 /** No inline script or style anywhere: the stylesheet and the one script come from /ui/static. */
@@ -98,6 +102,10 @@ export function uiRoutes(): Hono<AppEnv> {
   ui.route('/', deletionPages());
   ui.route('/', auditPages());
   ui.route('/', usersPages());
+  ui.route('/', registryPages());
+  ui.route('/', policyPages({ policyPanel: policyRunsPanel, lastStatuses }));
+  ui.route('/', executionPages());
+  ui.route('/', systemRobotPages());
   ui.route('/', accountPages());
   ui.route('/', systemPages());
 

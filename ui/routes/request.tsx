@@ -90,6 +90,13 @@ export function formInput<S extends z.ZodType>(schema: S, input: Record<string, 
   throw problems[name]?.() ?? invalidRequest(`${name}: ${issue.message}`);
 }
 
+/** A textarea's entries, one per line, blanks dropped. */
+export const linesOf = (text: string) =>
+  text
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
 /** The `expiresInDays` field of a token or robot form: empty means no expiry. */
 export const expiryField = (form: Form) => {
   const days = field(form, 'expiresInDays').trim();
@@ -121,6 +128,15 @@ const NOTICES: Record<string, MessageKey> = {
   repositoryDeleted: 'notice.repositoryDeleted',
   userDeleted: 'notice.userDeleted',
   passwordReset: 'notice.passwordReset',
+  registryCreated: 'notice.registryCreated',
+  registryUpdated: 'notice.registryUpdated',
+  registryDeleted: 'notice.registryDeleted',
+  policyCreated: 'notice.policyCreated',
+  policyUpdated: 'notice.policyUpdated',
+  policyDeleted: 'notice.policyDeleted',
+  executionStarted: 'notice.executionStarted',
+  executionStopped: 'notice.executionStopped',
+  executionRetried: 'notice.executionRetried',
 };
 
 /** The line a redirect's `done` parameter asks for (say after a saved form), in the visitor's language. */
