@@ -45,19 +45,23 @@ describe('ids and numbers past what the engines store', () => {
   });
 });
 
+/** A registry that accepts connections and never answers (a task against it stays running), and a project with tags to push. */
+async function silentTargetAndProject(tags: string[], digest: string) {
+  const silent = net.createServer(() => {});
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const registry = uniqueName('silent');
+  await db().insert(registries).values({ name: registry, url: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, kind: 'distribution', createdBy: 'admin' });
+  const project = uniqueName('team');
+  expect((await call('POST', '/api/v1/projects', { auth: admin, body: { name: project } })).status).toBe(201);
+  const repo = await ensureRepository(db(), `${project}/app`, 'library');
+  await upsertManifest(db(), repo.id, { digest, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
+  for (const tag of tags) await upsertTag(db(), repo.id, { name: tag, digest, pushedAt: new Date().toISOString() });
+  return { registry, project, close: () => new Promise((resolve) => silent.close(resolve)) };
+}
+
 describe('a cron trigger faster than its runs', () => {
   it('fires every second while the execution it started hangs on its target: one execution, not one a second', async () => {
-    // A target that accepts connections and never answers: the task stays running.
-    const silent = net.createServer(() => {});
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const registry = uniqueName('silent');
-    await db().insert(registries).values({ name: registry, url: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, kind: 'distribution', createdBy: 'admin' });
-    const project = uniqueName('team');
-    expect((await call('POST', '/api/v1/projects', { auth: admin, body: { name: project } })).status).toBe(201);
-    const repo = await ensureRepository(db(), `${project}/app`, 'library');
-    const digest = `sha256:${'c'.repeat(64)}`;
-    await upsertManifest(db(), repo.id, { digest, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
-    await upsertTag(db(), repo.id, { name: 'v1', digest, pushedAt: new Date().toISOString() });
+    const { registry, project, close } = await silentTargetAndProject(['v1'], `sha256:${'c'.repeat(64)}`);
     const name = uniqueName('every-second');
     const created = await call('POST', '/api/v1/replication/policies', {
       auth: admin,
@@ -77,22 +81,13 @@ describe('a cron trigger faster than its runs', () => {
     expect(executions).toHaveLength(1);
     expect(executions[0]).toMatchObject({ trigger: 'cron', finishedAt: null });
     expect((await call('POST', `/api/v1/replication/executions/${executions[0]!.id}/stop`, { auth: admin })).status).toBe(202);
-    await new Promise((resolve) => silent.close(resolve));
+    await close();
   });
 });
 
 describe('a policy deleted while it runs', () => {
   it("stops its unfinished execution at once instead of failing each task with 'the policy was deleted'", async () => {
-    const silent = net.createServer(() => {});
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const registry = uniqueName('silent');
-    await db().insert(registries).values({ name: registry, url: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, kind: 'distribution', createdBy: 'admin' });
-    const project = uniqueName('team');
-    expect((await call('POST', '/api/v1/projects', { auth: admin, body: { name: project } })).status).toBe(201);
-    const repo = await ensureRepository(db(), `${project}/app`, 'library');
-    const digest = `sha256:${'d'.repeat(64)}`;
-    await upsertManifest(db(), repo.id, { digest, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
-    for (const tag of ['v1', 'v2']) await upsertTag(db(), repo.id, { name: tag, digest, pushedAt: new Date().toISOString() });
+    const { registry, project, close } = await silentTargetAndProject(['v1', 'v2'], `sha256:${'d'.repeat(64)}`);
     const name = uniqueName('doomed');
     const created = await call('POST', '/api/v1/replication/policies', { auth: admin, body: { name, direction: 'push', registry, project, trigger: { type: 'manual' }, concurrency: 1 } });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -102,6 +97,6 @@ describe('a policy deleted while it runs', () => {
     const after = await call('GET', `/api/v1/replication/executions/${id}`, { auth: admin });
     expect(after.body).toMatchObject({ status: 'stopped', failed: 0 });
     expect((after.body as { stopped: number }).stopped).toBeGreaterThan(0);
-    await new Promise((resolve) => silent.close(resolve));
+    await close();
   });
 });
