@@ -64,7 +64,8 @@ beforeAll(async () => {
     startPlainRegistry(),
     startPlainRegistry({ htpasswd: BASIC }),
     startPlainRegistry(),
-    startTestWharf({ replication: { debounceMs: 200, maxAttempts: 2, retryBaseMs: 100, retryMaxMs: 200, requestTimeoutMs: 5_000 }, jobs: { pollMs: 200 } }),
+    // Registry calls may be slow on a loaded machine; a stopped target still fails at once (connection refused).
+    startTestWharf({ replication: { debounceMs: 200, maxAttempts: 2, retryBaseMs: 100, retryMaxMs: 200, requestTimeoutMs: 30_000 }, jobs: { pollMs: 200 } }),
     startTestWharf(),
     buildImage(path.join(work, 'img1'), { tag: 'v1' }),
     buildImage(path.join(work, 'img2'), { tag: 'v1' }),
