@@ -236,12 +236,8 @@ export class Reconciler {
 /** The job kind of a reconcile: one task, run by the instance that leads (see registerReconcileJob). */
 export const RECONCILE_JOB = 'reconcile';
 
-/**
- * A reconcile reads the whole registry once; its failures (registry down) are not retryable and wait
- * for the next run. Its attempts also count the claims of instances that died running it: a
- * reconcile cut short by a crash (or its timeout) runs again, up to twice.
- */
-const reconcilePolicy = (): RetryPolicy => ({ maxAttempts: 3, baseDelayMs: 1000, maxDelayMs: 60_000, timeoutMs: 6 * 3600_000 });
+/** A reconcile reads the whole registry once; its failures (registry down) wait for the next run instead of a retry. */
+const reconcilePolicy = (): RetryPolicy => ({ maxAttempts: 1, baseDelayMs: 1000, maxDelayMs: 60_000, timeoutMs: 6 * 3600_000 });
 
 /**
  * Runs reconcile executions' task with `reconciler`; `claimWhile` keeps them on the instance it

@@ -271,14 +271,6 @@ export class JobRunner {
     if (execution.status === 'pending') await markStarted(db, execution.id, isoTime(clock.now()));
     const policy = registration.policy();
     let bytes = row.bytes;
-    // Every claim is an attempt, also those whose worker died without a word (its lease lapsed): a task that ends its process each time stops here.
-    if (row.attempts > policy.maxAttempts) {
-      const error = `claimed ${row.attempts} times without finishing: the instance running it stopped or lost it each time`;
-      if (await endTask(db, row.id, this.owner, { status: 'failed', reason: null, error, bytes, finishedAt: isoTime(clock.now()) }))
-        metrics.jobTasks.inc({ kind: execution.kind, outcome: 'failed' });
-      await this.settle(row.executionId);
-      return;
-    }
 
     const renewal = setInterval(() => {
       void (async () => {

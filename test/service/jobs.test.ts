@@ -392,25 +392,6 @@ describe('job runner', () => {
     expect(JSON.parse(row!.checkpoint!)).toEqual({ offset: 9 });
   });
 
-  it('a task whose workers keep dying (each claim an attempt, its lease lapsing) fails once its attempts are spent, without running again', async () => {
-    const clock = handClock();
-    const h = await fresh({ clock, leaseMs: 30_000 });
-    const e = await createExecution(h.ctx, { kind: 'deadly', trigger: 'manual', tasks: [{ payload: {} }] });
-    // The last of its attempts was claimed by a worker that died: the next claim would be one too many.
-    await h.db
-      .update(jobTasks)
-      .set({ status: 'running', leaseOwner: 'gone-host/1/dead', lockedUntil: clock.now() - 1, attempts: quick.maxAttempts })
-      .where(eq(jobTasks.executionId, e.id));
-    let calls = 0;
-    h.runner.register('deadly', async () => (calls++, { status: 'succeeded' }), () => quick);
-    start(h, { releaseLeftovers: false });
-    h.runner.wake();
-    expect(await finished(h, e.id)).toMatchObject({ status: 'failed', failed: 1 });
-    expect(calls).toBe(0);
-    const [task] = await tasksOf(h, e.id);
-    expect(task!.error).toMatch(/claimed \d+ times without finishing/);
-  });
-
   it.skipIf(onPostgres)('on SQLite, start() releases the leases a crashed run of the one instance left, at once', async () => {
     const h = await fresh();
     const e = await createExecution(h.ctx, { kind: 'left', trigger: 'manual', tasks: [{ payload: {} }] });
