@@ -22,7 +22,10 @@ import { ADMIN_PASSWORD, admin } from '../support/wharf';
  */
 
 const MB = 1024 * 1024;
-const RSS_LIMIT_BYTES = 150 * MB;
+// A ceiling on the whole process, far above what one copy adds: the process's own peak before the
+// copy (start, migrations, the kill test before this one) differs by engine and by load, so the
+// claim that the copy's memory is bounded is the growth limit below, not this.
+const RSS_LIMIT_BYTES = 256 * MB;
 // What copying one blob may add to the resident memory of a running Wharf (its chunks are 16 MiB).
 const COPY_GROWTH_LIMIT_BYTES = 64 * MB;
 
