@@ -99,6 +99,10 @@ export const ERROR_TEXTS = {
   'execution.finished': 'execution {id} has already finished',
   'execution.nothingToRetry': 'execution {id} has no failed or stopped tasks to retry',
   'execution.running': 'execution {id} is still running; stop it or wait for it to finish',
+  'storage.readOnly': 'the registry is read-only for maintenance; try again later',
+  'storage.readOnlyBecause': 'the registry is read-only for maintenance ({reason}); try again later',
+  'storage.overQuota': 'project {project} is over its storage quota ({used} of {limit}); delete images to push again',
+  'storage.tagImmutable': 'tag {tag} of {repository} is immutable',
   'storage.full': 'Wharf cannot write to its storage (disk full or failing); try again later',
 } as const satisfies Record<string, string>;
 

@@ -1,7 +1,8 @@
 import type { Db } from '../db/open';
 import type { Log } from '../log';
 import type { RegistryClient } from '../registry/client';
-import { setManifestDetails } from './store';
+import { transaction } from '../db/transaction';
+import { setManifestDetails, type ManifestBlob } from './store';
 
 interface Descriptor {
   digest?: string;
@@ -15,6 +16,7 @@ interface ManifestJson {
   config?: Descriptor;
   layers?: Descriptor[];
   manifests?: Descriptor[];
+  subject?: Descriptor;
 }
 
 export interface Platform {
@@ -28,6 +30,10 @@ export interface ManifestInfo {
   size: number;
   platform: Platform | null;
   children: { digest: string; platform: Platform | null; size: number }[] | null;
+  /** The OCI 1.1 subject: the image this manifest belongs to (a signature, an SBOM), if it names one. */
+  subject: string | null;
+  /** Every blob the manifest keeps in the registry (itself, config, layers, children and theirs). */
+  blobs: ManifestBlob[];
 }
 
 const MAX_CHILDREN = 64;
@@ -37,6 +43,19 @@ const platformOf = (p: Descriptor['platform'] | undefined): Platform | null =>
 
 const imageSize = (bytes: number, m: ManifestJson) =>
   bytes + (m.config?.size ?? 0) + (m.layers ?? []).reduce((n, l) => n + (l.size ?? 0), 0);
+
+const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+const sizeOf = (n: unknown): number => (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : 0);
+
+/** The config and layers an image manifest names (a foreign layer has no blob here but is counted as the manifest says). */
+function blobsOfImage(m: ManifestJson): ManifestBlob[] {
+  return [m.config, ...(m.layers ?? [])]
+    .filter((d): d is Descriptor & { digest: string } => typeof d?.digest === 'string' && DIGEST.test(d.digest))
+    .map((d) => ({ digest: d.digest, size: sizeOf(d.size) }));
+}
+
+const subjectOf = (m: ManifestJson): string | null =>
+  typeof m.subject?.digest === 'string' && DIGEST.test(m.subject.digest) ? m.subject.digest : null;
 
 function parse(body: Buffer): ManifestJson {
   const json = JSON.parse(body.toString('utf8')) as unknown;
@@ -50,18 +69,22 @@ export async function readManifestInfo(registry: RegistryClient, repository: str
   if (!got) return null;
   const m = parse(got.body);
   const mediaType = m.mediaType ?? got.mediaType;
+  const blobs: ManifestBlob[] = [{ digest, size: got.size }];
   if (Array.isArray(m.manifests)) {
     const children: NonNullable<ManifestInfo['children']> = [];
     let size = got.size;
     for (const d of m.manifests.slice(0, MAX_CHILDREN)) {
       if (!d.digest) continue;
       const child = await registry.getManifest(repository, d.digest);
-      const childSize = child ? imageSize(child.size, parse(child.body)) : (d.size ?? 0);
+      const childJson = child ? parse(child.body) : null;
+      const childSize = child && childJson ? imageSize(child.size, childJson) : (d.size ?? 0);
       size += childSize;
       children.push({ digest: d.digest, platform: platformOf(d.platform), size: childSize });
+      if (child && childJson) blobs.push({ digest: d.digest, size: child.size }, ...blobsOfImage(childJson));
     }
-    return { mediaType, size, platform: null, children };
+    return { mediaType, size, platform: null, children, subject: subjectOf(m), blobs };
   }
+  blobs.push(...blobsOfImage(m));
   let platform: Platform | null = null;
   if (m.config?.digest) {
     const config = await registry.getBlob(repository, m.config.digest, 256 * 1024).catch(() => null);
@@ -74,7 +97,7 @@ export async function readManifestInfo(registry: RegistryClient, repository: str
       }
     }
   }
-  return { mediaType, size: imageSize(got.size, m), platform, children: null };
+  return { mediaType, size: imageSize(got.size, m), platform, children: null, subject: subjectOf(m), blobs };
 }
 
 /**
@@ -92,6 +115,8 @@ export class ManifestDetails {
     private readonly registry: RegistryClient,
     private readonly log: Log,
     private readonly concurrency = 2,
+    /** Told after a manifest's details and blobs are stored (quota usage is recomputed from them). */
+    private readonly onFilled?: (item: { repository: string; digest: string }) => void,
   ) {}
 
   enqueue(items: { repository: string; digest: string }[]): void {
@@ -127,12 +152,15 @@ export class ManifestDetails {
     try {
       const info = await readManifestInfo(this.registry, item.repository, item.digest);
       if (!info) return;
-      await setManifestDetails(this.db, item.repository, item.digest, {
+      const details = {
         mediaType: info.mediaType,
         size: info.size,
         platform: info.platform ? JSON.stringify(info.platform) : null,
         children: info.children ? JSON.stringify(info.children) : null,
-      });
+        subject: info.subject,
+      };
+      await transaction(this.db, (tx) => setManifestDetails(tx, item.repository, item.digest, details, info.blobs));
+      this.onFilled?.(item);
     } catch (err) {
       this.log.warn({ repository: item.repository, digest: item.digest, err: (err as Error).message }, 'manifest details not read');
     }

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, isNotNull, isNull, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, isNotNull, isNull, notExists, or, sql } from 'drizzle-orm';
 import type { Tx } from '../db/open';
 import { contains, jsonListHas, jsonListPattern } from '../db/dialect';
 import { firstRow, rowsChanged, tablesOf } from '../db/engine';
@@ -295,27 +295,56 @@ export function tagsOf(db: Tx, repositoryId: number): Promise<{ name: string; di
   return db.select({ name: tags.name, digest: tags.digest }).from(tags).where(eq(tags.repositoryId, repositoryId));
 }
 
-/** Manifests whose size and children are not known yet. */
+/** Manifests whose size, children or blobs are not known yet (blobs: also those read before manifest_blobs existed). */
 export function manifestsWithoutDetails(db: Tx): Promise<{ repository: string; digest: string }[]> {
-  const { manifests, repositories } = tablesOf(db);
+  const { manifests, repositories, manifestBlobs } = tablesOf(db);
   return db
     .select({ repository: repositories.name, digest: manifests.digest })
     .from(manifests)
     .innerJoin(repositories, eq(repositories.id, manifests.repositoryId))
-    .where(isNull(manifests.size));
+    .where(
+      or(
+        isNull(manifests.size),
+        notExists(
+          db
+            .select({ one: sql`1` })
+            .from(manifestBlobs)
+            .where(and(eq(manifestBlobs.repositoryId, manifests.repositoryId), eq(manifestBlobs.manifestDigest, manifests.digest))),
+        ),
+      ),
+    );
 }
 
+export interface ManifestBlob {
+  digest: string;
+  size: number;
+}
+
+/**
+ * What the registry said of a manifest: its size, platform, children, OCI subject, and every blob
+ * it keeps (itself, config, layers; for an index its children and theirs), each digest once.
+ */
 export async function setManifestDetails(
   db: Tx,
   repository: string,
   digest: string,
-  details: { mediaType: string | null; size: number | null; platform: string | null; children: string | null },
+  details: { mediaType: string | null; size: number | null; platform: string | null; children: string | null; subject?: string | null },
+  blobs?: ManifestBlob[],
 ): Promise<void> {
-  const { manifests } = tablesOf(db);
+  const { manifests, manifestBlobs } = tablesOf(db);
   const repo = await findRepository(db, repository);
   if (!repo) return;
   await db
     .update(manifests)
     .set(details)
     .where(and(eq(manifests.repositoryId, repo.id), eq(manifests.digest, digest)));
+  if (!blobs) return;
+  const seen = new Set<string>();
+  const unique = blobs.filter((b) => !seen.has(b.digest) && !!seen.add(b.digest));
+  await db.delete(manifestBlobs).where(and(eq(manifestBlobs.repositoryId, repo.id), eq(manifestBlobs.manifestDigest, digest)));
+  for (let i = 0; i < unique.length; i += 200)
+    await db
+      .insert(manifestBlobs)
+      .values(unique.slice(i, i + 200).map((b) => ({ repositoryId: repo.id, manifestDigest: digest, blobDigest: b.digest, size: b.size })))
+      .onConflictDoNothing();
 }

@@ -46,6 +46,13 @@ export const AUDIT_ACTIONS = [
   'replication_policy_update',
   'replication_policy_delete',
   'replication_run',
+  'read_only_set',
+  'gc_run',
+  'retention_set',
+  'retention_run',
+  'immutability_set',
+  'immutable_violation',
+  'quota_set',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

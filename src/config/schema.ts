@@ -178,6 +178,18 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    storage: z
+      .object({
+        /**
+         * Seconds a token carrying push or delete lasts (at most token.expiresIn). Short push tokens
+         * make garbage collection's wait for the read-only window short; pull tokens keep expiresIn.
+         */
+        pushTokenExpiresIn: z.coerce.number().int().min(10).max(86400).nullable().default(null),
+        /** The registry accepts a token this many seconds past its expiry (distribution's leeway). */
+        tokenLeewaySeconds: z.coerce.number().int().min(0).max(3600).default(60),
+      })
+      .strict()
+      .prefault({}),
     audit: z
       .object({
         /** Audit rows older than this many days are purged; 0 keeps them forever. */

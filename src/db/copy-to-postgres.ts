@@ -18,6 +18,9 @@ const BATCH = 500;
 /** The target refuses the copy: it already holds Wharf's data (or anything in Wharf's tables). */
 export class TargetNotEmptyError extends Error {}
 
+/** Tables whose one row the migrations create (storage_state): not a sign of data in the target. */
+const SINGLE_ROW_TABLES = new Set(['storage_state']);
+
 /** Wharf's tables by name, both engines, in an order where every table comes after those it references. */
 function tablesInOrder(): { name: string; sqlite: SQLiteTable; pg: PgTable }[] {
   const sqliteTables = new Map<string, SQLiteTable>();
@@ -51,6 +54,7 @@ function tablesInOrder(): { name: string; sqlite: SQLiteTable; pg: PgTable }[] {
 export async function copyToPostgres(source: OpenDb, target: OpenPostgres): Promise<CopiedTable[]> {
   const tables = tablesInOrder();
   for (const t of tables) {
+    if (SINGLE_ROW_TABLES.has(t.name)) continue;
     const [{ n }] = (await target.db.select({ n: count() }).from(t.pg)) as [{ n: number }];
     if (n > 0) throw new TargetNotEmptyError(`the target database is not empty: table ${t.name} has ${n} rows; copy into a new, empty database`);
   }
@@ -58,6 +62,8 @@ export async function copyToPostgres(source: OpenDb, target: OpenPostgres): Prom
     target.db.transaction(async (dst) => {
       const copied: CopiedTable[] = [];
       for (const t of tables) {
+        // The migration made their one row; the source's replaces it.
+        if (SINGLE_ROW_TABLES.has(t.name)) await dst.delete(t.pg);
         let rows = 0;
         for (let offset = 0; ; offset += BATCH) {
           const batch = await src.select().from(t.sqlite).orderBy(sql`rowid`).limit(BATCH).offset(offset).all();

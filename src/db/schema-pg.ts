@@ -146,6 +146,8 @@ export const manifests = pgTable(
     children: text('children'),
     /** JSON {os, architecture, variant} of an image, when known. */
     platform: text('platform'),
+    /** The OCI 1.1 `subject` digest: the image this manifest (a signature, an SBOM) belongs to. */
+    subject: text('subject'),
     pushedAt: text('pushed_at').notNull().default(now),
   },
   (t) => [uniqueIndex('manifests_repo_digest').on(t.repositoryId, t.digest)],
@@ -413,6 +415,8 @@ export const jobExecutions = pgTable(
     createdAt: text('created_at').notNull().default(now),
     startedAt: text('started_at'),
     finishedAt: text('finished_at'),
+    /** What the run found or did, as JSON, for kinds that report more than task counts (GC, retention). */
+    result: text('result'),
   },
   (t) => [index('job_executions_kind').on(t.kind, t.subjectId, t.id), index('job_executions_status').on(t.status)],
 );
@@ -469,4 +473,77 @@ export const systemRobots = pgTable(
     lastUsedAt: text('last_used_at'),
   },
   (t) => [uniqueIndex('system_robots_secret').on(t.secretHash)],
+);
+
+/**
+ * Every blob a manifest makes the registry keep: the manifest itself, its config and layers, and
+ * for an index its children with theirs. Quotas count each blob digest once per project; retention
+ * counts what only deleted manifests hold.
+ */
+export const manifestBlobs = pgTable(
+  'manifest_blobs',
+  {
+    repositoryId: integer('repository_id')
+      .notNull()
+      .references(() => repositories.id, { onDelete: 'cascade' }),
+    manifestDigest: text('manifest_digest').notNull(),
+    blobDigest: text('blob_digest').notNull(),
+    size: int64('size').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.repositoryId, t.manifestDigest, t.blobDigest] }), index('manifest_blobs_blob').on(t.blobDigest)],
+);
+
+/** One row (id 1): the read-only window and what garbage collection needs to know across instances. */
+export const storageState = pgTable('storage_state', {
+  id: integer('id').primaryKey().default(1),
+  /** Set by an admin (API, UI): on until an admin turns it off. */
+  readOnly: boolean('read_only').notNull().default(false),
+  readOnlySince: text('read_only_since'),
+  readOnlyReason: text('read_only_reason'),
+  readOnlyBy: text('read_only_by'),
+  /** The GC execution that holds the window (the window is on while this is set), and since when. */
+  gcExecutionId: integer('gc_execution_id'),
+  gcSince: text('gc_since'),
+  /** Epoch ms: when the last push or delete token issued by any instance expires. */
+  pushTokensUntilMs: int64('push_tokens_until_ms').notNull().default(0),
+  /** The GC schedule (a cron expression), and whether scheduled runs delete untagged images first. */
+  gcCron: text('gc_cron'),
+  gcDeleteUntagged: boolean('gc_delete_untagged').notNull().default(false),
+});
+
+/** A project's storage rules (retention, immutability) and quota, one row per project that has any. */
+export const projectStorage = pgTable(
+  'project_storage',
+  {
+  projectId: integer('project_id')
+    .notNull()
+    .references(() => projects.id, { onDelete: 'cascade' }),
+  /** JSON [{repositories, tags, keep, n?}], null when the project has no retention policy. */
+  retentionRules: text('retention_rules'),
+  retentionUntagged: text('retention_untagged', { enum: ['keep', 'delete'] }).notNull().default('keep'),
+  retentionCron: text('retention_cron'),
+  /** JSON [{repositories, tags}]. */
+  immutabilityRules: text('immutability_rules').notNull().default('[]'),
+  quotaLimitBytes: int64('quota_limit_bytes'),
+  /** Each blob once (manifest_blobs), recomputed after pushes and deletes. */
+  usedBytes: int64('used_bytes').notNull().default(0),
+  usageAt: text('usage_at'),
+  updatedAt: text('updated_at').notNull().default(now),
+  updatedBy: text('updated_by'),
+  },
+  (t) => [primaryKey({ columns: [t.projectId] })],
+);
+
+/** Pushes and pulls per project and UTC day (YYYY-MM-DD), for the project page's chart. */
+export const projectActivity = pgTable(
+  'project_activity',
+  {
+    projectId: integer('project_id')
+      .notNull()
+      .references(() => projects.id, { onDelete: 'cascade' }),
+    day: text('day').notNull(),
+    pushes: integer('pushes').notNull().default(0),
+    pulls: integer('pulls').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.projectId, t.day] })],
 );

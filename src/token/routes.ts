@@ -26,6 +26,7 @@ function tokenDeps(c: AppContext): TokenServiceDeps {
     expiresIn: config.token.expiresIn,
     refreshTokenDays: config.token.refreshTokenDays,
     defaultProject: config.defaultProject.name,
+    pushExpiresIn: config.storage.pushTokenExpiresIn,
   };
 }
 

@@ -2,6 +2,7 @@ import type { FC } from 'hono/jsx';
 import { Badge, ErrorBox, ListTable, Notice, RobotSecretOnce, Pager, PostForm, RoleName, Time, Warning } from '../components/common';
 import { Layout } from '../components/layout';
 import type { View } from '../view';
+import { ProjectTabs } from '../components/project-tabs';
 
 export interface RepositoryRow {
   name: string;
@@ -130,6 +131,7 @@ export const ProjectPage: FC<ProjectProps> = (props) => {
           {t('project.yourRole')}: {role || !v.principal.admin ? <RoleName v={v} role={role} /> : t('users.admin')} · {project.createdBy ? <>{t('projects.createdBy')}: {project.createdBy} · </> : null}<Time v={v} iso={project.createdAt} />
         </p>
       </div>
+      <ProjectTabs v={v} project={project.name} here="overview" />
       <ErrorBox message={error} />
       <Notice message={notice} />
       <Warning message={warning} />

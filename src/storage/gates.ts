@@ -1,0 +1,69 @@
+import { fail } from '../errors';
+import type { Tx } from '../db/open';
+import { projectOf } from '../access/roles';
+import type { AccessEntry } from '../token/issue';
+import { readOnlyState } from './state';
+import { projectStorageByNames, tagNamesOfRepository } from './store';
+import { compileRules, type GlobRule } from './rules';
+
+/** Bytes as people read them in a refusal: 1.5 GiB. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+export function parseGlobRules(json: string | null | undefined): GlobRule[] {
+  if (!json) return [];
+  try {
+    const rules = JSON.parse(json) as unknown;
+    return Array.isArray(rules) ? (rules as GlobRule[]) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Whether any tag of the repository matches one of its project's immutability rules. */
+export function holdsImmutableTag(rulesJson: string | null | undefined, repository: string, tagNames: readonly string[]): boolean {
+  const rules = compileRules(parseGlobRules(rulesJson)).filter((r) => r.repository(repository));
+  return rules.length > 0 && tagNames.some((t) => rules.some((r) => r.tag(t)));
+}
+
+/**
+ * What the storage rules take away from a token's access, after roles have decided it (API.md
+ * "Refusals with a reason"): in the read-only window no push or delete at all, and over a
+ * project's quota no push; where the role allowed them the request is refused with 403 and the
+ * reason, so clients print it. A repository holding an immutable tag loses registry `delete`
+ * silently (the subset rule): its other tags are deleted through Wharf's API.
+ */
+export async function applyStorageGates(db: Tx, access: AccessEntry[], defaultProject: string): Promise<AccessEntry[]> {
+  const writes = access.filter((a) => a.type === 'repository' && (a.actions.includes('push') || a.actions.includes('delete')));
+  if (writes.length === 0) return access;
+  const state = await readOnlyState(db);
+  if (state.readOnly) throw fail(403, 'denied', state.reason ? 'storage.readOnlyBecause' : 'storage.readOnly', state.reason ? { reason: state.reason } : {});
+  const byProject = new Map<string, AccessEntry[]>();
+  for (const a of writes) {
+    const project = projectOf(a.name, defaultProject);
+    byProject.set(project, [...(byProject.get(project) ?? []), a]);
+  }
+  const rows = await projectStorageByNames(db, [...byProject.keys()]);
+  if (rows.length === 0) return access;
+  const strip = new Map<AccessEntry, string>();
+  for (const row of rows) {
+    const entries = byProject.get(row.project) ?? [];
+    if (row.quotaLimitBytes !== null && row.usedBytes >= row.quotaLimitBytes && entries.some((a) => a.actions.includes('push')))
+      throw fail(403, 'denied', 'storage.overQuota', { project: row.project, used: formatBytes(row.usedBytes), limit: formatBytes(row.quotaLimitBytes) });
+    if (parseGlobRules(row.immutabilityRules).length === 0) continue;
+    for (const a of entries) {
+      if (!a.actions.includes('delete')) continue;
+      if (holdsImmutableTag(row.immutabilityRules, a.name, await tagNamesOfRepository(db, a.name))) strip.set(a, 'delete');
+    }
+  }
+  if (strip.size === 0) return access;
+  return access.map((a) => (strip.has(a) ? { ...a, actions: a.actions.filter((x) => x !== 'delete') } : a));
+}
