@@ -10,8 +10,10 @@ import type { Actor, Principal } from '../identity/principal';
 import type { RegistryClient } from '../registry/client';
 import { visibleRepository } from './list';
 import { noteChange } from './changes';
-import { dropRepositoryIfEmpty, hasManifest, indexesOf, manifestsOf, removeManifest, removeTag, tagDigest, tagsOfDigest, type Repository } from './store';
+import { dropRepositoryIfEmpty, hasManifest, indexesOf, manifestsOf, removeManifest, removeTag, tagDigest, tagsOf, tagsOfDigest, type Repository } from './store';
 import { untagByPlaceholder } from '../registry/placeholder';
+import { assertWritable } from '../storage/state';
+import { assertMutable } from '../storage/gates';
 import { queueReplication } from '../replication/outbox';
 
 export interface DeleteDeps {
@@ -117,6 +119,8 @@ export function deleteTag(ctx: Ctx, name: string, tag: string): Promise<void> {
 
 async function untagNow(deps: DeleteDeps, principal: Principal, name: string, tag: string, actor: Actor): Promise<void> {
   const repo = await deletableRepository(deps, principal, name);
+  await assertWritable(deps.db);
+  await assertMutable(deps.db, name, [tag], deps.defaultProject);
   const head = await deps.registry.headManifest(name, tag);
   const known = await tagDigest(deps.db, repo.id, tag);
   if (!head && !known) throw notFound('tag.notFound', { tag, repository: name });
@@ -163,6 +167,8 @@ async function deleteImageNow(
   actor: Actor,
 ): Promise<string[]> {
   const repo = await deletableRepository(deps, principal, name);
+  await assertWritable(deps.db);
+  await assertMutable(deps.db, name, await tagsOfDigest(deps.db, repo.id, digest), deps.defaultProject);
   const parents = await taggedParents(deps.db, repo.id, digest);
   if (parents.length > 0 && !opts.force)
     throw conflict('delete.inIndex', { digest, index: parents[0]! });
@@ -198,6 +204,8 @@ export function deleteRepository(ctx: Ctx, name: string): Promise<number> {
 
 async function deleteRepositoryNow(deps: DeleteDeps, principal: Principal, name: string, actor: Actor): Promise<number> {
   const repo = await deletableRepository(deps, principal, name);
+  await assertWritable(deps.db);
+  await assertMutable(deps.db, name, (await tagsOf(deps.db, repo.id)).map((t) => t.name), deps.defaultProject);
   const digests = new Map<string, boolean>();
   for (const m of await manifestsOf(deps.db, repo.id))
     digests.set(m.digest, m.children !== null);

@@ -67,3 +67,18 @@ export async function applyStorageGates(db: Tx, access: AccessEntry[], defaultPr
   if (strip.size === 0) return access;
   return access.map((a) => (strip.has(a) ? { ...a, actions: a.actions.filter((x) => x !== 'delete') } : a));
 }
+
+/** The first of `tags` an immutability rule of the repository's project matches, if any. */
+export async function immutableTagAmong(db: Tx, repository: string, tags: readonly string[], defaultProject: string): Promise<string | null> {
+  if (tags.length === 0) return null;
+  const [row] = await projectStorageByNames(db, [projectOf(repository, defaultProject)]);
+  const rules = compileRules(parseGlobRules(row?.immutabilityRules)).filter((r) => r.repository(repository));
+  if (rules.length === 0) return null;
+  return tags.find((t) => rules.some((r) => r.tag(t))) ?? null;
+}
+
+/** 409 tag_immutable when one of `tags` is immutable: deleting it (or the image or repository under it) is refused. */
+export async function assertMutable(db: Tx, repository: string, tags: readonly string[], defaultProject: string): Promise<void> {
+  const tag = await immutableTagAmong(db, repository, tags, defaultProject);
+  if (tag !== null) throw fail(409, 'tag_immutable', 'storage.tagImmutable', { tag, repository });
+}
