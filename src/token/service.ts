@@ -88,8 +88,12 @@ export async function issueToken(deps: TokenServiceDeps, req: IssueRequest): Pro
   const access = (await applyStorageGates(deps.db, asked, deps.defaultProject)).filter((a) => a.actions.length > 0);
   const writes = access.some((a) => a.type === 'repository' && (a.actions.includes('push') || a.actions.includes('delete')));
   const expiresIn = writes && deps.pushExpiresIn ? Math.min(deps.expiresIn, deps.pushExpiresIn) : deps.expiresIn;
-  // Garbage collection waits until every push token issued before its window has expired.
-  const onSigned = writes ? (nowMs: number) => notePushTokens(deps.db, nowMs + expiresIn * 1000) : null;
+  // Garbage collection waits until every push token issued before its window has expired. Best
+  // effort, like the grants: a full disk on Wharf's side must not stop pushes to the registry's
+  // storage, and GC also waits a whole push-token lifetime from the window's start.
+  const onSigned = writes
+    ? (nowMs: number) => bestEffortWrite(deps.storageAlarm, 'push token expiry', () => notePushTokens(deps.db, nowMs + expiresIn * 1000))
+    : null;
   const signed = await registryToken({ ...deps, expiresIn }, req, access, onSigned);
   const granted = access.filter((a) => a.type === 'repository').map((a) => a.name);
   if (granted.length > 0)
