@@ -1,0 +1,176 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tablesOf } from '../../src/db/engine';
+import { diskUsage, releaseStaleGcWindow } from '../../src/storage/gc';
+import { holdWindowForGc, readOnlyState } from '../../src/storage/state';
+import { skopeoCopy } from '../support/clients';
+import { buildImage, buildIndex, type BuiltImage, type BuiltIndex } from '../support/oci';
+import { waitFor } from '../support/wait';
+import { admin, startTestWharf, type TestWharf } from '../support/wharf';
+
+/** Garbage collection against the real registry: one dry run, one real run, both checked on disk and with skopeo. */
+
+const PASSWORD = 'gc-password-1';
+let w: TestWharf;
+let work: string;
+let imageA: BuiltImage;
+let imageB: BuiltImage;
+let index: BuiltIndex;
+let storage: string;
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), 'wharf-gc-'));
+  [w, imageA, imageB, index] = await Promise.all([
+    startTestWharf({ storage: { pushTokenExpiresIn: 10, tokenLeewaySeconds: 0 } }),
+    buildImage(path.join(work, 'a'), { tag: 'v1', layerSize: 200_000 }),
+    buildImage(path.join(work, 'b'), { tag: 'v1' }),
+    buildIndex(path.join(work, 'idx'), { tag: 'multi' }),
+  ]);
+  storage = w.wharf.deps.config.registry.storage;
+  await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'dev', password: PASSWORD } });
+  await push(`oci:${imageA.dir}:v1`, 'library/a:v1');
+  await push(`oci:${index.dir}:multi`, 'library/multi:multi');
+}, 60_000);
+
+afterAll(async () => {
+  await w?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+async function push(src: string, ref: string) {
+  const r = await skopeoCopy(src, `docker://${w.registry}/${ref}`, { destCreds: admin });
+  expect(r.code, r.stderr).toBe(0);
+}
+
+async function finished(id: number) {
+  let run: any;
+  await waitFor(
+    async () => {
+      run = (await w.api('GET', `/api/v1/system/gc/${id}`, { auth: admin })).body;
+      return run.finishedAt !== null;
+    },
+    60_000,
+  );
+  return run;
+}
+
+/** Digests of the layers skopeo wrote into a dir: copy. */
+async function pulledBlobs(dir: string): Promise<string[]> {
+  const manifest = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8')) as { layers: { digest: string }[] };
+  const files = await readdir(dir);
+  for (const l of manifest.layers) expect(files).toContain(l.digest.slice('sha256:'.length));
+  return manifest.layers.map((l) => l.digest);
+}
+
+describe('garbage collection API', () => {
+  it('refuses bad bodies and non-admins with nothing changed; says this instance supervises the registry', async () => {
+    const before = await w.api('GET', '/api/v1/system/gc', { auth: admin });
+    expect(before.status).toBe(200);
+    expect(before.body).toMatchObject({ supervised: true, command: null, items: [] });
+    for (const body of [{ dryRun: 'yes' }, { deleteUntagged: 1 }, { force: true }, [], 'x'])
+      expect((await w.api('POST', '/api/v1/system/gc', { auth: admin, body })).status, JSON.stringify(body)).toBe(400);
+    expect((await w.api('POST', '/api/v1/system/gc', { auth: `dev:${PASSWORD}`, body: {} })).status).toBe(403);
+    expect((await w.api('GET', '/api/v1/system/gc', { auth: `dev:${PASSWORD}` })).status).toBe(403);
+    expect((await w.api('POST', '/api/v1/system/gc', { body: {} })).status).toBe(401);
+    expect((await w.api('GET', '/api/v1/system/gc/abc', { auth: admin })).status).toBe(400);
+    expect((await w.api('GET', '/api/v1/system/gc/999999', { auth: admin })).status).toBe(404);
+    expect((await w.api('GET', '/api/v1/system/gc', { auth: admin })).body.items).toEqual([]);
+  });
+
+  it('sets the schedule (audited); a bad cron is a 400 that changes nothing', async () => {
+    expect((await w.api('GET', '/api/v1/system/gc/schedule', { auth: admin })).body).toEqual({ cron: null, deleteUntagged: false });
+    const set = await w.api('PUT', '/api/v1/system/gc/schedule', { auth: admin, body: { cron: '0 3 * * 0', deleteUntagged: true } });
+    expect(set.status).toBe(200);
+    expect(set.body).toEqual({ cron: '0 3 * * 0', deleteUntagged: true });
+    for (const body of [{ cron: 'every sunday' }, { cron: '61 * * * *' }, { deleteUntagged: true }, { cron: null, extra: 1 }]) {
+      const bad = await w.api('PUT', '/api/v1/system/gc/schedule', { auth: admin, body });
+      expect(bad.status, JSON.stringify(body)).toBe(400);
+    }
+    expect((await w.api('PUT', '/api/v1/system/gc/schedule', { auth: `dev:${PASSWORD}`, body: { cron: null } })).status).toBe(403);
+    expect((await w.api('GET', '/api/v1/system/gc/schedule', { auth: admin })).body).toEqual({ cron: '0 3 * * 0', deleteUntagged: true });
+    expect((await w.api('PUT', '/api/v1/system/gc/schedule', { auth: admin, body: { cron: null } })).body).toEqual({ cron: null, deleteUntagged: true });
+    const audit = await w.api('GET', '/api/v1/audit?action=gc_schedule_set', { auth: admin });
+    expect(audit.status).toBe(200);
+    expect(audit.body.items.length).toBe(2);
+  });
+
+  it('a dry run reports what the real run deletes and deletes nothing; the real run frees what it measures, holds the window, and images pull whole after', async () => {
+    const { db } = w.wharf.deps;
+    // The image goes through the API: its blobs stay on disk until GC.
+    const del = await w.api('DELETE', `/api/v1/repositories/library%2Fa/manifests/${imageA.manifestDigest}`, { auth: admin });
+    expect(del.status).toBe(204);
+
+    const duBefore = await diskUsage(storage);
+    const dry = await w.api('POST', '/api/v1/system/gc', { auth: admin, body: { dryRun: true } });
+    expect(dry.status).toBe(202);
+    expect(dry.body).toMatchObject({ dryRun: true, deleteUntagged: false, status: 'pending' });
+    const dryRun = await finished(dry.body.id);
+    expect(dryRun.status).toBe('succeeded');
+    // The image's manifest, config and two layers; the index and its children are kept.
+    expect(dryRun.blobsDeleted).toBe(4);
+    expect(dryRun.manifestsDeleted).toBe(1);
+    expect(dryRun.bytesFreed).toBeGreaterThan(400_000);
+    expect(dryRun.log).toContain('blob eligible for deletion: ' + imageA.layerDigests[0]);
+    expect(dryRun.log).not.toContain(index.childDigests[0] + '\n' + 'blob eligible');
+    expect(await diskUsage(storage)).toBe(duBefore);
+    expect((await readOnlyState(db)).readOnly).toBe(false);
+
+    const real = await w.api('POST', '/api/v1/system/gc', { auth: admin, body: {} });
+    expect(real.status).toBe(202);
+    const again = await w.api('POST', '/api/v1/system/gc', { auth: admin, body: { dryRun: true } });
+    expect(again.status).toBe(409);
+    expect(again.body.error.message).toContain(`garbage collection ${real.body.id} has not finished`);
+    // The window is on while the run waits for push tokens, shown as pending.
+    await waitFor(async () => (await readOnlyState(db)).gcExecutionId === real.body.id);
+    const listed = await w.api('GET', '/api/v1/system/gc', { auth: admin });
+    expect(listed.body.items[0]).toMatchObject({ id: real.body.id, status: 'pending', dryRun: false });
+    const refused = await skopeoCopy(`oci:${imageB.dir}:v1`, `docker://${w.registry}/library/b:v1`, { destCreds: admin });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/denied|403|read-only/i);
+
+    const run = await finished(real.body.id);
+    const duAfter = await diskUsage(storage);
+    expect(run.status, run.error ?? '').toBe('succeeded');
+    expect(run.blobsDeleted).toBe(dryRun.blobsDeleted);
+    expect(run.manifestsDeleted).toBe(dryRun.manifestsDeleted);
+    expect(run.bytesFreed).toBe(duBefore - duAfter);
+    expect(run.bytesFreed).toBeGreaterThanOrEqual(dryRun.bytesFreed);
+    expect(run.log).toContain('Deleting blob');
+    expect((await readOnlyState(db)).readOnly).toBe(false);
+    const { audit } = tablesOf(db);
+    const runs = (await db.select().from(audit).where(eq(audit.action, 'gc_run'))).map((a) => JSON.parse(a.detail!) as { dryRun: boolean; bytesFreed: number });
+    expect(runs.map((r) => [r.dryRun, r.bytesFreed])).toEqual([
+      [true, dryRun.bytesFreed],
+      [false, run.bytesFreed],
+    ]);
+
+    // Pushed again, the collected image pulls whole (no stale blob descriptor says its blobs are there).
+    await push(`oci:${imageA.dir}:v1`, 'library/a:v1');
+    const out = path.join(work, 'pulled-a');
+    const pulled = await skopeoCopy(`docker://${w.registry}/library/a:v1`, `dir:${out}`, { srcCreds: admin, all: false });
+    expect(pulled.code, pulled.stderr).toBe(0);
+    expect(await pulledBlobs(out)).toEqual(imageA.layerDigests);
+    // The index survived with both platforms.
+    for (const arch of ['amd64', 'arm64']) {
+      const dir = path.join(work, `pulled-${arch}`);
+      const r = await skopeoCopy(`docker://${w.registry}/library/multi:multi`, `dir:${dir}`, { srcCreds: admin, all: false, extraArgs: ['--override-arch', arch, '--override-os', 'linux'] });
+      expect(r.code, r.stderr).toBe(0);
+      expect((await pulledBlobs(dir)).length).toBe(2);
+    }
+    // And pushes work again.
+    await push(`oci:${imageB.dir}:v1`, 'library/b:v1');
+  }, 120_000);
+
+  it('gives back the window of a run that is over (a crash during GC does not leave the registry read-only)', async () => {
+    const { db, log } = w.wharf.deps;
+    expect(await holdWindowForGc(db, 987_654, new Date().toISOString())).toBe(true);
+    expect((await readOnlyState(db)).readOnly).toBe(true);
+    expect(await releaseStaleGcWindow({ db, log })).toBe(true);
+    expect((await readOnlyState(db)).readOnly).toBe(false);
+    const { storageState } = tablesOf(db);
+    expect((await db.select().from(storageState))[0]!.gcExecutionId).toBeNull();
+  });
+});
