@@ -8,6 +8,7 @@ import { diskUsage, releaseStaleGcWindow } from '../../src/storage/gc';
 import { holdWindowForGc, readOnlyState } from '../../src/storage/state';
 import { skopeoCopy } from '../support/clients';
 import { buildImage, buildIndex, type BuiltImage, type BuiltIndex } from '../support/oci';
+import { runWharf } from '../support/cli';
 import { waitFor } from '../support/wait';
 import { admin, startTestWharf, type TestWharf } from '../support/wharf';
 
@@ -172,5 +173,34 @@ describe('garbage collection API', () => {
     expect((await readOnlyState(db)).readOnly).toBe(false);
     const { storageState } = tablesOf(db);
     expect((await db.select().from(storageState))[0]!.gcExecutionId).toBeNull();
+  });
+
+  it('wharf gc --dry-run on the registry\'s host runs a GC execution in the command and prints its counts', async () => {
+    const { config } = w.wharf.deps;
+    const env: Record<string, string> = { WHARF_DATA_DIR: w.dataDir, WHARF_REGISTRY_STORAGE: config.registry.storage, WHARF_REGISTRY_URL: config.registry.url };
+    if (config.database.url) env.WHARF_DATABASE_URL = config.database.url;
+    const bad = await runWharf(['gc', '--now'], env);
+    expect(bad.code).toBe(2);
+    const r = await runWharf(['gc', '--dry-run'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/garbage collection \d+ started \(dry run\)/);
+    expect(r.stdout).toContain('would delete 0 manifests and 0 blobs; would free 0 bytes');
+    const runs = (await w.api('GET', '/api/v1/system/gc', { auth: admin })).body.items;
+    expect(runs[0]).toMatchObject({ dryRun: true, status: 'succeeded', blobsDeleted: 0 });
+  }, 60_000);
+
+  it('an instance that does not supervise the registry says where to run it and starts nothing', async () => {
+    const side = await startTestWharf({}, { manage: false });
+    try {
+      const listed = await side.api('GET', '/api/v1/system/gc', { auth: admin });
+      expect(listed.body).toEqual({ supervised: false, command: 'wharf gc', items: [] });
+      const refused = await side.api('POST', '/api/v1/system/gc', { auth: admin, body: {} });
+      expect(refused.status).toBe(409);
+      expect(refused.body.error.message).toContain('run `wharf gc` on the registry');
+      expect((await side.api('GET', '/api/v1/system/gc', { auth: admin })).body.items).toEqual([]);
+      expect((await readOnlyState(side.wharf.deps.db)).readOnly).toBe(false);
+    } finally {
+      await side.stop();
+    }
   });
 });
