@@ -432,7 +432,7 @@ export { gcSchedule };
 export async function setGcScheduleOf(ctx: Ctx, input: { cron: string | null; deleteUntagged?: boolean | undefined }): Promise<{ cron: string | null; deleteUntagged: boolean }> {
   const cron = input.cron === null ? null : input.cron.trim();
   if (cron !== null) {
-    const problem = cronProblem(cron);
+    const problem = cron.length > 200 ? 'longer than 200 characters' : cronProblem(cron);
     if (problem) throw badRequest('gc.badCron', { cron, problem });
   }
   return transaction(ctx.db, async (tx) => {

@@ -4,11 +4,12 @@ import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tablesOf } from '../../src/db/engine';
-import { diskUsage, releaseStaleGcWindow } from '../../src/storage/gc';
+import { diskUsage, gcSchedule, listGcRuns, releaseStaleGcWindow } from '../../src/storage/gc';
 import { holdWindowForGc, readOnlyState } from '../../src/storage/state';
 import { skopeoCopy } from '../support/clients';
 import { buildImage, buildIndex, type BuiltImage, type BuiltIndex } from '../support/oci';
 import { runWharf } from '../support/cli';
+import { startAppInstance, type AppInstance } from '../support/instance';
 import { waitFor } from '../support/wait';
 import { admin, startTestWharf, type TestWharf } from '../support/wharf';
 
@@ -202,5 +203,53 @@ describe('garbage collection API', () => {
     } finally {
       await side.stop();
     }
+  });
+});
+
+describe('garbage collection pages', () => {
+  let running: AppInstance;
+  beforeAll(async () => {
+    running = await startAppInstance('wharf-gc-ui-');
+  });
+  afterAll(async () => {
+    await running?.stop();
+  });
+
+  async function page(method: 'GET' | 'POST', pathname: string, fields: Record<string, string> = {}) {
+    const session = await running.session('admin');
+    const headers: Record<string, string> = { cookie: `wharf_lang=en; ${session.cookie}` };
+    let body: string | undefined;
+    if (method === 'POST') {
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+      body = new URLSearchParams({ _csrf: session.csrf, ...fields }).toString();
+    }
+    const res = await running.app.request(pathname, { method, headers, body });
+    return { status: res.status, location: res.headers.get('location'), body: await res.text() };
+  }
+
+  it('shows the command for the registry host, saves the schedule, refuses a bad cron with nothing changed, links from the system page', async () => {
+    const shown = await page('GET', '/system/gc');
+    expect(shown.status).toBe(200);
+    expect(shown.body).toContain('data-gc="not-supervised"');
+    expect(shown.body).toContain('<code>wharf gc</code>');
+    expect(shown.body).toContain('No garbage collection has run yet.');
+    expect((await page('GET', '/system')).body).toContain('href="/system/gc"');
+
+    const saved = await page('POST', '/system/gc/schedule', { cron: '30 2 * * *', deleteUntagged: 'true' });
+    expect(saved.status).toBe(303);
+    expect(saved.location).toBe('/system/gc?done=scheduled');
+    expect(await gcSchedule(running.instance.deps.db)).toEqual({ cron: '30 2 * * *', deleteUntagged: true });
+    expect((await page('GET', '/system/gc?done=scheduled')).body).toContain('Schedule saved.');
+
+    const bad = await page('POST', '/system/gc/schedule', { cron: 'sometimes' });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toContain('Invalid cron expression sometimes');
+    expect(await gcSchedule(running.instance.deps.db)).toEqual({ cron: '30 2 * * *', deleteUntagged: true });
+
+    const start = await page('POST', '/system/gc', { dryRun: 'true' });
+    expect(start.status).toBe(409);
+    expect(start.body).toContain('does not supervise the registry');
+    expect(await listGcRuns(running.instance.deps.db)).toEqual([]);
+    expect((await page('GET', '/system/gc/12345')).status).toBe(404);
   });
 });
