@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tablesOf } from '../../src/db/engine';
 import { diskUsage, gcSchedule, listGcRuns, releaseStaleGcWindow } from '../../src/storage/gc';
 import { holdWindowForGc, readOnlyState } from '../../src/storage/state';
-import { skopeoCopy } from '../support/clients';
+import { updateProjectStorage } from '../../src/storage/store';
+import { skopeoCopy, skopeoInspect } from '../support/clients';
 import { buildImage, buildIndex, type BuiltImage, type BuiltIndex } from '../support/oci';
 import { runWharf } from '../support/cli';
 import { startAppInstance, type AppInstance } from '../support/instance';
@@ -22,19 +23,44 @@ let imageA: BuiltImage;
 let imageB: BuiltImage;
 let index: BuiltIndex;
 let storage: string;
+let untagged: BuiltImage;
+let kept: BuiltImage;
 
 beforeAll(async () => {
   work = await mkdtemp(path.join(os.tmpdir(), 'wharf-gc-'));
-  [w, imageA, imageB, index] = await Promise.all([
+  let retagged: BuiltImage;
+  let keptNext: BuiltImage;
+  [w, imageA, imageB, index, untagged, retagged, kept, keptNext] = await Promise.all([
     startTestWharf({ storage: { pushTokenExpiresIn: 10, tokenLeewaySeconds: 0 } }),
     buildImage(path.join(work, 'a'), { tag: 'v1', layerSize: 200_000 }),
     buildImage(path.join(work, 'b'), { tag: 'v1' }),
     buildIndex(path.join(work, 'idx'), { tag: 'multi' }),
+    buildImage(path.join(work, 'u1'), { tag: 'v1' }),
+    buildImage(path.join(work, 'u2'), { tag: 'v1' }),
+    buildImage(path.join(work, 'k1'), { tag: 'v1' }),
+    buildImage(path.join(work, 'k2'), { tag: 'v1' }),
   ]);
   storage = w.wharf.deps.config.registry.storage;
   await w.api('POST', '/api/v1/users', { auth: admin, body: { username: 'dev', password: PASSWORD } });
   await push(`oci:${imageA.dir}:v1`, 'library/a:v1');
   await push(`oci:${index.dir}:multi`, 'library/multi:multi');
+  // An image left untagged by a push over its tag, in the default project (no retention policy) and in
+  // a project whose retention policy keeps untagged images.
+  await w.api('POST', '/api/v1/projects', { auth: admin, body: { name: 'keep' } });
+  const { db } = w.wharf.deps;
+  const { projects, manifests, tags } = tablesOf(db);
+  const keepId = (await db.select().from(projects).where(eq(projects.name, 'keep')))[0]!.id;
+  await updateProjectStorage(db, keepId, { retentionRules: '[]', retentionUntagged: 'keep' });
+  await push(`oci:${untagged.dir}:v1`, 'library/u:v1');
+  await push(`oci:${kept.dir}:v1`, 'keep/k:v1');
+  await waitFor(async () => (await db.select().from(tags)).length === 4);
+  await push(`oci:${retagged.dir}:v1`, 'library/u:v1');
+  await push(`oci:${keptNext.dir}:v1`, 'keep/k:v1');
+  await waitFor(async () => {
+    const digests = new Set((await db.select().from(tags)).map((t) => t.digest));
+    const known = new Set((await db.select().from(manifests)).map((m) => m.digest));
+    return digests.has(retagged.manifestDigest) && digests.has(keptNext.manifestDigest) && known.has(untagged.manifestDigest) && known.has(kept.manifestDigest);
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -106,21 +132,26 @@ describe('garbage collection API', () => {
     expect(del.status).toBe(204);
 
     const duBefore = await diskUsage(storage);
-    const dry = await w.api('POST', '/api/v1/system/gc', { auth: admin, body: { dryRun: true } });
+    const dry = await w.api('POST', '/api/v1/system/gc', { auth: admin, body: { dryRun: true, deleteUntagged: true } });
     expect(dry.status).toBe(202);
-    expect(dry.body).toMatchObject({ dryRun: true, deleteUntagged: false, status: 'pending' });
+    expect(dry.body).toMatchObject({ dryRun: true, deleteUntagged: true, status: 'pending' });
     const dryRun = await finished(dry.body.id);
     expect(dryRun.status).toBe('succeeded');
-    // The image's manifest, config and two layers; the index and its children are kept.
+    // The deleted image's manifest, config and two layers; the index and its children are kept.
     expect(dryRun.blobsDeleted).toBe(4);
-    expect(dryRun.manifestsDeleted).toBe(1);
+    // That manifest, and the untagged image it would delete first (only listed in a dry run).
+    expect(dryRun.manifestsDeleted).toBe(2);
+    expect(dryRun.log).toContain(`would delete untagged library/u@${untagged.manifestDigest}`);
+    expect(dryRun.log).not.toContain(`untagged keep/k@${kept.manifestDigest}`);
+    for (const child of index.childDigests) expect(dryRun.log).not.toContain(`untagged library/multi@${child}`);
+    expect((await skopeoInspect(`docker://${w.registry}/library/u@${untagged.manifestDigest}`, admin)).code).toBe(0);
     expect(dryRun.bytesFreed).toBeGreaterThan(400_000);
     expect(dryRun.log).toContain('blob eligible for deletion: ' + imageA.layerDigests[0]);
     expect(dryRun.log).not.toContain(index.childDigests[0] + '\n' + 'blob eligible');
     expect(await diskUsage(storage)).toBe(duBefore);
     expect((await readOnlyState(db)).readOnly).toBe(false);
 
-    const real = await w.api('POST', '/api/v1/system/gc', { auth: admin, body: {} });
+    const real = await w.api('POST', '/api/v1/system/gc', { auth: admin, body: { deleteUntagged: true } });
     expect(real.status).toBe(202);
     const again = await w.api('POST', '/api/v1/system/gc', { auth: admin, body: { dryRun: true } });
     expect(again.status).toBe(409);
@@ -136,10 +167,23 @@ describe('garbage collection API', () => {
     const run = await finished(real.body.id);
     const duAfter = await diskUsage(storage);
     expect(run.status, run.error ?? '').toBe('succeeded');
-    expect(run.blobsDeleted).toBe(dryRun.blobsDeleted);
+    // What the dry run found, and the untagged image's four blobs, deleted through Wharf first.
+    expect(run.blobsDeleted).toBe(dryRun.blobsDeleted + 4);
     expect(run.manifestsDeleted).toBe(dryRun.manifestsDeleted);
-    expect(run.bytesFreed).toBe(duBefore - duAfter);
-    expect(run.bytesFreed).toBeGreaterThanOrEqual(dryRun.bytesFreed);
+    // Measured: the run's "after" is the storage now; its "before" is ours less the links the untagged delete removed.
+    const [, measuredBefore, measuredAfter] = /storage (\d+) → (\d+) bytes/.exec(run.log)!.map(Number);
+    expect(measuredAfter).toBe(duAfter);
+    expect(run.bytesFreed).toBe(measuredBefore! - duAfter);
+    expect(duBefore - measuredBefore!).toBeGreaterThanOrEqual(0);
+    expect(duBefore - measuredBefore!).toBeLessThan(1024);
+    expect(run.bytesFreed).toBeGreaterThan(dryRun.bytesFreed);
+    expect(run.log).toContain(`deleted untagged library/u@${untagged.manifestDigest}`);
+    expect((await skopeoInspect(`docker://${w.registry}/library/u@${untagged.manifestDigest}`, admin)).code).not.toBe(0);
+    expect((await skopeoInspect(`docker://${w.registry}/library/u:v1`, admin)).code).toBe(0);
+    // Kept: untagged in a project whose retention keeps untagged images.
+    expect((await skopeoInspect(`docker://${w.registry}/keep/k@${kept.manifestDigest}`, admin)).code).toBe(0);
+    const imageDeletes = await db.select().from(tablesOf(db).audit).where(eq(tablesOf(db).audit.action, 'image_delete'));
+    expect(imageDeletes.map((a) => a.digest).sort()).toEqual([imageA.manifestDigest, untagged.manifestDigest].sort());
     expect(run.log).toContain('Deleting blob');
     expect((await readOnlyState(db)).readOnly).toBe(false);
     const { audit } = tablesOf(db);
