@@ -1,4 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
+import { gcRoutes } from './api/gc';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { limitBody } from './http/limits';
 import { resolveCaller, basicPrincipal } from './api/route-kit';
@@ -65,6 +66,7 @@ export function createApi() {
   api.route('/', systemRobotRoutes());
   api.route('/', replicationRoutes());
   api.route('/', replicationExecutionRoutes());
+  api.route('/', gcRoutes());
   return api;
 }
 

@@ -1,4 +1,5 @@
 import type { BlockList } from 'node:net';
+import type { GcHost } from './storage/gc';
 import type { Clock } from './clock';
 import type { Config } from './config/schema';
 import type { Db } from './db/open';
@@ -59,6 +60,8 @@ export interface Deps {
   secretBox: SecretBox;
   /** Wharf's own registry as replication reaches it: tokens Wharf mints for its replication subject. */
   localRegistry: RegistryEndpoint;
+  /** The supervised registry's garbage collection (binary, config, storage); null or absent when this instance does not supervise it. */
+  gcHost?: GcHost | null;
   /** What runs replication when a policy changes; absent until the runner is wired. */
   replication?: ReplicationHooks;
 }

@@ -104,6 +104,10 @@ export const ERROR_TEXTS = {
   'storage.overQuota': 'project {project} is over its storage quota ({used} of {limit}); delete images to push again',
   'storage.tagImmutable': 'tag {tag} of {repository} is immutable',
   'storage.full': 'Wharf cannot write to its storage (disk full or failing); try again later',
+  'gc.running': 'garbage collection {id} has not finished; wait for it before starting another',
+  'gc.notSupervised': 'this Wharf instance does not supervise the registry, so it cannot run its garbage collection; run `{command}` on the registry\'s host',
+  'gc.badCron': 'cron: invalid cron expression {cron} ({problem})',
+  'gc.notFound': 'garbage collection run {id} not found',
 } as const satisfies Record<string, string>;
 
 export type ErrorKey = keyof typeof ERROR_TEXTS;

@@ -32,6 +32,7 @@ import { SecretBox } from './replication/sealed';
 import type { RegistryEndpoint } from './replication/remote';
 import { REPLICATION_JOB, replicationHandler, replicationRetryPolicy } from './replication/run';
 import { ReplicationTriggers } from './replication/triggers';
+import { GC_JOB, registerGcJob, releaseStaleGcWindow, scheduleGc } from './storage/gc';
 import { passwordCredential, personalTokenCredential } from './identity/authenticate';
 import { Reconciler, registerReconcileJob, scheduleReconcile } from './artifacts/reconcile';
 import { JobRunner } from './jobs/runner';
@@ -321,12 +322,19 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
 
     instance.rotation.start(supervisor ? () => supervisor!.restart() : null);
 
+    // Garbage collection runs beside the registry's storage: only the supervising instance claims it.
+    deps.gcHost = supervisor ? { binary: findRegistryBinary(config.registry.binary)!, configFile: registryConfigFile, storageRoot: config.registry.storage } : null;
+    if (deps.gcHost) registerGcJob(deps, deps.gcHost);
+    deps.jobs.onFinished(GC_JOB, () => releaseStaleGcWindow(deps).then(() => undefined));
+    await releaseStaleGcWindow(deps);
+
     // Every instance runs job tasks; the periodic jobs run on the one instance the database elects, and move when it goes.
     const jobsRun = instance.startJobs();
     const { leadership } = deps;
     leadership.schedule(() => scheduleReconcile(deps, config.reconcileIntervalSeconds * 1000));
     leadership.schedule(() => schedulePrunes(deps));
     leadership.schedule(() => instance.replication.scheduler());
+    leadership.schedule(() => scheduleGc(deps));
     leadership.schedule(() => scheduleAuditRetention({ db: deps.db, clock: deps.clock, log, retentionDays: config.audit.retentionDays }));
     await leadership.start();
 

@@ -53,6 +53,7 @@ export const AUDIT_ACTIONS = [
   'immutability_set',
   'immutable_violation',
   'quota_set',
+  'gc_schedule_set',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

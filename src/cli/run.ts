@@ -14,6 +14,7 @@ const COMMAND_RUNNERS: Record<Exclude<(typeof COMMANDS)[number], 'serve'>, () =>
   'signing-key': async () => (await import('./signing-key')).signingKeyCommand,
   'notification-secret': async () => (await import('./notification-secret')).notificationSecretCommand,
   reconcile: async () => (await import('./reconcile')).reconcileCommand,
+  gc: async () => (await import('./gc')).gcCommand,
 };
 
 const oneLine = (message: string) => message.split('\n')[0]!.trim() || 'unknown error';

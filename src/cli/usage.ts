@@ -1,4 +1,4 @@
-export const COMMANDS = ['serve', 'user', 'import-htpasswd', 'backup', 'restore', 'migrate-db', 'reconcile', 'signing-key', 'notification-secret'] as const;
+export const COMMANDS = ['serve', 'user', 'import-htpasswd', 'backup', 'restore', 'migrate-db', 'reconcile', 'gc', 'signing-key', 'notification-secret'] as const;
 
 export const USAGE = `Usage: wharf <command> [options]
 
@@ -21,6 +21,9 @@ Commands:
   restore DIR                    PostgreSQL: load DIR/wharf.dump into the empty database of database.url
   migrate-db --to URL            copy the SQLite database into an empty PostgreSQL database (stop Wharf first)
   reconcile                      read the registry once and repair Wharf's tag state
+  gc [--dry-run] [--delete-untagged]
+                                 garbage-collect the registry on this host: pushes are refused
+                                 meanwhile; --delete-untagged deletes untagged images first
   signing-key status             the token signing certificates (active, next, previous) and their
                                  SHA-256 fingerprints; never the private keys
   signing-key stage [--key FILE --cert FILE]

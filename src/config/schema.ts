@@ -187,6 +187,13 @@ export const configSchema = z
         pushTokenExpiresIn: z.coerce.number().int().min(10).max(86400).nullable().default(null),
         /** The registry accepts a token this many seconds past its expiry (distribution's leeway). */
         tokenLeewaySeconds: z.coerce.number().int().min(0).max(3600).default(60),
+        gc: z
+          .object({
+            /** Longest a garbage collection may take, its wait for push tokens included; then it fails and the window is released. */
+            timeoutMs: z.coerce.number().int().min(60_000).max(7 * 86400_000).default(6 * 3600_000),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseDocument } from 'yaml';
+import { isMap, parseDocument } from 'yaml';
 import type { Config } from '../config/schema';
 import { randomSecret } from '../identity/passwords';
 import { packageFile } from '../package-files';
@@ -57,6 +57,12 @@ export function renderRegistryConfig(
   const doc = parseDocument(template);
   doc.setIn(['storage', 'filesystem', 'rootdirectory'], config.registry.storage);
   doc.setIn(['storage', 'delete', 'enabled'], true);
+  // No blob-descriptor cache, also when an operator's own template has one: the registry keeps a
+  // collected blob's descriptor in it, so after delete → garbage collection → push again it skips
+  // the upload as "already there" and the next pull fails on the missing blob.
+  if (doc.hasIn(['storage', 'cache', 'blobdescriptor'])) doc.deleteIn(['storage', 'cache', 'blobdescriptor']);
+  const cache = doc.getIn(['storage', 'cache']);
+  if (isMap(cache) && cache.items.length === 0) doc.deleteIn(['storage', 'cache']);
   doc.setIn(['http', 'addr'], config.registry.listen);
   doc.setIn(['http', 'secret'], opts.httpSecret);
   if (config.registry.tls.certFile) {

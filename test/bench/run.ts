@@ -13,8 +13,10 @@
  *   BENCH_ONLY             comma-separated scenario keys to run, e.g. "b,c" or "push1,post1" (default all);
  *                          `start` is the start time and idle memory of the real server (startup.ts),
  *                          `plan` the time to plan a push policy over 10,000 tags (plan-push.ts),
- *                          `copy` the replication copier against skopeo (replication-copy.ts)
+ *                          `copy` the replication copier against skopeo (replication-copy.ts),
+ *                          `pullcache` blob pulls with and without the blob-descriptor cache (pull-cache.ts)
  *   BENCH_COPY_ROUNDS      rounds of the copy comparison (default 2)
+ *   BENCH_PULLCACHE_ROUNDS rounds of the pullcache comparison (default 15)
  *   BENCH_IDLE_SECONDS     how long the started server idles before its memory is read (default 30)
  *   BENCH_SERVER_NODE_ARGS extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
  *
@@ -48,6 +50,7 @@ import { benchStartup } from './startup';
 import { benchUiRender } from './ui-render';
 import { benchPlanPush } from './plan-push';
 import { benchReplicationCopy } from './replication-copy';
+import { benchPullCache } from './pull-cache';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../..');
@@ -780,8 +783,9 @@ async function main(): Promise<number> {
   const uiRender = only.length === 0 || only.includes('ui');
   const planPush = only.length === 0 || only.includes('plan');
   const replicationCopy = only.length === 0 || only.includes('copy');
-  if (chosen.length === 0 && !startup && !uiRender && !planPush && !replicationCopy)
-    throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY} names no scenario (keys: ${scenarios.map((s) => s.key).join(', ')}, start, ui, plan, copy)`);
+  const pullCache = only.length === 0 || only.includes('pullcache');
+  if (chosen.length === 0 && !startup && !uiRender && !planPush && !replicationCopy && !pullCache)
+    throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY} names no scenario (keys: ${scenarios.map((s) => s.key).join(', ')}, start, ui, plan, copy, pullcache)`);
   const legs = (process.env.BENCH_LEGS ?? LEGS.join(',')).split(',').map((s) => s.trim()).filter(Boolean) as Leg[];
   const unknownLeg = legs.find((l) => !LEGS.includes(l));
   if (unknownLeg !== undefined || legs.length === 0) throw new Error(`BENCH_LEGS must name some of ${LEGS.join(', ')}, got ${JSON.stringify(process.env.BENCH_LEGS)}`);
@@ -848,6 +852,15 @@ async function main(): Promise<number> {
       process.stdout.write('\n' + (await benchReplicationCopy(envInt('BENCH_COPY_ROUNDS', 2, 1))) + '\n');
     } catch (err) {
       process.stderr.write(`bench: replication copy failed: ${(err as Error).stack ?? String(err)}\n`);
+      return 1;
+    }
+  }
+  // Blob pulls with and without the registry's blob-descriptor cache (Wharf's config has none).
+  if (pullCache) {
+    try {
+      process.stdout.write('\n' + (await benchPullCache(envInt('BENCH_PULLCACHE_ROUNDS', 15, 1))) + '\n');
+    } catch (err) {
+      process.stderr.write(`bench: pullcache failed: ${(err as Error).stack ?? String(err)}\n`);
       return 1;
     }
   }

@@ -8,7 +8,7 @@ describe('wharf command names', () => {
     try {
       for (const name of ['nope', 'constructor', '__proto__', 'toString', 'hasOwnProperty']) {
         expect(await runCli([name], io)).toBe(2);
-        expect(String(stderr.mock.calls.at(-1)?.[0])).toBe(`wharf: unknown command "${name}": wharf serve|user|import-htpasswd|backup|restore|migrate-db|reconcile|signing-key|notification-secret (see wharf --help)\n`);
+        expect(String(stderr.mock.calls.at(-1)?.[0])).toBe(`wharf: unknown command "${name}": wharf serve|user|import-htpasswd|backup|restore|migrate-db|reconcile|gc|signing-key|notification-secret (see wharf --help)\n`);
       }
       expect(io.out).not.toHaveBeenCalled();
     } finally {

@@ -93,6 +93,13 @@ export const SystemPage: FC<SystemProps> = ({ v, health, facts, reconcile, now, 
           <button type="submit">{t('system.reconcileNow')}</button>
         </PostForm>
       </section>
+      <section class="card">
+        <h2>{t('gc.title')}</h2>
+        <p class="muted">{t('gc.help')}</p>
+        <p>
+          <a href="/system/gc">{t('gc.open')}</a>
+        </p>
+      </section>
     </Layout>
   );
 };

@@ -21,6 +21,7 @@ import { repositoryPages } from './repositories';
 import { PRE_CSRF_COOKIE } from './request';
 import { sessionPages } from './session';
 import { systemPages } from './system';
+import { gcPages } from './gc';
 import { systemRobotPages } from './system-robots';
 import { usersPages } from './users';
 
@@ -108,6 +109,7 @@ export function uiRoutes(): Hono<AppEnv> {
   ui.route('/', systemRobotPages());
   ui.route('/', accountPages());
   ui.route('/', systemPages());
+  ui.route('/', gcPages());
 
   // Any other page path: a friendly 404 page; API, registry and metrics paths keep their JSON 404.
   ui.get('*', async (c, next) => {
