@@ -43,6 +43,8 @@ export async function noteImmutableMove(
   e: { repository: string; tag: string; digest: string; pusher: string; at: string; sourceIp: string | null; userAgent: string | null },
   defaultProject: string,
 ): Promise<boolean> {
+  // The rules first: most projects have none, and then a push costs this one read.
+  if ((await immutableTagAmong(tx, e.repository, [e.tag], defaultProject)) === null) return false;
   const repo = await findRepository(tx, e.repository);
   if (!repo) return false;
   const previous = await tagDigest(tx, repo.id, e.tag);
@@ -51,7 +53,6 @@ export async function noteImmutableMove(
   const pendingDigest = pending === undefined ? undefined : parsePayload(pending).digest;
   const recorded = typeof pendingDigest === 'string' ? pendingDigest : previous;
   if (recorded === e.digest) return false;
-  if ((await immutableTagAmong(tx, e.repository, [e.tag], defaultProject)) === null) return false;
   const payload: RestorePayload = { repository: e.repository, tag: e.tag, digest: recorded, violating: e.digest, pusher: e.pusher };
   const execution = await insertExecution(tx, {
     kind: IMMUTABLE_RESTORE_JOB,
