@@ -8,6 +8,8 @@ import { parsePayload } from '../jobs/executions';
 import { RetryableError } from '../jobs/errors';
 import type { RetryPolicy, TaskHandler } from '../jobs/runner';
 import { RegistryError } from '../registry/client';
+import { transaction } from '../db/transaction';
+import { queueReplication } from '../replication/outbox';
 import { readOnlyState } from './state';
 import { immutableTagAmong } from './gates';
 import { unfinishedPayloadOf } from './immutability-store';
@@ -93,17 +95,25 @@ export async function isImmutableExistingTag(db: Tx, repository: string, tag: st
  * tag state back (Wharf's own pushes are never violations). Retried while the registry is
  * read-only or cannot be reached.
  */
-export function restoreHandler(deps: Pick<Deps, 'db' | 'registry'>): TaskHandler {
+export function restoreHandler(deps: Pick<Deps, 'db' | 'registry' | 'config' | 'clock'>): TaskHandler {
+  // Event-triggered push policies copy the tag once more after it is back: a copy queued by the
+  // tag's earlier push could have run while the tag pointed elsewhere.
+  const replicate = (p: RestorePayload) =>
+    transaction(deps.db, (tx) =>
+      queueReplication(tx, [{ operation: 'copy', repository: p.repository, tag: p.tag, digest: p.digest }], { defaultProject: deps.config.defaultProject.name, nowMs: deps.clock.now() }),
+    );
   return async (task) => {
     const p = task.payload as unknown as RestorePayload;
     const state = await readOnlyState(deps.db);
     if (state.readOnly) throw new RetryableError('the registry is read-only; the tag is put back once it is writable');
     try {
       const current = await deps.registry.headManifest(p.repository, p.tag);
-      if (current?.digest === p.digest) return { status: 'succeeded', reason: 'already restored' };
-      const manifest = await deps.registry.getManifest(p.repository, p.digest);
-      if (!manifest) return { status: 'failed', error: `manifest ${p.digest} of ${p.repository} is no longer in the registry` };
-      await deps.registry.putManifest(p.repository, p.tag, manifest.mediaType, manifest.body);
+      if (current?.digest !== p.digest) {
+        const manifest = await deps.registry.getManifest(p.repository, p.digest);
+        if (!manifest) return { status: 'failed', error: `manifest ${p.digest} of ${p.repository} is no longer in the registry` };
+        await deps.registry.putManifest(p.repository, p.tag, manifest.mediaType, manifest.body);
+      }
+      await replicate(p);
       return { status: 'succeeded' };
     } catch (err) {
       if (err instanceof RegistryError && (err.status === 0 || err.status === 429 || err.status >= 500)) throw new RetryableError(err.message);

@@ -8,7 +8,7 @@ import { skopeoCopy, skopeoDelete, skopeoInspect } from '../support/clients';
 import { startDockerd, type DockerdHandle } from '../support/dockerd';
 import { buildImage, type BuiltImage } from '../support/oci';
 import { startPlainRegistry, type PlainRegistry } from '../support/plain-registry';
-import { createPolicyAndWait, executionTasks, waitTagsKnown } from '../support/replication-api';
+import { createPolicyAndWait, executionTasks, policyExecutions, waitTagsKnown } from '../support/replication-api';
 import { waitFor } from '../support/wait';
 import { admin, startTestWharf, type TestWharf } from '../support/wharf';
 
@@ -128,6 +128,13 @@ describe('an immutable tag', () => {
     await push(`oci:${imageB.dir}:v1`, 'team/app:scratch');
     await waitTagsKnown(api, admin, 'team/app', ['release-1', 'scratch']);
     expect(await violations()).toEqual([]);
+    const mirrored = () => policyExecutions(api, admin, 'mirror');
+    const settledRuns = async (n: number) => {
+      const runs = await mirrored();
+      return runs.length === n && runs.every((x) => !['pending', 'running'].includes(x.status));
+    };
+    await waitFor(() => settledRuns(1), 20_000, 'the first copy to the mirror');
+    expect(await digestAt(`${plain.host}/mirror/app:release-1`)).toBe(imageA.manifestDigest);
 
     await push(`oci:${imageB.dir}:v1`, 'team/app:release-1');
     await waitFor(async () => (await digestAt(`${w.registry}/team/app:release-1`)) === imageA.manifestDigest && (await stateDigest('team/app', 'release-1')) === imageA.manifestDigest, 20_000, 'release-1 back on A');
@@ -140,8 +147,11 @@ describe('an immutable tag', () => {
     await new Promise((r) => setTimeout(r, 1500));
     expect(await violations()).toHaveLength(1);
     expect(await digestAt(`${w.registry}/team/app:release-1`)).toBe(imageA.manifestDigest);
-    // The mirror holds A (the violating push was not replicated).
-    await waitFor(async () => (await digestAt(`${plain.host}/mirror/app:release-1`)) === imageA.manifestDigest, 20_000, 'mirror has A');
+    // The violating push is not replicated; the restore queues one more copy of the tag (a copy
+    // queued before it could have run while the tag pointed at B): the mirror ends on A.
+    await waitFor(() => settledRuns(2), 20_000, 'a copy after the restore');
+    const [after] = await mirrored();
+    expect((await executionTasks(api, admin, after.id)).map((t: any) => [t.tag, t.status, t.reason])).toEqual([['release-1', 'skipped', 'exists']]);
     expect(await digestAt(`${plain.host}/mirror/app:release-1`)).toBe(imageA.manifestDigest);
   });
 

@@ -140,7 +140,7 @@ describe('the restore handler', () => {
     const port = await freePort();
     const registry = new RegistryClient(`http://127.0.0.1:${port}`, { timeoutMs: 1000 });
     try {
-      const handler = restoreHandler({ db: db(), registry });
+      const handler = restoreHandler({ db: db(), registry, config: instance.deps.config, clock: instance.deps.clock });
       await expect(handler(task(payload))).rejects.toMatchObject({ retryable: true, message: expect.stringMatching(/unreachable/) });
       await setManualReadOnly(db(), true, { at: new Date().toISOString(), by: 'admin', reason: null });
       await expect(handler(task(payload))).rejects.toMatchObject({ retryable: true, message: expect.stringMatching(/read-only/) });
