@@ -13,6 +13,7 @@ import { replicationExecutionRoutes } from './api/replication-executions';
 import { sessionRoutes } from './api/session';
 import { registryRoutes } from './api/registries';
 import { systemRobotRoutes } from './api/robots';
+import { immutabilityRoutes } from './api/immutability';
 import type { Deps } from './deps';
 import { AppError, unauthorized } from './errors';
 import { assertSystemAdmin } from './identity/principal';
@@ -67,6 +68,7 @@ export function createApi() {
   api.route('/', replicationRoutes());
   api.route('/', replicationExecutionRoutes());
   api.route('/', gcRoutes());
+  api.route('/', immutabilityRoutes());
   return api;
 }
 

@@ -103,6 +103,8 @@ export const ERROR_TEXTS = {
   'storage.readOnlyBecause': 'the registry is read-only for maintenance ({reason}); try again later',
   'storage.overQuota': 'project {project} is over its storage quota ({used} of {limit}); delete images to push again',
   'storage.tagImmutable': 'tag {tag} of {repository} is immutable',
+  'immutability.tooMany': 'at most {max} immutability rules',
+  'immutability.badGlob': '{field}: invalid glob {glob} ({problem})',
   'storage.full': 'Wharf cannot write to its storage (disk full or failing); try again later',
   'gc.running': 'garbage collection {id} has not finished; wait for it before starting another',
   'gc.notSupervised': 'this Wharf instance does not supervise the registry, so it cannot run its garbage collection; run `{command}` on the registry\'s host',

@@ -31,6 +31,7 @@ import { systemRobotCredential } from './access/system-robots';
 import { SecretBox } from './replication/sealed';
 import type { RegistryEndpoint } from './replication/remote';
 import { REPLICATION_JOB, replicationHandler, replicationRetryPolicy } from './replication/run';
+import { IMMUTABLE_RESTORE_JOB, restoreHandler, restoreRetryPolicy } from './storage/immutability-restore';
 import { ReplicationTriggers } from './replication/triggers';
 import { GC_JOB, registerGcJob, releaseStaleGcWindow, scheduleGc } from './storage/gc';
 import { passwordCredential, personalTokenCredential } from './identity/authenticate';
@@ -198,6 +199,7 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
     const replication = new ReplicationTriggers(deps);
     deps.replication = replication;
     jobs.register(REPLICATION_JOB, replicationHandler(deps), replicationRetryPolicy(deps));
+    jobs.register(IMMUTABLE_RESTORE_JOB, restoreHandler(deps), restoreRetryPolicy);
     let jobsRun: { stop(): Promise<void> } | null = null;
     return {
       deps,

@@ -23,6 +23,7 @@ import { noteChange } from '../artifacts/changes';
 import { grantAddress } from '../token/grants';
 import { isStorageFailure } from '../db/storage';
 import { queueReplication } from '../replication/outbox';
+import { noteImmutableMove } from '../storage/immutability-restore';
 
 /** Audit rows of repeated identical pulls fold into one per this bucket (the counts stay exact). */
 export const PULL_AUDIT_BUCKET_MS = 60_000;
@@ -86,11 +87,15 @@ async function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: App
   if (e.action === 'push') {
     const repo = await ensurePushedRepository(tx, repository, defaultProject, at, internal ? undefined : { username: actor });
     const manifest = await upsertManifest(tx, repo.id, { digest: e.target.digest!, mediaType: e.target.mediaType, pushedAt: at });
+    // A push moving an immutable tag is put back (queued) and audited; Wharf's own pushes are the restores.
+    const violation = !internal && e.target.tag
+      ? await noteImmutableMove(tx, { repository, tag: e.target.tag, digest: e.target.digest!, pusher: actor, at, sourceIp: row.sourceIp, userAgent: row.userAgent }, defaultProject)
+      : false;
     if (e.target.tag) await upsertTag(tx, repo.id, { name: e.target.tag, digest: e.target.digest!, pushedAt: at, pushedBy: actor });
     if (manifest.size === null) fetch.push({ repository, digest: e.target.digest! });
     // Wharf's own writes (tag-delete placeholders) are audited by the action that made them.
     if (!internal) await recordEventAudit(tx, { ...row, action: 'push', foldKey: null });
-    if (!internal && e.target.tag)
+    if (!internal && e.target.tag && !violation)
       await queueReplication(tx, [{ operation: 'copy', repository, tag: e.target.tag, digest: e.target.digest! }], { defaultProject, nowMs: opts.nowMs });
     return true;
   }

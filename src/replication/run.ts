@@ -10,6 +10,7 @@ import { copyImage, deleteImageTag } from './copy';
 import { planPull, planPush, type PlannedTask } from './plan';
 import { registryEndpoint } from './registries';
 import { policyById, projectNameById, registryById, type PolicyRow, type RegistryRow } from './store';
+import { isImmutableExistingTag } from '../storage/immutability-restore';
 
 /** The job kind of replication executions. */
 export const REPLICATION_JOB = 'replication';
@@ -144,6 +145,9 @@ export function replicationHandler(deps: Deps): TaskHandler {
         await deleteImageTag(target, p.destination, p.tag);
         return { status: 'succeeded' };
       }
+      // A pull never moves an immutable local tag (override or not); a new one it may create.
+      if (policy.direction === 'pull' && (await isImmutableExistingTag(deps.db, p.destination, p.tag, deps.config.defaultProject.name)))
+        return { status: 'skipped', reason: 'immutable' };
       if (policy.direction === 'push') {
         const key = `${task.executionId}:${projectPart(p.destination)}`;
         if (!projectsMade.has(key)) {

@@ -12,6 +12,7 @@ import { accountPages } from './account';
 import { auditPages } from './audit';
 import { deletionPages } from './deletion';
 import { executionPages, lastStatuses, policyRunsPanel } from './executions';
+import { immutabilityPages } from './immutability';
 import { pageError } from './page-errors';
 import { policyPages } from './policies';
 import { projectPages } from './project';
@@ -110,6 +111,7 @@ export function uiRoutes(): Hono<AppEnv> {
   ui.route('/', accountPages());
   ui.route('/', systemPages());
   ui.route('/', gcPages());
+  ui.route('/', immutabilityPages());
 
   // Any other page path: a friendly 404 page; API, registry and metrics paths keep their JSON 404.
   ui.get('*', async (c, next) => {
