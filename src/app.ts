@@ -8,6 +8,7 @@ import { userRoutes } from './api/users';
 import { repositoryRoutes } from './api/repositories';
 import { auditRoutes } from './api/audit';
 import { replicationRoutes } from './api/replication';
+import { retentionRoutes } from './api/retention';
 import { replicationExecutionRoutes } from './api/replication-executions';
 import { sessionRoutes } from './api/session';
 import { registryRoutes } from './api/registries';
@@ -65,6 +66,7 @@ export function createApi() {
   api.route('/', systemRobotRoutes());
   api.route('/', replicationRoutes());
   api.route('/', replicationExecutionRoutes());
+  api.route('/', retentionRoutes());
   return api;
 }
 

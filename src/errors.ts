@@ -103,6 +103,18 @@ export const ERROR_TEXTS = {
   'storage.readOnlyBecause': 'the registry is read-only for maintenance ({reason}); try again later',
   'storage.overQuota': 'project {project} is over its storage quota ({used} of {limit}); delete images to push again',
   'storage.tagImmutable': 'tag {tag} of {repository} is immutable',
+  'retention.badRules': 'rules must be a list of rules',
+  'retention.tooManyRules': 'a retention policy has at most {max} rules',
+  'retention.badRule': 'rules[{index}] must be an object {repositories, tags, keep, n?}',
+  'retention.badGlob': 'rules[{index}].{field}: invalid glob {glob} ({problem})',
+  'retention.badKeep': 'rules[{index}].keep must be one of {kinds}',
+  'retention.badN': 'rules[{index}].n: {keep} needs n, a whole number from 1 to {max}',
+  'retention.nForbidden': 'rules[{index}].n: a rule that keeps always takes no n',
+  'retention.badUntagged': 'untagged must be keep or delete',
+  'retention.badCron': 'cron: invalid cron expression {cron} ({problem})',
+  'retention.cronWithoutRules': 'cron: a schedule needs at least one rule',
+  'retention.noPolicy': 'project {project} has no retention policy; set one first',
+  'retention.running': 'a retention run of project {project} has not finished yet',
   'storage.full': 'Wharf cannot write to its storage (disk full or failing); try again later',
 } as const satisfies Record<string, string>;
 
