@@ -58,11 +58,16 @@ export async function blobsOfProject(db: Tx, projectId: number): Promise<Project
  * after the run counts as kept. Each blob once.
  */
 export function bytesReclaimable(blobs: readonly ProjectBlob[], deleted: readonly PlannedManifestDelete[]): number {
-  const gone = new Set(deleted.map((m) => `${m.repository}@${m.digest}`));
+  const gone = new Map<string, Set<string>>();
+  for (const m of deleted) {
+    const digests = gone.get(m.repository);
+    if (digests) digests.add(m.digest);
+    else gone.set(m.repository, new Set([m.digest]));
+  }
   const kept = new Set<string>();
   const candidates = new Map<string, number>();
   for (const b of blobs) {
-    if (gone.has(`${b.repository}@${b.manifestDigest}`)) candidates.set(b.blobDigest, b.size);
+    if (gone.get(b.repository)?.has(b.manifestDigest)) candidates.set(b.blobDigest, b.size);
     else kept.add(b.blobDigest);
   }
   let sum = 0;

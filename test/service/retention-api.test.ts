@@ -2,6 +2,15 @@ import { asc, count, eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { ensureRepository, upsertManifest, upsertTag } from '../../src/artifacts/store';
 import { firstRow, tablesOf } from '../../src/db/engine';
+import { createSession } from '../../src/identity/sessions';
+import { findUser } from '../../src/identity/users';
+import { userPrincipal } from '../../src/identity/authenticate';
+import { header } from '../support/api-client';
+import { RetentionTriggers } from '../../src/storage/retention-triggers';
+import { setManualReadOnly } from '../../src/storage/state';
+import { stopExecution } from '../../src/jobs/executions';
+import { contextFor } from '../../src/context';
+import { SYSTEM_ACTOR, SYSTEM_PRINCIPAL } from '../../src/identity/principal';
 import { auditRows } from '../support/audit-trail';
 import { refused } from '../support/refusals';
 import { arrangeProject, CAST, expectRoles, uniqueName } from '../support/role-matrix';
@@ -134,5 +143,112 @@ describe('dry runs', () => {
     const [audit] = (await auditRows(suite.api, 'retention_run', p.name)).slice(-1);
     expect(JSON.parse(audit!.detail!)).toMatchObject({ execution: id, dryRun: true, deletedCount: 1, deleted: [`${p.name}/app:a1`] });
     await refused(suite.api, 404, () => call('GET', `${path('library')}/executions/${id}`, { auth: admin }));
+  });
+});
+
+describe('the retention page', () => {
+  async function signedIn(username: string) {
+    const deps = suite.api.deps;
+    const s = await createSession(deps, userPrincipal((await findUser(deps.db, username))!, 'password'), { ip: '127.0.0.1' });
+    const cookie = `wharf_lang=en; wharf_session=${s.cookieValue}`;
+    return {
+      get: (p: string) => call('GET', p, { headers: { cookie } }),
+      post: (p: string, fields: Record<string, string>) =>
+        call('POST', p, { headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ _csrf: s.csrfToken, ...fields }).toString() }),
+    };
+  }
+
+  it('saves the rules typed in its rows, shows a refused form again with the reason, and starts a dry run', async () => {
+    const p = await arrangeProject(suite.api, uniqueName('ret'));
+    const alice = await signedIn('alice');
+    const page = await alice.get(`/projects/${p.name}/retention`);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('name="repositories_0"');
+    expect(page.body).toContain('aria-current="page"');
+
+    const before = await storageRows();
+    const bad = await alice.post(`/projects/${p.name}/retention`, { rows: '3', repositories_0: '**', tags_0: '[', keep_0: 'always', n_0: '', untagged: 'keep', cron: '' });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toContain('rules[0].tags: invalid glob');
+    expect(bad.body).toContain('value="["');
+    expect(await storageRows()).toEqual(before);
+
+    const saved = await alice.post(`/projects/${p.name}/retention`, {
+      rows: '3',
+      repositories_0: '**',
+      tags_0: 'ci-*',
+      keep_0: 'latestPushed',
+      n_0: '5',
+      repositories_1: '',
+      tags_1: '',
+      keep_1: 'latestPushed',
+      untagged: 'delete',
+      cron: '',
+    });
+    expect(saved.status, saved.body).toBe(303);
+    expect((await call('GET', path(p.name), { auth: admin })).body).toMatchObject({ rules: [{ repositories: '**', tags: 'ci-*', keep: 'latestPushed', n: 5 }], untagged: 'delete' });
+
+    const started = await alice.post(`/projects/${p.name}/retention/executions`, { dryRun: 'true' });
+    expect(started.status).toBe(303);
+    const location = header(started, 'location')!;
+    expect(location).toMatch(new RegExp(`/projects/${p.name}/retention/executions/\\d+$`));
+    const run = await alice.get(location);
+    expect(run.status).toBe(200);
+    expect(run.body).toContain('data-deleted-count="0"');
+    // A guest of the project may not see it.
+    expect((await (await signedIn('guest1')).get(`/projects/${p.name}/retention`)).status).toBe(403);
+  });
+});
+
+describe('retention cron', () => {
+  it('follows the stored policies: set with a cron, gone when the cron or the rules are cleared', async () => {
+    const p = await arrangeProject(suite.api, uniqueName('ret'));
+    const { projects } = tablesOf(db());
+    const id = String((await firstRow(db().select().from(projects).where(eq(projects.name, p.name))))!.id);
+    const triggers = new RetentionTriggers(suite.api.deps);
+    const scheduled = triggers.scheduler();
+    try {
+      expect((await call('PUT', path(p.name), { auth: admin, body: { rules: [rule()], cron: '0 4 * * *' } })).status).toBe(200);
+      await triggers.syncCron();
+      expect(triggers.keys()).toContain(id);
+      expect((await call('PUT', path(p.name), { auth: admin, body: { rules: [rule()] } })).status).toBe(200);
+      await triggers.syncCron();
+      expect(triggers.keys()).not.toContain(id);
+    } finally {
+      await scheduled.stop();
+    }
+  });
+});
+
+describe('a real run in the read-only window', () => {
+  it('waits (its task tried again) instead of failing, and deletes nothing', async () => {
+    const p = await arrangeProject(suite.api, uniqueName('ret'));
+    await arrangeTags(p.name, [
+      { repo: 'app', tag: 'old', digest: dg(11), daysAgo: 3 },
+      { repo: 'app', tag: 'new', digest: dg(12), daysAgo: 1 },
+    ]);
+    expect((await call('PUT', path(p.name), { auth: admin, body: { rules: [rule({ n: 1 })] } })).status).toBe(200);
+    const at = new Date(suite.api.deps.clock.now()).toISOString();
+    await setManualReadOnly(db(), true, { at, by: 'admin', reason: 'maintenance' });
+    try {
+      const started = await call('POST', `${path(p.name)}/executions`, { auth: admin, body: {} });
+      expect(started.status, JSON.stringify(started.body)).toBe(202);
+      const { jobTasks } = tablesOf(db());
+      const task = await waitFor(async () => {
+        const row = await firstRow(db().select().from(jobTasks).where(eq(jobTasks.executionId, started.body.id)));
+        return row && row.status === 'pending' && row.error ? row : null;
+      });
+      expect(task!.error).toMatch(/read-only/);
+      const view = await call('GET', `${path(p.name)}/executions/${started.body.id}`, { auth: admin });
+      expect(view.body).toMatchObject({ finishedAt: null, deleted: [] });
+      expect(view.body.status).not.toBe('failed');
+      const conflict = await refused(suite.api, 409, () => call('POST', `${path(p.name)}/executions`, { auth: admin, body: { dryRun: true } }));
+      expect(conflict.body.error.message).toMatch(/has not finished/);
+      await stopExecution(contextFor(suite.api.deps, SYSTEM_PRINCIPAL, SYSTEM_ACTOR), started.body.id);
+    } finally {
+      await setManualReadOnly(db(), false, { at, by: 'admin', reason: null });
+    }
+    const { tags } = tablesOf(db());
+    expect((await db().select().from(tags).where(eq(tags.digest, dg(11)))).length).toBe(1);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planRetention, type PlanManifest, type PlanTag, type RetentionRule } from '../../src/storage/retention-plan';
+import { bytesReclaimable } from '../../src/storage/retention-store';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
 const DAY = 86_400_000;
@@ -174,5 +175,24 @@ describe('planRetention', () => {
     expect(performance.now() - started).toBeLessThan(5000);
     expect(p.delete.length + p.kept).toBe(100_000);
     expect(p.kept).toBeGreaterThanOrEqual(10_000);
+  });
+});
+
+describe('bytesReclaimable', () => {
+  const blob = (repository: string, manifestDigest: string, blobDigest: string, size: number) => ({ repository, manifestDigest, blobDigest, size });
+  it('counts each blob only deleted manifests hold, once; a blob a kept manifest holds (in any repository of the project) is kept', () => {
+    const blobs = [
+      blob('p/a', dg('1'), dg('1'), 10),
+      blob('p/a', dg('1'), dg('l'), 100),
+      blob('p/a', dg('1'), dg('s'), 1000),
+      blob('p/a', dg('2'), dg('2'), 20),
+      blob('p/a', dg('2'), dg('l'), 100),
+      blob('p/b', dg('3'), dg('s'), 1000),
+    ];
+    expect(bytesReclaimable(blobs, [{ repository: 'p/a', digest: dg('1') }])).toBe(10);
+    expect(bytesReclaimable(blobs, [{ repository: 'p/a', digest: dg('1') }, { repository: 'p/a', digest: dg('2') }])).toBe(130);
+    // The same digest in another repository is another manifest.
+    expect(bytesReclaimable(blobs, [{ repository: 'p/b', digest: dg('1') }])).toBe(0);
+    expect(bytesReclaimable(blobs, [])).toBe(0);
   });
 });
