@@ -17,9 +17,15 @@ import { deletedSoFar, parseResult, parseRules, type RetentionResult } from './r
 
 /** How many deleted tags a `retention_run` audit row names; the execution's result keeps them all. */
 export const AUDIT_TAGS_MAX = 1000;
-/** Progress is stored after this many deletions (or sooner, by time), so a restart continues near where it stopped. */
+/** The result (with the whole plan) is stored after this many deletions, or sooner by time; the checkpoint after each. */
 const SAVE_EVERY = 50;
 const SAVE_EVERY_MS = 5_000;
+
+/** A run's progress as its task's checkpoint: how many planned deletions are behind it, and which were skipped. */
+interface Progress {
+  done: number;
+  skipped: RetentionResult['skipped'];
+}
 
 /** A run waits out the read-only window (GC) by retrying; many attempts, spaced up to a minute apart. */
 export const retentionRetryPolicy = (): RetryPolicy => ({ maxAttempts: 1000, baseDelayMs: 2_000, maxDelayMs: 60_000, timeoutMs: 24 * 3600_000 });
@@ -75,10 +81,13 @@ export function retentionHandler(deps: Deps): TaskHandler {
       await setExecutionResult(deps.db, task.executionId, JSON.stringify(result));
     }
     const state = result;
-    const save = async () => {
-      await setExecutionResult(deps.db, task.executionId, JSON.stringify(state));
-      await task.saveCheckpoint({ done: state.done });
-    };
+    // The checkpoint (small, written after every deletion) may be ahead of the stored result.
+    const checkpoint = task.checkpoint as Progress | null;
+    if (checkpoint && typeof checkpoint.done === 'number' && checkpoint.done > state.done && Array.isArray(checkpoint.skipped)) {
+      state.done = checkpoint.done;
+      state.skipped = checkpoint.skipped;
+    }
+    const save = () => setExecutionResult(deps.db, task.executionId, JSON.stringify(state));
     const ctx = contextFor(deps, SYSTEM_PRINCIPAL, SYSTEM_ACTOR);
     const nTags = state.planned.delete.length;
     const total = nTags + state.planned.deleteUntagged.length;
@@ -99,6 +108,7 @@ export function retentionHandler(deps: Deps): TaskHandler {
           state.skipped.push({ repository: (tag ?? image)!.repository, tag: tag?.tag ?? null, digest: (tag ?? image)!.digest, reason });
         }
         state.done++;
+        await task.saveCheckpoint({ done: state.done, skipped: state.skipped } satisfies Progress);
         if (++unsaved >= SAVE_EVERY || deps.clock.now() - lastSave >= SAVE_EVERY_MS) {
           await save();
           unsaved = 0;
@@ -106,7 +116,8 @@ export function retentionHandler(deps: Deps): TaskHandler {
         }
       }
     } finally {
-      if (unsaved > 0) await save();
+      // Also when this attempt made no deletion: the checkpoint may be ahead of the stored result.
+      await save();
     }
     const deleted = deletedSoFar(state);
     await transaction(deps.db, (tx) =>

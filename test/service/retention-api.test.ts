@@ -8,9 +8,11 @@ import { userPrincipal } from '../../src/identity/authenticate';
 import { header } from '../support/api-client';
 import { RetentionTriggers } from '../../src/storage/retention-triggers';
 import { setManualReadOnly } from '../../src/storage/state';
-import { stopExecution } from '../../src/jobs/executions';
+import { createExecution, stopExecution } from '../../src/jobs/executions';
 import { contextFor } from '../../src/context';
 import { SYSTEM_ACTOR, SYSTEM_PRINCIPAL } from '../../src/identity/principal';
+import { retentionHandler } from '../../src/storage/retention-run';
+import { RETENTION_JOB } from '../../src/storage/retention';
 import { auditRows } from '../support/audit-trail';
 import { refused } from '../support/refusals';
 import { arrangeProject, CAST, expectRoles, uniqueName } from '../support/role-matrix';
@@ -250,5 +252,40 @@ describe('a real run in the read-only window', () => {
     }
     const { tags } = tablesOf(db());
     expect((await db().select().from(tags).where(eq(tags.digest, dg(11)))).length).toBe(1);
+  });
+});
+
+describe('a run resumed after a restart', () => {
+  it('continues from its checkpoint: deletions behind it are not made again and count as deleted', async () => {
+    const p = await arrangeProject(suite.api, uniqueName('ret'));
+    await arrangeTags(p.name, [
+      { repo: 'app', tag: 'a', digest: dg(21), daysAgo: 3 },
+      { repo: 'app', tag: 'b', digest: dg(22), daysAgo: 2 },
+      { repo: 'app', tag: 'c', digest: dg(23), daysAgo: 1 },
+    ]);
+    expect((await call('PUT', path(p.name), { auth: admin, body: { rules: [rule({ n: 1 })] } })).status).toBe(200);
+    const { projects } = tablesOf(db());
+    const projectId = (await firstRow(db().select().from(projects).where(eq(projects.name, p.name))))!.id;
+    const ctx = contextFor(suite.api.deps, SYSTEM_PRINCIPAL, SYSTEM_ACTOR);
+    // An execution row of its own (no task for the runner to claim); its one task is run here by hand.
+    const execution = await createExecution(ctx, { kind: RETENTION_JOB, subjectId: projectId, subject: p.name, trigger: 'manual', tasks: [] });
+    const saved: unknown[] = [];
+    const outcome = await retentionHandler(suite.api.deps)({
+      id: 0,
+      executionId: execution.id,
+      payload: { projectId },
+      checkpoint: { done: 2, skipped: [{ repository: `${p.name}/app`, tag: 'a', digest: dg(21), reason: 'gone' }] },
+      attempt: 2,
+      dryRun: false,
+      signal: new AbortController().signal,
+      saveCheckpoint: async (value) => void saved.push(value),
+      addBytes: () => {},
+    });
+    expect(outcome.status).toBe('succeeded');
+    // The registry is not there: any deletion attempted would have failed the run.
+    expect(saved).toEqual([]);
+    const view = await call('GET', `${path(p.name)}/executions/${execution.id}`, { auth: admin });
+    expect(view.body.deleted.map((d: { tag: string }) => d.tag)).toEqual(['b']);
+    expect(view.body.skipped).toEqual([{ repository: `${p.name}/app`, tag: 'a', digest: dg(21), reason: 'gone' }]);
   });
 });
