@@ -4,9 +4,9 @@ import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { firstRow } from '../../src/db/engine';
-import { repositories, tags } from '../support/tables';
+import { manifests, repositories, tags } from '../support/tables';
 import { parseTags, skopeoCopy, skopeoInspect, skopeoListTags } from '../support/clients';
-import { buildImage, type BuiltImage } from '../support/oci';
+import { buildImage, buildIndex, type BuiltImage, type BuiltIndex } from '../support/oci';
 import { waitFor } from '../support/wait';
 import { admin, startTestWharf, type TestWharf } from '../support/wharf';
 
@@ -19,16 +19,18 @@ import { admin, startTestWharf, type TestWharf } from '../support/wharf';
 let w: TestWharf;
 let work: string;
 let images: BuiltImage[];
+let index: BuiltIndex;
 const REPO = 'keep/app';
 const POLICY = '/api/v1/projects/keep/retention';
 
 beforeAll(async () => {
   work = await mkdtemp(path.join(os.tmpdir(), 'wharf-retention-'));
+  index = await buildIndex(path.join(work, 'index'), { tag: 'v', layers: 1, layerSize: 512 });
   [w, ...images] = await Promise.all([
     startTestWharf(),
     ...['a', 'b', 'c', 'd', 'sig-a', 'sig-b'].map((n) => buildImage(path.join(work, n), { tag: 'v', layers: 1, layerSize: 512 })),
   ]);
-  expect((await w.api('POST', '/api/v1/projects', { auth: admin, body: { name: 'keep' } })).status).toBe(201);
+  for (const name of ['keep', 'prune']) expect((await w.api('POST', '/api/v1/projects', { auth: admin, body: { name } })).status).toBe(201);
 });
 
 afterAll(async () => {
@@ -36,8 +38,8 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-async function push(image: BuiltImage, tag: string) {
-  const r = await skopeoCopy(`oci:${image.dir}:v`, `docker://${w.registry}/${REPO}:${tag}`, { destCreds: admin });
+async function push(image: { dir: string }, tag: string, repo = REPO) {
+  const r = await skopeoCopy(`oci:${image.dir}:v`, `docker://${w.registry}/${repo}:${tag}`, { destCreds: admin });
   expect(r.code, r.stderr).toBe(0);
 }
 
@@ -53,12 +55,12 @@ async function registryTags(): Promise<string[]> {
   return parseTags(r.stdout).sort();
 }
 
-async function run(dryRun: boolean) {
-  const started = await w.api('POST', `${POLICY}/executions`, { auth: admin, body: { dryRun } });
+async function run(dryRun: boolean, policy = POLICY) {
+  const started = await w.api('POST', `${policy}/executions`, { auth: admin, body: { dryRun } });
   expect(started.status, JSON.stringify(started.body)).toBe(202);
   return waitFor(
     async () => {
-      const r = await w.api('GET', `${POLICY}/executions/${started.body.id}`, { auth: admin });
+      const r = await w.api('GET', `${policy}/executions/${started.body.id}`, { auth: admin });
       return r.body.finishedAt ? r.body : null;
     },
     60_000,
@@ -135,5 +137,33 @@ describe('retention against the registry', () => {
     ]);
     // A run with nothing left to delete deletes nothing.
     expect((await run(false)).deleted).toEqual([]);
+  });
+
+  it('untagged: delete removes an image whose tag moved away, and spares the platform images of a tagged index', async () => {
+    const [a, , c] = images as [BuiltImage, BuiltImage, BuiltImage];
+    const repo = 'prune/app';
+    await push(index, 'multi', repo);
+    await push(a, 'x', repo);
+    await push(c, 'x', repo);
+    const known = async () => {
+      const r = await firstRow(w.wharf.deps.db.select().from(repositories).where(eq(repositories.name, repo)));
+      return r ? (await w.wharf.deps.db.select().from(manifests).where(eq(manifests.repositoryId, r.id))).map((m) => m.digest).sort() : [];
+    };
+    const all = [index.indexDigest, ...index.childDigests, a.manifestDigest, c.manifestDigest].sort();
+    await waitFor(async () => JSON.stringify(await known()) === JSON.stringify(all), 20_000, 'manifests known to Wharf');
+    const policy = '/api/v1/projects/prune/retention';
+    expect((await w.api('PUT', policy, { auth: admin, body: { rules: [{ repositories: '**', tags: '*', keep: 'always' }], untagged: 'delete' } })).status).toBe(200);
+    const dry = await run(true, policy);
+    expect(dry.deleted).toEqual([]);
+    expect(dry.deletedUntagged).toEqual([{ repository: repo, digest: a.manifestDigest }]);
+    const real = await run(false, policy);
+    expect(real.status, JSON.stringify(real)).toBe('succeeded');
+    expect(real.deletedUntagged).toEqual(dry.deletedUntagged);
+    expect((await skopeoInspect(`docker://${w.registry}/${repo}@${a.manifestDigest}`, admin, { raw: true })).code).not.toBe(0);
+    for (const child of index.childDigests) {
+      const r = await skopeoInspect(`docker://${w.registry}/${repo}@${child}`, admin, { raw: true });
+      expect(r.code, r.stderr).toBe(0);
+    }
+    expect(await known()).toEqual([index.indexDigest, ...index.childDigests, c.manifestDigest].sort());
   });
 });
