@@ -9,6 +9,7 @@ import { userRoutes } from './api/users';
 import { repositoryRoutes } from './api/repositories';
 import { auditRoutes } from './api/audit';
 import { replicationRoutes } from './api/replication';
+import { retentionRoutes } from './api/retention';
 import { replicationExecutionRoutes } from './api/replication-executions';
 import { sessionRoutes } from './api/session';
 import { registryRoutes } from './api/registries';
@@ -69,6 +70,7 @@ export function createApi() {
   api.route('/', replicationExecutionRoutes());
   api.route('/', gcRoutes());
   api.route('/', immutabilityRoutes());
+  api.route('/', retentionRoutes());
   return api;
 }
 

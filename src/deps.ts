@@ -21,6 +21,7 @@ import type { SecretBox } from './replication/sealed';
 import type { RegistryEndpoint } from './replication/remote';
 import type { ReplicationHooks } from './replication/policies';
 import type { JobRunner } from './jobs/runner';
+import type { RetentionHooks } from './storage/retention-triggers';
 
 /** Everything the app needs, built once by main.ts (or a test) and passed down; no module singletons. */
 export interface Deps {
@@ -64,4 +65,6 @@ export interface Deps {
   gcHost?: GcHost | null;
   /** What runs replication when a policy changes; absent until the runner is wired. */
   replication?: ReplicationHooks;
+  /** What follows retention policy changes (the cron triggers); absent until wired. */
+  retention?: RetentionHooks;
 }

@@ -36,6 +36,9 @@ import { ReplicationTriggers } from './replication/triggers';
 import { GC_JOB, registerGcJob, releaseStaleGcWindow, scheduleGc } from './storage/gc';
 import { passwordCredential, personalTokenCredential } from './identity/authenticate';
 import { Reconciler, registerReconcileJob, scheduleReconcile } from './artifacts/reconcile';
+import { RETENTION_JOB } from './storage/retention';
+import { retentionHandler, retentionRetryPolicy } from './storage/retention-run';
+import { RetentionTriggers } from './storage/retention-triggers';
 import { JobRunner } from './jobs/runner';
 import { electionLockFor, Leadership, type Scheduled } from './db/leadership';
 import { namedLocksFor } from './db/named-locks';
@@ -84,6 +87,7 @@ export interface Instance {
   rotation: RotationWatch;
   /** Replication's event dispatch and cron triggers; startWharf schedules them on the leader. */
   replication: ReplicationTriggers;
+  retention: RetentionTriggers;
   /** Starts deps.jobs claiming tasks (once); close() stops it, returning its running tasks to pending. */
   startJobs(): { stop(): Promise<void> };
   close(): Promise<void>;
@@ -200,6 +204,9 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
     deps.replication = replication;
     jobs.register(REPLICATION_JOB, replicationHandler(deps), replicationRetryPolicy(deps));
     jobs.register(IMMUTABLE_RESTORE_JOB, restoreHandler(deps), restoreRetryPolicy);
+    const retention = new RetentionTriggers(deps);
+    deps.retention = retention;
+    jobs.register(RETENTION_JOB, retentionHandler(deps), retentionRetryPolicy);
     let jobsRun: { stop(): Promise<void> } | null = null;
     return {
       deps,
@@ -207,6 +214,7 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       registryConfigFile,
       rotation,
       replication,
+      retention,
       startJobs() {
         jobsRun ??= jobs.start();
         return jobsRun;
@@ -337,6 +345,7 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
     leadership.schedule(() => schedulePrunes(deps));
     leadership.schedule(() => instance.replication.scheduler());
     leadership.schedule(() => scheduleGc(deps));
+    leadership.schedule(() => instance.retention.scheduler());
     leadership.schedule(() => scheduleAuditRetention({ db: deps.db, clock: deps.clock, log, retentionDays: config.audit.retentionDays }));
     await leadership.start();
 

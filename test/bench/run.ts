@@ -15,6 +15,7 @@
  *                          `plan` the time to plan a push policy over 10,000 tags (plan-push.ts),
  *                          `copy` the replication copier against skopeo (replication-copy.ts),
  *                          `pullcache` blob pulls with and without the blob-descriptor cache (pull-cache.ts)
+ *                          `retention` retention planning over 100,000 tags (retention-plan.ts)
  *   BENCH_COPY_ROUNDS      rounds of the copy comparison (default 2)
  *   BENCH_PULLCACHE_ROUNDS rounds of the pullcache comparison (default 15)
  *   BENCH_IDLE_SECONDS     how long the started server idles before its memory is read (default 30)
@@ -51,6 +52,7 @@ import { benchUiRender } from './ui-render';
 import { benchPlanPush } from './plan-push';
 import { benchReplicationCopy } from './replication-copy';
 import { benchPullCache } from './pull-cache';
+import { benchRetentionPlan } from './retention-plan';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../..');
@@ -784,8 +786,9 @@ async function main(): Promise<number> {
   const planPush = only.length === 0 || only.includes('plan');
   const replicationCopy = only.length === 0 || only.includes('copy');
   const pullCache = only.length === 0 || only.includes('pullcache');
-  if (chosen.length === 0 && !startup && !uiRender && !planPush && !replicationCopy && !pullCache)
-    throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY} names no scenario (keys: ${scenarios.map((s) => s.key).join(', ')}, start, ui, plan, copy, pullcache)`);
+  const retentionPlan = only.length === 0 || only.includes('retention');
+  if (chosen.length === 0 && !startup && !uiRender && !planPush && !replicationCopy && !pullCache && !retentionPlan)
+    throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY} names no scenario (keys: ${scenarios.map((s) => s.key).join(', ')}, start, ui, plan, copy, pullcache, retention)`);
   const legs = (process.env.BENCH_LEGS ?? LEGS.join(',')).split(',').map((s) => s.trim()).filter(Boolean) as Leg[];
   const unknownLeg = legs.find((l) => !LEGS.includes(l));
   if (unknownLeg !== undefined || legs.length === 0) throw new Error(`BENCH_LEGS must name some of ${LEGS.join(', ')}, got ${JSON.stringify(process.env.BENCH_LEGS)}`);
@@ -843,6 +846,15 @@ async function main(): Promise<number> {
       process.stdout.write('\n' + (await benchPlanPush()) + '\n');
     } catch (err) {
       process.stderr.write(`bench: plan-push failed: ${(err as Error).stack ?? String(err)}\n`);
+      return 1;
+    }
+  }
+  // Retention planning, pure and in memory; reported like ui-render.
+  if (retentionPlan) {
+    try {
+      process.stdout.write('\n' + (await benchRetentionPlan()) + '\n');
+    } catch (err) {
+      process.stderr.write(`bench: retention plan failed: ${(err as Error).stack ?? String(err)}\n`);
       return 1;
     }
   }

@@ -19,6 +19,7 @@ import { projectPages } from './project';
 import { projectsPages } from './projects';
 import { registryPages } from './registries';
 import { repositoryPages } from './repositories';
+import { retentionPages } from './retention';
 import { PRE_CSRF_COOKIE } from './request';
 import { sessionPages } from './session';
 import { systemPages } from './system';
@@ -100,6 +101,7 @@ export function uiRoutes(): Hono<AppEnv> {
   ui.route('/', sessionPages());
   ui.route('/', projectsPages());
   ui.route('/', projectPages());
+  ui.route('/', retentionPages());
   ui.route('/', repositoryPages());
   ui.route('/', deletionPages());
   ui.route('/', auditPages());
