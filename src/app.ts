@@ -12,6 +12,8 @@ import { replicationExecutionRoutes } from './api/replication-executions';
 import { sessionRoutes } from './api/session';
 import { registryRoutes } from './api/registries';
 import { systemRobotRoutes } from './api/robots';
+import { readOnlyRoutes } from './api/read-only';
+import { quotaRoutes } from './api/quota';
 import type { Deps } from './deps';
 import { AppError, unauthorized } from './errors';
 import { assertSystemAdmin } from './identity/principal';
@@ -65,6 +67,8 @@ export function createApi() {
   api.route('/', systemRobotRoutes());
   api.route('/', replicationRoutes());
   api.route('/', replicationExecutionRoutes());
+  api.route('/', readOnlyRoutes());
+  api.route('/', quotaRoutes());
   return api;
 }
 

@@ -1,4 +1,5 @@
 import type { BlockList } from 'node:net';
+import type { UsageRefresh } from './storage/quota';
 import type { Clock } from './clock';
 import type { Config } from './config/schema';
 import type { Db } from './db/open';
@@ -59,6 +60,8 @@ export interface Deps {
   secretBox: SecretBox;
   /** Wharf's own registry as replication reaches it: tokens Wharf mints for its replication subject. */
   localRegistry: RegistryEndpoint;
+  /** Project storage usage, recomputed after pushes, deletes and reconcile. */
+  usage: UsageRefresh;
   /** What runs replication when a policy changes; absent until the runner is wired. */
   replication?: ReplicationHooks;
 }

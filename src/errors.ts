@@ -103,6 +103,8 @@ export const ERROR_TEXTS = {
   'storage.readOnlyBecause': 'the registry is read-only for maintenance ({reason}); try again later',
   'storage.overQuota': 'project {project} is over its storage quota ({used} of {limit}); delete images to push again',
   'storage.tagImmutable': 'tag {tag} of {repository} is immutable',
+  'readOnly.badReason': 'reason must be at most {max} printable characters',
+  'quota.badLimit': 'limitBytes must be a whole number of bytes from 1 to {max}, or null for no limit',
   'storage.full': 'Wharf cannot write to its storage (disk full or failing); try again later',
 } as const satisfies Record<string, string>;
 
