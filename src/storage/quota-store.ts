@@ -1,16 +1,20 @@
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Tx } from '../db/open';
 import { firstRow, tablesOf } from '../db/engine';
 
 /** The SQL of project quotas: usage from the blobs manifests keep. */
 
-/** Bytes a project's repositories keep: each distinct blob once, however many manifests or repositories share it. */
+/**
+ * Bytes a project's repositories keep: each distinct blob once, however many manifests or
+ * repositories share it; only blobs of manifests still there (a deleted manifest's rows may stay).
+ */
 export async function projectUsageBytes(db: Tx, projectId: number): Promise<number> {
-  const { manifestBlobs: mb, repositories: r } = tablesOf(db);
+  const { manifestBlobs: mb, repositories: r, manifests: m } = tablesOf(db);
   const perBlob = db
     .select({ blob: mb.blobDigest, size: sql<number>`max(${mb.size})`.as('size') })
     .from(mb)
     .innerJoin(r, eq(r.id, mb.repositoryId))
+    .innerJoin(m, and(eq(m.repositoryId, mb.repositoryId), eq(m.digest, mb.manifestDigest)))
     .where(eq(r.projectId, projectId))
     .groupBy(mb.blobDigest)
     .as('per_blob');

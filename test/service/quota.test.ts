@@ -22,8 +22,12 @@ beforeAll(async () => {
   for (const u of ['owner', 'outsider']) expect((await api.call('POST', '/api/v1/users', { auth: admin, body: { username: u, password: `${u}-password-1` } })).status).toBe(201);
   expect((await api.call('POST', '/api/v1/projects', { auth: OWNER, body: { name: 'team', public: true } })).status).toBe(201);
   projectId = (await findProject(api.deps.db, 'team'))!.id;
-  const { repositories, manifestBlobs } = tablesOf(api.deps.db);
+  const { repositories, manifests, manifestBlobs } = tablesOf(api.deps.db);
   const [a, b] = await api.deps.db.insert(repositories).values([{ name: 'team/a', projectId }, { name: 'team/b', projectId }]).returning();
+  await api.deps.db.insert(manifests).values([
+    { repositoryId: a!.id, digest: 'sha256:m1' },
+    { repositoryId: b!.id, digest: 'sha256:m2' },
+  ]);
   // Two manifests in two repositories sharing a layer (100) and a config (10): each blob counts once.
   await api.deps.db.insert(manifestBlobs).values([
     { repositoryId: a!.id, manifestDigest: 'sha256:m1', blobDigest: 'sha256:m1', size: 1 },
@@ -33,6 +37,8 @@ beforeAll(async () => {
     { repositoryId: b!.id, manifestDigest: 'sha256:m2', blobDigest: 'sha256:layer', size: 100 },
     { repositoryId: b!.id, manifestDigest: 'sha256:m2', blobDigest: 'sha256:config', size: 10 },
     { repositoryId: b!.id, manifestDigest: 'sha256:m2', blobDigest: 'sha256:big', size: 5_000_000_000 },
+    // Left behind by a manifest no longer there: not counted.
+    { repositoryId: b!.id, manifestDigest: 'sha256:gone', blobDigest: 'sha256:stale', size: 777 },
   ]);
 });
 
