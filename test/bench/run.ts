@@ -13,7 +13,8 @@
  *   BENCH_ONLY             comma-separated scenario keys to run, e.g. "b,c" or "push1,post1" (default all);
  *                          `start` is the start time and idle memory of the real server (startup.ts),
  *                          `plan` the time to plan a push policy over 10,000 tags (plan-push.ts),
- *                          `copy` the replication copier against skopeo (replication-copy.ts)
+ *                          `copy` the replication copier against skopeo (replication-copy.ts),
+ *                          `quota` a project's usage recompute over 10,000 images (quota.ts)
  *   BENCH_COPY_ROUNDS      rounds of the copy comparison (default 2)
  *   BENCH_IDLE_SECONDS     how long the started server idles before its memory is read (default 30)
  *   BENCH_SERVER_NODE_ARGS extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
@@ -48,6 +49,7 @@ import { benchStartup } from './startup';
 import { benchUiRender } from './ui-render';
 import { benchPlanPush } from './plan-push';
 import { benchReplicationCopy } from './replication-copy';
+import { benchQuota } from './quota';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../..');
@@ -780,8 +782,9 @@ async function main(): Promise<number> {
   const uiRender = only.length === 0 || only.includes('ui');
   const planPush = only.length === 0 || only.includes('plan');
   const replicationCopy = only.length === 0 || only.includes('copy');
-  if (chosen.length === 0 && !startup && !uiRender && !planPush && !replicationCopy)
-    throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY} names no scenario (keys: ${scenarios.map((s) => s.key).join(', ')}, start, ui, plan, copy)`);
+  const quotaUsage = only.length === 0 || only.includes('quota');
+  if (chosen.length === 0 && !startup && !uiRender && !planPush && !replicationCopy && !quotaUsage)
+    throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY} names no scenario (keys: ${scenarios.map((s) => s.key).join(', ')}, start, ui, plan, copy, quota)`);
   const legs = (process.env.BENCH_LEGS ?? LEGS.join(',')).split(',').map((s) => s.trim()).filter(Boolean) as Leg[];
   const unknownLeg = legs.find((l) => !LEGS.includes(l));
   if (unknownLeg !== undefined || legs.length === 0) throw new Error(`BENCH_LEGS must name some of ${LEGS.join(', ')}, got ${JSON.stringify(process.env.BENCH_LEGS)}`);
@@ -839,6 +842,15 @@ async function main(): Promise<number> {
       process.stdout.write('\n' + (await benchPlanPush()) + '\n');
     } catch (err) {
       process.stderr.write(`bench: plan-push failed: ${(err as Error).stack ?? String(err)}\n`);
+      return 1;
+    }
+  }
+  // Quota usage recomputes on both engines, in this process; reported like plan-push.
+  if (quotaUsage) {
+    try {
+      process.stdout.write('\n' + (await benchQuota()) + '\n');
+    } catch (err) {
+      process.stderr.write(`bench: quota failed: ${(err as Error).stack ?? String(err)}\n`);
       return 1;
     }
   }
