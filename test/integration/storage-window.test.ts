@@ -185,4 +185,34 @@ describe('the read-only window', () => {
     expect(await waitExecutionDone(w.api, admin, pullRun, 30_000)).toMatchObject({ status: 'succeeded', succeeded: 1 });
     expect((await registryView(w.url, w.registry))['pulled/one']).toEqual({ v1: image.manifestDigest });
   });
+
+  it('the web UI: the system page switches the window with a reason; the project page shows usage and admins set the limit', async () => {
+    const login = await fetch(`${w.url}/api/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: admin.split(':')[1] }) });
+    const { csrfToken } = (await login.json()) as { csrfToken: string };
+    const cookie = `wharf_lang=en; ${(login.headers.get('set-cookie') ?? '').split(';')[0]!}`;
+    const post = (p: string, fields: Record<string, string>) =>
+      fetch(`${w.url}${p}`, { method: 'POST', redirect: 'manual', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ _csrf: csrfToken, ...fields }).toString() });
+    const page = async (p: string) => (await fetch(`${w.url}${p}`, { headers: { cookie } })).text();
+
+    expect((await post('/system/read-only', { readOnly: 'true', reason: 'ui window' })).status).toBe(303);
+    expect((await w.api('GET', '/api/v1/system/read-only', { auth: admin })).body).toMatchObject({ readOnly: true, reason: 'ui window' });
+    expect(await page('/system')).toContain('Reason: ui window.');
+    const tooLong = await post('/system/read-only', { readOnly: 'true', reason: 'x'.repeat(201) });
+    expect(tooLong.status).toBe(400);
+    expect(await tooLong.text()).toContain('at most 200 printable characters');
+    expect((await post('/system/read-only', { readOnly: 'false' })).status).toBe(303);
+    expect((await w.api('GET', '/api/v1/system/read-only', { auth: admin })).body.readOnly).toBe(false);
+
+    expect((await post('/projects/team/quota', { limit: '1.5', unit: 'GiB' })).status).toBe(303);
+    expect((await w.api('GET', '/api/v1/projects/team/quota', { auth: admin })).body.limitBytes).toBe(1.5 * 2 ** 30);
+    const html = await page('/projects/team');
+    expect(html).toMatch(/<meter class="quota-bar"[^>]*max="1610612736"/);
+    expect(html).toContain('of 1.6 GB used');
+    const bad = await post('/projects/team/quota', { limit: 'lots', unit: 'GiB' });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain('whole number of bytes');
+    expect((await w.api('GET', '/api/v1/projects/team/quota', { auth: admin })).body.limitBytes).toBe(1.5 * 2 ** 30);
+    expect((await post('/projects/team/quota', { limit: '', unit: 'GiB' })).status).toBe(303);
+    expect((await w.api('GET', '/api/v1/projects/team/quota', { auth: admin })).body.limitBytes).toBeNull();
+  });
 });
