@@ -23,7 +23,7 @@ export function retryHint(err: unknown): { retryable: boolean; retryAfterMs: num
   const { retryable, retryAfterMs, uncounted } = err as { retryable?: unknown; retryAfterMs?: unknown; uncounted?: unknown };
   return {
     retryable: retryable === true,
-    uncounted: uncounted === true,
+    ...(uncounted === true ? { uncounted: true } : {}),
     retryAfterMs: typeof retryAfterMs === 'number' && Number.isFinite(retryAfterMs) && retryAfterMs > 0 ? retryAfterMs : null,
   };
 }
