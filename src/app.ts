@@ -15,6 +15,8 @@ import { sessionRoutes } from './api/session';
 import { registryRoutes } from './api/registries';
 import { systemRobotRoutes } from './api/robots';
 import { immutabilityRoutes } from './api/immutability';
+import { readOnlyRoutes } from './api/read-only';
+import { quotaRoutes } from './api/quota';
 import type { Deps } from './deps';
 import { AppError, unauthorized } from './errors';
 import { assertSystemAdmin } from './identity/principal';
@@ -71,6 +73,8 @@ export function createApi() {
   api.route('/', gcRoutes());
   api.route('/', immutabilityRoutes());
   api.route('/', retentionRoutes());
+  api.route('/', readOnlyRoutes());
+  api.route('/', quotaRoutes());
   return api;
 }
 

@@ -1,5 +1,6 @@
 import type { BlockList } from 'node:net';
 import type { GcHost } from './storage/gc';
+import type { UsageRefresh } from './storage/quota';
 import type { Clock } from './clock';
 import type { Config } from './config/schema';
 import type { Db } from './db/open';
@@ -63,6 +64,8 @@ export interface Deps {
   localRegistry: RegistryEndpoint;
   /** The supervised registry's garbage collection (binary, config, storage); null or absent when this instance does not supervise it. */
   gcHost?: GcHost | null;
+  /** Project storage usage, recomputed after pushes, deletes and reconcile. */
+  usage: UsageRefresh;
   /** What runs replication when a policy changes; absent until the runner is wired. */
   replication?: ReplicationHooks;
   /** What follows retention policy changes (the cron triggers); absent until wired. */

@@ -117,6 +117,8 @@ export const ERROR_TEXTS = {
   'retention.cronWithoutRules': 'cron: a schedule needs at least one rule',
   'retention.noPolicy': 'project {project} has no retention policy; set one first',
   'retention.running': 'a retention run of project {project} has not finished yet',
+  'readOnly.badReason': 'reason must be at most {max} printable characters',
+  'quota.badLimit': 'limitBytes must be a whole number of bytes from 1 to {max}, or null for no limit',
   'storage.full': 'Wharf cannot write to its storage (disk full or failing); try again later',
   'gc.running': 'garbage collection {id} has not finished; wait for it before starting another',
   'gc.notSupervised': 'this Wharf instance does not supervise the registry, so it cannot run its garbage collection; run `{command}` on the registry\'s host',

@@ -66,6 +66,18 @@ export function createMetrics() {
       help: '1 while this instance is the elected one that runs the schedulers (reconcile, prunes, audit retention), else 0',
       registers: [registry],
     }),
+    projectStorageUsed: new Gauge({
+      name: 'wharf_project_storage_used_bytes',
+      help: 'Bytes a project keeps in the registry (each blob once), as last recomputed',
+      labelNames: ['project'] as const,
+      registers: [registry],
+    }),
+    projectQuota: new Gauge({
+      name: 'wharf_project_quota_bytes',
+      help: 'The storage quota of a project, for projects that have one',
+      labelNames: ['project'] as const,
+      registers: [registry],
+    }),
   };
 }
 

@@ -25,6 +25,7 @@ import { secretRedactor } from './registry/redact';
 import { createRegistryStorage, REGISTRY_PID_FILE, secureDataDir } from './data-dir';
 import { RegistryClient } from './registry/client';
 import { ManifestDetails } from './artifacts/details';
+import { UsageRefresh } from './storage/quota';
 import { Deletions } from './artifacts/delete';
 import { robotCredential } from './access/robots';
 import { systemRobotCredential } from './access/system-robots';
@@ -154,12 +155,14 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
           nowMs: clock.now(),
         }),
     };
-    const details = new ManifestDetails(db, registry, log);
+    const usage = new UsageRefresh({ db, clock, log, metrics });
+    const details = new ManifestDetails(db, registry, log, undefined, (item) => usage.noteRepository(item.repository));
     const reconciler = new Reconciler(
       { db, clock, registry, log, defaultProject: config.defaultProject.name, onUnknownDetails: (items) => details.enqueue(items) },
       (report) => {
         metrics.reconcileDuration.observe(report.durationMs / 1000);
         for (const kind of ['added', 'removed', 'repaired'] as const) metrics.reconcileDrift.inc({ kind }, report[kind]);
+        usage.recomputeAll().catch((err: Error) => log.warn({ err: err.message }, 'quota usage not recomputed after reconcile'));
       },
     );
     const namedLocks = namedLocksFor(config.database, log);
@@ -199,6 +202,7 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
       storageAlarm: new StorageAlarm(clock, log),
       secretBox,
       localRegistry,
+      usage,
     };
     const replication = new ReplicationTriggers(deps);
     deps.replication = replication;
@@ -223,7 +227,7 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
         await leadership.stop();
         await jobsRun?.stop();
         await rotation.stop();
-        await Promise.race([Promise.all([reconciler.idle(), details.idle()]), new Promise((r) => setTimeout(r, 5000))]);
+        await Promise.race([Promise.all([reconciler.idle(), details.idle().then(() => usage.idle())]), new Promise((r) => setTimeout(r, 5000))]);
         await namedLocks.close();
         await registry.close();
         await database.close();

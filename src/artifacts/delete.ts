@@ -23,6 +23,8 @@ export interface DeleteDeps {
   registry: RegistryClient;
   defaultProject: string;
   deletions: Deletions;
+  /** Recomputes the project's storage usage after a delete (pushes over quota may go again). */
+  recomputeUsage: (projectId: number) => Promise<unknown>;
 }
 
 /** The named-lock scope of deletes: one per repository across every instance on the database. */
@@ -58,7 +60,7 @@ export class Deletions {
   }
 }
 
-const deleteDeps = (ctx: Ctx): DeleteDeps => ({ db: ctx.db, nowMs: () => ctx.clock.now(), registry: ctx.deps.registry, defaultProject: ctx.config.defaultProject.name, deletions: ctx.deps.deletions });
+const deleteDeps = (ctx: Ctx): DeleteDeps => ({ db: ctx.db, nowMs: () => ctx.clock.now(), registry: ctx.deps.registry, defaultProject: ctx.config.defaultProject.name, deletions: ctx.deps.deletions, recomputeUsage: (projectId) => ctx.deps.usage.recompute(projectId) });
 
 /** The repository, if the principal may delete in it: 404 when they cannot see it, 403 when they only see it. */
 async function deletableRepository(deps: DeleteDeps, principal: Principal, name: string): Promise<Repository> {
@@ -150,6 +152,7 @@ async function untagNow(deps: DeleteDeps, principal: Principal, name: string, ta
       detail: JSON.stringify({ imageDeleted: lastReference }),
     });
   });
+  await deps.recomputeUsage(repo.projectId);
 }
 
 /** DELETE an image by digest with every tag on it; refused while a tagged index still lists it, unless forced. */
@@ -176,7 +179,7 @@ async function deleteImageNow(
   const known = await hasManifest(deps.db, repo.id, digest);
   if (!head && !known) throw notFound('image.notFound', { digest, repository: name });
   if (head) await deleteByDigest(deps.registry, name, digest);
-  return transaction(deps.db, async (tx) => {
+  const deleted = await transaction(deps.db, async (tx) => {
     const gone = await removeManifest(tx, repo.id, digest);
     await dropRepositoryIfEmpty(tx, repo.id);
     await queueDeletes(deps, tx, name, gone, digest);
@@ -194,6 +197,8 @@ async function deleteImageNow(
     });
     return gone;
   });
+  await deps.recomputeUsage(repo.projectId);
+  return deleted;
 }
 
 /** DELETE every image of a repository: indexes first, then the images they listed, then the rest. */
@@ -233,5 +238,6 @@ async function deleteRepositoryNow(deps: DeleteDeps, principal: Principal, name:
       detail: JSON.stringify({ images: ordered.length }),
     });
   });
+  await deps.recomputeUsage(repo.projectId);
   return ordered.length;
 }

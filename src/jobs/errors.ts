@@ -9,6 +9,8 @@ export class RetryableError extends Error {
   constructor(
     message: string,
     readonly retryAfterMs?: number,
+    /** A wait, not a failure (the read-only window): the try does not count against maxAttempts. */
+    readonly uncounted = false,
   ) {
     super(message);
     this.name = 'RetryableError';
@@ -16,11 +18,12 @@ export class RetryableError extends Error {
 }
 
 /** What the runner reads off a thrown error: whether to try again, and how long the other side asked to wait. */
-export function retryHint(err: unknown): { retryable: boolean; retryAfterMs: number | null } {
+export function retryHint(err: unknown): { retryable: boolean; retryAfterMs: number | null; uncounted?: boolean } {
   if (typeof err !== 'object' || err === null) return { retryable: false, retryAfterMs: null };
-  const { retryable, retryAfterMs } = err as { retryable?: unknown; retryAfterMs?: unknown };
+  const { retryable, retryAfterMs, uncounted } = err as { retryable?: unknown; retryAfterMs?: unknown; uncounted?: unknown };
   return {
     retryable: retryable === true,
+    ...(uncounted === true ? { uncounted: true } : {}),
     retryAfterMs: typeof retryAfterMs === 'number' && Number.isFinite(retryAfterMs) && retryAfterMs > 0 ? retryAfterMs : null,
   };
 }

@@ -346,9 +346,9 @@ export class JobRunner {
         await this.settle(row.executionId);
         return;
       }
-      if (hint.retryable && row.attempts < policy.maxAttempts) {
+      if (hint.retryable && (hint.uncounted === true || row.attempts < policy.maxAttempts)) {
         const delay = retryDelayMs(row.attempts, policy, hint.retryAfterMs);
-        if (await returnTask(db, row.id, this.owner, { notBefore: clock.now() + delay, error: errorText(failure), bytes, refund: false })) count('retried');
+        if (await returnTask(db, row.id, this.owner, { notBefore: clock.now() + delay, error: errorText(failure), bytes, refund: hint.uncounted === true })) count('retried');
         log.info({ task: row.id, kind: execution.kind, attempt: row.attempts, delayMs: delay, err: errorText(failure) }, 'job task will be tried again');
         setTimeout(() => this.wake(), delay + 5).unref();
         return;

@@ -11,6 +11,8 @@ import { planPull, planPush, type PlannedTask } from './plan';
 import { registryEndpoint } from './registries';
 import { policyById, projectNameById, registryById, type PolicyRow, type RegistryRow } from './store';
 import { isImmutableExistingTag } from '../storage/immutability-restore';
+import { readOnlyState } from '../storage/state';
+import { RetryableError } from '../jobs/errors';
 
 /** The job kind of replication executions. */
 export const REPLICATION_JOB = 'replication';
@@ -127,6 +129,17 @@ async function ensureTargetProject(deps: Deps, registry: RegistryRow, endpoint: 
 const projectPart = (repository: string) => repository.split('/')[0]!;
 
 /** Runs one replication task: a copy or a delete, between Wharf's registry and the policy's. */
+/** How long a pull task waits in the read-only window before it looks again (shorter when retries are configured shorter). */
+const READ_ONLY_RETRY_MS = 30_000;
+
+/** Copies into this registry wait while it is read-only: the task is tried again after the window, without using up its attempts. */
+async function waitOutReadOnly(deps: Deps): Promise<void> {
+  const state = await readOnlyState(deps.db);
+  if (!state.readOnly) return;
+  const after = Math.min(READ_ONLY_RETRY_MS, Math.max(100, deps.config.replication.retryMaxMs));
+  throw new RetryableError(`the registry is read-only${state.reason ? ` (${state.reason})` : ''}; waiting`, after, true);
+}
+
 export function replicationHandler(deps: Deps): TaskHandler {
   const projectsMade = new Set<string>();
   return async (task): Promise<TaskOutcome> => {
@@ -135,6 +148,7 @@ export function replicationHandler(deps: Deps): TaskHandler {
     if (!policy) return { status: 'failed', error: 'the policy was deleted' };
     const registry = await registryById(deps.db, policy.registryId);
     if (!registry) return { status: 'failed', error: 'the registry was deleted' };
+    if (policy.direction === 'pull') await waitOutReadOnly(deps);
     const endpoint = registryEndpoint(deps, registry);
     const timeoutMs = deps.config.replication.requestTimeoutMs;
     const remote = new RemoteRegistry(endpoint, { timeoutMs });

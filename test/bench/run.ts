@@ -16,6 +16,7 @@
  *                          `copy` the replication copier against skopeo (replication-copy.ts),
  *                          `pullcache` blob pulls with and without the blob-descriptor cache (pull-cache.ts)
  *                          `retention` retention planning over 100,000 tags (retention-plan.ts)
+ *                          `quota` a project's usage recompute over 10,000 images (quota.ts)
  *   BENCH_COPY_ROUNDS      rounds of the copy comparison (default 2)
  *   BENCH_PULLCACHE_ROUNDS rounds of the pullcache comparison (default 15)
  *   BENCH_IDLE_SECONDS     how long the started server idles before its memory is read (default 30)
@@ -53,6 +54,7 @@ import { benchPlanPush } from './plan-push';
 import { benchReplicationCopy } from './replication-copy';
 import { benchPullCache } from './pull-cache';
 import { benchRetentionPlan } from './retention-plan';
+import { benchQuota } from './quota';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../..');
@@ -787,8 +789,9 @@ async function main(): Promise<number> {
   const replicationCopy = only.length === 0 || only.includes('copy');
   const pullCache = only.length === 0 || only.includes('pullcache');
   const retentionPlan = only.length === 0 || only.includes('retention');
-  if (chosen.length === 0 && !startup && !uiRender && !planPush && !replicationCopy && !pullCache && !retentionPlan)
-    throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY} names no scenario (keys: ${scenarios.map((s) => s.key).join(', ')}, start, ui, plan, copy, pullcache, retention)`);
+  const quotaUsage = only.length === 0 || only.includes('quota');
+  if (chosen.length === 0 && !startup && !uiRender && !planPush && !replicationCopy && !pullCache && !retentionPlan && !quotaUsage)
+    throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY} names no scenario (keys: ${scenarios.map((s) => s.key).join(', ')}, start, ui, plan, copy, pullcache, retention, quota)`);
   const legs = (process.env.BENCH_LEGS ?? LEGS.join(',')).split(',').map((s) => s.trim()).filter(Boolean) as Leg[];
   const unknownLeg = legs.find((l) => !LEGS.includes(l));
   if (unknownLeg !== undefined || legs.length === 0) throw new Error(`BENCH_LEGS must name some of ${LEGS.join(', ')}, got ${JSON.stringify(process.env.BENCH_LEGS)}`);
@@ -855,6 +858,15 @@ async function main(): Promise<number> {
       process.stdout.write('\n' + (await benchRetentionPlan()) + '\n');
     } catch (err) {
       process.stderr.write(`bench: retention plan failed: ${(err as Error).stack ?? String(err)}\n`);
+      return 1;
+    }
+  }
+  // Quota usage recomputes on both engines, in this process; reported like plan-push.
+  if (quotaUsage) {
+    try {
+      process.stdout.write('\n' + (await benchQuota()) + '\n');
+    } catch (err) {
+      process.stderr.write(`bench: quota failed: ${(err as Error).stack ?? String(err)}\n`);
       return 1;
     }
   }

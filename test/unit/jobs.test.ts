@@ -27,6 +27,7 @@ describe('retry delay', () => {
   });
 
   it('reads retryable and Retry-After off any thrown value', () => {
+    expect(retryHint(new RetryableError('read-only', 30_000, true))).toEqual({ retryable: true, retryAfterMs: 30_000, uncounted: true });
     expect(retryHint(new RetryableError('429', 5000))).toEqual({ retryable: true, retryAfterMs: 5000 });
     expect(retryHint(Object.assign(new Error('503'), { retryable: true, status: 503 }))).toEqual({ retryable: true, retryAfterMs: null });
     expect(retryHint(Object.assign(new Error('bad digest'), { retryable: false, retryAfterMs: 10 }))).toMatchObject({ retryable: false });

@@ -39,6 +39,72 @@ export interface ProjectProps {
   notice?: string | null;
   /** Shown after creating, when the registry still holds repositories under the name. */
   warning?: string | null;
+  /** Storage usage and limit: for members and system admins (null otherwise). */
+  quota?: { limitBytes: number | null; usedBytes: number } | null;
+  /** System admins set or clear the limit. */
+  canSetQuota?: boolean;
+}
+
+const UNITS = [
+  ['MiB', 2 ** 20],
+  ['GiB', 2 ** 30],
+  ['TiB', 2 ** 40],
+] as const;
+
+/** Used against the limit as a native meter (no script, no inline style) and in words. */
+const QuotaSection: FC<{ v: View; project: string; quota: { limitBytes: number | null; usedBytes: number }; canSet: boolean }> = ({ v, project, quota, canSet }) => {
+  const { t } = v.i18n;
+  const percent = quota.limitBytes ? Math.round((quota.usedBytes / quota.limitBytes) * 100) : null;
+  const over = quota.limitBytes !== null && quota.usedBytes >= quota.limitBytes;
+  return (
+    <section class="card" id="quota">
+      <h2>{t('quota.title')}</h2>
+      {quota.limitBytes === null ? (
+        <p data-quota="unlimited">{t('quota.usedNoLimit', { used: v.i18n.bytes(quota.usedBytes) })}</p>
+      ) : (
+        <>
+          <p data-quota={over ? 'over' : 'under'}>
+            {t('quota.used', { used: v.i18n.bytes(quota.usedBytes), limit: v.i18n.bytes(quota.limitBytes), percent: percent ?? 0 })}
+            {over ? (
+              <>
+                {' '}
+                <Badge kind="bad">{t('quota.over')}</Badge>
+              </>
+            ) : null}
+          </p>
+          <meter class="quota-bar" min={0} max={quota.limitBytes} high={quota.limitBytes * 0.9} value={Math.min(quota.usedBytes, quota.limitBytes)}>
+            {percent}%
+          </meter>
+        </>
+      )}
+      {canSet ? (
+        <PostForm v={v} action={`/projects/${encodeURIComponent(project)}/quota`} class="inline">
+          <label>
+            {t('quota.limit')}{' '}
+            <input type="text" name="limit" inputmode="decimal" size={8} value={quota.limitBytes === null ? '' : String(+(quota.limitBytes / 2 ** 30).toFixed(3))} />
+          </label>{' '}
+          <select name="unit" aria-label={t('quota.unit')}>
+            {UNITS.map(([u]) => (
+              <option value={u} selected={u === 'GiB'}>
+                {u}
+              </option>
+            ))}
+          </select>{' '}
+          <button type="submit">{t('quota.save')}</button>
+          <p class="muted small-text">{t('quota.help')}</p>
+        </PostForm>
+      ) : null}
+    </section>
+  );
+};
+
+/** Bytes from the form's number and unit; empty means no limit. NaN (refused by the service) for anything else. */
+export function quotaFromForm(limit: string, unit: string): number | null {
+  const text = limit.trim();
+  if (text === '') return null;
+  const factor = UNITS.find(([u]) => u === unit)?.[1];
+  if (!factor || !/^\d+(\.\d+)?$/.test(text)) return Number.NaN;
+  return Math.round(Number(text) * factor);
 }
 
 export interface RobotRow {
@@ -113,7 +179,7 @@ const RoleSelect: FC<{ v: View; selected?: string; id?: string }> = ({ v, select
 );
 
 export const ProjectPage: FC<ProjectProps> = (props) => {
-  const { v, project, role, canManage, repositories, repositoryTotal, deletable, page, pageSize, members, lockedMember, groups, ldap, registryHost, robots, createdRobot, error, notice, warning } =
+  const { v, project, role, canManage, repositories, repositoryTotal, deletable, page, pageSize, members, lockedMember, groups, ldap, registryHost, robots, createdRobot, error, notice, warning, quota, canSetQuota } =
     props;
   const { t } = v.i18n;
   const base = `/projects/${encodeURIComponent(project.name)}`;
@@ -135,6 +201,7 @@ export const ProjectPage: FC<ProjectProps> = (props) => {
       <ErrorBox message={error} />
       <Notice message={notice} />
       <Warning message={warning} />
+      {quota ? <QuotaSection v={v} project={project.name} quota={quota} canSet={canSetQuota ?? false} /> : null}
 
       <section>
         <h2>{t('project.repositories')}</h2>

@@ -1,7 +1,8 @@
 import type { FC } from 'hono/jsx';
-import { Badge, Notice, PostForm, Time } from '../components/common';
+import { Badge, ErrorBox, Notice, PostForm, Time } from '../components/common';
 import { Layout } from '../components/layout';
 import type { View } from '../view';
+import type { ReadOnlyView } from '../../src/storage/read-only';
 
 export interface SystemProps {
   v: View;
@@ -13,15 +14,19 @@ export interface SystemProps {
   };
   now: string;
   notice?: string | null;
+  readOnly?: ReadOnlyView;
+  error?: string | null;
 }
 
-export const SystemPage: FC<SystemProps> = ({ v, health, facts, reconcile, now, notice }) => {
+export const SystemPage: FC<SystemProps> = ({ v, health, facts, reconcile, now, notice, readOnly, error }) => {
   const { t } = v.i18n;
   const state = (ok: boolean, label: string) => <Badge kind={ok ? 'ok' : 'bad'}>{label}</Badge>;
   return (
     <Layout v={v} title={t('system.title')} nav="system">
       <h1>{t('system.title')}</h1>
+      <ErrorBox message={error} />
       <Notice message={notice} />
+      {readOnly ? <ReadOnlySection v={v} state={readOnly} /> : null}
       <section class="card">
         <h2>{t('system.health')}</h2>
         <p class="muted small-text">
@@ -101,5 +106,42 @@ export const SystemPage: FC<SystemProps> = ({ v, health, facts, reconcile, now, 
         </p>
       </section>
     </Layout>
+  );
+};
+
+/** The read-only window: its state, and the admin's switch (on with a reason, or off). */
+const ReadOnlySection: FC<{ v: View; state: ReadOnlyView }> = ({ v, state }) => {
+  const { t } = v.i18n;
+  const manual = state.readOnly && (state.gc === null || state.by !== null);
+  return (
+    <section class="card" id="read-only">
+      <h2>{t('readOnly.title')}</h2>
+      <p class="muted">{t('readOnly.help')}</p>
+      {state.readOnly ? (
+        <p data-read-only="on">
+          <Badge kind="warn">{t('readOnly.on')}</Badge> {state.reason ? t('readOnly.reason', { reason: state.reason }) : null} {state.by ? t('readOnly.by', { by: state.by }) : null}{' '}
+          <Time v={v} iso={state.since} />
+        </p>
+      ) : (
+        <p data-read-only="off">
+          <Badge kind="ok">{t('readOnly.off')}</Badge>
+        </p>
+      )}
+      {state.gc ? <p>{t('readOnly.gcHolds', { id: state.gc.executionId })}</p> : null}
+      {manual ? (
+        <PostForm v={v} action="/system/read-only">
+          <input type="hidden" name="readOnly" value="false" />
+          <button type="submit">{t('readOnly.turnOff')}</button>
+        </PostForm>
+      ) : (
+        <PostForm v={v} action="/system/read-only">
+          <input type="hidden" name="readOnly" value="true" />
+          <label>
+            {t('readOnly.reasonLabel')} <input type="text" name="reason" maxlength={200} size={40} />
+          </label>{' '}
+          <button type="submit">{t('readOnly.turnOn')}</button>
+        </PostForm>
+      )}
+    </section>
   );
 };

@@ -19,7 +19,8 @@ import { listRepositories } from '../../src/artifacts/list';
 import { badRequest, forbidden } from '../../src/errors';
 import { ctxOf, type AppContext, type AppEnv } from '../../src/http/env';
 import { ConfirmPage } from '../pages/confirm';
-import { ProjectPage } from '../pages/project';
+import { ProjectPage, quotaFromForm } from '../pages/project';
+import { getQuota, setQuota } from '../../src/storage/quota';
 import { UI_PAGE_SIZE } from '../view';
 import { errorText, projectGone, statusOf } from './page-errors';
 import { badExpiry, expiryField, field, formInput, formOf, formRole, noticeOf, pageOf, pullHost, render, signedInUser, view, type Form } from './request';
@@ -62,6 +63,8 @@ export function projectPages(): Hono<AppEnv> {
         createdRobot={extra.createdRobot}
         error={extra.error}
         notice={noticeOf(c, v)}
+        quota={seesMembers(principal, access) ? await getQuota(ctxOf(c), name) : null}
+        canSetQuota={principal.kind === 'user' && principal.admin}
         warning={extra.leftovers?.length ? v.i18n.t('notice.leftoverRepositories', { count: extra.leftovers.length, names: extra.leftovers.join(', ') }) : null}
       />,
       extra.status,
@@ -108,6 +111,12 @@ export function projectPages(): Hono<AppEnv> {
     '/projects/:name/visibility',
     (c, name, form) => updateProject(ctxOf(c), name, { public: field(form, 'public') === 'true' }),
     'visibilitySaved',
+  );
+
+  projectAction(
+    '/projects/:name/quota',
+    (c, name, form) => setQuota(ctxOf(c), name, { limitBytes: quotaFromForm(field(form, 'limit'), field(form, 'unit')) }),
+    'quotaSaved',
   );
 
   projectAction(

@@ -137,6 +137,8 @@ const NOTICES: Record<string, MessageKey> = {
   executionStarted: 'notice.executionStarted',
   executionStopped: 'notice.executionStopped',
   executionRetried: 'notice.executionRetried',
+  quotaSaved: 'notice.quotaSaved',
+  readOnlySaved: 'notice.readOnlySaved',
 };
 
 /** The line a redirect's `done` parameter asks for (say after a saved form), in the visitor's language. */
