@@ -15,6 +15,8 @@ import { executionPages, lastStatuses, policyRunsPanel } from './executions';
 import { pageError } from './page-errors';
 import { policyPages } from './policies';
 import { projectPages } from './project';
+import { projectStoragePages } from './project-storage';
+import { imagePages } from './image';
 import { projectsPages } from './projects';
 import { registryPages } from './registries';
 import { repositoryPages } from './repositories';
@@ -98,6 +100,8 @@ export function uiRoutes(): Hono<AppEnv> {
   ui.route('/', sessionPages());
   ui.route('/', projectsPages());
   ui.route('/', projectPages());
+  ui.route('/', projectStoragePages());
+  ui.route('/', imagePages());
   ui.route('/', repositoryPages());
   ui.route('/', deletionPages());
   ui.route('/', auditPages());
