@@ -217,4 +217,15 @@ describe('accessories', () => {
     }
     expect(await tagNames('team/app', '?accessories=true')).toEqual(['odd']);
   });
+
+  it('deleting the last tag of an image deletes the image and its accessories', async () => {
+    const solo = await buildImage(path.join(work, 'solo'), { tag: 'solo', layers: 1 });
+    const soloSig = await buildArtifact(path.join(work, 'solo-sig'), { tag: 'sig', layerMediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', layer: Buffer.from('{}') });
+    await push(`oci:${solo.dir}:solo`, 'team/app:solo');
+    await push(`oci:${soloSig.dir}:sig`, `team/app:sha256-${solo.manifestDigest.slice(7)}.sig`);
+    await waitFor(async () => (await details('team/app', solo.manifestDigest)).body?.accessories?.length === 1, 20_000, 'signature known');
+    expect((await w.api('DELETE', '/api/v1/repositories/team%2Fapp/tags/solo', { auth: admin })).status).toBe(204);
+    expect((await skopeoInspect(`docker://${w.registry}/team/app@${soloSig.manifestDigest}`, admin, { raw: true })).code).not.toBe(0);
+    expect(await tagNames('team/app', '?accessories=true')).toEqual(['odd']);
+  });
 });
