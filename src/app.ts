@@ -7,6 +7,7 @@ import { projectRoutes } from './api/projects';
 import { systemRoutes } from './api/system';
 import { userRoutes } from './api/users';
 import { repositoryRoutes } from './api/repositories';
+import { manifestRoutes } from './api/manifests';
 import { auditRoutes } from './api/audit';
 import { replicationRoutes } from './api/replication';
 import { retentionRoutes } from './api/retention';
@@ -65,6 +66,7 @@ export function createApi() {
   api.route('/', userRoutes());
   api.route('/', projectRoutes());
   api.route('/', repositoryRoutes());
+  api.route('/', manifestRoutes());
   api.route('/', auditRoutes());
   api.route('/', registryRoutes());
   api.route('/', systemRobotRoutes());

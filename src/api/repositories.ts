@@ -72,10 +72,19 @@ export function repositoryRoutes() {
       tags,
       summary: 'Tags of a repository with digest, size, platforms, pusher and pulls',
       security,
-      request: { params: RepositoryParam, query: PageQuery.extend({ q: z.string().max(128).optional() }) },
+      request: {
+        params: RepositoryParam,
+        query: PageQuery.extend({
+          q: z.string().max(128).optional(),
+          accessories: z.enum(['true', 'false']).optional().openapi({ description: 'Also list accessory tags (sha256-<hex>.sig|.att|.sbom); the repository’s tagCount counts them' }),
+        }),
+      },
       responses: { 200: json(listOf(TagSchema, 'TagList')), ...pick(400, 401, 404) },
     }),
-    async (c) => c.json(await listTags(ctxOf(c), c.req.valid('param').repository, c.req.valid('query')) as never, 200),
+    async (c) => {
+      const { accessories, ...query } = c.req.valid('query');
+      return c.json(await listTags(ctxOf(c), c.req.valid('param').repository, { ...query, accessories: accessories === 'true' }) as never, 200);
+    },
   );
 
   app.openapi(

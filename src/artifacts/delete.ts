@@ -15,6 +15,7 @@ import { untagByPlaceholder } from '../registry/placeholder';
 import { assertWritable } from '../storage/state';
 import { assertMutable } from '../storage/gates';
 import { queueReplication } from '../replication/outbox';
+import { accessoriesOf, type AccessoryRow } from './accessory-store';
 
 export interface DeleteDeps {
   db: Db;
@@ -107,6 +108,22 @@ async function untag(deps: DeleteDeps, repository: string, tag: string): Promise
     throw conflict('delete.registryRefused', { digest: res.digest, reason: String(res.code ?? res.status) });
 }
 
+/** The accessories (signatures, attestations, SBOMs) of an image go with it: deleted at the registry by digest. */
+async function deleteAccessoriesAtRegistry(deps: DeleteDeps, repository: string, accessories: AccessoryRow[]): Promise<void> {
+  for (const a of accessories) await deleteByDigest(deps.registry, repository, a.digest);
+}
+
+/** Removes the accessories from Wharf's state and queues their tags' deletes; returns the removed tags. */
+async function removeAccessories(deps: DeleteDeps, tx: Tx, repositoryId: number, repository: string, accessories: AccessoryRow[]): Promise<string[]> {
+  const gone: string[] = [];
+  for (const a of accessories) {
+    const tags = await removeManifest(tx, repositoryId, a.digest);
+    await queueDeletes(deps, tx, repository, tags, a.digest);
+    gone.push(...tags);
+  }
+  return gone;
+}
+
 /** Queues the deleted tags for push policies that replicate deletions (the outbox, in the delete's transaction). */
 function queueDeletes(deps: DeleteDeps, tx: Tx, repository: string, tags: Iterable<string>, digest: string): Promise<void> {
   const changes = [...tags].map((tag) => ({ operation: 'delete' as const, repository, tag, digest }));
@@ -129,13 +146,18 @@ async function untagNow(deps: DeleteDeps, principal: Principal, name: string, ta
   const digest = head?.digest ?? known!;
   const siblings = (await tagsOfDigest(deps.db, repo.id, digest)).filter((t) => t !== tag);
   const lastReference = siblings.length === 0 && (await taggedParents(deps.db, repo.id, digest)).length === 0;
+  // The image goes with its last tag, and its accessories with it.
+  const accessories = lastReference ? await accessoriesOf(deps.db, repo.id, digest) : [];
+  if (accessories.length > 0) await assertMutable(deps.db, name, accessories.flatMap((a) => (a.tag ? [a.tag] : [])), deps.defaultProject);
   if (head) {
     if (lastReference) await deleteByDigest(deps.registry, name, digest);
     else await untag(deps, name, tag);
   }
+  await deleteAccessoriesAtRegistry(deps, name, accessories);
   await transaction(deps.db, async (tx) => {
     const gone = lastReference ? await removeManifest(tx, repo.id, digest) : [tag];
     if (!lastReference) await removeTag(tx, repo.id, tag);
+    const accessoryTags = await removeAccessories(deps, tx, repo.id, name, accessories);
     await dropRepositoryIfEmpty(tx, repo.id);
     await queueDeletes(deps, tx, name, new Set([...gone, tag]), digest);
     await recordAudit(tx, {
@@ -149,7 +171,7 @@ async function untagNow(deps: DeleteDeps, principal: Principal, name: string, ta
       digest,
       sourceIp: actor.ip,
       userAgent: actor.userAgent ?? null,
-      detail: JSON.stringify({ imageDeleted: lastReference }),
+      detail: JSON.stringify({ imageDeleted: lastReference, ...(accessories.length > 0 ? { accessories: accessories.map((a) => a.digest), accessoryTags } : {}) }),
     });
   });
   await deps.recomputeUsage(repo.projectId);
@@ -171,7 +193,9 @@ async function deleteImageNow(
 ): Promise<string[]> {
   const repo = await deletableRepository(deps, principal, name);
   await assertWritable(deps.db);
-  await assertMutable(deps.db, name, await tagsOfDigest(deps.db, repo.id, digest), deps.defaultProject);
+  const accessories = await accessoriesOf(deps.db, repo.id, digest);
+  const accessoryTagNames = accessories.flatMap((a) => (a.tag ? [a.tag] : []));
+  await assertMutable(deps.db, name, [...(await tagsOfDigest(deps.db, repo.id, digest)), ...accessoryTagNames], deps.defaultProject);
   const parents = await taggedParents(deps.db, repo.id, digest);
   if (parents.length > 0 && !opts.force)
     throw conflict('delete.inIndex', { digest, index: parents[0]! });
@@ -179,8 +203,10 @@ async function deleteImageNow(
   const known = await hasManifest(deps.db, repo.id, digest);
   if (!head && !known) throw notFound('image.notFound', { digest, repository: name });
   if (head) await deleteByDigest(deps.registry, name, digest);
+  await deleteAccessoriesAtRegistry(deps, name, accessories);
   const deleted = await transaction(deps.db, async (tx) => {
     const gone = await removeManifest(tx, repo.id, digest);
+    const accessoryTags = await removeAccessories(deps, tx, repo.id, name, accessories);
     await dropRepositoryIfEmpty(tx, repo.id);
     await queueDeletes(deps, tx, name, gone, digest);
     await recordAudit(tx, {
@@ -193,7 +219,11 @@ async function deleteImageNow(
       digest,
       sourceIp: actor.ip,
       userAgent: actor.userAgent ?? null,
-      detail: JSON.stringify({ tags: gone, forced: opts.force && parents.length > 0 }),
+      detail: JSON.stringify({
+        tags: gone,
+        forced: opts.force && parents.length > 0,
+        ...(accessories.length > 0 ? { accessories: accessories.map((a) => a.digest), accessoryTags } : {}),
+      }),
     });
     return gone;
   });

@@ -30,9 +30,11 @@ export async function visibleRepository(db: Tx, principal: Principal, name: stri
   return { repository, projectName: project.name, role };
 }
 
-export async function listTags(ctx: Pick<Ctx, 'db' | 'principal'>, name: string, opts: { q?: string } & PageRequest) {
+/** The tags of a repository; accessory tags (sha256-<hex>.sig|.att|.sbom) only with `accessories`. */
+export async function listTags(ctx: Pick<Ctx, 'db' | 'principal'>, name: string, opts: { q?: string; accessories?: boolean } & PageRequest) {
   const { repository } = await visibleRepository(ctx.db, ctx.principal, name);
-  const page = await pageOfTags(ctx.db, repository, opts);
+  const { accessories, ...rest } = opts;
+  const page = await pageOfTags(ctx.db, repository, { ...rest, hideAccessories: !accessories });
   const items = page.items.map(({ children, platform, ...t }) => ({
     ...t,
     platforms: children

@@ -9,6 +9,7 @@ import { projectScopeCondition, type ProjectScope } from '../access/store';
 import { ensureProject } from '../access/projects';
 import { projectOf } from '../access/roles';
 import { SYSTEM_ACTOR } from '../identity/principal';
+import { notAccessoryTag } from './accessory-store';
 
 /**
  * Wharf's own tag state: repositories, manifests and tags as the registry's events and reconcile
@@ -257,11 +258,18 @@ export function pageOfRepositories(db: Tx, scope: ProjectScope, opts: { q?: stri
   );
 }
 
-/** A page of the repository's tags, newest push first; without a search, the total is the repository's kept tag count. */
-export function pageOfTags(db: Tx, repository: Pick<Repository, 'id' | 'tagCount'>, opts: { q?: string } & PageRequest) {
+/**
+ * A page of the repository's tags, newest push first; without a search, the total is the repository's kept tag count.
+ * `hideAccessories` leaves accessory tags out (and counts the rest).
+ */
+export function pageOfTags(db: Tx, repository: Pick<Repository, 'id' | 'tagCount'>, opts: { q?: string; hideAccessories?: boolean } & PageRequest) {
   const { manifests, tags } = tablesOf(db);
   const repositoryId = repository.id;
-  const where = and(eq(tags.repositoryId, repositoryId), opts.q ? contains(db, tags.name, opts.q) : undefined);
+  const where = and(
+    eq(tags.repositoryId, repositoryId),
+    opts.q ? contains(db, tags.name, opts.q) : undefined,
+    opts.hideAccessories ? notAccessoryTag(tags.name) : undefined,
+  );
   return readPage(
     db
       .select({
@@ -280,7 +288,7 @@ export function pageOfTags(db: Tx, repository: Pick<Repository, 'id' | 'tagCount
       .leftJoin(manifests, and(eq(manifests.repositoryId, tags.repositoryId), eq(manifests.digest, tags.digest)))
       .where(where)
       .orderBy(desc(tags.pushedAt), asc(tags.name)),
-    opts.q ? db.select({ n: count() }).from(tags).where(where) : Promise.resolve([{ n: repository.tagCount }]),
+    opts.q || opts.hideAccessories ? db.select({ n: count() }).from(tags).where(where) : Promise.resolve([{ n: repository.tagCount }]),
     opts,
   );
 }

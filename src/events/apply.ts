@@ -24,6 +24,7 @@ import { grantAddress } from '../token/grants';
 import { isStorageFailure } from '../db/storage';
 import { queueReplication } from '../replication/outbox';
 import { noteImmutableMove } from '../storage/immutability-restore';
+import { ActivityCounts } from '../storage/activity';
 
 /** Audit rows of repeated identical pulls fold into one per this bucket (the counts stay exact). */
 export const PULL_AUDIT_BUCKET_MS = 60_000;
@@ -61,7 +62,7 @@ function pullFoldKey(row: { username: string; repository: string; digest: string
 }
 
 /** Applies one event; false when it left the tag state alone. */
-async function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: ApplyResult['fetch']): Promise<boolean> {
+async function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: ApplyResult['fetch'], activity: ActivityCounts): Promise<boolean> {
   const { defaultProject } = opts;
   const at = eventTime(e, opts.nowMs);
   const actor = e.actor?.name || 'anonymous';
@@ -95,6 +96,7 @@ async function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: App
     if (manifest.size === null) fetch.push({ repository, digest: e.target.digest! });
     // Wharf's own writes (tag-delete placeholders) are audited by the action that made them.
     if (!internal) await recordEventAudit(tx, { ...row, action: 'push', foldKey: null });
+    if (!internal) activity.add(row.project, at, 'push');
     if (!internal && e.target.tag && !violation)
       await queueReplication(tx, [{ operation: 'copy', repository, tag: e.target.tag, digest: e.target.digest! }], { defaultProject, nowMs: opts.nowMs });
     return true;
@@ -111,6 +113,7 @@ async function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: App
       if (repo) await recordPull(tx, repo.id, at, undefined, digest);
     }
     await recordEventAudit(tx, { ...row, action: 'pull', foldKey: pullFoldKey(row, at) });
+    activity.add(row.project, at, 'pull');
     return false;
   }
 
@@ -134,12 +137,12 @@ async function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: App
 }
 
 /** Records the event's id and applies it, unless that id was seen before. */
-async function applyOnce(tx: Tx, e: RegistryEvent, opts: ApplyOptions, result: ApplyResult): Promise<void> {
+async function applyOnce(tx: Tx, e: RegistryEvent, opts: ApplyOptions, result: ApplyResult, activity: ActivityCounts): Promise<void> {
   if (!(await markEventSeen(tx, e.id))) {
     result.duplicates++;
     return;
   }
-  if (await applyOne(tx, e, opts, result.fetch)) await noteChange(tx, e.target.repository);
+  if (await applyOne(tx, e, opts, result.fetch, activity)) await noteChange(tx, e.target.repository);
   result.applied++;
 }
 
@@ -148,14 +151,17 @@ async function applyOnce(tx: Tx, e: RegistryEvent, opts: ApplyOptions, result: A
  * lone event), which undoes the event's writes when it throws: the failure is reported and the
  * other events still land.
  */
-async function applyIsolated(db: Tx, e: RegistryEvent, opts: ApplyOptions, result: ApplyResult): Promise<void> {
+async function applyIsolated(db: Tx, e: RegistryEvent, opts: ApplyOptions, result: ApplyResult, batch: ActivityCounts | null): Promise<void> {
   // The rollback fails once SQLite has ended the transaction, hiding the cause: keep both facts.
   let cause: unknown;
   let ended = false;
+  // This event's pushes and pulls: into the batch's counts once it has landed, or (a lone event) written with it.
+  const activity = new ActivityCounts();
   try {
     await isolated(db, async (tx) => {
       try {
-        await applyOnce(tx, e, opts, result);
+        await applyOnce(tx, e, opts, result, activity);
+        if (!batch && !activity.empty) await activity.flush(tx);
       } catch (err) {
         cause = err;
         ended = !transactionOpen(tx);
@@ -167,7 +173,9 @@ async function applyIsolated(db: Tx, e: RegistryEvent, opts: ApplyOptions, resul
     // whole delivery: the registry sends it again later, and nothing of it was kept.
     if (isStorageFailure(cause ?? err) || (cause === undefined ? !transactionOpen(db) : ended)) throw cause ?? err;
     result.failed.push({ id: e.id, reason: (err as Error).message.slice(0, 200) });
+    return;
   }
+  batch?.merge(activity);
 }
 
 /**
@@ -177,10 +185,13 @@ async function applyIsolated(db: Tx, e: RegistryEvent, opts: ApplyOptions, resul
 export async function applyEvents(db: Db, events: RegistryEvent[], opts: ApplyOptions): Promise<ApplyResult> {
   const result: ApplyResult = { applied: 0, duplicates: 0, failed: [], fetch: [] };
   // The registry sends one event an envelope: its own transaction is then all the isolation it needs.
-  if (events.length === 1) await applyIsolated(db, events[0]!, opts, result);
+  if (events.length === 1) await applyIsolated(db, events[0]!, opts, result, null);
   else
     await transaction(db, async (tx) => {
-      for (const e of events) await applyIsolated(tx, e, opts, result);
+      // Pushes and pulls per project and day: one write each for the whole batch.
+      const activity = new ActivityCounts();
+      for (const e of events) await applyIsolated(tx, e, opts, result, activity);
+      if (!activity.empty) await activity.flush(tx);
     });
   return result;
 }

@@ -71,6 +71,32 @@ async function seed(instance: Instance): Promise<void> {
   });
 }
 
+/** The registry's answers for the image page: a manifest of 20 layers and a config with env, labels, ports and history. */
+function fakeImageAtRegistry(instance: Instance): void {
+  const registry = instance.deps.registry;
+  const layers = Array.from({ length: 20 }, (_, i) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: seededDigest(1000 + i), size: 1_000_000 + i }));
+  const config = Buffer.from(
+    JSON.stringify({
+      created: '2024-01-01T00:00:00Z',
+      os: 'linux',
+      architecture: 'amd64',
+      config: {
+        Env: Array.from({ length: 40 }, (_, i) => `VAR_${i}=${'v'.repeat(i * 10)}`),
+        Entrypoint: ['/app'],
+        Cmd: ['--serve'],
+        Labels: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`org.example.label${i}`, `value ${i}`])),
+        ExposedPorts: { '8080/tcp': {} },
+      },
+      history: Array.from({ length: 20 }, (_, i) => ({ created: '2024-01-01T00:00:00Z', created_by: `RUN step ${i}` })),
+    }),
+  );
+  const manifest = Buffer.from(
+    JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: seededDigest(999), size: config.length }, layers }),
+  );
+  registry.getManifest = async (_repository, reference) => ({ digest: reference, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: manifest.length, body: manifest });
+  registry.getBlob = async () => config;
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
@@ -83,12 +109,15 @@ export async function benchUiRender(): Promise<string> {
     await seed(instance);
     const seedMs = performance.now() - seedStart;
     const { cookie } = await running.session('admin');
+    fakeImageAtRegistry(instance);
 
     const pages: Page[] = [
       { name: 'project page, 10 repositories', path: '/projects/small', expect: 'small/r00000' },
       { name: 'project page, 10,001 repositories', path: '/projects/big', expect: 'big/r00000' },
       { name: 'repository page, 10,000 tags', path: '/repositories/big/many', expect: `t${pad5(TAGS - 1)}` },
       { name: 'repository page, 10,000 tags, ?q=t0999', path: '/repositories/big/many?q=t0999', expect: 't09990' },
+      // 100 tags on this digest; the registry's answers are served in-process (this bench has no registry).
+      { name: 'image page, 20 layers, 100 tags', path: `/repositories/big/many/manifests/${seededDigest(0)}`, expect: 'RUN step 19' },
     ];
 
     const fetchPage = async (p: Page): Promise<number> => {

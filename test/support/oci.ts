@@ -36,6 +36,10 @@ export interface BuildImageOptions {
   tag?: string | undefined;
   /** Platform written into the config (default linux/amd64). */
   platform?: Platform | undefined;
+  /** Replaces the config's `config` section (Env, Cmd, Entrypoint, Labels, ExposedPorts...; default a PATH, /bin/sh and a nonce label). */
+  config?: Record<string, unknown> | undefined;
+  /** Replaces the config's `history` (default one entry per layer). */
+  history?: Record<string, unknown>[] | undefined;
 }
 
 export interface BuiltImage {
@@ -150,6 +154,7 @@ async function writeImageBlobs(
   layers: number,
   layerSize: number,
   platform: Platform,
+  extra: Pick<BuildImageOptions, 'config' | 'history'> = {},
 ): Promise<WrittenManifest> {
   const layerDescs: Descriptor[] = [];
   const diffIds: string[] = [];
@@ -165,13 +170,13 @@ async function writeImageBlobs(
     created,
     architecture: platform.architecture,
     os: platform.os,
-    config: {
+    config: extra.config ?? {
       Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
       Cmd: ['/bin/sh'],
       Labels: { 'wharf.test.nonce': randomBytes(8).toString('hex') },
     },
     rootfs: { type: 'layers', diff_ids: diffIds },
-    history: diffIds.map((_, i) => ({ created, created_by: `wharf test layer ${i}` })),
+    history: extra.history ?? diffIds.map((_, i) => ({ created, created_by: `wharf test layer ${i}` })),
   };
   const configBytes = jsonBytes(config);
   const configDigest = await writeBlob(dir, configBytes);
@@ -201,7 +206,7 @@ export async function buildImage(dir: string, opts: BuildImageOptions = {}): Pro
   const layerSize = opts.layerSize ?? 4096;
   const platform = opts.platform ?? DEFAULT_PLATFORM;
   await writeLayoutSkeleton(dir);
-  const m = await writeImageBlobs(dir, layers, layerSize, platform);
+  const m = await writeImageBlobs(dir, layers, layerSize, platform, opts);
   await writeTopIndex(dir, m.descriptor, tag);
   return { dir, manifestDigest: m.descriptor.digest, configDigest: m.configDigest, layerDigests: m.layerDigests, tag };
 }
@@ -280,4 +285,40 @@ export async function buildLargeImage(dir: string, opts: BuildLargeImageOptions)
   const manifestDigest = await writeBlob(dir, manifestBytes);
   await writeTopIndex(dir, { mediaType: MEDIA_TYPES.manifest, digest: manifestDigest, size: manifestBytes.length }, tag);
   return { dir, manifestDigest, configDigest, layerDigests: layerDescs.map((d) => d.digest), tag, bytes: layerDescs.reduce((n, d) => n + d.size, configBytes.length) };
+}
+
+export interface BuildArtifactOptions {
+  tag?: string | undefined;
+  /** The manifest's artifactType (OCI 1.1), if any. */
+  artifactType?: string | undefined;
+  /** The config's media type and bytes (default the OCI empty descriptor's `{}`). */
+  configMediaType?: string | undefined;
+  config?: Buffer | undefined;
+  /** One layer of this media type and content. */
+  layerMediaType: string;
+  layer: Buffer;
+  /** The image this artifact is about (OCI 1.1 `subject`). */
+  subject?: Descriptor | undefined;
+  annotations?: Record<string, string> | undefined;
+}
+
+/** Writes an OCI layout holding one small artifact (a signature, an SBOM): a config, one layer, maybe a subject. */
+export async function buildArtifact(dir: string, opts: BuildArtifactOptions): Promise<{ dir: string; manifestDigest: string; manifestBytes: Buffer; tag: string }> {
+  const tag = opts.tag ?? 'latest';
+  await writeLayoutSkeleton(dir);
+  const config = opts.config ?? Buffer.from('{}');
+  const configDigest = await writeBlob(dir, config);
+  const layerDigest = await writeBlob(dir, opts.layer);
+  const manifestBytes = jsonBytes({
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPES.manifest,
+    ...(opts.artifactType ? { artifactType: opts.artifactType } : {}),
+    config: { mediaType: opts.configMediaType ?? 'application/vnd.oci.empty.v1+json', digest: configDigest, size: config.length },
+    layers: [{ mediaType: opts.layerMediaType, digest: layerDigest, size: opts.layer.length }],
+    ...(opts.subject ? { subject: opts.subject } : {}),
+    ...(opts.annotations ? { annotations: opts.annotations } : {}),
+  });
+  const manifestDigest = await writeBlob(dir, manifestBytes);
+  await writeTopIndex(dir, { mediaType: MEDIA_TYPES.manifest, digest: manifestDigest, size: manifestBytes.length }, tag);
+  return { dir, manifestDigest, manifestBytes, tag };
 }

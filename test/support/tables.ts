@@ -33,4 +33,7 @@ export const {
   systemRobots,
   jobExecutions,
   jobTasks,
+  projectActivity,
+  projectStorage,
+  manifestBlobs,
 }: Tables = onPostgres ? (pgTables as unknown as Tables) : sqliteTables;

@@ -20,6 +20,8 @@ export interface RepositoryProps {
   name: string;
   project: string;
   tags: TagRow[];
+  /** Kinds of accessory (signature, attestation, sbom) per digest, shown with the image's tags. */
+  accessories?: Record<string, string[]>;
   total: number;
   q: string;
   page: number;
@@ -37,7 +39,7 @@ export const repositoryHref = (name: string) => `/repositories/${name.split('/')
 const platformText = (p: { os: string; architecture: string; variant?: string }) => [p.os, p.architecture, p.variant].filter(Boolean).join('/');
 
 export const RepositoryPage: FC<RepositoryProps> = (props) => {
-  const { v, name, project, tags, total, q, page, pageSize, canDelete, registryHost, pullCount, lastPulledAt, error, notice } = props;
+  const { v, name, project, tags, total, q, page, pageSize, canDelete, registryHost, pullCount, lastPulledAt, error, notice, accessories = {} } = props;
   const { t } = v.i18n;
   const here = repositoryHref(name);
   return (
@@ -81,7 +83,14 @@ export const RepositoryPage: FC<RepositoryProps> = (props) => {
           <tbody data-tag={tag.name}>
             <tr>
               <td>
-                <strong class="tag-name">{tag.name}</strong>
+                <a href={`${here}/manifests/${tag.digest}`} title={t('image.details')}>
+                  <strong class="tag-name">{tag.name}</strong>
+                </a>
+                {accessories[tag.digest]?.length ? (
+                  <div class="muted small-text accessory-kinds">
+                    {t('image.hasAccessories', { kinds: accessories[tag.digest]!.map((k) => t(`image.kind.${k}` as 'image.kind.other')).join(', ') })}
+                  </div>
+                ) : null}
               </td>
               <td>
                 <ShortDigest digest={tag.digest} />

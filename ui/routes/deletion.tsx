@@ -41,7 +41,7 @@ export function deletionPages(): Hono<AppEnv> {
     const tag = c.req.query('tag') ?? '';
     const { repository } = await deletable(c, name);
     if (!TAG_RE.test(tag)) throw notFound('tag.notFound', { tag, repository: name });
-    const known = (await listTags(ctxOf(c), name, { q: tag, page: 1, pageSize: 500 })).items.find((t) => t.name === tag);
+    const known = (await listTags(ctxOf(c), name, { q: tag, accessories: true, page: 1, pageSize: 500 })).items.find((t) => t.name === tag);
     if (!known) throw notFound('tag.notFound', { tag, repository: name });
     const others = (await tagsOfDigest(c.var.deps.db, repository.id, known.digest)).filter((t) => t !== tag);
     return render(c, <ConfirmDeletePage v={view(c)} kind="tag" repository={name} tag={tag} digest={known.digest} otherTags={others} />);
@@ -95,7 +95,7 @@ export function deletionPages(): Hono<AppEnv> {
     const { projectName } = await deletable(c, name);
     const v = view(c);
     const { t } = v.i18n;
-    const { total } = await listTags(ctxOf(c), name, { page: 1, pageSize: 1 });
+    const { total } = await listTags(ctxOf(c), name, { accessories: true, page: 1, pageSize: 1 });
     return render(
       c,
       <ConfirmPage

@@ -16,6 +16,8 @@ import { immutabilityPages } from './immutability';
 import { pageError } from './page-errors';
 import { policyPages } from './policies';
 import { projectPages } from './project';
+import { projectStoragePages } from './project-storage';
+import { imagePages } from './image';
 import { projectsPages } from './projects';
 import { registryPages } from './registries';
 import { repositoryPages } from './repositories';
@@ -102,6 +104,8 @@ export function uiRoutes(): Hono<AppEnv> {
   ui.route('/', projectsPages());
   ui.route('/', projectPages());
   ui.route('/', retentionPages());
+  ui.route('/', projectStoragePages());
+  ui.route('/', imagePages());
   ui.route('/', repositoryPages());
   ui.route('/', deletionPages());
   ui.route('/', auditPages());

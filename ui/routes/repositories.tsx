@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { isValidRepositoryName } from '../../src/access/roles';
 import { listTags, visibleRepository } from '../../src/artifacts/list';
+import { accessoryKindsByDigest } from '../../src/artifacts/accessory-store';
 import { notFound } from '../../src/errors';
 import { ctxOf, type AppEnv } from '../../src/http/env';
 import { RepositoryPage, type TagRow } from '../pages/repository';
@@ -21,6 +22,8 @@ export function repositoryPages(): Hono<AppEnv> {
     const q = queryText(c, 'q', 128);
     const page = pageOf(c);
     const { items, total } = await listTags(ctxOf(c), name, { q: q || undefined, page, pageSize: UI_PAGE_SIZE });
+    // Accessory tags are left out of the list and shown with their image instead.
+    const accessories = Object.fromEntries(await accessoryKindsByDigest(db, repository.id, items.map((t) => t.digest)));
     return render(
       c,
       <RepositoryPage
@@ -28,6 +31,7 @@ export function repositoryPages(): Hono<AppEnv> {
         name={name}
         project={projectName}
         tags={items as TagRow[]}
+        accessories={accessories}
         total={total}
         q={q}
         page={page}
