@@ -146,13 +146,15 @@ export async function removeTag(tx: Tx, repositoryId: number, name: string): Pro
 
 /** Removes a manifest and every tag on it; returns the removed tag names. */
 export async function removeManifest(tx: Tx, repositoryId: number, digest: string): Promise<string[]> {
-  const { manifests, tags } = tablesOf(tx);
+  const { manifests, manifestBlobs, tags } = tablesOf(tx);
   const gone = (await tx
     .delete(tags)
     .where(and(eq(tags.repositoryId, repositoryId), eq(tags.digest, digest)))
     .returning({ name: tags.name }))
     .map((r) => r.name);
   await tx.delete(manifests).where(and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, digest)));
+  // Its blobs no longer count for the project's usage or for retention's bytes.
+  await tx.delete(manifestBlobs).where(and(eq(manifestBlobs.repositoryId, repositoryId), eq(manifestBlobs.manifestDigest, digest)));
   return gone;
 }
 
