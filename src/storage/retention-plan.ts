@@ -229,7 +229,9 @@ function planRepository(
   }
   if (keptAccessories.length > 0) held = closure([...held, ...keptAccessories], byDigest, referrers);
 
-  plan.delete.push(...deletes, ...accessoryDeletes);
+  // Accessories first: deleting their image takes them with it, and the run must delete (and list)
+  // each one itself, exactly as the dry run lists them.
+  plan.delete.push(...accessoryDeletes, ...deletes);
   plan.kept += tags.length - deletes.length - accessoryDeletes.length;
   const goneTagged = new Set([...deletes, ...accessoryDeletes].map((d) => d.digest));
   for (const d of goneTagged) if (!held.has(d)) plan.manifestsDeleted.push({ repository, digest: d });

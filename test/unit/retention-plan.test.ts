@@ -103,8 +103,9 @@ describe('planRetention', () => {
     const p = plan([{ repositories: '*', tags: '*', keep: 'latestPushed', n: 1 }], tags);
     // Not counted: "new" is the one kept even though the accessories were pushed later.
     expect(names(p)).toEqual(['old', `sha256-${hex('b')}.sbom`]);
-    // Accessory deletes come after their image's tags.
-    expect(p.delete.at(-1)!.tag).toBe(`sha256-${hex('b')}.sbom`);
+    // Accessory deletes come before their image's tags: deleting the image would take them along
+    // unlisted, and the real run must list what the dry run lists.
+    expect(p.delete[0]!.tag).toBe(`sha256-${hex('b')}.sbom`);
   });
 
   it('an accessory of an image that keeps another tag stays', () => {
