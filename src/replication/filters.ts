@@ -12,6 +12,7 @@ export interface Filters {
 }
 
 export const GLOB_MAX = 256;
+export const MAX_STAR_RUNS = 2;
 
 // Names never start with a dot, so nothing is hidden from `*`; negation and extglobs are not ours (excludes are their own list).
 const MATCH_OPTIONS: picomatch.PicomatchOptions = { dot: true, nonegate: true, noextglob: true };
@@ -61,6 +62,10 @@ export function globProblem(glob: string, kind?: 'repository' | 'tag'): string |
     const bad = [...glob].find((ch) => !chars.test(ch));
     return bad === undefined ? 'characters outside names and glob syntax' : `character ${JSON.stringify(bad)} is not in names or glob syntax`;
   }
+  // picomatch compiles to a regular expression that backtracks: three `*` runs against a long
+  // name already take tens of milliseconds, five take seconds, and matching runs on the token
+  // endpoint and at ingest. Two runs stay under a few milliseconds at the longest names.
+  if ((glob.match(/\*+/g) ?? []).length > MAX_STAR_RUNS) return `more than ${MAX_STAR_RUNS} "*" wildcards (write "**" or "*" at most twice)`;
   if (glob.startsWith('/')) return 'starts with "/"';
   if (glob.endsWith('/')) return 'ends with "/"';
   const components = glob.split('/');

@@ -85,6 +85,12 @@ describe('globProblem', () => {
     expect(globProblem('V1.*', 'tag')).toBeNull();
   });
 
+  it('refuses more than two "*" runs, which picomatch matches by backtracking (seconds for one long name)', () => {
+    expect(globProblem('*a*a*a*a*a*a*a*a*b')).toMatch(/more than 2 "\*" wildcards/);
+    expect(globProblem('**/*-rc*')).toMatch(/more than 2/);
+    for (const g of ['**/*', '*-rc*', 'a/**/b', '*a*b']) expect(globProblem(g), g).toBeNull();
+  });
+
   it('refuses the empty string, a leading or trailing "/", empty, "." and ".." components', () => {
     expect(globProblem('')).toBe('empty');
     expect(globProblem('/app')).toMatch(/starts with "\/"/);
