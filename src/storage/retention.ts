@@ -5,6 +5,7 @@ import { recordAudit } from '../audit/record';
 import { managedProject } from '../access/projects';
 import { badRequest, conflict, notFound } from '../errors';
 import { globProblem } from '../replication/filters';
+import { Cron } from 'croner';
 import { cronProblem } from '../jobs/cron';
 import { createExecution, getExecution, hasUnfinishedExecution, listExecutions, type ExecutionView, type Trigger } from '../jobs/executions';
 import { projectStorageOf, updateProjectStorage, type ProjectStorageRow } from './store';
@@ -110,12 +111,27 @@ export function validateRetention(input: RetentionInput): { rules: RetentionRule
   let cron: string | null = null;
   if (input.cron !== undefined && input.cron !== null && input.cron !== '') {
     if (typeof input.cron !== 'string') throw badRequest('retention.badCron', { cron: String(input.cron as string), problem: 'not a string' });
-    const problem = cronProblem(input.cron);
+    const problem = input.cron.length > 200 ? 'longer than 200 characters' : (cronProblem(input.cron) ?? tooFrequent(input.cron));
     if (problem) throw badRequest('retention.badCron', { cron: input.cron, problem });
     if (rules.length === 0) throw badRequest('retention.cronWithoutRules');
     cron = input.cron.trim();
   }
   return { rules, untagged, cron };
+}
+
+/** Each run plans the whole project: a schedule may fire at most every five minutes. */
+const RETENTION_MIN_INTERVAL_MS = 5 * 60_000;
+
+function tooFrequent(expr: string): string | null {
+  const cron = new Cron(expr.trim(), { paused: true });
+  try {
+    const runs = cron.nextRuns(12);
+    for (let i = 1; i < runs.length; i++)
+      if (runs[i]!.getTime() - runs[i - 1]!.getTime() < RETENTION_MIN_INTERVAL_MS) return 'runs more often than every five minutes';
+    return null;
+  } finally {
+    cron.stop();
+  }
 }
 
 /** A project's retention policy (projectAdmin or system admin). */

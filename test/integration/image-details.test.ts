@@ -198,6 +198,13 @@ describe('accessories', () => {
     const stranger = await fetch(`${w.url}/api/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'stranger', password: PASSWORD }) });
     const strangerCookie = `wharf_lang=en; ${(stranger.headers.get('set-cookie') ?? '').split(';')[0]!}`;
     expect((await fetch(`${w.url}/projects/team/storage`, { headers: { cookie: strangerCookie } })).status).toBe(404);
+    // A public project's usage and activity are for its members, as the quota API says: a visitor sees 403.
+    expect((await w.api('PATCH', '/api/v1/projects/team', { auth: admin, body: { public: true } })).status).toBe(200);
+    try {
+      expect((await fetch(`${w.url}/projects/team/storage`, { headers: { cookie: strangerCookie } })).status).toBe(403);
+    } finally {
+      expect((await w.api('PATCH', '/api/v1/projects/team', { auth: admin, body: { public: false } })).status).toBe(200);
+    }
     // The image page renders its parts.
     const imagePage = await fetch(`${w.url}/repositories/team/app/manifests/${image.manifestDigest}`, { headers: { cookie } });
     const imageHtml = await imagePage.text();

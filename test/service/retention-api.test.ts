@@ -93,6 +93,10 @@ describe('the retention policy', () => {
     await badPut(p.name, { rules: Array.from({ length: 51 }, () => rule()) }, /rules/);
     await badPut(p.name, { rules: [rule()], untagged: 'maybe' }, /untagged/);
     await badPut(p.name, { rules: [rule()], cron: 'every day' }, /cron: invalid cron expression/);
+    // A plan of the whole project every second (six fields) or every minute is refused.
+    await badPut(p.name, { rules: [rule()], cron: '* * * * * *' }, /more often than every five minutes/);
+    await badPut(p.name, { rules: [rule()], cron: '* * * * *' }, /more often than every five minutes/);
+    await badPut(p.name, { rules: [rule()], cron: `0 ${'x'.repeat(220)}` }, /longer than 200/);
     await badPut(p.name, { rules: [], cron: '0 4 * * *' }, /needs at least one rule/);
     await badPut(p.name, { rules: 'all' }, /rules/);
   });

@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { visibleProject } from '../../src/access/projects';
+import { memberVisibleProject } from '../../src/access/projects';
 import { largestRepositories, projectActivitySince } from '../../src/storage/activity-store';
 import { lastDays } from '../../src/storage/activity';
 import { projectStorageOf } from '../../src/storage/store';
@@ -9,13 +9,13 @@ import { render, view } from './request';
 
 const ACTIVITY_DAYS = 30;
 
-/** A project's storage at a glance, for whoever sees the project. */
+/** A project's storage at a glance, for its members and system admins (as the quota API): usage and activity are not for every visitor of a public project. */
 export function projectStoragePages(): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
 
   ui.get('/projects/:name/storage', async (c) => {
     const { db, clock } = c.var.deps;
-    const { project } = await visibleProject(db, c.var.principal, c.req.param('name'));
+    const { project } = await memberVisibleProject(db, c.var.principal, c.req.param('name'));
     const days = lastDays(clock.now(), ACTIVITY_DAYS);
     const [row, largest, activity] = await Promise.all([
       projectStorageOf(db, project.id),
