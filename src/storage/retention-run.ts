@@ -6,6 +6,7 @@ import { recordAudit } from '../audit/record';
 import { AppError } from '../errors';
 import { SYSTEM_ACTOR, SYSTEM_PRINCIPAL } from '../identity/principal';
 import { deleteImage, deleteTag } from '../artifacts/delete';
+import { findRepository, tagDigest, tagsOfDigest } from '../artifacts/store';
 import { getExecution } from '../jobs/executions';
 import { RetryableError } from '../jobs/errors';
 import type { RetryPolicy, TaskHandler } from '../jobs/runner';
@@ -62,6 +63,17 @@ function skipReason(err: unknown): string | null {
   return null;
 }
 
+/** 'moved' when a planned tag now points at another digest, 'tagged' when a planned untagged image has a tag now; else null. */
+async function changedSincePlan(db: Db, tag: { repository: string; tag: string; digest: string } | null, image: { repository: string; digest: string } | null): Promise<string | null> {
+  const repository = await findRepository(db, (tag ?? image)!.repository);
+  if (!repository) return null;
+  if (tag) {
+    const now = await tagDigest(db, repository.id, tag.tag);
+    return now !== undefined && now !== tag.digest ? 'moved' : null;
+  }
+  return (await tagsOfDigest(db, repository.id, image!.digest)).length > 0 ? 'tagged' : null;
+}
+
 /**
  * Runs a retention execution's one task: plans (or takes the plan stored by an earlier attempt),
  * stores it on the execution, then, unless a dry run, deletes each planned tag through the API's
@@ -100,7 +112,11 @@ export function retentionHandler(deps: Deps): TaskHandler {
         const tag = i < nTags ? state.planned.delete[i]! : null;
         const image = tag ? null : state.planned.deleteUntagged[i - nTags]!;
         try {
-          if (tag) await deleteTag(ctx, tag.repository, tag.tag);
+          // The plan may be hours old (a run waits out the read-only window): a tag pushed again
+          // since, or an untagged image tagged since, is no longer what was planned.
+          const changed = await changedSincePlan(deps.db, tag, image);
+          if (changed) state.skipped.push({ repository: (tag ?? image)!.repository, tag: tag?.tag ?? null, digest: (tag ?? image)!.digest, reason: changed });
+          else if (tag) await deleteTag(ctx, tag.repository, tag.tag);
           else await deleteImage(ctx, image!.repository, image!.digest, { force: false });
         } catch (err) {
           const reason = skipReason(err);

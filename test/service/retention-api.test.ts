@@ -11,7 +11,8 @@ import { setManualReadOnly } from '../../src/storage/state';
 import { createExecution, stopExecution } from '../../src/jobs/executions';
 import { contextFor } from '../../src/context';
 import { SYSTEM_ACTOR, SYSTEM_PRINCIPAL } from '../../src/identity/principal';
-import { retentionHandler } from '../../src/storage/retention-run';
+import { planProject, retentionHandler } from '../../src/storage/retention-run';
+import { setExecutionResult } from '../../src/storage/retention-store';
 import { RETENTION_JOB } from '../../src/storage/retention';
 import { auditRows } from '../support/audit-trail';
 import { refused } from '../support/refusals';
@@ -291,5 +292,53 @@ describe('a run resumed after a restart', () => {
     const view = await call('GET', `${path(p.name)}/executions/${execution.id}`, { auth: admin });
     expect(view.body.deleted.map((d: { tag: string }) => d.tag)).toEqual(['b']);
     expect(view.body.skipped).toEqual([{ repository: `${p.name}/app`, tag: 'a', digest: dg(21), reason: 'gone' }]);
+  });
+});
+
+describe('a run whose plan is older than the tag state', () => {
+  it('skips a tag pushed again since the plan (moved) instead of deleting the new image, and an untagged image tagged since (tagged)', async () => {
+    const p = await arrangeProject(suite.api, uniqueName('ret'));
+    await arrangeTags(p.name, [
+      { repo: 'app', tag: 'old', digest: dg(41), daysAgo: 3 },
+      { repo: 'app', tag: 'new', digest: dg(42), daysAgo: 1 },
+    ]);
+    // An untagged image, planned for deletion by untagged: delete.
+    const repo = await ensureRepository(db(), `${p.name}/app`, 'library');
+    await upsertManifest(db(), repo.id, { digest: dg(43), pushedAt: new Date(suite.api.deps.clock.now() - 86_400_000).toISOString() });
+    expect((await call('PUT', path(p.name), { auth: admin, body: { rules: [rule({ n: 1 })], untagged: 'delete' } })).status).toBe(200);
+    const { projects } = tablesOf(db());
+    const projectId = (await firstRow(db().select().from(projects).where(eq(projects.name, p.name))))!.id;
+    const ctx = contextFor(suite.api.deps, SYSTEM_PRINCIPAL, SYSTEM_ACTOR);
+    const execution = await createExecution(ctx, { kind: RETENTION_JOB, subjectId: projectId, subject: p.name, trigger: 'manual', tasks: [] });
+    const planned = await planProject(db(), projectId, suite.api.deps.clock.now());
+    expect(planned.planned.delete.map((d) => d.tag)).toEqual(['old']);
+    expect(planned.planned.deleteUntagged.map((d) => d.digest)).toContain(dg(43));
+    await setExecutionResult(db(), execution.id, JSON.stringify(planned));
+    // Meanwhile "old" is pushed again onto another image, and the untagged image gets a tag.
+    await upsertManifest(db(), repo.id, { digest: dg(44), pushedAt: new Date(suite.api.deps.clock.now()).toISOString() });
+    await upsertTag(db(), repo.id, { name: 'old', digest: dg(44), pushedAt: new Date(suite.api.deps.clock.now()).toISOString() });
+    await upsertTag(db(), repo.id, { name: 'pinned', digest: dg(43), pushedAt: new Date(suite.api.deps.clock.now()).toISOString() });
+    const outcome = await retentionHandler(suite.api.deps)({
+      id: 0,
+      executionId: execution.id,
+      payload: { projectId },
+      checkpoint: null,
+      attempt: 1,
+      dryRun: false,
+      signal: new AbortController().signal,
+      saveCheckpoint: async () => {},
+      addBytes: () => {},
+    });
+    // No deletion was attempted: the in-process suite has no registry, so one would have failed the run.
+    expect(outcome.status).toBe('succeeded');
+    const view = await call('GET', `${path(p.name)}/executions/${execution.id}`, { auth: admin });
+    expect(view.body.skipped).toEqual(
+      expect.arrayContaining([
+        { repository: `${p.name}/app`, tag: 'old', digest: dg(41), reason: 'moved' },
+        { repository: `${p.name}/app`, tag: null, digest: dg(43), reason: 'tagged' },
+      ]),
+    );
+    const { tags } = tablesOf(db());
+    expect((await db().select().from(tags).where(eq(tags.digest, dg(44)))).map((t) => t.name)).toEqual(['old']);
   });
 });
