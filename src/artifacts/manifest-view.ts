@@ -69,6 +69,9 @@ function platformOf(v: unknown): Platform | null {
   return os && architecture ? { os, architecture, ...(variant ? { variant } : {}) } : null;
 }
 
+const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{1,128}$/;
+const isDigest = (v: unknown): v is string => typeof v === 'string' && DIGEST.test(v);
+
 function stringMap(v: unknown): Record<string, string> {
   if (!isObject(v)) return {};
   const out: Record<string, string> = {};
@@ -158,18 +161,19 @@ export async function imageDetails(ctx: Ctx, name: string, digest: string): Prom
     view.children = m.manifests
       .slice(0, MAX_CHILDREN)
       .filter(isObject)
-      .filter((d) => typeof d.digest === 'string')
+      .filter((d) => isDigest(d.digest))
       .map((d) => ({ digest: str(d.digest)!, platform: platformOf(d.platform), size: sizes.get(d.digest as string) ?? size(d.size) }));
     view.platforms = view.children.map((c) => c.platform).filter((p): p is Platform => p !== null);
     view.size ??= view.children.reduce((n, c) => n + (c.size ?? 0), got.size);
   } else {
     view.layers = list(m.layers)
       .filter(isObject)
-      .filter((l) => typeof l.digest === 'string')
+      .filter((l) => isDigest(l.digest))
       .map((l) => ({ digest: str(l.digest)!, size: size(l.size) ?? 0, mediaType: str(l.mediaType) }));
     const configDescriptor = isObject(m.config) ? m.config : null;
     view.size ??= got.size + (size(configDescriptor?.size) ?? 0) + view.layers.reduce((n, l) => n + l.size, 0);
-    const configDigest = str(configDescriptor?.digest);
+    // The manifest is the pusher's text: a digest that is not one never reaches a URL or a link.
+    const configDigest = isDigest(configDescriptor?.digest) ? str(configDescriptor?.digest) : null;
     if (configDigest) {
       const blob = await registry.getBlob(name, configDigest, CONFIG_MAX_BYTES).catch(() => null);
       const config = blob ? parseJson(blob) : null;

@@ -23,6 +23,23 @@ export interface ManifestHead {
 }
 
 /** Talks to the registry's HTTP API. Wharf's own calls carry tokens it mints for itself. */
+/** Manifests are small JSON; a larger answer is refused instead of held in memory (Distribution v3 itself caps them at 4 MiB). */
+export const MANIFEST_MAX_BYTES = 8 * 1024 * 1024;
+
+async function readLimited(body: AsyncIterable<unknown> & { destroy(): void }, maxBytes: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) {
+      body.destroy();
+      throw new RegistryError(`${what}: larger than ${maxBytes} bytes`, 502);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
 export class RegistryClient {
   readonly dispatcher: Dispatcher;
   private readonly tokens = new Map<string, { token: string; until: number }>();
@@ -156,7 +173,7 @@ export class RegistryClient {
       await res.body.dump();
       throw new RegistryError(`GET ${repository}:${reference}: registry answered ${res.statusCode}`, res.statusCode);
     }
-    const body = Buffer.from(await res.body.arrayBuffer());
+    const body = await readLimited(res.body, MANIFEST_MAX_BYTES, `GET ${repository}:${reference}`);
     return {
       digest: String(res.headers['docker-content-digest'] ?? ''),
       mediaType: String(res.headers['content-type'] ?? ''),
