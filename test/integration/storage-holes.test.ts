@@ -6,6 +6,7 @@ import { skopeoCopy, skopeoInspect } from '../support/clients';
 import { buildArtifact, buildImage, type BuiltImage } from '../support/oci';
 import { waitFor } from '../support/wait';
 import { admin, startTestWharf, type TestWharf } from '../support/wharf';
+import { IMMUTABLE_RESTORE_JOB, restoreHandler, restoreRetryPolicy } from '../../src/storage/immutability-restore';
 
 /**
  * Immutable tags against deletes that reach them sideways: an image tagged like another's signature
@@ -107,5 +108,39 @@ describe('an image tagged as another image’s signature', () => {
       expect(await digestAt(`team/signed:${signed}`)).toBe(sig.manifestDigest);
       expect(await digestAt('team/signed:z')).toBe(z.manifestDigest);
     }
+  });
+});
+
+describe('an immutable tag moved by a push', () => {
+  it('keeps its image in the tag state until it is put back: the image cannot be deleted meanwhile', async () => {
+    const a = await buildImage(path.join(work, 'a'), { tag: 'v1', layers: 1 });
+    const b = await buildImage(path.join(work, 'b'), { tag: 'v1', layers: 1 });
+    await push(`oci:${a.dir}:v1`, 'team/held:release-1');
+    await waitState('team/held', { 'release-1': a.manifestDigest });
+    // The restore waits for the test to let it go.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const real = restoreHandler(w.wharf.deps);
+    w.wharf.deps.jobs.register(IMMUTABLE_RESTORE_JOB, async (task) => (await gate, real(task)), restoreRetryPolicy);
+    try {
+      await push(`oci:${b.dir}:v1`, 'team/held:release-1');
+      await waitFor(async () => {
+        const r = await api('GET', '/api/v1/audit?action=immutable_violation', { auth: admin });
+        return (r.body.items as { repository: string }[]).some((v) => v.repository === 'team/held');
+      }, 20_000, 'the violation audited');
+      expect(await digestAt('team/held:release-1')).toBe(b.manifestDigest);
+      expect(await stateTags('team/held')).toEqual({ 'release-1': a.manifestDigest });
+      const del = await api('DELETE', `/api/v1/repositories/team%2Fheld/manifests/${a.manifestDigest}`, { auth: admin });
+      expect(del.status, JSON.stringify(del.body)).toBe(409);
+      expect(del.body.error.code).toBe('tag_immutable');
+      expect(await digestAt(`team/held@${a.manifestDigest}`)).toBe(a.manifestDigest);
+    } finally {
+      release();
+    }
+    await waitFor(async () => (await digestAt('team/held:release-1')) === a.manifestDigest, 20_000, 'release-1 back on A');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await stateTags('team/held')).toEqual({ 'release-1': a.manifestDigest });
+    const r = await api('GET', '/api/v1/audit?action=immutable_violation', { auth: admin });
+    expect((r.body.items as { repository: string }[]).filter((v) => v.repository === 'team/held')).toHaveLength(1);
   });
 });
