@@ -15,7 +15,7 @@ import { untagByPlaceholder } from '../registry/placeholder';
 import { assertWritable } from '../storage/state';
 import { assertMutable } from '../storage/gates';
 import { queueReplication } from '../replication/outbox';
-import { accessoriesOf, type AccessoryRow } from './accessory-store';
+import { accessoriesOf, accessoryTagNames, type AccessoryRow } from './accessory-store';
 
 export interface DeleteDeps {
   db: Db;
@@ -108,6 +108,28 @@ async function untag(deps: DeleteDeps, repository: string, tag: string): Promise
     throw conflict('delete.registryRefused', { digest: res.digest, reason: String(res.code ?? res.status) });
 }
 
+/** An accessory that goes with its image, with every tag on it. */
+type CascadingAccessory = AccessoryRow & { tags: string[] };
+
+/**
+ * The accessories that go with the image `digest`: manifests that are nothing but its accessories.
+ * Every tag on one is an accessory tag of `digest` (or it has none: an OCI 1.1 referrer) and no
+ * tagged index lists it. A manifest that is more (an image also tagged as the signature of another,
+ * or another image's signature too) lives on, and so does its accessory tag, which keeps naming a
+ * manifest that exists.
+ */
+async function cascadingAccessories(db: Tx, repositoryId: number, digest: string): Promise<CascadingAccessory[]> {
+  const own = new Set(accessoryTagNames(digest));
+  const out: CascadingAccessory[] = [];
+  for (const a of await accessoriesOf(db, repositoryId, digest)) {
+    const tags = await tagsOfDigest(db, repositoryId, a.digest);
+    if (!tags.every((t) => own.has(t))) continue;
+    if ((await taggedParents(db, repositoryId, a.digest)).length > 0) continue;
+    out.push({ ...a, tags });
+  }
+  return out;
+}
+
 /** The accessories (signatures, attestations, SBOMs) of an image go with it: deleted at the registry by digest. */
 async function deleteAccessoriesAtRegistry(deps: DeleteDeps, repository: string, accessories: AccessoryRow[]): Promise<void> {
   for (const a of accessories) await deleteByDigest(deps.registry, repository, a.digest);
@@ -147,8 +169,8 @@ async function untagNow(deps: DeleteDeps, principal: Principal, name: string, ta
   const siblings = (await tagsOfDigest(deps.db, repo.id, digest)).filter((t) => t !== tag);
   const lastReference = siblings.length === 0 && (await taggedParents(deps.db, repo.id, digest)).length === 0;
   // The image goes with its last tag, and its accessories with it.
-  const accessories = lastReference ? await accessoriesOf(deps.db, repo.id, digest) : [];
-  if (accessories.length > 0) await assertMutable(deps.db, name, accessories.flatMap((a) => (a.tag ? [a.tag] : [])), deps.defaultProject);
+  const accessories = lastReference ? await cascadingAccessories(deps.db, repo.id, digest) : [];
+  if (accessories.length > 0) await assertMutable(deps.db, name, accessories.flatMap((a) => a.tags), deps.defaultProject);
   if (head) {
     if (lastReference) await deleteByDigest(deps.registry, name, digest);
     else await untag(deps, name, tag);
@@ -193,9 +215,8 @@ async function deleteImageNow(
 ): Promise<string[]> {
   const repo = await deletableRepository(deps, principal, name);
   await assertWritable(deps.db);
-  const accessories = await accessoriesOf(deps.db, repo.id, digest);
-  const accessoryTagNames = accessories.flatMap((a) => (a.tag ? [a.tag] : []));
-  await assertMutable(deps.db, name, [...(await tagsOfDigest(deps.db, repo.id, digest)), ...accessoryTagNames], deps.defaultProject);
+  const accessories = await cascadingAccessories(deps.db, repo.id, digest);
+  await assertMutable(deps.db, name, [...(await tagsOfDigest(deps.db, repo.id, digest)), ...accessories.flatMap((a) => a.tags)], deps.defaultProject);
   const parents = await taggedParents(deps.db, repo.id, digest);
   if (parents.length > 0 && !opts.force)
     throw conflict('delete.inIndex', { digest, index: parents[0]! });

@@ -89,10 +89,12 @@ async function applyOne(tx: Tx, e: RegistryEvent, opts: ApplyOptions, fetch: App
     const repo = await ensurePushedRepository(tx, repository, defaultProject, at, internal ? undefined : { username: actor });
     const manifest = await upsertManifest(tx, repo.id, { digest: e.target.digest!, mediaType: e.target.mediaType, pushedAt: at });
     // A push moving an immutable tag is put back (queued) and audited; Wharf's own pushes are the restores.
+    // The tag state keeps the image the tag is put back on: until then the registry's tag is wrong,
+    // not Wharf's, and that image stays tagged (no delete, GC or retention takes it meanwhile).
     const violation = !internal && e.target.tag
       ? await noteImmutableMove(tx, { repository, tag: e.target.tag, digest: e.target.digest!, pusher: actor, at, sourceIp: row.sourceIp, userAgent: row.userAgent }, defaultProject)
       : false;
-    if (e.target.tag) await upsertTag(tx, repo.id, { name: e.target.tag, digest: e.target.digest!, pushedAt: at, pushedBy: actor });
+    if (e.target.tag && !violation) await upsertTag(tx, repo.id, { name: e.target.tag, digest: e.target.digest!, pushedAt: at, pushedBy: actor });
     if (manifest.size === null) fetch.push({ repository, digest: e.target.digest! });
     // Wharf's own writes (tag-delete placeholders) are audited by the action that made them.
     if (!internal) await recordEventAudit(tx, { ...row, action: 'push', foldKey: null });

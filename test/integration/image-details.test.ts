@@ -215,14 +215,15 @@ describe('accessories', () => {
     expect(imageHtml).not.toContain(LONG);
   });
 
-  it('deleting the image deletes its accessories, at the registry and in Wharf', async () => {
+  it('deleting the image deletes its accessories, at the registry and in Wharf; a referrer with a tag of its own stays', async () => {
     const del = await w.api('DELETE', `/api/v1/repositories/team%2Fapp/manifests/${image.manifestDigest}`, { auth: admin });
     expect(del.status).toBe(204);
-    for (const d of [sig.manifestDigest, sbom.manifestDigest, report.manifestDigest]) {
+    for (const d of [sig.manifestDigest, sbom.manifestDigest]) {
       expect((await skopeoInspect(`docker://${w.registry}/team/app@${d}`, admin, { raw: true })).code).not.toBe(0);
       expect(await w.wharf.deps.db.select().from(manifests).where(eq(manifests.digest, d))).toEqual([]);
     }
-    expect(await tagNames('team/app', '?accessories=true')).toEqual(['odd']);
+    expect((await skopeoInspect(`docker://${w.registry}/team/app:report-1`, admin, { raw: true })).code).toBe(0);
+    expect(await tagNames('team/app', '?accessories=true')).toEqual(['odd', 'report-1']);
   });
 
   it('deleting the last tag of an image deletes the image and its accessories', async () => {
@@ -233,6 +234,6 @@ describe('accessories', () => {
     await waitFor(async () => (await details('team/app', solo.manifestDigest)).body?.accessories?.length === 1, 20_000, 'signature known');
     expect((await w.api('DELETE', '/api/v1/repositories/team%2Fapp/tags/solo', { auth: admin })).status).toBe(204);
     expect((await skopeoInspect(`docker://${w.registry}/team/app@${soloSig.manifestDigest}`, admin, { raw: true })).code).not.toBe(0);
-    expect(await tagNames('team/app', '?accessories=true')).toEqual(['odd']);
+    expect(await tagNames('team/app', '?accessories=true')).toEqual(['odd', 'report-1']);
   });
 });
