@@ -15,6 +15,12 @@ import type { Deps } from '../deps';
 import { createExecution, listExecutions, type ExecutionView, type Trigger } from '../jobs/executions';
 import type { JobRunner, RetryPolicy } from '../jobs/runner';
 import { changeMark } from './changes';
+import { immutableTagAmong } from '../storage/gates';
+import { IMMUTABLE_RESTORE_JOB, noteImmutableMove } from '../storage/immutability-restore';
+import { unfinishedPayloadOf } from '../storage/immutability-store';
+
+/** Who moved a tag that reconcile finds moved: the registry's event was lost, so nobody knows. */
+const UNKNOWN_PUSHER = '(unknown)';
 import {
   dropRepositoryIfEmpty,
   ensureRepository,
@@ -113,6 +119,14 @@ async function applyRemote(db: Db, remote: RemoteRepository, defaultProject: str
       await upsertManifest(tx, repo.id, { digest: head.digest, mediaType: head.mediaType || null });
       const had = currentTags.get(tag);
       if (had === head.digest) continue;
+      if (had !== undefined && (await immutableTagAmong(tx, remote.name, [tag], defaultProject)) !== null) {
+        // An immutable tag moved at the registry (a restore pending, or a push whose notification
+        // was lost): Wharf keeps it on its recorded image, and a restore puts it back there.
+        if ((await unfinishedPayloadOf(tx, IMMUTABLE_RESTORE_JOB, `${remote.name}:${tag}`)) === undefined)
+          await noteImmutableMove(tx, { repository: remote.name, tag, digest: head.digest, pusher: UNKNOWN_PUSHER, at: now, sourceIp: null, userAgent: null }, defaultProject);
+        liveDigests.add(had);
+        continue;
+      }
       if (had === undefined) drift.added++;
       else drift.repaired++;
       await upsertTag(tx, repo.id, { name: tag, digest: head.digest, pushedAt: now, pushedBy: null });

@@ -144,3 +144,22 @@ describe('an immutable tag moved by a push', () => {
     expect((r.body.items as { repository: string }[]).filter((v) => v.repository === 'team/held')).toHaveLength(1);
   });
 });
+
+describe('an immutable tag moved at the registry without a notification', () => {
+  it('is kept on its image by reconcile, put back at the registry, and audited with an unknown pusher', async () => {
+    const { writeFile } = await import('node:fs/promises');
+    await push(`oci:${p.dir}:v1`, 'team/lost:release-7');
+    await push(`oci:${x.dir}:v1`, 'team/lost:other');
+    await waitState('team/lost', { 'release-7': p.manifestDigest, other: x.manifestDigest });
+    // What a push whose event was lost leaves behind: the registry's tag link on another image.
+    const link = path.join(w.wharf.deps.config.registry.storage, 'docker/registry/v2/repositories/team/lost/_manifests/tags/release-7/current/link');
+    await writeFile(link, x.manifestDigest);
+    expect(await digestAt('team/lost:release-7')).toBe(x.manifestDigest);
+    expect((await api('POST', '/api/v1/system/reconcile', { auth: admin })).status).toBe(202);
+    await waitFor(async () => (await digestAt('team/lost:release-7')) === p.manifestDigest, 30_000, 'the tag put back at the registry');
+    expect((await stateTags('team/lost'))['release-7']).toBe(p.manifestDigest);
+    const audit = await api('GET', '/api/v1/audit?action=immutable_violation&repository=team%2Flost', { auth: admin });
+    expect(audit.body.items).toHaveLength(1);
+    expect(audit.body.items[0]).toMatchObject({ username: '(unknown)', tag: 'release-7', digest: x.manifestDigest });
+  });
+});
