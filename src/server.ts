@@ -26,6 +26,7 @@ import { createRegistryStorage, REGISTRY_PID_FILE, secureDataDir } from './data-
 import { RegistryClient } from './registry/client';
 import { ManifestDetails } from './artifacts/details';
 import { UsageRefresh } from './storage/quota';
+import { internalTokenSource } from './storage/internal-tokens';
 import { Deletions } from './artifacts/delete';
 import { robotCredential } from './access/robots';
 import { systemRobotCredential } from './access/system-robots';
@@ -132,28 +133,13 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
     const metrics = createMetrics();
     const registry = new RegistryClient(config.registry.url, {
       caFile: config.registry.caFile,
-      tokenSource: (access) =>
-        tokenSigner.issue({
-          issuer: config.token.issuer,
-          service: config.token.service,
-          subject: INTERNAL_SUBJECT,
-          access,
-          expiresIn: config.token.expiresIn,
-          nowMs: clock.now(),
-        }),
+      // Push and delete tokens are noted for garbage collection and refused in its window.
+      tokenSource: internalTokenSource({ db, clock, config, tokenSigner }, INTERNAL_SUBJECT),
     });
     const localRegistry: RegistryEndpoint = {
       url: config.registry.url,
       caPem: config.registry.caFile ? readFileSync(config.registry.caFile, 'utf8') : null,
-      tokenSource: (access) =>
-        tokenSigner.issue({
-          issuer: config.token.issuer,
-          service: config.token.service,
-          subject: REPLICATION_SUBJECT,
-          access,
-          expiresIn: config.token.expiresIn,
-          nowMs: clock.now(),
-        }),
+      tokenSource: internalTokenSource({ db, clock, config, tokenSigner }, REPLICATION_SUBJECT),
     };
     const usage = new UsageRefresh({ db, clock, log, metrics });
     const details = new ManifestDetails(db, registry, log, undefined, (item) => usage.noteRepository(item.repository));

@@ -85,11 +85,13 @@ export class RegistryClient {
     headers: Record<string, string> = {},
     body?: Buffer | string,
   ) {
+    // Outside the try: a token refused (the read-only window) is not an unreachable registry.
+    const authorization = await this.bearer(access);
     try {
       return await request(`${this.baseUrl}${path}`, {
         method,
         dispatcher: this.dispatcher,
-        headers: { ...(await this.bearer(access)), ...headers },
+        headers: { ...authorization, ...headers },
         body,
       });
     } catch (err) {

@@ -257,8 +257,9 @@ export class RemoteRegistry {
     for (let attempt = 0; ; attempt++) {
       if (opts.signal?.aborted) throw abortReason(opts.signal);
       let res: Answer;
+      // Outside the try: a token refused here (the read-only window of this registry) is not a network error.
+      const authorization = ownOrigin ? await this.authorization(access, opts.signal) : null;
       try {
-        const authorization = ownOrigin ? await this.authorization(access, opts.signal) : null;
         res = await request(url, {
           method,
           dispatcher: this.dispatcher,

@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNotNull } from 'drizzle-orm';
+import { and, eq, gt, inArray, isNotNull, isNull } from 'drizzle-orm';
 import type { Tx } from '../db/open';
 import { firstRow, tablesOf } from '../db/engine';
 
@@ -61,4 +61,33 @@ export async function projectsKeepingUntagged(db: Tx): Promise<Set<number>> {
     .from(ps)
     .where(and(isNotNull(ps.retentionRules), eq(ps.retentionUntagged, 'keep')));
   return new Set(rows.map((r) => r.projectId));
+}
+
+/** Running tasks of these job kinds on a lease that has not passed at `nowMs` (unfinished executions only); at most `limit`. */
+export async function liveLeaseTasks(db: Tx, q: { kinds?: string[]; executionId?: number; nowMs: number }, limit = 10): Promise<{ id: number; kind: string; lockedUntil: number }[]> {
+  const { jobExecutions: e, jobTasks: t } = tablesOf(db);
+  const rows = await db
+    .select({ id: t.id, kind: e.kind, lockedUntil: t.lockedUntil })
+    .from(t)
+    .innerJoin(e, eq(e.id, t.executionId))
+    .where(
+      and(
+        eq(t.status, 'running'),
+        gt(t.lockedUntil, q.nowMs),
+        isNull(e.finishedAt),
+        q.kinds ? inArray(e.kind, q.kinds) : undefined,
+        q.executionId !== undefined ? eq(e.id, q.executionId) : undefined,
+      ),
+    )
+    .limit(limit);
+  return rows.map((r) => ({ id: r.id, kind: r.kind, lockedUntil: r.lockedUntil ?? 0 }));
+}
+
+/** Ends the unfinished tasks of an execution failed with `error` (an interrupted run); the caller settles it. */
+export async function failUnfinishedTasks(db: Tx, executionId: number, error: string, at: string): Promise<void> {
+  const { jobTasks: t } = tablesOf(db);
+  await db
+    .update(t)
+    .set({ status: 'failed', error, finishedAt: at, leaseOwner: null, lockedUntil: null })
+    .where(and(eq(t.executionId, executionId), inArray(t.status, ['pending', 'running'])));
 }

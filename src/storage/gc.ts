@@ -13,8 +13,13 @@ import { SYSTEM_ACTOR, SYSTEM_PRINCIPAL } from '../identity/principal';
 import { CronTriggers, cronProblem } from '../jobs/cron';
 import { createExecution, getExecution, hasUnfinishedExecution, listExecutions, listTasks, type ExecutionView, type Trigger } from '../jobs/executions';
 import type { RetryPolicy, TaskContext, TaskOutcome } from '../jobs/runner';
+import { Cron } from 'croner';
+import { settleExecution } from '../jobs/store';
+import { REPLICATION_JOB } from '../replication/run';
+import { IMMUTABLE_RESTORE_JOB } from './immutability-restore';
+import { RETENTION_JOB } from './retention';
 import { boundedLog, nothingToCollect, parseGcOutput } from './gc-output';
-import { allManifests, allTags, executionResults, gcSchedule, projectsKeepingUntagged, setExecutionResult, setGcSchedule, type ManifestRow } from './gc-store';
+import { allManifests, allTags, executionResults, failUnfinishedTasks, gcSchedule, liveLeaseTasks, projectsKeepingUntagged, setExecutionResult, setGcSchedule, type ManifestRow } from './gc-store';
 import { gcMayStartAt, holdWindowForGc, pushTokensUntil, readOnlyState, releaseWindowForGc } from './state';
 
 /** The job kind of a garbage collection: one task, run on the instance that supervises the registry. */
@@ -126,6 +131,7 @@ export async function getGcRun(db: Deps['db'], id: number): Promise<(GcRun & { l
  */
 export async function startGc(ctx: Ctx, opts: { dryRun: boolean; deleteUntagged: boolean; trigger: Trigger; anywhere?: boolean }): Promise<GcRun> {
   if (!ctx.deps.gcHost && !opts.anywhere) throw fail(409, 'conflict', 'gc.notSupervised', { command: GC_COMMAND });
+  await releaseStaleGcWindow(ctx.deps);
   const [last] = await listExecutions(ctx.db, { kind: GC_JOB, limit: 1 });
   const e = await createExecution(ctx, {
     kind: GC_JOB,
@@ -311,25 +317,17 @@ export function gcHandler(deps: Deps, host: GcHost) {
     }
 
     // 2. The window: no push or delete token from now; wait for those issued before to expire.
-    const since = result.windowSince ?? isoTime(deps.clock.now());
-    if (!(await holdWindowForGc(db, id, since))) {
-      const holder = (await readOnlyState(db)).gcExecutionId;
-      throw fail(409, 'conflict', 'gc.running', { id: holder ?? 0 });
-    }
+    const heldSince = result.windowSince;
+    const since = await takeGcWindow(deps, id, result);
     try {
-      if (result.phase !== 'waiting' && result.phase !== 'collecting') {
-        result.windowSince = since;
-        note('read-only window on: waiting for push tokens to expire');
+      if (since !== heldSince || (result.phase !== 'waiting' && result.phase !== 'collecting')) {
+        note('read-only window on: waiting for push tokens to expire and for jobs writing into the registry to end');
         await save('waiting');
       }
-      const pushTokenSeconds = Math.min(deps.config.token.expiresIn, deps.config.storage.pushTokenExpiresIn ?? deps.config.token.expiresIn);
-      const mayStart = async () =>
-        gcMayStartAt({ sinceMs: Date.parse(since), pushTokensUntilMs: await pushTokensUntil(db), pushTokenSeconds, leewaySeconds: deps.config.storage.tokenLeewaySeconds });
       for (;;) {
-        const at = await mayStart();
-        const now = deps.clock.now();
-        if (now >= at) break;
-        await sleep(Math.min(at - now, 1000), task.signal);
+        const wait = await gcWaitMs(deps, since);
+        if (wait <= 0) break;
+        await sleep(Math.min(wait, 1000), task.signal);
         if (task.signal.aborted) throw new Error('garbage collection interrupted while waiting for push tokens to expire');
       }
       await save('collecting');
@@ -353,6 +351,42 @@ export function gcHandler(deps: Deps, host: GcHost) {
     }
     return { status: 'succeeded', reason: `${result.blobsDeleted} blobs, ${result.bytesFreed} bytes freed` };
   };
+}
+
+/**
+ * Takes the read-only window for run `id` (409 gc.running while another run holds it); answers
+ * since when the window is on, kept in `result.windowSince`. A run that still holds it (claimed
+ * again after a crash) keeps its start; one that gave it back (a failed try) starts it anew, as
+ * pushes went on in between.
+ */
+export async function takeGcWindow(deps: Pick<Deps, 'db' | 'clock'>, id: number, result: GcResult): Promise<string> {
+  const held = (await readOnlyState(deps.db)).gcExecutionId === id;
+  const since = held && result.windowSince ? result.windowSince : isoTime(deps.clock.now());
+  if (!(await holdWindowForGc(deps.db, id, since))) {
+    const holder = (await readOnlyState(deps.db)).gcExecutionId;
+    throw fail(409, 'conflict', 'gc.running', { id: holder ?? 0 });
+  }
+  result.windowSince = since;
+  return since;
+}
+
+/** The job kinds that write into this registry: GC waits until none of their tasks runs (a replication copy started before the window). */
+export const REGISTRY_WRITER_JOBS = [REPLICATION_JOB, IMMUTABLE_RESTORE_JOB, RETENTION_JOB];
+
+/** How often the wait looks again while such a task runs. */
+const WRITER_POLL_MS = 1000;
+
+/**
+ * Milliseconds the collection still waits in a window on since `since` (0 or less: it may start):
+ * until the push tokens issued before it have expired, and while a task of a kind that writes into
+ * the registry runs on a live lease (refused by the window, it goes back to pending and waits).
+ */
+export async function gcWaitMs(deps: Pick<Deps, 'db' | 'clock' | 'config'>, since: string): Promise<number> {
+  const pushTokenSeconds = Math.min(deps.config.token.expiresIn, deps.config.storage.pushTokenExpiresIn ?? deps.config.token.expiresIn);
+  const at = gcMayStartAt({ sinceMs: Date.parse(since), pushTokensUntilMs: await pushTokensUntil(deps.db), pushTokenSeconds, leewaySeconds: deps.config.storage.tokenLeewaySeconds });
+  const now = deps.clock.now();
+  const writers = await liveLeaseTasks(deps.db, { kinds: REGISTRY_WRITER_JOBS, nowMs: now }, 1);
+  return writers.length > 0 ? Math.max(at - now, WRITER_POLL_MS) : at - now;
 }
 
 async function finish(deps: Deps, id: number, result: GcResult, dryRun: boolean): Promise<void> {
@@ -382,14 +416,16 @@ export function registerGcJob(deps: Deps, host: GcHost): void {
 }
 
 /**
- * The window of a run that is over (finished, failed, stopped, gone) is given back: a crash in the
- * middle of a GC must not leave the registry read-only. Called at start and when a GC execution finishes.
+ * The window of a run that is over (finished, failed, stopped, gone) or that nobody runs (no task on
+ * a live lease: its process was killed) is given back: a crash in the middle of a GC must not leave
+ * the registry read-only. Called at start, when a GC execution finishes, when a GC starts and when
+ * an admin turns the window off.
  */
-export async function releaseStaleGcWindow(deps: Pick<Deps, 'db' | 'log'>): Promise<boolean> {
+export async function releaseStaleGcWindow(deps: Pick<Deps, 'db' | 'log' | 'clock'>): Promise<boolean> {
   const { gcExecutionId } = await readOnlyState(deps.db);
   if (gcExecutionId === null) return false;
   const execution = await getExecution(deps.db, gcExecutionId);
-  if (execution && execution.finishedAt === null) return false;
+  if (execution && execution.finishedAt === null && (await liveLeaseTasks(deps.db, { executionId: gcExecutionId, nowMs: deps.clock.now() }, 1)).length > 0) return false;
   await releaseWindowForGc(deps.db, gcExecutionId);
   deps.log.warn({ execution: gcExecutionId }, 'read-only window of a garbage collection that is over released');
   return true;
@@ -428,12 +464,26 @@ export function scheduleGc(deps: Deps): Scheduled {
 
 export { gcSchedule };
 
+/** Least time between two scheduled runs: each one keeps the registry read-only for a while. */
+const GC_MIN_INTERVAL_MS = 3_600_000;
+
+/** Why a (valid) cron fires too often for garbage collection, from its next runs; null when it does not. */
+function tooOften(cron: string): string | null {
+  const runs = new Cron(cron, { paused: true }).nextRuns(50);
+  for (let i = 1; i < runs.length; i++)
+    if (runs[i]!.getTime() - runs[i - 1]!.getTime() < GC_MIN_INTERVAL_MS)
+      return `it runs at ${runs[i - 1]!.toISOString()} and again at ${runs[i]!.toISOString()}; garbage collection runs at most once an hour`;
+  return null;
+}
+
 /** Sets the GC schedule (null: none); 400 gc.badCron for an expression that is not cron, nothing changed. Audited. */
 export async function setGcScheduleOf(ctx: Ctx, input: { cron: string | null; deleteUntagged?: boolean | undefined }): Promise<{ cron: string | null; deleteUntagged: boolean }> {
   const cron = input.cron === null ? null : input.cron.trim();
   if (cron !== null) {
     const problem = cron.length > 200 ? 'longer than 200 characters' : cronProblem(cron);
     if (problem) throw badRequest('gc.badCron', { cron, problem });
+    const often = tooOften(cron);
+    if (often) throw badRequest('gc.badCron', { cron, problem: often });
   }
   return transaction(ctx.db, async (tx) => {
     const before = await gcSchedule(tx);
@@ -450,4 +500,16 @@ export async function setGcScheduleOf(ctx: Ctx, input: { cron: string | null; de
     });
     return next;
   });
+}
+
+/**
+ * `wharf gc` was interrupted (SIGINT, SIGTERM) after its runner stopped: the execution's unfinished
+ * task fails with `reason`, the execution settles failed, and its window is given back.
+ */
+export async function endInterruptedGc(deps: Pick<Deps, 'db' | 'clock' | 'log'>, id: number, reason: string): Promise<void> {
+  const at = isoTime(deps.clock.now());
+  await failUnfinishedTasks(deps.db, id, reason, at);
+  await settleExecution(deps.db, id, at);
+  await releaseWindowForGc(deps.db, id);
+  deps.log.warn({ execution: id }, 'garbage collection interrupted: execution failed, read-only window released');
 }

@@ -5,6 +5,7 @@ import { badRequest } from '../errors';
 import { recordAudit } from '../audit/record';
 import { assertSystemAdmin } from '../identity/principal';
 import { readOnlyState, setManualReadOnly, type ReadOnlyState } from './state';
+import { releaseStaleGcWindow } from './gc';
 
 export const READ_ONLY_REASON_MAX = 200;
 
@@ -41,8 +42,9 @@ export async function getReadOnly(ctx: Pick<Ctx, 'db'>): Promise<ReadOnlyView> {
 }
 
 /**
- * The admin's switch of the read-only window (system admins). Turning it off clears only the
- * admin's switch: a garbage collection run holding the window keeps it until it ends.
+ * The admin's switch of the read-only window (system admins). Turning it off clears the admin's
+ * switch and the hold of a garbage collection run nobody runs any more (over, gone, or not on a
+ * live lease: its process was killed); a running GC keeps its hold until it ends.
  */
 export function setReadOnly(ctx: Ctx, input: { readOnly: boolean; reason?: string | null }): Promise<ReadOnlyView> {
   assertSystemAdmin(ctx.principal);
@@ -51,6 +53,7 @@ export function setReadOnly(ctx: Ctx, input: { readOnly: boolean; reason?: strin
   return transaction(ctx.db, async (tx) => {
     const before = await readOnlyState(tx);
     await setManualReadOnly(tx, input.readOnly, { at: isoTime(ctx.clock.now()), by: actor.username, reason });
+    const staleGcReleased = !input.readOnly && (await releaseStaleGcWindow({ db: tx, clock: ctx.clock, log: ctx.deps.log }));
     const after = await readOnlyState(tx);
     await recordAudit(tx, {
       username: actor.username,
@@ -59,7 +62,7 @@ export function setReadOnly(ctx: Ctx, input: { readOnly: boolean; reason?: strin
       resource: 'read-only',
       sourceIp: actor.ip,
       userAgent: actor.userAgent ?? null,
-      detail: JSON.stringify({ readOnly: input.readOnly, reason, before: before.manual, gcHolds: after.gcExecutionId !== null }),
+      detail: JSON.stringify({ readOnly: input.readOnly, reason, before: before.manual, gcHolds: after.gcExecutionId !== null, ...(staleGcReleased ? { staleGcReleased: before.gcExecutionId } : {}) }),
     });
     return readOnlyView(after);
   });

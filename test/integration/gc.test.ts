@@ -214,7 +214,7 @@ describe('garbage collection API', () => {
     const { db, log } = w.wharf.deps;
     expect(await holdWindowForGc(db, 987_654, new Date().toISOString())).toBe(true);
     expect((await readOnlyState(db)).readOnly).toBe(true);
-    expect(await releaseStaleGcWindow({ db, log })).toBe(true);
+    expect(await releaseStaleGcWindow({ db, log, clock: w.wharf.deps.clock })).toBe(true);
     expect((await readOnlyState(db)).readOnly).toBe(false);
     const { storageState } = tablesOf(db);
     expect((await db.select().from(storageState))[0]!.gcExecutionId).toBeNull();

@@ -47,13 +47,19 @@ describe('read-only window', () => {
     ]);
   });
 
-  it('turning it off leaves a garbage collection run its hold', async () => {
+  it('turning it off leaves a running garbage collection run its hold', async () => {
     const db = api.deps.db;
-    expect(await holdWindowForGc(db, 4242, new Date().toISOString())).toBe(true);
+    // A GC execution whose task runs on a live lease (another process).
+    const { jobExecutions, jobTasks } = tablesOf(db);
+    const [e] = await db.insert(jobExecutions).values({ kind: 'gc', subject: 'registry', trigger: 'manual', status: 'running' }).returning();
+    await db.insert(jobTasks).values({ executionId: e!.id, payload: '{}', status: 'running', leaseOwner: 'elsewhere', lockedUntil: Date.now() + 60_000 });
+    expect(await holdWindowForGc(db, e!.id, new Date().toISOString())).toBe(true);
     await put({ readOnly: true, reason: 'maintenance' });
     const off = await put({ readOnly: false });
-    expect(off.body).toMatchObject({ readOnly: true, reason: 'garbage collection', gc: { executionId: 4242, since: expect.any(String) } });
-    await releaseWindowForGc(db, 4242);
+    expect(off.body).toMatchObject({ readOnly: true, reason: 'garbage collection', gc: { executionId: e!.id, since: expect.any(String) } });
+    await releaseWindowForGc(db, e!.id);
+    await db.update(jobTasks).set({ status: 'succeeded', leaseOwner: null, lockedUntil: null }).where(eq(jobTasks.executionId, e!.id));
+    await db.update(jobExecutions).set({ status: 'succeeded', finishedAt: new Date().toISOString() }).where(eq(jobExecutions.id, e!.id));
     expect((await readOnlyState(db)).readOnly).toBe(false);
   });
 
