@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { AccessEntry } from '../token/issue';
+import { ReadOnlyRefusal } from '../storage/internal-tokens';
 import { MANIFEST_ACCEPT } from './media-types';
 
 
@@ -85,9 +86,8 @@ export class RegistryClient {
     headers: Record<string, string> = {},
     body?: Buffer | string,
   ) {
-    // Outside the try: a token refused (the read-only window) is not an unreachable registry.
-    const authorization = await this.bearer(access);
     try {
+      const authorization = await this.bearer(access);
       return await request(`${this.baseUrl}${path}`, {
         method,
         dispatcher: this.dispatcher,
@@ -95,6 +95,8 @@ export class RegistryClient {
         body,
       });
     } catch (err) {
+      // A token refused by the read-only window is not an unreachable registry.
+      if (err instanceof ReadOnlyRefusal) throw err;
       throw new RegistryError(`registry unreachable: ${(err as Error).message}`, 0);
     }
   }

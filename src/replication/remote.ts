@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { AccessEntry } from '../token/issue';
 import { deleteAccess, nextLink, pullAccess, pushAccess, type ManifestHead, type TokenSource } from '../registry/client';
+import { ReadOnlyRefusal } from '../storage/internal-tokens';
 import { MANIFEST_ACCEPT } from '../registry/media-types';
 
 /** How to reach a registry: remote ones with credentials (answering their 401 challenge, Bearer or
@@ -257,9 +258,8 @@ export class RemoteRegistry {
     for (let attempt = 0; ; attempt++) {
       if (opts.signal?.aborted) throw abortReason(opts.signal);
       let res: Answer;
-      // Outside the try: a token refused here (the read-only window of this registry) is not a network error.
-      const authorization = ownOrigin ? await this.authorization(access, opts.signal) : null;
       try {
+        const authorization = ownOrigin ? await this.authorization(access, opts.signal) : null;
         res = await request(url, {
           method,
           dispatcher: this.dispatcher,
@@ -268,6 +268,9 @@ export class RemoteRegistry {
           signal: opts.signal,
         });
       } catch (err) {
+        // A token refused by this registry's read-only window reaches the job runner as it is
+        // (it waits, uncounted); any other failure, a token fetch's included, is a network error.
+        if (err instanceof ReadOnlyRefusal) throw err;
         throw this.networkError(what, err, opts.signal);
       }
       if (res.statusCode === 401 && attempt === 0 && ownOrigin) {
