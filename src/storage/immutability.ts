@@ -7,6 +7,7 @@ import { managedProject } from '../access/projects';
 import { globProblem } from '../replication/filters';
 import { parseGlobRules } from './gates';
 import type { GlobRule } from './rules';
+import { storageRulesChanged } from './gates';
 import { projectStorageOf, updateProjectStorage } from './store';
 
 /** How many immutability rules one project may hold. */
@@ -38,8 +39,8 @@ export async function getRules(ctx: Ctx, project: string): Promise<ImmutabilityV
 }
 
 /** Replaces the project's immutability rules, audited `immutability_set` with the old and new rules; bad input changes nothing. */
-export function setRules(ctx: Ctx, project: string, input: { rules: GlobRule[] }): Promise<ImmutabilityView> {
-  return transaction(ctx.db, async (tx) => {
+export async function setRules(ctx: Ctx, project: string, input: { rules: GlobRule[] }): Promise<ImmutabilityView> {
+  const committed = await transaction(ctx.db, async (tx) => {
     const { project: p } = await managedProject(tx, ctx.principal, project);
     assertImmutabilityRules(input.rules);
     const rules = normalized(input.rules);
@@ -58,4 +59,7 @@ export function setRules(ctx: Ctx, project: string, input: { rules: GlobRule[] }
     });
     return { rules };
   });
+  // After the commit too: a token request between the change and its commit cached the old rules.
+  storageRulesChanged();
+  return committed;
 }

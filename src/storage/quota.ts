@@ -10,6 +10,7 @@ import { recordAudit } from '../audit/record';
 import { assertSystemAdmin } from '../identity/principal';
 import { findProject, memberVisibleProject } from '../access/projects';
 import { projectStorageOf, updateProjectStorage } from './store';
+import { storageRulesChanged } from './gates';
 import { allProjects, projectNameOf, projectOfRepository, projectUsageBytes } from './quota-store';
 
 /** A limit is a whole number of bytes the engines and JSON both hold exactly. */
@@ -22,11 +23,14 @@ export interface QuotaView {
 
 /** Recomputes a project's usage from the blobs its manifests keep and stores it; answers the bytes. */
 export async function recomputeUsage(db: Tx, projectId: number, at: string): Promise<number> {
-  return transaction(db, async (tx) => {
+  const committed = await transaction(db, async (tx) => {
     const usedBytes = await projectUsageBytes(tx, projectId);
     await updateProjectStorage(tx, projectId, { usedBytes, usageAt: at });
     return usedBytes;
   });
+  // After the commit too: a token request between the change and its commit cached the old rules.
+  storageRulesChanged();
+  return committed;
 }
 
 export function checkedLimit(limitBytes: unknown): number | null {
@@ -66,6 +70,7 @@ export async function setQuota(ctx: Ctx, projectName: string, input: { limitByte
     });
     return { limitBytes, usedBytes: before?.usedBytes ?? 0 };
   });
+  storageRulesChanged();
   setQuotaGauge(ctx.deps.metrics, projectName, limitBytes);
   return view;
 }

@@ -5,6 +5,7 @@ import { badRequest } from '../errors';
 import { recordAudit } from '../audit/record';
 import { assertSystemAdmin } from '../identity/principal';
 import { readOnlyState, setManualReadOnly, type ReadOnlyState } from './state';
+import { storageRulesChanged } from './gates';
 import { releaseStaleGcWindow } from './gc';
 
 export const READ_ONLY_REASON_MAX = 200;
@@ -46,11 +47,11 @@ export async function getReadOnly(ctx: Pick<Ctx, 'db'>): Promise<ReadOnlyView> {
  * switch and the hold of a garbage collection run nobody runs any more (over, gone, or not on a
  * live lease: its process was killed); a running GC keeps its hold until it ends.
  */
-export function setReadOnly(ctx: Ctx, input: { readOnly: boolean; reason?: string | null }): Promise<ReadOnlyView> {
+export async function setReadOnly(ctx: Ctx, input: { readOnly: boolean; reason?: string | null }): Promise<ReadOnlyView> {
   assertSystemAdmin(ctx.principal);
   const reason = input.readOnly ? checkedReason(input.reason) : null;
   const { actor } = ctx;
-  return transaction(ctx.db, async (tx) => {
+  const committed = await transaction(ctx.db, async (tx) => {
     const before = await readOnlyState(tx);
     await setManualReadOnly(tx, input.readOnly, { at: isoTime(ctx.clock.now()), by: actor.username, reason });
     const staleGcReleased = !input.readOnly && (await releaseStaleGcWindow({ db: tx, clock: ctx.clock, log: ctx.deps.log }));
@@ -66,4 +67,7 @@ export function setReadOnly(ctx: Ctx, input: { readOnly: boolean; reason?: strin
     });
     return readOnlyView(after);
   });
+  // After the commit too: a token request between the change and its commit cached the old rules.
+  storageRulesChanged();
+  return committed;
 }

@@ -1,5 +1,6 @@
 import { and, eq, isNull, lt } from 'drizzle-orm';
 import { fail } from '../errors';
+import { storageRulesChanged } from './gates';
 import { firstRow, rowsChanged, tablesOf } from '../db/engine';
 import type { Tx } from '../db/open';
 
@@ -47,6 +48,7 @@ export async function setManualReadOnly(db: Tx, on: boolean, opts: { at: string;
     .update(s)
     .set(on ? { readOnly: true, readOnlySince: opts.at, readOnlyBy: opts.by, readOnlyReason: opts.reason } : { readOnly: false, readOnlySince: null, readOnlyBy: null, readOnlyReason: null })
     .where(eq(s.id, ROW));
+  storageRulesChanged();
 }
 
 /** A GC run takes the window; false when another run holds it. Taking it again is a no-op that answers true. */
@@ -58,6 +60,7 @@ export async function holdWindowForGc(db: Tx, executionId: number, at: string): 
       .set({ gcExecutionId: executionId, gcSince: at })
       .where(and(eq(s.id, ROW), isNull(s.gcExecutionId))),
   );
+  storageRulesChanged();
   if (changed > 0) return true;
   return (await readOnlyState(db)).gcExecutionId === executionId;
 }
@@ -69,6 +72,7 @@ export async function releaseWindowForGc(db: Tx, executionId: number): Promise<v
     .update(s)
     .set({ gcExecutionId: null, gcSince: null })
     .where(and(eq(s.id, ROW), eq(s.gcExecutionId, executionId)));
+  storageRulesChanged();
 }
 
 /** Every instance that signs a token carrying push or delete says until when it is valid. */

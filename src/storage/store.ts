@@ -2,6 +2,7 @@ import { and, eq, inArray } from 'drizzle-orm';
 import type { Tx } from '../db/open';
 import { firstRow, tablesOf } from '../db/engine';
 import type { projectStorage } from '../db/schema';
+import { storageRulesChanged } from './gates';
 
 /** The SQL of the storage rules and quotas shared by the token gates and the storage services. */
 
@@ -31,6 +32,7 @@ export async function updateProjectStorage(db: Tx, projectId: number, set: Parti
     .insert(ps)
     .values({ projectId, ...set })
     .onConflictDoUpdate({ target: ps.projectId, set });
+  storageRulesChanged();
 }
 
 /** The tag names of one repository (for matching immutability rules). */
