@@ -10,20 +10,15 @@
  *
  * Called by test/bench/run.ts (BENCH_ONLY=plan); returns a markdown table.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { onEachEngine } from './engines';
 import { eq } from 'drizzle-orm';
 import { ensureRepository, upsertManifest, upsertTag } from '../../src/artifacts/store';
-import { resolveConfig } from '../../src/config/load';
-import { openConfiguredDatabase } from '../../src/db/connect';
 import { tablesOf } from '../../src/db/engine';
 import type { OpenDb } from '../../src/db/open';
 import { transaction } from '../../src/db/transaction';
 import { planPush } from '../../src/replication/plan';
 import type { PolicyRow } from '../../src/replication/store';
-import { startPostgres } from '../support/postgres';
 
 const TAGS = 10_000;
 const MEASURED = 5;
@@ -91,31 +86,7 @@ async function timeEngine(engine: string, d: OpenDb): Promise<string[]> {
 }
 
 export async function benchPlanPush(opts: { postgres: boolean } = { postgres: true }): Promise<string> {
-  const rows: string[] = [];
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'wharf-bench-plan-'));
-  try {
-    const sqlite = await openConfiguredDatabase(resolveConfig({ dataDir, database: { url: '' } }));
-    try {
-      rows.push(...(await timeEngine('SQLite', sqlite)));
-    } finally {
-      await sqlite.close();
-    }
-  } finally {
-    await rm(dataDir, { recursive: true, force: true });
-  }
-  if (opts.postgres) {
-    const server = await startPostgres();
-    try {
-      const pg = await openConfiguredDatabase(resolveConfig({ database: { url: await server.createDatabase('bench_plan') } }));
-      try {
-        rows.push(...(await timeEngine('PostgreSQL', pg)));
-      } finally {
-        await pg.close();
-      }
-    } finally {
-      await server.stop();
-    }
-  }
+  const rows = (await onEachEngine('plan', opts.postgres, timeEngine)).flat();
   return [
     '### Planning a push policy over 10,000 tags (src/replication/plan.ts)',
     '',

@@ -7,17 +7,12 @@
  *
  * Called by test/bench/run.ts (BENCH_ONLY=quota); returns a markdown table.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { resolveConfig } from '../../src/config/load';
-import { openConfiguredDatabase } from '../../src/db/connect';
+import { onEachEngine } from './engines';
 import { tablesOf } from '../../src/db/engine';
 import type { OpenDb } from '../../src/db/open';
 import { transaction } from '../../src/db/transaction';
 import { recomputeUsage } from '../../src/storage/quota';
-import { startPostgres } from '../support/postgres';
 
 const IMAGES = 10_000;
 const REPOSITORIES = 100;
@@ -83,31 +78,7 @@ async function timeEngine(engine: string, d: OpenDb): Promise<string> {
 }
 
 export async function benchQuota(opts: { postgres: boolean } = { postgres: true }): Promise<string> {
-  const rows: string[] = [];
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'wharf-bench-quota-'));
-  try {
-    const sqlite = await openConfiguredDatabase(resolveConfig({ dataDir, database: { url: '' } }));
-    try {
-      rows.push(await timeEngine('SQLite', sqlite));
-    } finally {
-      await sqlite.close();
-    }
-  } finally {
-    await rm(dataDir, { recursive: true, force: true });
-  }
-  if (opts.postgres) {
-    const server = await startPostgres();
-    try {
-      const pg = await openConfiguredDatabase(resolveConfig({ database: { url: await server.createDatabase('bench_quota') } }));
-      try {
-        rows.push(await timeEngine('PostgreSQL', pg));
-      } finally {
-        await pg.close();
-      }
-    } finally {
-      await server.stop();
-    }
-  }
+  const rows = await onEachEngine('quota', opts.postgres, timeEngine);
   return [
     '### Recomputing a project\'s storage usage (src/storage/quota.ts recomputeUsage)',
     '',
