@@ -203,7 +203,11 @@ describe.skipIf(!onPostgres)('failover (PostgreSQL only: several instances need 
     expect(failed(after), figures).toEqual([]);
     expect(failed(during), figures).toEqual([]);
     expect(failed(before), figures).toEqual([]);
-    expect(after.length).toBeGreaterThanOrEqual(ITERATIONS * 3 - KILL_AFTER_OPS - 1);
+    // The kill comes with the first notification the round robin hands the victim once KILL_AFTER_OPS
+    // operations are done, which may be a few operations later; most of the run still follows it.
+    expect(before.length + during.length + after.length).toBe(ITERATIONS * 3);
+    expect(before.length, figures).toBeGreaterThanOrEqual(KILL_AFTER_OPS);
+    expect(after.length, figures).toBeGreaterThanOrEqual(ITERATIONS * 3 - KILL_AFTER_OPS - 6);
     // Both instances answered before the kill; after it the proxy found the victim's port closed.
     expect(answeredAtKill.every((n) => n > 0), `answers at the kill: ${answeredAtKill.join('/')}`).toBe(true);
     expect(proxy.answered()[0]).toBe(answeredAtKill[0]);
