@@ -16,7 +16,7 @@ import { LoginThrottle } from './identity/throttle';
 import { bootstrapInstance } from './bootstrap';
 import { pruneAuditBudget } from './audit/record';
 import { pruneGrants } from './token/grants';
-import { createLog, type Log } from './log';
+import { createLog, logLevelOf, type Log } from './log';
 import { createMetrics } from './metrics';
 import { instanceSecret, notificationListener, notificationUrl } from './registry/config';
 import { explainTakenRegistryPort } from './registry/packaged-service';
@@ -100,7 +100,7 @@ export interface Instance {
  * registry client, tag-state workers. The server and the CLI both start here.
  */
 export async function buildInstance(config: Config, opts: { log?: Log; clock?: Clock } = {}): Promise<Instance> {
-  const log = opts.log ?? createLog(config.logLevel);
+  const log = opts.log ?? createLog(logLevelOf(config));
   const clock = opts.clock ?? systemClock;
   // SQLite's file is in the data directory, checked first; a PostgreSQL database that cannot be
   // used stops the start before anything is written there.

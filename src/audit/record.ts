@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import { eq, inArray, lt, sql } from 'drizzle-orm';
 import type { audit } from '../db/schema';
 import type { Db, Tx } from '../db/open';
-import { firstRow, rowsChanged, tablesOf, type Tables } from '../db/engine';
+import { engineOf, firstRow, rowsChanged, tablesOf, type Tables } from '../db/engine';
 import { preparedPerConnection } from '../db/prepared';
 import { isoTime } from '../clock';
+import { inTransaction, transaction } from '../db/transaction';
 
 /** Every action the audit log records. */
 export const AUDIT_ACTIONS = [
@@ -54,14 +55,28 @@ export const AUDIT_ACTIONS = [
   'immutable_violation',
   'quota_set',
   'gc_schedule_set',
+  'webhook_create',
+  'webhook_update',
+  'webhook_delete',
+  'webhook_redeliver',
+  'quota_exceeded',
+  'audit_export',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export type AuditEntry = typeof audit.$inferInsert & { action: AuditAction };
 
+/**
+ * On PostgreSQL audit rows are written inside a transaction, always: the audit feed (feed.ts) reads
+ * them in commit order only because every writer of the log takes the transactions lock. (SQLite
+ * has one writer at a time anyway.)
+ */
+const inTx = <T>(db: Tx, work: (tx: Tx) => Promise<T>): Promise<T> =>
+  inTransaction(db) || engineOf(db) === 'sqlite' ? work(db) : transaction(db, work);
+
 /** Writes one audit row; pass the transaction of the change it records. */
 export async function recordAudit(tx: Tx, entry: AuditEntry): Promise<void> {
-  await tx.insert(tablesOf(tx).audit).values(entry);
+  await inTx(tx, (t) => t.insert(tablesOf(t).audit).values(entry));
 }
 
 /** The condition of the partial unique index on fold_key, which an upsert on it must name. */
@@ -112,7 +127,7 @@ const eventAuditInsert = preparedPerConnection('event_audit_insert', (db) => {
 
 /** Writes a registry event's audit row, or bumps the count of the row with the same fold key. */
 export async function recordEventAudit(tx: Tx, row: EventAuditRow): Promise<void> {
-  await eventAuditInsert(tx).run({ ...row });
+  await inTx(tx, (t) => eventAuditInsert(t).run({ ...row }));
 }
 
 /** Denials and failed logins of one subject, address and target fold into one row per minute. */
@@ -140,12 +155,14 @@ const foldKeyOf = (entry: AuditEntry, bucket: FoldBucket) =>
  * bucket. The fold key (action, subject, source, resource, outcome, detail and the bucket's start)
  * is unique-indexed, so finding the row to bump is one index lookup.
  */
-export async function recordFolded(tx: Tx, entry: AuditEntry, bucket: FoldBucket): Promise<void> {
-  const { audit } = tablesOf(tx);
-  await tx
-    .insert(audit)
-    .values({ ...entry, time: isoTime(bucket.atMs), foldKey: foldKeyOf(entry, bucket) })
-    .onConflictDoUpdate({ target: audit.foldKey, targetWhere: foldKeyIndexed(audit), set: { count: sql`${audit.count} + 1` } });
+export async function recordFolded(db: Tx, entry: AuditEntry, bucket: FoldBucket): Promise<void> {
+  await inTx(db, async (tx) => {
+    const { audit } = tablesOf(tx);
+    await tx
+      .insert(audit)
+      .values({ ...entry, time: isoTime(bucket.atMs), foldKey: foldKeyOf(entry, bucket) })
+      .onConflictDoUpdate({ target: audit.foldKey, targetWhere: foldKeyIndexed(audit), set: { count: sql`${audit.count} + 1` } });
+  });
 }
 
 export interface FoldCap {
@@ -162,7 +179,11 @@ export interface FoldCap {
  * on every request (random repository or user names) adds at most `maxRows` rows a bucket plus
  * one overflow row that counts the rest. Each call is a few primary-key or unique-index lookups.
  */
-export async function recordFoldedCapped(tx: Tx, entry: AuditEntry, bucket: FoldBucket, cap: FoldCap): Promise<void> {
+export async function recordFoldedCapped(db: Tx, entry: AuditEntry, bucket: FoldBucket, cap: FoldCap): Promise<void> {
+  await inTx(db, (tx) => recordFoldedCappedIn(tx, entry, bucket, cap));
+}
+
+async function recordFoldedCappedIn(tx: Tx, entry: AuditEntry, bucket: FoldBucket, cap: FoldCap): Promise<void> {
   const { audit, auditBudget } = tablesOf(tx);
   const foldKey = foldKeyOf(entry, bucket);
   const bumped = rowsChanged(await tx.update(audit).set({ count: sql`${audit.count} + 1` }).where(eq(audit.foldKey, foldKey)));

@@ -7,7 +7,7 @@ import { contextFor, type Ctx } from '../context';
 import type { Deps } from '../deps';
 import { userCount } from '../identity/store';
 import type { Actor, Principal } from '../identity/principal';
-import { createLog, type Log } from '../log';
+import { createLog, logLevelOf, type Log } from '../log';
 import type { Instance } from '../server';
 import { CommandError } from './errors';
 import type { Output } from './output';
@@ -31,7 +31,7 @@ export const cliContext = (deps: Deps): Ctx => contextFor(deps, CLI_PRINCIPAL, C
  */
 export function cliLog(config: Config, env: NodeJS.ProcessEnv = process.env): Log {
   if (!env.WHARF_LOG_LEVEL) return createLog('silent');
-  return createLog(config.logLevel, pino.destination(2));
+  return createLog(logLevelOf(config), pino.destination(2));
 }
 
 /**

@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig } from '../config/load';
-import { createLog } from '../log';
+import { createLog, logLevelOf } from '../log';
 import { DatabaseStartError } from '../db/pg';
 import { startWharf } from '../server';
 
@@ -19,7 +19,7 @@ export async function serve(): Promise<void> {
     }
     throw err;
   }
-  const log = createLog(config.logLevel);
+  const log = createLog(logLevelOf(config));
   let wharf;
   try {
     wharf = await startWharf(config, { log });

@@ -201,6 +201,54 @@ export const configSchema = z
       .object({
         /** Audit rows older than this many days are purged; 0 keeps them forever. */
         retentionDays: z.coerce.number().int().min(0).max(36500).default(90),
+        /** Every audit row also sent to a syslog collector (RFC 5424), by one elected instance. */
+        forward: z
+          .object({
+            /** udp://host:514, tcp://host:514 or tls://host:6514; empty: not forwarded. */
+            url: z.string().default(''),
+            /** PEM file of the CA that signs the collector's certificate (tls); empty: the system's CAs. */
+            caFile: z.string().default(''),
+            facility: z.enum(['auth', 'authpriv', 'daemon', 'user', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7']).default('local0'),
+            appName: z.string().regex(/^[!-~]{1,48}$/, 'printable ASCII without spaces, at most 48 characters').default('wharf'),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    webhooks: z
+      .object({
+        /** Let webhook URLs reach loopback, link-local, private and metadata addresses (checked on the address connected to). */
+        allowPrivateTargets: z
+          .preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean())
+          .default(false),
+        /** Tries of one delivery, unless the webhook sets its own (at most 20). */
+        maxAttempts: z.coerce.number().int().min(1).max(20).default(8),
+        /** The first retry waits this long, each next one twice as long, up to retryMaxMs. */
+        retryBaseMs: z.coerce.number().int().min(100).max(3_600_000).default(5_000),
+        retryMaxMs: z.coerce.number().int().min(100).max(86_400_000).default(900_000),
+        /** Wait for one endpoint's answer, unless the webhook sets its own (at most 60 s). */
+        timeoutMs: z.coerce.number().int().min(100).max(60_000).default(10_000),
+        /** Pulls are counted per repository and digest over windows this long, then sent as one event each. */
+        pullIntervalSeconds: z.coerce.number().int().min(60).max(86_400).multipleOf(60).default(60),
+        /** Deliveries older than this many days are purged. */
+        deliveryRetentionDays: z.coerce.number().int().min(1).max(3650).default(30),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({
+        /** Replaces the top-level logLevel (still read when this is not set). */
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+        /** Also write the log to this file (JSON lines), rotated by size; empty: standard output only. */
+        file: z.string().default(''),
+        /** Rotate the file at this many bytes, keeping maxFiles old ones. */
+        maxSizeBytes: z.coerce.number().int().min(1024).max(1024 ** 4).default(50 * 1024 * 1024),
+        maxFiles: z.coerce.number().int().min(1).max(1000).default(5),
+        /** One line per HTTP request at info: method, path (no query secrets), status, duration, user, client address. */
+        access: z
+          .preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean())
+          .default(true),
       })
       .strict()
       .prefault({}),

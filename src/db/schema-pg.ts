@@ -525,6 +525,8 @@ export const projectStorage = pgTable(
   /** JSON [{repositories, tags}]. */
   immutabilityRules: text('immutability_rules').notNull().default('[]'),
   quotaLimitBytes: int64('quota_limit_bytes'),
+  /** Set when usage reached the limit (the quota.exceeded event and audit row), cleared once it is under again. */
+  quotaExceededAt: text('quota_exceeded_at'),
   /** Each blob once (manifest_blobs), recomputed after pushes and deletes. */
   usedBytes: int64('used_bytes').notNull().default(0),
   usageAt: text('usage_at'),
@@ -547,3 +549,70 @@ export const projectActivity = pgTable(
   },
   (t) => [primaryKey({ columns: [t.projectId, t.day] })],
 );
+
+/**
+ * A project's webhook: events sent to an HTTP endpoint. The signing secret is sealed
+ * (src/replication/sealed.ts) because every delivery needs it in clear for its HMAC.
+ */
+export const webhooks = pgTable(
+  'webhooks',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    projectId: integer('project_id')
+      .notNull()
+      .references(() => projects.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    url: text('url').notNull(),
+    /** JSON array of push, pull, delete, replication, retention, quota. */
+    events: text('events').notNull(),
+    format: text('format', { enum: ['cloudevents', 'default'] }).notNull().default('cloudevents'),
+    secretSealed: text('secret_sealed'),
+    enabled: boolean('enabled').notNull().default(true),
+    /** Tries of one delivery and the wait for one answer; null: webhooks.maxAttempts and webhooks.timeoutMs. */
+    maxAttempts: integer('max_attempts'),
+    timeoutMs: integer('timeout_ms'),
+    description: text('description'),
+    createdBy: text('created_by'),
+    createdAt: text('created_at').notNull().default(now),
+    updatedAt: text('updated_at').notNull().default(now),
+  },
+  (t) => [uniqueIndex('webhooks_project_name').on(t.projectId, t.name)],
+);
+
+/**
+ * One event for one webhook: the body is fixed when the delivery is made, so its event id and
+ * signature input are the same on every attempt and on a redelivery. Sent by the jobs module.
+ */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: int64('id').primaryKey().generatedByDefaultAsIdentity(),
+    webhookId: integer('webhook_id')
+      .notNull()
+      .references(() => webhooks.id, { onDelete: 'cascade' }),
+    /** The CloudEvent's id (a UUID), the same on every attempt. */
+    eventId: text('event_id').notNull(),
+    /** org.wharf.artifact.pushed, … */
+    eventType: text('event_type').notNull(),
+    body: text('body').notNull(),
+    status: text('status', { enum: ['pending', 'succeeded', 'failed'] }).notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    responseStatus: integer('response_status'),
+    error: text('error'),
+    createdAt: text('created_at').notNull().default(now),
+    lastAttemptAt: text('last_attempt_at'),
+    deliveredAt: text('delivered_at'),
+  },
+  (t) => [index('webhook_deliveries_webhook').on(t.webhookId, t.id), index('webhook_deliveries_created').on(t.createdAt)],
+);
+
+/**
+ * How far a reader of the audit log (the webhook dispatcher, the syslog forwarder) has got, shared
+ * by instances: the last audit id handled (src/audit/feed.ts), or for time windows (pull
+ * aggregation) the end of the last window handled, in epoch ms.
+ */
+export const auditCursors = pgTable('audit_cursors', {
+  name: text('name').primaryKey(),
+  position: int64('position').notNull(),
+  updatedAt: text('updated_at').notNull().default(now),
+});

@@ -112,6 +112,10 @@ describe('WHARF_* overrides', () => {
     WHARF_JOBS_WORKERS: ['3', 3],
     WHARF_JOBS_LEASE_MS: ['6000', 6000],
     WHARF_JOBS_POLL_MS: ['250', 250],
+    WHARF_LOG_FILE: ['/var/log/wharf/wharf.log', '/var/log/wharf/wharf.log'],
+    WHARF_LOG_ACCESS: ['false', false],
+    WHARF_WEBHOOKS_ALLOW_PRIVATE: ['true', true],
+    WHARF_AUDIT_FORWARD_URL: ['tcp://127.0.0.1:514', 'tcp://127.0.0.1:514'],
   };
 
   it('this table covers every variable of envOverrides', () => {
@@ -159,7 +163,7 @@ describe('WHARF_* overrides', () => {
     const c = loadConfig({ WHARF_CONFIG: file, WHARF_LOG_LEVEL: 'error' });
     expect(c.listen).toBe('127.0.0.1:7001');
     expect(c.token.expiresIn).toBe(120);
-    expect(c.logLevel).toBe('error');
+    expect(c.log.level).toBe('error');
     expect(loadConfig({ WHARF_CONFIG: file, WHARF_LISTEN: '127.0.0.1:7002' }).listen).toBe('127.0.0.1:7002');
   });
 
@@ -178,7 +182,7 @@ describe('invalid configuration', () => {
     ['WHARF_PUBLIC_URL', 'not a url', 'publicUrl'],
     ['WHARF_REGISTRY_URL', 'file:///etc/passwd', 'registry.url'],
     ['WHARF_REGISTRY_LISTEN', 'localhost', 'registry.listen'],
-    ['WHARF_LOG_LEVEL', 'loud', 'logLevel'],
+    ['WHARF_LOG_LEVEL', 'loud', 'log.level'],
     ['WHARF_REGISTRY_NOTIFY_LISTEN', '0.0.0.0:9000', 'registry.notifyListen'],
     ['WHARF_REGISTRY_NOTIFY_LISTEN', '10.0.0.5:9000', 'registry.notifyListen'],
     ['WHARF_REGISTRY_NOTIFY_LISTEN', '127.0.0.1', 'registry.notifyListen'],
