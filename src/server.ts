@@ -31,6 +31,8 @@ import { Deletions } from './artifacts/delete';
 import { robotCredential } from './access/robots';
 import { systemRobotCredential } from './access/system-robots';
 import { SecretBox } from './replication/sealed';
+import { WEBHOOK_JOB } from './webhooks/queue';
+import { webhookHandler, webhookRetryPolicy } from './webhooks/send';
 import type { RegistryEndpoint } from './replication/remote';
 import { REPLICATION_JOB, replicationHandler, replicationRetryPolicy } from './replication/run';
 import { IMMUTABLE_RESTORE_JOB, restoreHandler, restoreRetryPolicy } from './storage/immutability-restore';
@@ -197,6 +199,7 @@ export async function buildInstance(config: Config, opts: { log?: Log; clock?: C
     const retention = new RetentionTriggers(deps);
     deps.retention = retention;
     jobs.register(RETENTION_JOB, retentionHandler(deps), retentionRetryPolicy);
+    jobs.register(WEBHOOK_JOB, webhookHandler(deps), webhookRetryPolicy(deps));
     let jobsRun: { stop(): Promise<void> } | null = null;
     return {
       deps,
