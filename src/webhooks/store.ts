@@ -55,3 +55,18 @@ export async function updateDelivery(tx: Tx, id: number, set: Partial<Omit<Deliv
   const { webhookDeliveries } = tablesOf(tx);
   await tx.update(webhookDeliveries).set(set).where(eq(webhookDeliveries.id, id));
 }
+
+export async function insertWebhook(tx: Tx, values: typeof webhooks.$inferInsert): Promise<WebhookRow> {
+  const { webhooks } = tablesOf(tx);
+  return (await firstRow(tx.insert(webhooks).values(values).returning()))!;
+}
+
+export function webhookByName(db: Tx, projectId: number, name: string): Promise<WebhookRow | undefined> {
+  const { webhooks } = tablesOf(db);
+  return firstRow(db.select().from(webhooks).where(and(eq(webhooks.projectId, projectId), eq(webhooks.name, name))));
+}
+
+export function webhooksOfProject(db: Tx, projectId: number): Promise<WebhookRow[]> {
+  const { webhooks } = tablesOf(db);
+  return db.select().from(webhooks).where(eq(webhooks.projectId, projectId)).orderBy(asc(webhooks.name));
+}
