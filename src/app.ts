@@ -11,6 +11,7 @@ import { manifestRoutes } from './api/manifests';
 import { auditRoutes } from './api/audit';
 import { replicationRoutes } from './api/replication';
 import { retentionRoutes } from './api/retention';
+import { webhookRoutes } from './api/webhooks';
 import { replicationExecutionRoutes } from './api/replication-executions';
 import { sessionRoutes } from './api/session';
 import { registryRoutes } from './api/registries';
@@ -75,6 +76,7 @@ export function createApi() {
   api.route('/', gcRoutes());
   api.route('/', immutabilityRoutes());
   api.route('/', retentionRoutes());
+  api.route('/', webhookRoutes());
   api.route('/', readOnlyRoutes());
   api.route('/', quotaRoutes());
   return api;

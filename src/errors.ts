@@ -124,6 +124,22 @@ export const ERROR_TEXTS = {
   'gc.notSupervised': 'this Wharf instance does not supervise the registry, so it cannot run its garbage collection; run `{command}` on the registry\'s host',
   'gc.badCron': 'cron: invalid cron expression {cron} ({problem})',
   'gc.notFound': 'garbage collection run {id} not found',
+  'webhook.badBody': 'the body must be a JSON object',
+  'webhook.badName': 'name: 1 to {max} characters: letters, digits, and . _ - inside',
+  'webhook.badUrl': 'url: {problem}',
+  'webhook.urlPrivate': 'url: {problem}',
+  'webhook.badEvents': 'events must be a non-empty list without repeats of: {events}',
+  'webhook.badFormat': 'format must be cloudevents or default',
+  'webhook.badSecret': 'secret: {min} to {max} characters, or null to remove it',
+  'webhook.badEnabled': 'enabled must be true or false',
+  'webhook.badAttempts': 'maxAttempts: a whole number from 1 to {max}, or null for the default',
+  'webhook.badTimeout': 'timeoutMs: a whole number from {min} to {max}, or null for the default',
+  'webhook.badDescription': 'description: at most {max} characters',
+  'webhook.notFound': 'webhook {name} not found',
+  'webhook.exists': 'a webhook named {name} already exists in this project',
+  'webhook.tooMany': 'a project has at most {max} webhooks',
+  'webhook.deliveryNotFound': 'delivery {id} not found',
+  'webhook.deliveryPending': 'delivery {id} is still being sent; wait for it to finish',
 } as const satisfies Record<string, string>;
 
 export type ErrorKey = keyof typeof ERROR_TEXTS;

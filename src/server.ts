@@ -33,8 +33,10 @@ import { systemRobotCredential } from './access/system-robots';
 import { SecretBox } from './replication/sealed';
 import { WEBHOOK_JOB } from './webhooks/queue';
 import { webhookHandler, webhookRetryPolicy } from './webhooks/send';
+import { WebhookDispatcher } from './webhooks/dispatch';
+import { scheduleDeliveryPurge } from './webhooks/purge';
 import type { RegistryEndpoint } from './replication/remote';
-import { REPLICATION_JOB, replicationHandler, replicationRetryPolicy } from './replication/run';
+import { recordRunFinished, REPLICATION_JOB, replicationHandler, replicationRetryPolicy } from './replication/run';
 import { IMMUTABLE_RESTORE_JOB, restoreHandler, restoreRetryPolicy } from './storage/immutability-restore';
 import { ReplicationTriggers } from './replication/triggers';
 import { GC_JOB, registerGcJob, releaseStaleGcWindow, scheduleGc } from './storage/gc';
@@ -329,6 +331,7 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
     deps.gcHost = supervisor ? { binary: findRegistryBinary(config.registry.binary)!, configFile: registryConfigFile, storageRoot: config.registry.storage } : null;
     if (deps.gcHost) registerGcJob(deps, deps.gcHost);
     deps.jobs.onFinished(GC_JOB, () => releaseStaleGcWindow(deps).then(() => undefined));
+    deps.jobs.onFinished(REPLICATION_JOB, (execution) => recordRunFinished(deps, execution));
     await releaseStaleGcWindow(deps);
 
     // Every instance runs job tasks; the periodic jobs run on the one instance the database elects, and move when it goes.
@@ -340,6 +343,9 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
     leadership.schedule(() => scheduleGc(deps));
     leadership.schedule(() => instance.retention.scheduler());
     leadership.schedule(() => scheduleAuditRetention({ db: deps.db, clock: deps.clock, log, retentionDays: config.audit.retentionDays }));
+    const webhookDispatch = new WebhookDispatcher(deps);
+    leadership.schedule(() => webhookDispatch.scheduler());
+    leadership.schedule(() => scheduleDeliveryPurge(deps));
     await leadership.start();
 
     let stopped = false;

@@ -194,3 +194,31 @@ export function replicationHandler(deps: Deps): TaskHandler {
     }
   };
 }
+
+/**
+ * The audit row of a run that finished (the one at its start says what it planned): status and
+ * task counts, with the policy's project, so the audit log (and the webhooks that follow it) hear
+ * of the outcome. Written by the runner that finished the run's last task.
+ */
+export async function recordRunFinished(deps: Deps, execution: ExecutionView): Promise<void> {
+  if (execution.kind !== REPLICATION_JOB || execution.subjectId === null) return;
+  const policy = await policyById(deps.db, execution.subjectId);
+  const project = policy ? ((await projectNameById(deps.db, policy.projectId)) ?? null) : null;
+  await recordAudit(deps.db, {
+    username: 'system',
+    action: 'replication_run',
+    resourceType: 'replication_policy',
+    resource: policy?.name ?? execution.subject ?? String(execution.subjectId),
+    project,
+    outcome: 'success',
+    detail: JSON.stringify({
+      execution: execution.id,
+      status: execution.status,
+      trigger: execution.trigger,
+      dryRun: execution.dryRun,
+      direction: policy?.direction ?? null,
+      tasks: { total: execution.total, succeeded: execution.succeeded, failed: execution.failed, skipped: execution.skipped, stopped: execution.stopped },
+      bytes: execution.bytes,
+    }),
+  });
+}

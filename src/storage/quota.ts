@@ -25,7 +25,24 @@ export interface QuotaView {
 export async function recomputeUsage(db: Tx, projectId: number, at: string): Promise<number> {
   const committed = await transaction(db, async (tx) => {
     const usedBytes = await projectUsageBytes(tx, projectId);
-    await updateProjectStorage(tx, projectId, { usedBytes, usageAt: at });
+    const row = await projectStorageOf(tx, projectId);
+    const limit = row?.quotaLimitBytes ?? null;
+    const over = limit !== null && usedBytes >= limit;
+    // One audit row (and quota.exceeded event) per crossing, not per recompute; cleared once under again.
+    const exceededAt = over ? (row?.quotaExceededAt ?? at) : null;
+    await updateProjectStorage(tx, projectId, { usedBytes, usageAt: at, quotaExceededAt: exceededAt });
+    if (over && !row?.quotaExceededAt) {
+      const project = (await projectNameOf(tx, projectId)) ?? '';
+      await recordAudit(tx, {
+        time: at,
+        username: 'system',
+        action: 'quota_exceeded',
+        resourceType: 'project',
+        resource: project,
+        project,
+        detail: JSON.stringify({ usedBytes, limitBytes: limit }),
+      });
+    }
     return usedBytes;
   });
   // After the commit too: a token request between the change and its commit cached the old rules.

@@ -3,7 +3,7 @@ import type { Ctx } from '../context';
 import { createExecution } from '../jobs/executions';
 import { isoTime } from '../clock';
 import { renderBody, type WharfEvent } from './events';
-import { insertDeliveries, type WebhookRow } from './store';
+import { insertDeliveries, updateDelivery, type WebhookRow } from './store';
 
 /** The jobs module's kind for webhook deliveries: one task per delivery, payload {deliveryId}. */
 export const WEBHOOK_JOB = 'webhook';
@@ -33,4 +33,10 @@ export async function queueDeliveries(ctx: Ctx, items: { webhook: Pick<WebhookRo
   for (const [webhookId, { name, ids }] of byWebhook)
     await createExecution(ctx, { kind: WEBHOOK_JOB, subjectId: webhookId, subject: name, trigger, concurrency: 4, tasks: ids.map((deliveryId) => ({ payload: { deliveryId } })) });
   return made.map((d) => d.id);
+}
+
+/** Puts a finished delivery back to pending (same event id and body, tries counted afresh) and queues a job to send it. */
+export async function requeueDelivery(ctx: Ctx, webhook: Pick<WebhookRow, 'id' | 'name'>, delivery: { id: number }): Promise<void> {
+  await updateDelivery(ctx.db, delivery.id, { status: 'pending', attempts: 0, error: null, responseStatus: null, deliveredAt: null });
+  await createExecution(ctx, { kind: WEBHOOK_JOB, subjectId: webhook.id, subject: webhook.name, trigger: 'manual', concurrency: 1, tasks: [{ payload: { deliveryId: delivery.id } }] });
 }

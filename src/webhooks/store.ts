@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, lt } from 'drizzle-orm';
 import type { Tx } from '../db/open';
 import { firstRow, tablesOf } from '../db/engine';
 import type { webhookDeliveries, webhooks } from '../db/schema';
@@ -69,4 +69,34 @@ export function webhookByName(db: Tx, projectId: number, name: string): Promise<
 export function webhooksOfProject(db: Tx, projectId: number): Promise<WebhookRow[]> {
   const { webhooks } = tablesOf(db);
   return db.select().from(webhooks).where(eq(webhooks.projectId, projectId)).orderBy(asc(webhooks.name));
+}
+
+export async function changeWebhook(tx: Tx, id: number, set: Partial<Omit<WebhookRow, 'id' | 'projectId' | 'createdAt' | 'createdBy'>>): Promise<WebhookRow> {
+  const { webhooks } = tablesOf(tx);
+  return (await firstRow(tx.update(webhooks).set(set).where(eq(webhooks.id, id)).returning()))!;
+}
+
+export async function deleteWebhookRow(tx: Tx, id: number): Promise<void> {
+  const { webhooks } = tablesOf(tx);
+  await tx.delete(webhooks).where(eq(webhooks.id, id));
+}
+
+/** A webhook's deliveries, newest first. */
+export function deliveriesOf(db: Tx, webhookId: number, q: { limit: number; before?: number; status?: DeliveryRow['status'] }): Promise<DeliveryRow[]> {
+  const { webhookDeliveries: d } = tablesOf(db);
+  return db
+    .select()
+    .from(d)
+    .where(and(eq(d.webhookId, webhookId), q.before !== undefined ? lt(d.id, q.before) : undefined, q.status ? eq(d.status, q.status) : undefined))
+    .orderBy(desc(d.id))
+    .limit(q.limit);
+}
+
+/** Deletes up to `batch` deliveries created before `beforeIso`; returns how many. */
+export async function purgeDeliveries(db: Tx, beforeIso: string, batch = 5000): Promise<number> {
+  const { webhookDeliveries: d } = tablesOf(db);
+  const ids = (await db.select({ id: d.id }).from(d).where(lt(d.createdAt, beforeIso)).orderBy(asc(d.id)).limit(batch)).map((r) => r.id);
+  if (ids.length === 0) return 0;
+  await db.delete(d).where(inArray(d.id, ids));
+  return ids.length;
 }

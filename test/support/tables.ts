@@ -36,4 +36,7 @@ export const {
   projectActivity,
   projectStorage,
   manifestBlobs,
+  webhooks,
+  webhookDeliveries,
+  auditCursors,
 }: Tables = onPostgres ? (pgTables as unknown as Tables) : sqliteTables;
