@@ -75,6 +75,9 @@ const DeliverySchema = z
   })
   .openapi('WebhookDelivery');
 
+/** POSTs that take no input accept an empty JSON object (or no body). */
+const NoInput = { required: false, content: { 'application/json': { schema: z.object({}).strict().openapi('WebhookNoInput') } } };
+
 const ProjectParam = z.object({ project: z.string().min(1).max(300).openapi({ example: 'team' }) });
 const WebhookParam = ProjectParam.extend({ name: z.string().min(1).max(300) });
 const DeliveryParam = WebhookParam.extend({ id: z.coerce.number().int().min(1).max(ROW_ID_MAX) });
@@ -133,7 +136,7 @@ export function webhookRoutes() {
   );
 
   app.openapi(
-    createRoute({ method: 'post', path: '/projects/{project}/webhooks/{name}/test', tags, summary: `Send the webhook a test event (${'org.wharf.webhook.ping'}) now`, security: authRequired, request: { params: WebhookParam }, responses: { 202: json(DeliverySchema, 'Queued'), ...pick(401, 403, 404) } }),
+    createRoute({ method: 'post', path: '/projects/{project}/webhooks/{name}/test', tags, summary: `Send the webhook a test event (${'org.wharf.webhook.ping'}) now`, security: authRequired, request: { params: WebhookParam, body: NoInput }, responses: { 202: json(DeliverySchema, 'Queued'), ...pick(401, 403, 404) } }),
     async (c) => {
       requireUser(c);
       const { project, name } = c.req.valid('param');
@@ -161,7 +164,7 @@ export function webhookRoutes() {
   );
 
   app.openapi(
-    createRoute({ method: 'post', path: '/projects/{project}/webhooks/{name}/deliveries/{id}/redeliver', tags, summary: 'Send a finished delivery again (same event id and body)', security: authRequired, request: { params: DeliveryParam }, responses: { 202: json(DeliverySchema, 'Queued'), ...pick(400, 401, 403, 404, 409) } }),
+    createRoute({ method: 'post', path: '/projects/{project}/webhooks/{name}/deliveries/{id}/redeliver', tags, summary: 'Send a finished delivery again (same event id and body)', security: authRequired, request: { params: DeliveryParam, body: NoInput }, responses: { 202: json(DeliverySchema, 'Queued'), ...pick(400, 401, 403, 404, 409) } }),
     async (c) => {
       requireUser(c);
       const { project, name, id } = c.req.valid('param');
