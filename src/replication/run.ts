@@ -145,7 +145,8 @@ export function replicationHandler(deps: Deps): TaskHandler {
   return async (task): Promise<TaskOutcome> => {
     const p = task.payload as unknown as ReplicationPayload;
     const policy = await policyById(deps.db, p.policyId);
-    if (!policy) return { status: 'failed', error: 'the policy was deleted' };
+    // Deleted while its run was under way: the run is being stopped; a task that starts meanwhile has nothing to do.
+    if (!policy) return { status: 'skipped', reason: 'policy_deleted' };
     const registry = await registryById(deps.db, policy.registryId);
     if (!registry) return { status: 'failed', error: 'the registry was deleted' };
     if (policy.direction === 'pull') await waitOutReadOnly(deps);

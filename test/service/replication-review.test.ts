@@ -95,7 +95,7 @@ describe('a policy deleted while it runs', () => {
     const id = (list.body as { items: { id: number }[] }).items[0]!.id;
     expect((await call('DELETE', `/api/v1/replication/policies/${name}`, { auth: admin })).status).toBe(204);
     const after = await call('GET', `/api/v1/replication/executions/${id}`, { auth: admin });
-    expect(after.body).toMatchObject({ status: 'stopped', failed: 0 });
+    expect(after.body, JSON.stringify(after.body)).toMatchObject({ status: "stopped", failed: 0 });
     expect((after.body as { stopped: number }).stopped).toBeGreaterThan(0);
     await close();
   });
