@@ -78,6 +78,27 @@ export function createMetrics() {
       labelNames: ['project'] as const,
       registers: [registry],
     }),
+    auditForwardLagRows: new Gauge({
+      name: 'wharf_audit_forward_lag_rows',
+      help: 'Audit rows after the syslog cursor, not yet forwarded (set by the instance that forwards)',
+      registers: [registry],
+    }),
+    auditForwardLagSeconds: new Gauge({
+      name: 'wharf_audit_forward_lag_seconds',
+      help: 'Age of the oldest audit row not yet forwarded to syslog, 0 when none (set by the instance that forwards)',
+      registers: [registry],
+    }),
+    auditForwardSent: new Counter({
+      name: 'wharf_audit_forward_sent_total',
+      help: 'Audit rows written to the syslog collector (a row sent again after a failure counts again)',
+      registers: [registry],
+    }),
+    auditForwardErrors: new Counter({
+      name: 'wharf_audit_forward_errors_total',
+      help: 'Failed audit forwarding attempts, by kind (collector, database); each is retried with backoff',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
   };
 }
 

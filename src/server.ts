@@ -56,6 +56,7 @@ import { NotificationSecrets, readNotificationSecrets } from './events/notificat
 import { RotationWatch } from './registry/rotation-watch';
 import { StorageAlarm } from './db/storage';
 import { scheduleAuditRetention } from './audit/retention';
+import { AuditForwarder } from './audit/forward';
 import path from 'node:path';
 
 export interface Wharf {
@@ -255,6 +256,8 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
   const { deps, database, registryConfigFile } = instance;
   const { log, metrics, registry } = deps;
   try {
+    // Before anything listens: a bad audit.forward (its CA file) stops the start.
+    const auditForwarder = config.audit.forward.url ? new AuditForwarder({ db: deps.db, clock: deps.clock, log: log.child({ component: 'audit-forward' }), metrics, config: config.audit.forward }) : null;
     await bootstrapInstance(deps, opts.announce ?? ((line) => process.stdout.write(line + '\n')));
 
     const app = createApp(deps, opts.extend);
@@ -346,6 +349,7 @@ export async function startWharf(config: Config, opts: StartOptions = {}): Promi
     const webhookDispatch = new WebhookDispatcher(deps);
     leadership.schedule(() => webhookDispatch.scheduler());
     leadership.schedule(() => scheduleDeliveryPurge(deps));
+    if (auditForwarder) leadership.schedule(() => auditForwarder.scheduler());
     await leadership.start();
 
     let stopped = false;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { databaseUrlProblem } from '../db/database-url';
+import { forwardUrlProblem } from '../audit/forward-target';
 import { LOOPBACK_PROXIES, parseProxyEntry } from '../http/client-address';
 
 const hostPort = z
@@ -212,6 +213,11 @@ export const configSchema = z
             appName: z.string().regex(/^[!-~]{1,48}$/, 'printable ASCII without spaces, at most 48 characters').default('wharf'),
           })
           .strict()
+          .superRefine((v, ctx) => {
+            const why = v.url === '' ? null : forwardUrlProblem(v.url);
+            if (why) ctx.addIssue({ code: 'custom', path: ['url'], message: why });
+            else if (v.caFile !== '' && !v.url.startsWith('tls://')) ctx.addIssue({ code: 'custom', path: ['caFile'], message: 'only used with a tls:// url' });
+          })
           .prefault({}),
       })
       .strict()
