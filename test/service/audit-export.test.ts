@@ -186,4 +186,23 @@ describe('the audit export', () => {
     const stillThere = await firstRow(api.deps.db.select({ n: count() }).from(audit).where(eq(audit.username, 'seed')));
     expect(stillThere!.n).toBe(30);
   });
+
+  it('the audit page links both exports with its filters, times as UTC, and the session follows them', async () => {
+    const { cookie } = await running.session('dev1');
+    const page = await running.app.request(`/audit?project=${p.name}&action=push&since=2020-01-01T00:05`, { headers: { cookie } }, LOOPBACK_BINDINGS as never);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    const hrefs = [...html.matchAll(/href="(\/api\/v1\/audit\/export\?[^"]+)"/g)].map((m) => m[1]!.replaceAll('&amp;', '&'));
+    expect(hrefs).toEqual([
+      `/api/v1/audit/export?format=jsonl&project=${p.name}&action=push&since=2020-01-01T00%3A05%3A00.000Z`,
+      `/api/v1/audit/export?format=csv&project=${p.name}&action=push&since=2020-01-01T00%3A05%3A00.000Z`,
+    ]);
+    expect(html).toContain('Export JSONL');
+    const viaPage = await running.app.request(hrefs[0]!, { headers: { cookie } }, LOOPBACK_BINDINGS as never);
+    expect(viaPage.status).toBe(200);
+    const rows = jsonl(await viaPage.text());
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.every((x) => x.project === p.name && x.action === 'push' && String(x.time) >= '2020-01-01T00:05:00.000Z')).toBe(true);
+    expect(rows).toEqual(await listed(`project=${p.name}&action=push&since=2020-01-01T00:05:00Z`, CAST.developer, rows[0]!.id));
+  });
 });
