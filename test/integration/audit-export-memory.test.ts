@@ -100,7 +100,7 @@ beforeAll(async () => {
   });
   url = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await fetch(`${url}/api/v1/me`, { headers: { authorization: basic(admin) } }).catch(() => null))?.status === 200 || null, 30_000, 'wharf serve answering');
-}, 120_000);
+}, Math.max(120_000, ROWS / 4));
 
 afterAll(async () => {
   if (server && server.exitCode === null) {
