@@ -1,5 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { listAudit } from '../audit/list';
+import { exportAudit } from '../audit/export';
+import { EXPORT_FORMATS } from '../audit/export-format';
 import { auditScope } from '../access/audit-scope';
 import { ctxOf, type AppEnv } from '../http/env';
 import { authRequired, json, listOf, PageQuery, pick, requireUser } from './route-kit';
@@ -36,6 +38,18 @@ const isoTime = z
     return Number.isFinite(t) && /^\d{4}-/.test(new Date(t).toISOString());
   }, 'expected an RFC 3339 time between years 0000 and 9999');
 
+/** The filters of the audit log, shared by its listing and its export. */
+const AuditFilterQuery = z.object({
+  project: z.string().max(300).optional(),
+  repository: z.string().max(300).optional(),
+  username: z.string().max(256).optional(),
+  action: z.string().max(64).optional(),
+  since: isoTime.optional(),
+  until: isoTime.optional(),
+});
+
+const file = (description: string) => ({ description, content: { 'application/x-ndjson': { schema: z.string() }, 'text/csv': { schema: z.string() } } });
+
 export function auditRoutes() {
   const app = new OpenAPIHono<AppEnv>();
   app.openapi(
@@ -46,20 +60,40 @@ export function auditRoutes() {
       summary: 'The audit log: all of it for system admins, their projects’ and their own rows for others',
       security: authRequired,
       request: {
-        query: PageQuery.extend({
-          project: z.string().max(300).optional(),
-          repository: z.string().max(300).optional(),
-          username: z.string().max(256).optional(),
-          action: z.string().max(64).optional(),
-          since: isoTime.optional(),
-          until: isoTime.optional(),
-        }),
+        query: PageQuery.extend(AuditFilterQuery.shape),
       },
       responses: { 200: json(listOf(AuditSchema, 'AuditList')), ...pick(400, 401) },
     }),
     async (c) => {
       requireUser(c);
       return c.json(await listAudit(c.var.deps.db, await auditScope(ctxOf(c)), c.req.valid('query')), 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/audit/export',
+      tags: ['audit'],
+      summary: 'The audit rows the caller may list, filtered as the list is, streamed newest first as JSON lines or CSV',
+      security: authRequired,
+      request: {
+        query: AuditFilterQuery.extend({
+          format: z.enum(EXPORT_FORMATS).openapi({ description: 'jsonl: one JSON object per line; csv: RFC 4180 with a header row, formula-like cells escaped' }),
+        }),
+      },
+      responses: { 200: file('The rows, as an attachment'), ...pick(400, 401, 403) },
+    }),
+    async (c) => {
+      requireUser(c);
+      const ctx = ctxOf(c);
+      const { format, ...filters } = c.req.valid('query');
+      const out = await exportAudit(ctx, await auditScope(ctx), format, filters);
+      return c.body(out.body, 200, {
+        'Content-Type': out.contentType,
+        'Content-Disposition': `attachment; filename="${out.fileName}"`,
+        'Cache-Control': 'no-store',
+        'X-Content-Type-Options': 'nosniff',
+      });
     },
   );
   return app;

@@ -1,5 +1,6 @@
 import { and, desc, eq, gt, gte, lte, max, or, count, type SQL } from 'drizzle-orm';
 import type { Tx } from '../db/open';
+import type { audit as auditTable } from '../db/schema';
 import { noRow } from '../db/dialect';
 import { firstRow, tablesOf } from '../db/engine';
 import { readPage, type PageRequest } from '../db/paged';
@@ -48,8 +49,11 @@ export type AuditScope =
   | { all: true }
   | { username: string; userCreatedAt: string | null; projects: { name: string; createdAt: string }[] };
 
-/** The audit rows a scope allows, filtered by the query, newest first. */
-export async function listAudit(db: Tx, scope: AuditScope, q: AuditQuery) {
+/** The filters of the audit log's listing and export. */
+export type AuditFilters = Omit<AuditQuery, keyof PageRequest>;
+
+/** The where-clause of the rows a scope allows, filtered: one for the listing and the export. */
+export async function auditWhere(db: Tx, scope: AuditScope, q: AuditFilters): Promise<SQL | undefined> {
   const { audit } = tablesOf(db);
   const conditions: (SQL | undefined)[] = [];
   if (!('all' in scope)) {
@@ -64,31 +68,40 @@ export async function listAudit(db: Tx, scope: AuditScope, q: AuditQuery) {
   if (q.action) conditions.push(eq(audit.action, q.action));
   if (q.since) conditions.push(gte(audit.time, new Date(q.since).toISOString()));
   if (q.until) conditions.push(lte(audit.time, new Date(q.until).toISOString()));
-  const where = and(...conditions);
+  return and(...conditions);
+}
+
+/** A stored audit row as the listing and the export show it. */
+export function auditView(r: typeof auditTable.$inferSelect) {
+  return {
+    id: r.id,
+    time: r.time,
+    username: r.username,
+    action: r.action,
+    resourceType: r.resourceType,
+    resource: r.resource,
+    project: r.project,
+    repository: r.repository,
+    tag: r.tag,
+    digest: r.digest,
+    mediaType: r.mediaType,
+    sourceIp: r.sourceIp,
+    claimedAddr: claimedAddrOf(r.detail),
+    userAgent: r.userAgent,
+    outcome: r.outcome,
+    count: r.count,
+  };
+}
+export type AuditView = ReturnType<typeof auditView>;
+
+/** The audit rows a scope allows, filtered by the query, newest first. */
+export async function listAudit(db: Tx, scope: AuditScope, q: AuditQuery) {
+  const { audit } = tablesOf(db);
+  const where = await auditWhere(db, scope, q);
   const { items, total } = await readPage(
     db.select().from(audit).where(where).orderBy(desc(audit.time), desc(audit.id)),
     db.select({ n: count() }).from(audit).where(where),
     q,
   );
-  return {
-    items: items.map((r) => ({
-      id: r.id,
-      time: r.time,
-      username: r.username,
-      action: r.action,
-      resourceType: r.resourceType,
-      resource: r.resource,
-      project: r.project,
-      repository: r.repository,
-      tag: r.tag,
-      digest: r.digest,
-      mediaType: r.mediaType,
-      sourceIp: r.sourceIp,
-      claimedAddr: claimedAddrOf(r.detail),
-      userAgent: r.userAgent,
-      outcome: r.outcome,
-      count: r.count,
-    })),
-    total,
-  };
+  return { items: items.map(auditView), total };
 }

@@ -33,7 +33,19 @@ export interface AuditRow {
   count: number;
 }
 
-export const AuditPage: FC<{ v: View; filters: AuditFilters; items: AuditRow[]; total: number; page: number; pageSize: number; error?: string | null }> = ({
+/** The export's address for a format and the list's applied filters (a query string). */
+const exportHref = (format: 'jsonl' | 'csv', query: string) => `/api/v1/audit/export?format=${format}${query ? `&${query}` : ''}`;
+
+export const AuditPage: FC<{
+  v: View;
+  filters: AuditFilters;
+  items: AuditRow[];
+  total: number;
+  page: number;
+  pageSize: number;
+  error?: string | null;
+  exportQuery?: string;
+}> = ({
   v,
   filters,
   items,
@@ -41,6 +53,7 @@ export const AuditPage: FC<{ v: View; filters: AuditFilters; items: AuditRow[]; 
   page,
   pageSize,
   error,
+  exportQuery = '',
 }) => {
   const { t } = v.i18n;
   return (
@@ -88,6 +101,15 @@ export const AuditPage: FC<{ v: View; filters: AuditFilters; items: AuditRow[]; 
       <p class="muted small-text">{t('audit.utcNote')}</p>
       <ErrorBox message={error} />
       <p class="muted">{t('audit.count', { count: total })}</p>
+      <p class="audit-export">
+        <a href={exportHref('jsonl', exportQuery)} class="button secondary small" download>
+          {t('audit.exportJsonl')}
+        </a>{' '}
+        <a href={exportHref('csv', exportQuery)} class="button secondary small" download>
+          {t('audit.exportCsv')}
+        </a>{' '}
+        <span class="muted small-text">{t('audit.exportNote')}</span>
+      </p>
       <ListTable
         items={items}
         empty={t('audit.none')}

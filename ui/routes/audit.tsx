@@ -34,18 +34,19 @@ export function auditPages(): Hono<AppEnv> {
       return d.toISOString();
     };
     const page = pageOf(c);
-    const { items, total } = await listAudit(c.var.deps.db, await auditScope(ctxOf(c)), {
+    const applied = {
       project: filters.project || undefined,
       repository: filters.repository || undefined,
       username: filters.username || undefined,
       action: filters.action || undefined,
       since: instant(filters.since),
       until: instant(filters.until),
-      page,
-      pageSize: UI_PAGE_SIZE,
-    });
+    };
+    const { items, total } = await listAudit(c.var.deps.db, await auditScope(ctxOf(c)), { ...applied, page, pageSize: UI_PAGE_SIZE });
+    // The export links carry the filters the list applied (times already UTC instants).
+    const exportQuery = new URLSearchParams(Object.entries(applied).filter((e): e is [string, string] => e[1] !== undefined)).toString();
     if (filters.action && !(AUDIT_ACTIONS as readonly string[]).includes(filters.action)) filters.action = '';
-    return render(c, <AuditPage v={v} filters={filters} items={items} total={total} page={page} pageSize={UI_PAGE_SIZE} error={error} />);
+    return render(c, <AuditPage v={v} filters={filters} items={items} total={total} page={page} pageSize={UI_PAGE_SIZE} error={error} exportQuery={exportQuery} />);
   });
 
   return ui;
