@@ -246,12 +246,12 @@ export const configSchema = z
       .object({
         /** Replaces the top-level logLevel (still read when this is not set). */
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
-        /** Also write the log to this file (JSON lines), rotated by size; empty: standard output only. */
+        /** Not yet acted on. Also write the log to this file (JSON lines), rotated by size; empty: standard output only. */
         file: z.string().default(''),
         /** Rotate the file at this many bytes, keeping maxFiles old ones. */
         maxSizeBytes: z.coerce.number().int().min(1024).max(1024 ** 4).default(50 * 1024 * 1024),
         maxFiles: z.coerce.number().int().min(1).max(1000).default(5),
-        /** One line per HTTP request at info: method, path (no query secrets), status, duration, user, client address. */
+        /** Not yet acted on. One line per HTTP request at info: method, path (no query secrets), status, duration, user, client address. */
         access: z
           .preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean())
           .default(true),
