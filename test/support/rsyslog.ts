@@ -1,9 +1,8 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, type ExecResult } from './exec';
-import { freePort } from './ports';
+import { freePort, tcpOpen } from './ports';
 import { startHelper, stopOnce, waitUntilReady, type HelperProcess } from './process';
 import { waitFor } from './wait';
 
@@ -73,21 +72,6 @@ function config(dir: string, port: number, tls?: TestTlsFiles): string {
   ].join('\n');
 }
 
-function tcpOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect({ host: '127.0.0.1', port });
-    sock.setTimeout(500);
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('timeout', () => {
-      sock.destroy();
-      resolve(false);
-    });
-    sock.once('error', () => resolve(false));
-  });
-}
 
 const describeResult = (what: string, r: ExecResult): string => `${what} failed (code ${r.code}): ${(r.stderr + r.stdout).trim()}`;
 

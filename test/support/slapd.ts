@@ -1,10 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, type ExecResult } from './exec.js';
-import { freePort } from './ports.js';
+import { freePort, tcpOpen } from './ports.js';
 import { startHelper, waitUntilReady, type HelperProcess } from './process.js';
 
 /**
@@ -136,21 +135,6 @@ function record(dn: string, attrs: Array<[string, string]>): string {
   return [ldifLine('dn', dn), ...attrs.map(([a, v]) => ldifLine(a, v))].join('\n');
 }
 
-function tcpOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect({ host: '127.0.0.1', port });
-    sock.setTimeout(500);
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('timeout', () => {
-      sock.destroy();
-      resolve(false);
-    });
-    sock.once('error', () => resolve(false));
-  });
-}
 
 function describeResult(what: string, r: ExecResult): string {
   return `${what} failed (code ${r.code}): ${(r.stderr + r.stdout).trim()}`;
